@@ -1,0 +1,122 @@
+"""`[tool.devkit]` in pyproject.toml: found, parsed with tomllib, validated, merged over a preset."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from devkit.conventions.settings import PRESETS, SCHEMA, BranchSettings, CommitSettings, NewsSettings, Settings
+from devkit.errors import ConfigError
+
+# sections other commands own and validate themselves
+PASSTHROUGH = ("hosts", "provision", "ci", "lint", "init", "sandbox")
+TOP_KEYS = ("preset", *SCHEMA, *PASSTHROUGH)
+
+
+def find_pyproject(start: str | os.PathLike[str] | None = None) -> Path | None:
+    here = Path(start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        candidate = d / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+        if (d / ".git").exists():
+            return None
+    return None
+
+
+def load(start: str | os.PathLike[str] | None = None, path: str | os.PathLike[str] | None = None) -> Settings:
+    """Settings from the nearest pyproject.toml (up to the repository root), or the defaults."""
+    file = Path(path) if path else find_pyproject(start)
+    if file is None:
+        return build({}, "", "")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(file), "", "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(file), "", f"not valid UTF-8 (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(file), "", f"invalid TOML: {exc}", "Fix the syntax; `python -m tomllib` is not a "
+                          "command, but any TOML linter (e.g. taplo) points at the spot.") from None
+    table = data.get("tool", {}).get("devkit", {})
+    if not isinstance(table, dict):
+        raise ConfigError(str(file), "tool.devkit", "must be a table")
+    return build(table, str(file), str(file.parent))
+
+
+def _coerce(kind: str, value: Any, source: str, key: str) -> Any:
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(source, key, f"expected {expected}, got {type(value).__name__} {value!r}")
+
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise fail("true or false")
+        return value
+    if kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise fail("a non-negative integer")
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise fail("a string")
+        return value
+    if kind.startswith("choice:"):
+        choices = kind[7:].split("|")
+        if value not in choices:
+            raise ConfigError(source, key, f"expected one of {', '.join(map(repr, choices))}, got {value!r}")
+        return value
+    if kind in ("strs", "pattern"):
+        if kind == "pattern" and isinstance(value, str):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ConfigError(source, key, f"invalid regex {value!r}: {exc}") from None
+            return value
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise fail("a list of strings" + (" or a regex string" if kind == "pattern" else ""))
+        return tuple(value)
+    raise AssertionError(kind)
+
+
+def build(table: dict[str, Any], source: str, root: str) -> Settings:
+    for key in table:
+        if key not in TOP_KEYS:
+            from devkit.conventions.registry import did_you_mean
+
+            guess = did_you_mean(key, TOP_KEYS)
+            raise ConfigError(source, f"tool.devkit.{key}", "unknown key",
+                              f"Did you mean `{guess}`?" if guess else f"Known keys: {', '.join(TOP_KEYS)}.")
+    preset = table.get("preset", "conventional")
+    if preset not in PRESETS:
+        raise ConfigError(source, "tool.devkit.preset", f"unknown preset {preset!r}",
+                          f"Use one of: {', '.join(PRESETS)}.")
+    sections: dict[str, dict[str, Any]] = {}
+    for section, schema in SCHEMA.items():
+        merged = dict(PRESETS[preset].get(section, {}))
+        user = table.get(section, {})
+        if not isinstance(user, dict):
+            raise ConfigError(source, f"tool.devkit.{section}", "must be a table")
+        for key, value in user.items():
+            path = f"tool.devkit.{section}.{key}"
+            if key not in schema:
+                from devkit.conventions.registry import did_you_mean
+
+                guess = did_you_mean(key, list(schema))
+                raise ConfigError(source, path, "unknown key",
+                                  f"Did you mean `{guess}`?" if guess else f"Known keys: {', '.join(schema)}.")
+            merged[key] = _coerce(schema[key], value, source, path)
+        sections[section] = merged
+    commit = CommitSettings(**sections["commit"])
+    branch_data = sections["branch"]
+    if "types" not in branch_data and isinstance(commit.types, tuple):
+        branch_data["types"] = commit.types
+    for p in branch_data.get("patterns", ()):
+        try:
+            re.compile(p.replace("{types}", "x"))
+        except re.error as exc:
+            raise ConfigError(source, "tool.devkit.branch.patterns", f"invalid regex {p!r}: {exc}") from None
+    extra = {k: table[k] for k in PASSTHROUGH if k in table}
+    return Settings(preset, commit, BranchSettings(**branch_data), NewsSettings(**sections["news"]), source, root, extra)

@@ -1,0 +1,1 @@
+"""The conventions core: pure functions over strings. No I/O, no third-party imports."""

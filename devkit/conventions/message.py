@@ -1,0 +1,210 @@
+"""Git's message cleanup and the Conventional Commits parse of a commit message."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+SCISSORS = "------------------------ >8 ------------------------"
+# git's candidates for core.commentChar=auto (builtin/commit.c: adjust_comment_line_char)
+AUTO_COMMENT_CANDIDATES = "#;@!$%^&|:"
+
+FOOTER_RE = re.compile(r"^(?P<token>BREAKING CHANGE|[A-Za-z0-9][A-Za-z0-9-]*)(?P<sep>: | #)(?P<value>.*)$")
+_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+SQUASH_SUFFIX_RE = re.compile(r" \(#\d+\)$")
+
+
+class Header(NamedTuple):
+    type: str = ""
+    scope: str | None = None
+    breaking: bool = False
+    description: str = ""
+    # set when the header does not parse: (column, message, hint); the other fields are then partial
+    error: tuple[int, str, str] | None = None
+    scope_col: int = 0
+    description_col: int = 0
+
+
+class Footer(NamedTuple):
+    token: str
+    separator: str
+    value: str
+    line: int  # 1-based line of the token
+
+
+class Message(NamedTuple):
+    lines: tuple[str, ...]  # cleaned lines; lines[0] is the header
+    header: Header
+    footers: tuple[Footer, ...]
+    footer_start: int  # 0-based index of the first footer line, len(lines) when there are none
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+class DecodeFailure(ValueError):
+    def __init__(self, offset: int) -> None:
+        super().__init__(f"byte {offset} is not valid UTF-8")
+        self.offset = offset
+
+
+def decode(data: bytes) -> str:
+    """Decode a message file as git writes it: UTF-8, an optional BOM, CRLF or LF line ends."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeFailure(exc.start) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def detect_auto_comment(text: str) -> str:
+    """The comment character git chose for core.commentChar=auto, read back from the file."""
+    for line in text.split("\n"):
+        for ch in AUTO_COMMENT_CANDIDATES:
+            if line == f"{ch} {SCISSORS}" or line.startswith(f"{ch} Please enter the commit message"):
+                return ch
+    return "#"
+
+
+def cleanup(text: str, comment: str | None = "#", scissors: bool = True) -> tuple[list[str], list[int]]:
+    """git's `strip` cleanup: drop comments and everything below the scissors line, trailing
+    whitespace, and leading / trailing / repeated blank lines. comment=None keeps comment lines
+    (git's `whitespace` mode, for -m text and for messages already in the repository).
+    Returns the kept lines and, for each, its 1-based line number in the original text."""
+    out: list[str] = []
+    numbers: list[int] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if comment is not None:
+            if scissors and line == f"{comment} {SCISSORS}":
+                break
+            if line.startswith(comment):
+                continue
+        line = line.rstrip()
+        if not line and (not out or not out[-1]):
+            continue
+        out.append(line)
+        numbers.append(number)
+    while out and not out[-1]:
+        out.pop()
+        numbers.pop()
+    return out, numbers
+
+
+def parse_header(header: str) -> Header:
+    """Parse `type(scope)!: description`, reporting the first structural problem with a column."""
+    if not header.strip():
+        return Header(error=(1, "the header (first line) is empty", "Write `<type>: <description>` on the first line."))
+    m = _TYPE_RE.match(header)
+    if not m:
+        return Header(
+            error=(1, f"the header must start with a type, found `{header[:1]}`", "Start with a type, e.g. `fix: correct the typo`.")
+        )
+    typ = m.group()
+    pos = m.end()
+    scope: str | None = None
+    scope_col = 0
+    if header.startswith("(", pos):
+        close = header.find(")", pos)
+        if close < 0:
+            return Header(type=typ, error=(pos + 1, "the scope is not closed with `)`", "Write the scope as `type(scope): ...`."))
+        scope = header[pos + 1 : close]
+        scope_col = pos + 2
+        pos = close + 1
+    breaking = header.startswith("!", pos)
+    if breaking:
+        pos += 1
+    if not header.startswith(":", pos):
+        rest = header[pos:]
+        if pos == len(typ) and rest.startswith(" "):
+            msg = f"the header is not `<type>[(scope)][!]: <description>`: no `:` after `{typ}`"
+            hint = "Start with a type and a colon, e.g. `fix: " + header[:1].lower() + header[1:] + "`."
+        else:
+            msg = f"expected `:` at column {pos + 1}, found `{rest[:1] or 'end of line'}`"
+            hint = "Put `: ` right after the type, scope and `!`, e.g. `feat(api)!: drop v1`."
+        return Header(type=typ, scope=scope, breaking=breaking, scope_col=scope_col, error=(pos + 1, msg, hint))
+    pos += 1
+    if not header.startswith(" ", pos):
+        if pos == len(header):
+            return Header(type=typ, scope=scope, breaking=breaking, scope_col=scope_col,
+                          error=(pos + 1, "the description after `:` is empty", "Describe the change after `: `."))
+        return Header(type=typ, scope=scope, breaking=breaking, scope_col=scope_col,
+                      error=(pos + 1, "expected a space after `:`", f"Write `{header[:pos]} {header[pos:]}`."))
+    pos += 1
+    desc = header[pos:]
+    if not desc.strip():
+        return Header(type=typ, scope=scope, breaking=breaking, scope_col=scope_col,
+                      error=(pos, "the description after `: ` is empty", "Describe the change after `: `."))
+    if desc[0].isspace():
+        return Header(type=typ, scope=scope, breaking=breaking, scope_col=scope_col,
+                      error=(pos + 1, "the description must follow `: ` immediately, found more whitespace",
+                             "Use exactly one space after the colon."))
+    return Header(type=typ, scope=scope, breaking=breaking, description=desc, scope_col=scope_col, description_col=pos + 1)
+
+
+def _paragraph_starts(lines: list[str] | tuple[str, ...]) -> list[int]:
+    starts = []
+    for i in range(1, len(lines)):
+        if lines[i] and not lines[i - 1]:
+            starts.append(i)
+    return starts
+
+
+def parse_footers(lines: list[str] | tuple[str, ...]) -> tuple[tuple[Footer, ...], int]:
+    """Footers are the trailing paragraphs whose first line is `Token: value` / `Token #value`;
+    other lines inside them continue the previous footer's value (multi-line values)."""
+    starts = _paragraph_starts(lines)
+    first = len(lines)
+    for start in reversed(starts):
+        if FOOTER_RE.match(lines[start]):
+            first = start
+        else:
+            break
+    footers: list[Footer] = []
+    for i in range(first, len(lines)):
+        m = FOOTER_RE.match(lines[i])
+        if m:
+            footers.append(Footer(m["token"], m["sep"], m["value"], i + 1))
+        elif footers:
+            tok, sep, value, line = footers[-1]
+            footers[-1] = Footer(tok, sep, f"{value}\n{lines[i]}", line)
+    return tuple(footers), first
+
+
+def parse(lines: list[str]) -> Message:
+    header = parse_header(lines[0] if lines else "")
+    footers, start = parse_footers(lines)
+    return Message(tuple(lines), header, footers, start)
+
+
+_MERGE_RES = tuple(
+    re.compile(p)
+    for p in (
+        # the forms git itself writes (builtin/merge.c, fmt-merge-msg.c), plus GitHub's and GitLab's
+        r"^Merge (?:remote-tracking )?branch(?:es)? '[^']+'(?:(?:, '[^']+')* and '[^']+')?(?: of \S+)?(?: into \S+)?$",
+        r"^Merge (?:tag|commit) '[^']+'(?: of \S+)?(?: into \S+)?$",
+        r"^Merge pull request #\d+ from \S+$",
+        r"^Merge branch '[^']+' into '[^']+'$",
+    )
+)
+_REVERT_RE = re.compile(r'^(?:Revert|Reapply) ".*"$')
+_REVERT_BODY_RE = re.compile(r"^This reverts commit [0-9a-f]{7,64}\.?$", re.M)
+_FIXUP_RE = re.compile(r"^(?:fixup|squash|amend)! \S")
+
+
+def special_kind(lines: list[str] | tuple[str, ...], parents: int | None = None) -> str:
+    """"merge", "revert", "fixup" or "" for a commit git generated or marked; parents (range mode)
+    decides merges, otherwise only git's exact generated merge headers count."""
+    header = lines[0] if lines else ""
+    if parents is not None:
+        if parents > 1:
+            return "merge"
+    elif any(r.match(header) for r in _MERGE_RES):
+        return "merge"
+    if _FIXUP_RE.match(header):
+        return "fixup"
+    if _REVERT_RE.match(header) and _REVERT_BODY_RE.search("\n".join(lines[1:])):
+        return "revert"
+    return ""

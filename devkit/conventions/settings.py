@@ -1,0 +1,126 @@
+"""Typed settings for the checks, their schema (for config validation) and the built-in presets."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+# A list setting may also be a single regex string ("list or regex").
+Pattern = tuple[str, ...] | str
+
+
+class CommitSettings(NamedTuple):
+    types: Pattern = ()  # empty: any noun is a type
+    type_case: str = "any"  # "any" | "lower"
+    scopes: Pattern = ()  # empty: any scope
+    scope_delimiter: str = ","
+    scope_required: bool = False
+    allow_breaking_marker: bool = True
+    header_max_length: int = 0  # 0: no limit
+    subject_case: str = "any"  # "any" | "lower" | "upper"
+    subject_full_stop: bool = True  # False: a trailing "." is a violation
+    body_max_line_length: int = 0
+    squash_suffix: bool = False  # accept GitHub's " (#123)" squash-merge suffix
+    required_trailers: tuple[str, ...] = ()
+    forbidden_trailers: tuple[str, ...] = ()
+    allow_merge_commits: bool = True
+    allow_revert_commits: bool = True
+    allow_fixup_commits: bool = True
+
+
+class BranchSettings(NamedTuple):
+    types: tuple[str, ...] = ()
+    # regexes, full match; "{types}" expands to the alternation of `types`
+    patterns: tuple[str, ...] = (r"(?P<type>{types})/(?P<slug>[a-z0-9][a-z0-9._-]*)",)
+    forms: tuple[str, ...] = ("<type>/<slug>",)  # how the patterns read to a person
+    exempt: tuple[str, ...] = ("main", "master", "develop")  # regexes, full match
+
+
+class NewsSettings(NamedTuple):
+    single_line: bool = False
+    allow_placeholders: bool = True
+    require: bool = True
+    exempt: tuple[str, ...] = ("README.md", "README.rst", "README", "template.md", "template.rst", ".gitignore", ".gitkeep", ".keep")
+    skip_labels: tuple[str, ...] = ("skip:changelog",)
+    skip_title_prefixes: tuple[str, ...] = ()
+
+
+class Settings(NamedTuple):
+    preset: str = "conventional"
+    commit: CommitSettings = CommitSettings()
+    branch: BranchSettings = BranchSettings()
+    news: NewsSettings = NewsSettings()
+    source: str = ""  # the file the settings came from ("" = built-in defaults)
+    root: str = ""  # the directory of that file
+    extra: dict[str, Any] = {}  # noqa: RUF012 - sections owned by other commands (hosts, provision, ci, lint)
+
+
+CONVENTIONAL_TYPES = ("build", "chore", "ci", "docs", "feat", "fix", "perf", "refactor", "revert", "style", "test")
+BACKENDAI_TYPES = ("feat", "fix", "docs", "doc", "refactor", "ci", "chore", "release", "test", "deps")
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # Conventional Commits 1.0.0 with the type list commitlint and conventional-pre-commit use by default
+    "conventional": {
+        "commit": {"types": CONVENTIONAL_TYPES},
+        "branch": {
+            "types": (*CONVENTIONAL_TYPES, "feature", "hotfix", "release"),
+            "exempt": ("main", "master", "develop", r"dependabot/.+", r"renovate/.+", r"release/.+"),
+        },
+        "news": {},
+    },
+    # lablup/backend.ai: .github/workflows/pr-prefix.yml, changes/README.md, branch habits (reference/backendai.md)
+    "backend.ai": {
+        "commit": {
+            "types": BACKENDAI_TYPES,
+            "type_case": "lower",
+            "scopes": r"BA-\d+(?:, ?BA-\d+)*|(?!BA-)[A-Za-z0-9][A-Za-z0-9_.\-/]*",
+            "scope_delimiter": "",
+            "allow_breaking_marker": False,
+            "squash_suffix": True,
+        },
+        "branch": {
+            "types": (*BACKENDAI_TYPES, "feature", "hotfix", "perf", "topic"),
+            "patterns": (
+                r"(?P<type>{types})/(?P<ticket>BA-\d+)(?:[-/](?P<slug>[a-z0-9][a-z0-9._-]*))?",
+                r"(?P<type>{types})/(?P<slug>[a-z0-9][a-z0-9._-]*)",
+            ),
+            "forms": ("<type>/BA-<n>[-<slug>]", "<type>/<slug>"),
+            "exempt": ("main", r"\d{2}\.\d{1,2}", r"release/.+", r"backport/.+", r"dependabot/.+"),
+        },
+        "news": {
+            "single_line": True,
+            "skip_labels": ("skip:changelog",),
+            "skip_title_prefixes": ("release",),
+        },
+    },
+}
+
+# key -> kind, for config validation; kinds: bool, int, choice:a|b, strs, pattern, str
+SCHEMA: dict[str, dict[str, str]] = {
+    "commit": {
+        "types": "pattern",
+        "type_case": "choice:any|lower",
+        "scopes": "pattern",
+        "scope_delimiter": "str",
+        "scope_required": "bool",
+        "allow_breaking_marker": "bool",
+        "header_max_length": "int",
+        "subject_case": "choice:any|lower|upper",
+        "subject_full_stop": "bool",
+        "body_max_line_length": "int",
+        "squash_suffix": "bool",
+        "required_trailers": "strs",
+        "forbidden_trailers": "strs",
+        "allow_merge_commits": "bool",
+        "allow_revert_commits": "bool",
+        "allow_fixup_commits": "bool",
+    },
+    "branch": {"types": "strs", "patterns": "strs", "forms": "strs", "exempt": "strs"},
+    "news": {
+        "single_line": "bool",
+        "allow_placeholders": "bool",
+        "require": "bool",
+        "exempt": "strs",
+        "skip_labels": "strs",
+        "skip_title_prefixes": "strs",
+    },
+}

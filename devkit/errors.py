@@ -1,0 +1,46 @@
+"""Errors are values until `cli.main` turns them into one line and an exit code."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    VIOLATIONS = 1
+    ERROR = 2
+    INTERRUPTED = 130
+
+
+class DevkitError(Exception):
+    """An expected failure: printed as one line (plus an optional hint), exit code 2."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(DevkitError):
+    """A wrong key or value in a configuration file; the message names the file and the key."""
+
+    def __init__(self, source: str, key: str, message: str, hint: str = "") -> None:
+        where = f"{source}: " if source else ""
+        keypart = f"{key}: " if key else ""
+        super().__init__(f"{where}{keypart}{message}", hint)
+        self.source = source
+        self.key = key
+
+
+class GitError(DevkitError):
+    """A git command failed in a way the caller did not expect."""
+
+    def __init__(self, cmd: list[str], returncode: int, stderr: str, hint: str = "") -> None:
+        tail = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {returncode}"
+        super().__init__(f"`{' '.join(cmd)}` failed: {tail}", hint)
+        self.cmd = cmd
+        self.returncode = returncode
+        self.stderr = stderr

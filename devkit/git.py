@@ -1,0 +1,127 @@
+"""The git edge: one subprocess per question, ranges read in a single `git log`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from devkit import proc
+from devkit.errors import DevkitError, GitError
+
+
+class Commit(NamedTuple):
+    sha: str
+    parents: int
+    author_email: str
+    message: bytes  # the raw message (%B), undecoded
+
+
+def _git(*args: str, cwd: str | os.PathLike[str] | None = None) -> proc.Result:
+    return proc.run("git", *args, cwd=cwd)
+
+
+def _checked(*args: str, cwd: str | os.PathLike[str] | None = None) -> str:
+    r = _git(*args, cwd=cwd)
+    if r.returncode != 0:
+        if r.returncode == 127:
+            raise DevkitError("git is not installed or not on PATH", "Install git.")
+        raise GitError(["git", *args], r.returncode, r.err)
+    return r.out
+
+
+def toplevel(cwd: str | os.PathLike[str] | None = None) -> Path:
+    r = _git("rev-parse", "--show-toplevel", cwd=cwd)
+    if r.returncode != 0:
+        raise DevkitError(f"not inside a git repository: {Path(cwd or '.').resolve()}",
+                          "Run devkit from a git working tree.")
+    return Path(r.out.strip())
+
+
+def current_branch(cwd: str | os.PathLike[str] | None = None) -> str | None:
+    """The checked-out branch (also on an unborn branch), or None on a detached HEAD."""
+    r = _git("symbolic-ref", "--quiet", "--short", "HEAD", cwd=cwd)
+    if r.returncode == 0:
+        return r.out.strip()
+    if r.returncode == 1:
+        return None
+    raise DevkitError(f"cannot read the current branch: {r.err.strip() or 'not a git repository'}")
+
+
+def config_get(key: str, cwd: str | os.PathLike[str] | None = None) -> str | None:
+    r = _git("config", "--get", key, cwd=cwd)
+    return r.out.strip() if r.returncode == 0 else None
+
+
+def comment_string(cwd: str | os.PathLike[str] | None = None) -> str:
+    """core.commentString (git >= 2.45) or core.commentChar; "auto" is returned as is."""
+    r = _git("config", "--get-regexp", r"^core\.comment(char|string)$", cwd=cwd)
+    value = "#"
+    for line in r.out.splitlines():
+        _, _, v = line.partition(" ")
+        if v:
+            value = v
+    return value
+
+
+def ref_exists(ref: str, cwd: str | os.PathLike[str] | None = None) -> bool:
+    return _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cwd).returncode == 0
+
+
+def is_shallow(cwd: str | os.PathLike[str] | None = None) -> bool:
+    return _git("rev-parse", "--is-shallow-repository", cwd=cwd).out.strip() == "true"
+
+
+def merge_base(a: str, b: str, cwd: str | os.PathLike[str] | None = None) -> str | None:
+    r = _git("merge-base", a, b, cwd=cwd)
+    return r.out.strip() if r.returncode == 0 else None
+
+
+def require_base(base: str, head: str = "HEAD", cwd: str | os.PathLike[str] | None = None) -> str:
+    """The merge base of base and head, or a clear error for a missing ref or a shallow clone."""
+    if not ref_exists(base, cwd):
+        shallow = " (this is a shallow clone)" if is_shallow(cwd) else ""
+        raise DevkitError(f"base ref `{base}` does not exist here{shallow}; nothing was checked",
+                          f"Fetch it first, e.g. `git fetch origin {base.removeprefix('origin/')}`, "
+                          "or use actions/checkout with `fetch-depth: 0`.")
+    mb = merge_base(base, head, cwd)
+    if mb is None:
+        shallow = is_shallow(cwd)
+        raise DevkitError(f"`{base}` and `{head}` have no merge base"
+                          + (" because the clone is shallow" if shallow else "") + "; nothing was checked",
+                          "Deepen the clone (`git fetch --deepen=200` or `--unshallow`), or use `fetch-depth: 0`."
+                          if shallow else "Check that the base branch is right.")
+    return mb
+
+
+def log_range(rev_range: str, cwd: str | os.PathLike[str] | None = None) -> list[Commit]:
+    """Every commit of a range with its raw message, in one `git log` call, oldest first."""
+    args = ["-c", "log.showSignature=false", "log", "-z", "--reverse", "--format=%H%x1f%P%x1f%ae%x1f%B", rev_range, "--"]
+    r = _git(*args, cwd=cwd)
+    if r.returncode != 0:
+        shallow = " (this is a shallow clone)" if is_shallow(cwd) else ""
+        raise GitError(["git", "log", rev_range], r.returncode, r.err + shallow,
+                       "Check the range; in CI fetch enough history (`fetch-depth: 0`).")
+    commits = []
+    for record in r.stdout.split(b"\0"):
+        if not record.strip(b"\n"):
+            continue
+        sha, parents, email, message = record.lstrip(b"\n").split(b"\x1f", 3)
+        commits.append(Commit(sha.decode(), len(parents.split()), email.decode("utf-8", "replace"), message))
+    return commits
+
+
+def added_files(base: str, directory: str, head: str = "HEAD", cwd: str | os.PathLike[str] | None = None) -> list[str]:
+    """Paths under directory that head adds relative to its merge base with base (renames are not adds)."""
+    out = _checked("diff", "--name-only", "-z", "--diff-filter=A", "-M", f"{base}...{head}", "--", directory, cwd=cwd)
+    return [p for p in out.split("\0") if p]
+
+
+def changed_files(base: str, head: str = "HEAD", cwd: str | os.PathLike[str] | None = None,
+                  staged: bool = False) -> list[str]:
+    """Existing (not deleted) paths changed between the merge base and head, or in the index."""
+    if staged:
+        out = _checked("diff", "--cached", "--name-only", "-z", "--diff-filter=d", cwd=cwd)
+    else:
+        out = _checked("diff", "--name-only", "-z", "--diff-filter=d", f"{base}...{head}", cwd=cwd)
+    return [p for p in out.split("\0") if p]

@@ -1,0 +1,194 @@
+"""Output formats: text for people, JSON for machines, GitHub workflow commands; all over Reports."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+from devkit.violations import ERROR, Report, Violation
+
+FORMATS = ("text", "json", "github")
+JSON_SCHEMA_VERSION = 1
+
+
+def use_color(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if color else text
+
+
+def where(v: Violation) -> str:
+    loc = v.location
+    if loc.commit:
+        head = f"commit {loc.commit[:10]}"
+    else:
+        head = loc.file or "<message>"
+    if loc.line:
+        head += f":{loc.line}"
+        if loc.col:
+            head += f":{loc.col}"
+    return head
+
+
+def render_text(reports: list[Report], stream: TextIO) -> None:
+    color = use_color(stream)
+    for report in reports:
+        group = None
+        for v in report.violations:
+            key = (v.location.commit, v.location.file) if v.location.commit else None
+            if key and key != group and v.context:
+                stream.write(_paint(f"commit {v.location.commit[:10]} {v.context!r}", "1", color) + "\n")
+            group = key
+            sev = _paint(v.severity, "31" if v.severity == ERROR else "33", color)
+            stream.write(f"{where(v)}: {sev} {_paint(v.code, '1', color)} [{v.name}] {v.message}\n")
+            if v.hint:
+                stream.write(f"    {_paint('hint:', '36', color)} {v.hint}\n")
+        if report.error:
+            stream.write(f"{report.check}: {_paint('error', '31', color)}: {report.error}\n")
+        for note in report.notes:
+            stream.write(f"{report.check}: note: {note}\n")
+    stream.write(summary_line(reports) + "\n")
+
+
+def summary_line(reports: list[Report]) -> str:
+    errors = sum(r.errors for r in reports)
+    warnings = sum(r.warnings for r in reports)
+    failed = [r.check for r in reports if r.error]
+    parts = []
+    for r in reports:
+        if r.checked:
+            parts.append(f"{r.checked} {_noun(r.check, r.checked)}")
+    checked = f" ({', '.join(parts)} checked)" if parts else ""
+    if failed:
+        return f"devkit: {errors} error(s), {warnings} warning(s); could not run: {', '.join(failed)}{checked}"
+    if errors or warnings:
+        return f"devkit: {errors} error(s), {warnings} warning(s){checked}"
+    return f"devkit: all good{checked}"
+
+
+def _noun(check: str, n: int) -> str:
+    nouns = {"commit": "commit message", "branch": "branch name", "news": "fragment", "lint": "file", "title": "title"}
+    word = nouns.get(check, check)
+    return word if n == 1 else word + "s"
+
+
+def as_dict(reports: list[Report]) -> dict[str, object]:
+    return {
+        "version": JSON_SCHEMA_VERSION,
+        "ok": all(r.ok for r in reports),
+        "errors": sum(r.errors for r in reports),
+        "warnings": sum(r.warnings for r in reports),
+        "checks": [
+            {
+                "check": r.check,
+                "ok": r.ok,
+                "checked": r.checked,
+                "error": r.error or None,
+                "notes": list(r.notes),
+                "violations": [
+                    {
+                        "code": v.code,
+                        "name": v.name,
+                        "severity": v.severity,
+                        "message": v.message,
+                        "hint": v.hint or None,
+                        "context": v.context or None,
+                        "location": {
+                            "file": v.location.file or None,
+                            "line": v.location.line or None,
+                            "col": v.location.col or None,
+                            "commit": v.location.commit or None,
+                        },
+                    }
+                    for v in r.violations
+                ],
+            }
+            for r in reports
+        ],
+    }
+
+
+def render_json(reports: list[Report], stream: TextIO) -> None:
+    import json
+
+    json.dump(as_dict(reports), stream, indent=2, ensure_ascii=False)
+    stream.write("\n")
+
+
+def _escape_data(s: str) -> str:
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_prop(s: str) -> str:
+    return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(v: Violation) -> str:
+    props = []
+    if v.location.file:
+        props.append(f"file={_escape_prop(v.location.file)}")
+        if v.location.line:
+            props.append(f"line={v.location.line}")
+            if v.location.col:
+                props.append(f"col={v.location.col}")
+    props.append(f"title={_escape_prop(f'devkit {v.code} {v.name}')}")
+    level = "error" if v.severity == ERROR else "warning"
+    text = v.message
+    if v.location.commit:
+        text = f"commit {v.location.commit[:10]} ({v.context}): {text}" if v.context else f"commit {v.location.commit[:10]}: {text}"
+    if v.hint:
+        text += f" — {v.hint}"
+    return f"::{level} {','.join(props)}::{_escape_data(text)}"
+
+
+def markdown_summary(reports: list[Report]) -> str:
+    lines = ["## devkit", "", "| check | result | checked | errors | warnings |", "|---|---|---|---|---|"]
+    for r in reports:
+        result = "could not run" if r.error else ("pass" if r.ok else "fail")
+        icon = {"pass": "✅", "fail": "❌"}.get(result, "⚠️")
+        lines.append(f"| {r.check} | {icon} {result} | {r.checked} | {r.errors} | {r.warnings} |")
+    for r in reports:
+        if not r.violations and not r.error:
+            continue
+        lines += ["", f"### {r.check}", ""]
+        if r.error:
+            lines.append(f"**Could not run:** {r.error}")
+            lines.append("")
+        if r.violations:
+            lines += ["| where | rule | message | hint |", "|---|---|---|---|"]
+            for v in r.violations:
+                cells = [where(v), f"`{v.code}` {v.name}", v.message, v.hint]
+                lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_github(reports: list[Report], stream: TextIO) -> None:
+    for r in reports:
+        for v in r.violations:
+            stream.write(annotation(v) + "\n")
+        if r.error:
+            stream.write(f"::error title={_escape_prop(f'devkit {r.check}')}::{_escape_data(r.error)}\n")
+        for note in r.notes:
+            stream.write(f"::notice title={_escape_prop(f'devkit {r.check}')}::{_escape_data(note)}\n")
+    stream.write(summary_line(reports) + "\n")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown_summary(reports))
+
+
+def render(reports: list[Report], fmt: str, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    {"text": render_text, "json": render_json, "github": render_github}[fmt](reports, stream)
+
+
+def exit_code(reports: list[Report]) -> int:
+    """1 when any check found an error or could not run, else 0 (warnings never fail)."""
+    return 1 if any(r.error or r.errors for r in reports) else 0

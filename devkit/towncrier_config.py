@@ -1,0 +1,64 @@
+"""The one adapter over towncrier's (private) config loader; tests/test_towncrier_contract.py guards it.
+
+towncrier documents only its CLI; `_settings` and `_builder` are imported here and nowhere else, and
+the dependency is pinned to the range the contract test covers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from devkit.conventions.fragment_rules import FragmentConfig
+from devkit.errors import ConfigError
+
+
+class NewsConfig(NamedTuple):
+    base_directory: Path  # where the config lives
+    fragments: FragmentConfig  # directory relative to the repository root
+    fragment_dir: Path  # absolute
+    config_file: str
+    type_names: dict[str, str]  # type key -> display name, in config order
+
+
+def load(root: Path) -> NewsConfig:
+    """towncrier's config for the repository at root (towncrier.toml wins over pyproject.toml)."""
+    from towncrier._builder import FragmentsPath
+    from towncrier._settings.load import load_config_from_options
+
+    config_file = next((str(root / n) for n in ("towncrier.toml", "pyproject.toml") if (root / n).is_file()), "")
+    if not config_file:
+        raise ConfigError(str(root), "", "no towncrier.toml or pyproject.toml here",
+                          "Add a [tool.towncrier] table (`devkit init` writes one).")
+    try:
+        base, config = load_config_from_options(str(root), config_file)
+    except Exception as exc:  # towncrier raises click's ClickException, KeyError, TOMLDecodeError ...
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        option = getattr(exc, "failing_option", None)
+        raise ConfigError(config_file, f"tool.towncrier.{option}" if option else "tool.towncrier",
+                          message.strip().splitlines()[0]) from None
+    if config.sections and set(config.sections) != {""}:
+        raise ConfigError(config_file, "tool.towncrier.section",
+                          "towncrier sections are not supported by devkit yet; use one fragment directory")
+    fragment_dir = Path(FragmentsPath(base, config)(""))
+    try:
+        rel = fragment_dir.resolve().relative_to(root.resolve())
+    except ValueError:
+        raise ConfigError(config_file, "tool.towncrier.directory",
+                          f"the fragment directory {fragment_dir} is outside the repository") from None
+    suffix = os.path.splitext(config.filename)[1].lstrip(".")
+    ignore = list(config.ignore or [])
+    template = config.template
+    if isinstance(template, str) and not template.startswith(("towncrier:", "towncrier.templates")):
+        ignore.append(os.path.basename(template))
+    types = tuple(config.types)
+    fc = FragmentConfig(
+        directory=rel.as_posix(),
+        types=types,
+        extension=suffix if config.create_add_extension else "",
+        ignore=tuple(ignore),
+        orphan_prefix=config.orphan_prefix,
+    )
+    names = {k: str(v.get("name", k)) for k, v in config.types.items()}
+    return NewsConfig(Path(base), fc, fragment_dir, config_file, names)
