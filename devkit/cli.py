@@ -15,29 +15,69 @@ from devkit.errors import DevkitError, ExitCode
 
 # (command words) -> (module, one-line summary); a module exposes configure(parser) and run(args) -> int
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("check", "commit"): ("devkit.commands.check_commit", "Check commit messages: a hook's message file, -m TEXT, or --range A..B."),
-    ("check", "branch"): ("devkit.commands.check_branch", "Check a branch name (default: the current branch)."),
-    ("check", "news"): ("devkit.commands.check_news", "Check the news fragments in the towncrier directory."),
-    ("news", "new"): ("devkit.commands.news", "Create a news fragment: devkit news new TYPE TEXT [--pr N]."),
-    ("news", "assign"): ("devkit.commands.news", "Give placeholder fragments (fix.md) the pull request's number."),
-    ("news", "preview"): ("devkit.commands.news", "Show the next changelog section (towncrier build --draft)."),
+    ("check", "commit"): (
+        "devkit.commands.check_commit",
+        "Check commit messages: a hook's message file, -m TEXT, or --range A..B.",
+    ),
+    ("check", "branch"): (
+        "devkit.commands.check_branch",
+        "Check a branch name (default: the current branch).",
+    ),
+    ("check", "news"): (
+        "devkit.commands.check_news",
+        "Check the news fragments in the towncrier directory.",
+    ),
+    ("news", "new"): (
+        "devkit.commands.news",
+        "Create a news fragment: devkit news new TYPE TEXT [--pr N].",
+    ),
+    ("news", "assign"): (
+        "devkit.commands.news",
+        "Give placeholder fragments (fix.md) the pull request's number.",
+    ),
+    ("news", "preview"): (
+        "devkit.commands.news",
+        "Show the next changelog section (towncrier build --draft).",
+    ),
     ("explain",): ("devkit.commands.explain", "Explain a rule: devkit explain CM003."),
-    ("lint",): ("devkit.commands.lint", "Run ruff check and ruff format on changed (or all) Python files."),
+    ("lint",): (
+        "devkit.commands.lint",
+        "Run ruff check and ruff format on changed (or all) Python files.",
+    ),
     ("ci",): ("devkit.commands.ci", "Everything a pull request must pass, in one report."),
     ("init",): ("devkit.commands.init", "Set up devkit's conventions in a repository."),
-    ("provision",): ("devkit.commands.provision", "Bring hosts to the stack's desired state over SSH."),
-    ("status",): ("devkit.commands.operate", "Show each service's state, pid, uptime and health on a host."),
+    ("provision",): (
+        "devkit.commands.provision",
+        "Bring hosts to the stack's desired state over SSH.",
+    ),
+    ("status",): (
+        "devkit.commands.operate",
+        "Show each service's state, pid, uptime and health on a host.",
+    ),
     ("start",): ("devkit.commands.operate", "Start a host's services (or one)."),
     ("stop",): ("devkit.commands.operate", "Stop a host's services (or one)."),
     ("restart",): ("devkit.commands.operate", "Restart a host's services (or one)."),
     ("logs",): ("devkit.commands.operate", "Show or follow a service's log on a host."),
-    ("teardown",): ("devkit.commands.operate", "Stop everything on a host; --purge removes its base directory."),
-    ("ssh-config",): ("devkit.commands.ssh_config", "Print an ssh_config Host block with port forwards for a host."),
-    ("sandbox", "up"): ("devkit.commands.sandbox", "Start a local SSH sandbox host (network namespace as root)."),
+    ("teardown",): (
+        "devkit.commands.operate",
+        "Stop everything on a host; --purge removes its base directory.",
+    ),
+    ("ssh-config",): (
+        "devkit.commands.ssh_config",
+        "Print an ssh_config Host block with port forwards for a host.",
+    ),
+    ("sandbox", "up"): (
+        "devkit.commands.sandbox",
+        "Start a local SSH sandbox host (network namespace as root).",
+    ),
     ("sandbox", "down"): ("devkit.commands.sandbox", "Stop and remove a sandbox host."),
     ("sandbox", "list"): ("devkit.commands.sandbox", "List the sandbox hosts."),
 }
-GROUPS = {"check": "Check conventions.", "news": "Work with news fragments.", "sandbox": "Local SSH sandbox hosts."}
+GROUPS = {
+    "check": "Check conventions.",
+    "news": "Work with news fragments.",
+    "sandbox": "Local SSH sandbox hosts.",
+}
 
 
 def _available() -> dict[tuple[str, ...], tuple[str, str]]:
@@ -73,7 +113,11 @@ def _suggest(words: list[str]) -> str:
 
     names = sorted({" ".join(k[: len(words)]) for k in COMMANDS} | set(GROUPS))
     close = difflib.get_close_matches(" ".join(words), names, n=1)
-    return f"Did you mean `devkit {close[0]}`?" if close else "Run `devkit --help` for the list of commands."
+    return (
+        f"Did you mean `devkit {close[0]}`?"
+        if close
+        else "Run `devkit --help` for the list of commands."
+    )
 
 
 def _dispatch(argv: list[str]) -> int:
@@ -88,7 +132,10 @@ def _dispatch(argv: list[str]) -> int:
         if argv[0] in GROUPS:
             sys.stdout.write(_help((argv[0],)))
             return ExitCode.OK if argv[1:2] in (["-h"], ["--help"]) else ExitCode.ERROR
-        raise DevkitError(f"unknown command `{' '.join(w for w in argv[:2] if not w.startswith('-'))}`", _suggest(argv[:2]))
+        raise DevkitError(
+            f"unknown command `{' '.join(w for w in argv[:2] if not w.startswith('-'))}`",
+            _suggest(argv[:2]),
+        )
     module_name, summary = COMMANDS[path]
     import importlib
 
@@ -97,8 +144,10 @@ def _dispatch(argv: list[str]) -> int:
     except ModuleNotFoundError as exc:
         if exc.name and (exc.name == module_name or module_name.startswith(exc.name + ".")):
             raise DevkitError(f"`devkit {' '.join(path)}` is not available in this build") from None
-        raise DevkitError(f"`devkit {' '.join(path)}` needs the Python package `{exc.name}`",
-                          "Reinstall devkit with its dependencies (`pip install devkit`).") from None
+        raise DevkitError(
+            f"`devkit {' '.join(path)}` needs the Python package `{exc.name}`",
+            "Reinstall devkit with its dependencies (`pip install devkit`).",
+        ) from None
     parser = argparse.ArgumentParser(prog=f"devkit {' '.join(path)}", description=summary)
     module.configure(parser, path)
     args = parser.parse_args(rest)
@@ -129,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        sys.stderr.write(f"devkit: internal error: {type(exc).__name__}: {exc}\n"
-                         "    hint: run again with `devkit --debug ...` for the traceback and report it.\n")
+        sys.stderr.write(
+            f"devkit: internal error: {type(exc).__name__}: {exc}\n"
+            "    hint: run again with `devkit --debug ...` for the traceback and report it.\n"
+        )
         return ExitCode.ERROR

@@ -8,7 +8,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from devkit.conventions.settings import PRESETS, SCHEMA, BranchSettings, CommitSettings, NewsSettings, Settings
+from devkit.conventions.settings import (
+    PRESETS,
+    SCHEMA,
+    BranchSettings,
+    CommitSettings,
+    NewsSettings,
+    Settings,
+)
 from devkit.errors import ConfigError
 
 # sections other commands own and validate themselves
@@ -27,7 +34,9 @@ def find_pyproject(start: str | os.PathLike[str] | None = None) -> Path | None:
     return None
 
 
-def load(start: str | os.PathLike[str] | None = None, path: str | os.PathLike[str] | None = None) -> Settings:
+def load(
+    start: str | os.PathLike[str] | None = None, path: str | os.PathLike[str] | None = None
+) -> Settings:
     """Settings from the nearest pyproject.toml (up to the repository root), or the defaults."""
     file = Path(path) if path else find_pyproject(start)
     if file is None:
@@ -39,8 +48,13 @@ def load(start: str | os.PathLike[str] | None = None, path: str | os.PathLike[st
     except UnicodeDecodeError as exc:
         raise ConfigError(str(file), "", f"not valid UTF-8 (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(file), "", f"invalid TOML: {exc}", "Fix the syntax; `python -m tomllib` is not a "
-                          "command, but any TOML linter (e.g. taplo) points at the spot.") from None
+        raise ConfigError(
+            str(file),
+            "",
+            f"invalid TOML: {exc}",
+            "Fix the syntax; `python -m tomllib` is not a "
+            "command, but any TOML linter (e.g. taplo) points at the spot.",
+        ) from None
     table = data.get("tool", {}).get("devkit", {})
     if not isinstance(table, dict):
         raise ConfigError(str(file), "tool.devkit", "must be a table")
@@ -49,7 +63,9 @@ def load(start: str | os.PathLike[str] | None = None, path: str | os.PathLike[st
 
 def _coerce(kind: str, value: Any, source: str, key: str) -> Any:
     def fail(expected: str) -> ConfigError:
-        return ConfigError(source, key, f"expected {expected}, got {type(value).__name__} {value!r}")
+        return ConfigError(
+            source, key, f"expected {expected}, got {type(value).__name__} {value!r}"
+        )
 
     if kind == "bool":
         if not isinstance(value, bool):
@@ -66,7 +82,9 @@ def _coerce(kind: str, value: Any, source: str, key: str) -> Any:
     if kind.startswith("choice:"):
         choices = kind[7:].split("|")
         if value not in choices:
-            raise ConfigError(source, key, f"expected one of {', '.join(map(repr, choices))}, got {value!r}")
+            raise ConfigError(
+                source, key, f"expected one of {', '.join(map(repr, choices))}, got {value!r}"
+            )
         return value
     if kind in ("strs", "pattern"):
         if kind == "pattern" and isinstance(value, str):
@@ -87,12 +105,20 @@ def build(table: dict[str, Any], source: str, root: str) -> Settings:
             from devkit.conventions.registry import did_you_mean
 
             guess = did_you_mean(key, TOP_KEYS)
-            raise ConfigError(source, f"tool.devkit.{key}", "unknown key",
-                              f"Did you mean `{guess}`?" if guess else f"Known keys: {', '.join(TOP_KEYS)}.")
+            raise ConfigError(
+                source,
+                f"tool.devkit.{key}",
+                "unknown key",
+                f"Did you mean `{guess}`?" if guess else f"Known keys: {', '.join(TOP_KEYS)}.",
+            )
     preset = table.get("preset", "conventional")
     if preset not in PRESETS:
-        raise ConfigError(source, "tool.devkit.preset", f"unknown preset {preset!r}",
-                          f"Use one of: {', '.join(PRESETS)}.")
+        raise ConfigError(
+            source,
+            "tool.devkit.preset",
+            f"unknown preset {preset!r}",
+            f"Use one of: {', '.join(PRESETS)}.",
+        )
     sections: dict[str, dict[str, Any]] = {}
     for section, schema in SCHEMA.items():
         merged = dict(PRESETS[preset].get(section, {}))
@@ -105,8 +131,12 @@ def build(table: dict[str, Any], source: str, root: str) -> Settings:
                 from devkit.conventions.registry import did_you_mean
 
                 guess = did_you_mean(key, list(schema))
-                raise ConfigError(source, path, "unknown key",
-                                  f"Did you mean `{guess}`?" if guess else f"Known keys: {', '.join(schema)}.")
+                raise ConfigError(
+                    source,
+                    path,
+                    "unknown key",
+                    f"Did you mean `{guess}`?" if guess else f"Known keys: {', '.join(schema)}.",
+                )
             merged[key] = _coerce(schema[key], value, source, path)
         sections[section] = merged
     commit = CommitSettings(**sections["commit"])
@@ -117,6 +147,16 @@ def build(table: dict[str, Any], source: str, root: str) -> Settings:
         try:
             re.compile(p.replace("{types}", "x"))
         except re.error as exc:
-            raise ConfigError(source, "tool.devkit.branch.patterns", f"invalid regex {p!r}: {exc}") from None
+            raise ConfigError(
+                source, "tool.devkit.branch.patterns", f"invalid regex {p!r}: {exc}"
+            ) from None
     extra = {k: table[k] for k in PASSTHROUGH if k in table}
-    return Settings(preset, commit, BranchSettings(**branch_data), NewsSettings(**sections["news"]), source, root, extra)
+    return Settings(
+        preset,
+        commit,
+        BranchSettings(**branch_data),
+        NewsSettings(**sections["news"]),
+        source,
+        root,
+        extra,
+    )

@@ -33,8 +33,10 @@ def _checked(*args: str, cwd: str | os.PathLike[str] | None = None) -> str:
 def toplevel(cwd: str | os.PathLike[str] | None = None) -> Path:
     r = _git("rev-parse", "--show-toplevel", cwd=cwd)
     if r.returncode != 0:
-        raise DevkitError(f"not inside a git repository: {Path(cwd or '.').resolve()}",
-                          "Run devkit from a git working tree.")
+        raise DevkitError(
+            f"not inside a git repository: {Path(cwd or '.').resolve()}",
+            "Run devkit from a git working tree.",
+        )
     return Path(r.out.strip())
 
 
@@ -81,44 +83,78 @@ def require_base(base: str, head: str = "HEAD", cwd: str | os.PathLike[str] | No
     """The merge base of base and head, or a clear error for a missing ref or a shallow clone."""
     if not ref_exists(base, cwd):
         shallow = " (this is a shallow clone)" if is_shallow(cwd) else ""
-        raise DevkitError(f"base ref `{base}` does not exist here{shallow}; nothing was checked",
-                          f"Fetch it first, e.g. `git fetch origin {base.removeprefix('origin/')}`, "
-                          "or use actions/checkout with `fetch-depth: 0`.")
+        raise DevkitError(
+            f"base ref `{base}` does not exist here{shallow}; nothing was checked",
+            f"Fetch it first, e.g. `git fetch origin {base.removeprefix('origin/')}`, "
+            "or use actions/checkout with `fetch-depth: 0`.",
+        )
     mb = merge_base(base, head, cwd)
     if mb is None:
         shallow = is_shallow(cwd)
-        raise DevkitError(f"`{base}` and `{head}` have no merge base"
-                          + (" because the clone is shallow" if shallow else "") + "; nothing was checked",
-                          "Deepen the clone (`git fetch --deepen=200` or `--unshallow`), or use `fetch-depth: 0`."
-                          if shallow else "Check that the base branch is right.")
+        raise DevkitError(
+            f"`{base}` and `{head}` have no merge base"
+            + (" because the clone is shallow" if shallow else "")
+            + "; nothing was checked",
+            "Deepen the clone (`git fetch --deepen=200` or `--unshallow`), or use `fetch-depth: 0`."
+            if shallow
+            else "Check that the base branch is right.",
+        )
     return mb
 
 
 def log_range(rev_range: str, cwd: str | os.PathLike[str] | None = None) -> list[Commit]:
     """Every commit of a range with its raw message, in one `git log` call, oldest first."""
-    args = ["-c", "log.showSignature=false", "log", "-z", "--reverse", "--format=%H%x1f%P%x1f%ae%x1f%B", rev_range, "--"]
+    args = [
+        "-c",
+        "log.showSignature=false",
+        "log",
+        "-z",
+        "--reverse",
+        "--format=%H%x1f%P%x1f%ae%x1f%B",
+        rev_range,
+        "--",
+    ]
     r = _git(*args, cwd=cwd)
     if r.returncode != 0:
         shallow = " (this is a shallow clone)" if is_shallow(cwd) else ""
-        raise GitError(["git", "log", rev_range], r.returncode, r.err + shallow,
-                       "Check the range; in CI fetch enough history (`fetch-depth: 0`).")
+        raise GitError(
+            ["git", "log", rev_range],
+            r.returncode,
+            r.err + shallow,
+            "Check the range; in CI fetch enough history (`fetch-depth: 0`).",
+        )
     commits = []
     for record in r.stdout.split(b"\0"):
         if not record.strip(b"\n"):
             continue
         sha, parents, email, message = record.lstrip(b"\n").split(b"\x1f", 3)
-        commits.append(Commit(sha.decode(), len(parents.split()), email.decode("utf-8", "replace"), message))
+        commits.append(
+            Commit(sha.decode(), len(parents.split()), email.decode("utf-8", "replace"), message)
+        )
     return commits
 
 
-def added_files(base: str, directory: str, head: str = "HEAD", cwd: str | os.PathLike[str] | None = None) -> list[str]:
+def added_files(
+    base: str, directory: str, head: str = "HEAD", cwd: str | os.PathLike[str] | None = None
+) -> list[str]:
     """Paths under directory that head adds relative to its merge base with base (renames are not adds)."""
-    out = _checked("diff", "--name-only", "-z", "--diff-filter=A", "-M", f"{base}...{head}", "--", directory, cwd=cwd)
+    out = _checked(
+        "diff",
+        "--name-only",
+        "-z",
+        "--diff-filter=A",
+        "-M",
+        f"{base}...{head}",
+        "--",
+        directory,
+        cwd=cwd,
+    )
     return [p for p in out.split("\0") if p]
 
 
-def changed_files(base: str, head: str = "HEAD", cwd: str | os.PathLike[str] | None = None,
-                  staged: bool = False) -> list[str]:
+def changed_files(
+    base: str, head: str = "HEAD", cwd: str | os.PathLike[str] | None = None, staged: bool = False
+) -> list[str]:
     """Existing (not deleted) paths changed between the merge base and head, or in the index."""
     if staged:
         out = _checked("diff", "--cached", "--name-only", "-z", "--diff-filter=d", cwd=cwd)

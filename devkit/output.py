@@ -44,7 +44,9 @@ def render_text(reports: list[Report], stream: TextIO) -> None:
         for v in report.violations:
             key = (v.location.commit, v.location.file) if v.location.commit else None
             if key and key != group and v.context:
-                stream.write(_paint(f"commit {v.location.commit[:10]} {v.context!r}", "1", color) + "\n")
+                stream.write(
+                    _paint(f"commit {v.location.commit[:10]} {v.context!r}", "1", color) + "\n"
+                )
             group = key
             sev = _paint(v.severity, "31" if v.severity == ERROR else "33", color)
             stream.write(f"{where(v)}: {sev} {_paint(v.code, '1', color)} [{v.name}] {v.message}\n")
@@ -74,7 +76,13 @@ def summary_line(reports: list[Report]) -> str:
 
 
 def _noun(check: str, n: int) -> str:
-    nouns = {"commit": "commit message", "branch": "branch name", "news": "fragment", "lint": "file", "title": "title"}
+    nouns = {
+        "commit": "commit message",
+        "branch": "branch name",
+        "news": "fragment",
+        "lint": "file",
+        "title": "title",
+    }
     word = nouns.get(check, check)
     return word if n == 1 else word + "s"
 
@@ -142,14 +150,23 @@ def annotation(v: Violation) -> str:
     level = "error" if v.severity == ERROR else "warning"
     text = v.message
     if v.location.commit:
-        text = f"commit {v.location.commit[:10]} ({v.context}): {text}" if v.context else f"commit {v.location.commit[:10]}: {text}"
+        text = (
+            f"commit {v.location.commit[:10]} ({v.context}): {text}"
+            if v.context
+            else f"commit {v.location.commit[:10]}: {text}"
+        )
     if v.hint:
         text += f" — {v.hint}"
     return f"::{level} {','.join(props)}::{_escape_data(text)}"
 
 
 def markdown_summary(reports: list[Report]) -> str:
-    lines = ["## devkit", "", "| check | result | checked | errors | warnings |", "|---|---|---|---|---|"]
+    lines = [
+        "## devkit",
+        "",
+        "| check | result | checked | errors | warnings |",
+        "|---|---|---|---|---|",
+    ]
     for r in reports:
         result = "could not run" if r.error else ("pass" if r.ok else "fail")
         icon = {"pass": "✅", "fail": "❌"}.get(result, "⚠️")
@@ -165,7 +182,11 @@ def markdown_summary(reports: list[Report]) -> str:
             lines += ["| where | rule | message | hint |", "|---|---|---|---|"]
             for v in r.violations:
                 cells = [where(v), f"`{v.code}` {v.name}", v.message, v.hint]
-                lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+                lines.append(
+                    "| "
+                    + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells)
+                    + " |"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -174,9 +195,13 @@ def render_github(reports: list[Report], stream: TextIO) -> None:
         for v in r.violations:
             stream.write(annotation(v) + "\n")
         if r.error:
-            stream.write(f"::error title={_escape_prop(f'devkit {r.check}')}::{_escape_data(r.error)}\n")
+            stream.write(
+                f"::error title={_escape_prop(f'devkit {r.check}')}::{_escape_data(r.error)}\n"
+            )
         for note in r.notes:
-            stream.write(f"::notice title={_escape_prop(f'devkit {r.check}')}::{_escape_data(note)}\n")
+            stream.write(
+                f"::notice title={_escape_prop(f'devkit {r.check}')}::{_escape_data(note)}\n"
+            )
     stream.write(summary_line(reports) + "\n")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:

@@ -27,26 +27,43 @@ def load(root: Path) -> NewsConfig:
     from towncrier._builder import FragmentsPath
     from towncrier._settings.load import load_config_from_options
 
-    config_file = next((str(root / n) for n in ("towncrier.toml", "pyproject.toml") if (root / n).is_file()), "")
+    config_file = next(
+        (str(root / n) for n in ("towncrier.toml", "pyproject.toml") if (root / n).is_file()), ""
+    )
     if not config_file:
-        raise ConfigError(str(root), "", "no towncrier.toml or pyproject.toml here",
-                          "Add a [tool.towncrier] table (`devkit init` writes one).")
+        raise ConfigError(
+            str(root),
+            "",
+            "no towncrier.toml or pyproject.toml here",
+            "Add a [tool.towncrier] table (`devkit init` writes one).",
+        )
     try:
         base, config = load_config_from_options(str(root), config_file)
-    except Exception as exc:  # towncrier raises click's ClickException, KeyError, TOMLDecodeError ...
+    except (
+        Exception
+    ) as exc:  # towncrier raises click's ClickException, KeyError, TOMLDecodeError ...
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         option = getattr(exc, "failing_option", None)
-        raise ConfigError(config_file, f"tool.towncrier.{option}" if option else "tool.towncrier",
-                          message.strip().splitlines()[0]) from None
+        raise ConfigError(
+            config_file,
+            f"tool.towncrier.{option}" if option else "tool.towncrier",
+            message.strip().splitlines()[0],
+        ) from None
     if config.sections and set(config.sections) != {""}:
-        raise ConfigError(config_file, "tool.towncrier.section",
-                          "towncrier sections are not supported by devkit yet; use one fragment directory")
+        raise ConfigError(
+            config_file,
+            "tool.towncrier.section",
+            "towncrier sections are not supported by devkit yet; use one fragment directory",
+        )
     fragment_dir = Path(FragmentsPath(base, config)(""))
     try:
         rel = fragment_dir.resolve().relative_to(root.resolve())
     except ValueError:
-        raise ConfigError(config_file, "tool.towncrier.directory",
-                          f"the fragment directory {fragment_dir} is outside the repository") from None
+        raise ConfigError(
+            config_file,
+            "tool.towncrier.directory",
+            f"the fragment directory {fragment_dir} is outside the repository",
+        ) from None
     suffix = os.path.splitext(config.filename)[1].lstrip(".")
     ignore = list(config.ignore or [])
     template = config.template

@@ -13,13 +13,21 @@ from devkit.violations import Report
 
 def add_format(parser: argparse.ArgumentParser) -> None:
     default = os.environ.get("DEVKIT_FORMAT", "text")
-    parser.add_argument("--format", choices=output.FORMATS, default=default if default in output.FORMATS else "text",
-                        help="text for people (default), json for machines, github for workflow annotations")
+    parser.add_argument(
+        "--format",
+        choices=output.FORMATS,
+        default=default if default in output.FORMATS else "text",
+        help="text for people (default), json for machines, github for workflow annotations",
+    )
 
 
 def add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="PYPROJECT", help="the pyproject.toml to read [tool.devkit] from "
-                        "(default: the nearest one up to the repository root)")
+    parser.add_argument(
+        "--config",
+        metavar="PYPROJECT",
+        help="the pyproject.toml to read [tool.devkit] from "
+        "(default: the nearest one up to the repository root)",
+    )
 
 
 def settings(args: argparse.Namespace, start: str | os.PathLike[str] | None = None) -> Settings:

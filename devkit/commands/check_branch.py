@@ -12,8 +12,12 @@ from devkit.violations import Report
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
-    parser.add_argument("name", nargs="?", help="the branch name (default: the current branch, or "
-                        "GITHUB_HEAD_REF on a detached HEAD in CI)")
+    parser.add_argument(
+        "name",
+        nargs="?",
+        help="the branch name (default: the current branch, or "
+        "GITHUB_HEAD_REF on a detached HEAD in CI)",
+    )
     parser.add_argument("--name", dest="name_opt", metavar="NAME", help="same as NAME")
     add_format(parser)
     add_config(parser)
@@ -34,7 +38,12 @@ def resolve_name(explicit: str | None) -> tuple[str | None, str]:
 
 def branch_report(name: str | None, cfg) -> Report:  # type: ignore[no-untyped-def]
     if name is None:
-        return Report("branch", (), 0, ("HEAD is detached; no branch to check (pass a name or set GITHUB_HEAD_REF)",))
+        return Report(
+            "branch",
+            (),
+            0,
+            ("HEAD is detached; no branch to check (pass a name or set GITHUB_HEAD_REF)",),
+        )
     name = name.removeprefix("refs/heads/")
     if is_exempt(name, cfg.branch):
         return Report("branch", (), 1, (f"`{name}` is exempt from the naming rules",))

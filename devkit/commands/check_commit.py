@@ -18,7 +18,9 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     src = parser.add_mutually_exclusive_group()
     src.add_argument("file", nargs="?", help="a message file, as git gives it to a commit-msg hook")
     src.add_argument("-m", "--message", metavar="TEXT", help="check this text")
-    src.add_argument("--range", metavar="A..B", dest="rev_range", help="check every commit of a revision range")
+    src.add_argument(
+        "--range", metavar="A..B", dest="rev_range", help="check every commit of a revision range"
+    )
     add_format(parser)
     add_config(parser)
 
@@ -27,8 +29,14 @@ def check_file(path: str, data: bytes, comment: str, cfg) -> list[Violation]:  #
     try:
         text = decode(data)
     except DecodeFailure as exc:
-        return [violation("CM023", f"the message is not valid UTF-8: {exc}", Location(path),
-                          "Save the message as UTF-8 (or set i18n.commitEncoding and re-encode).")]
+        return [
+            violation(
+                "CM023",
+                f"the message is not valid UTF-8: {exc}",
+                Location(path),
+                "Save the message as UTF-8 (or set i18n.commitEncoding and re-encode).",
+            )
+        ]
     if comment == "auto":
         comment = detect_auto_comment(text)
     lines, numbers = cleanup(text, comment)
@@ -42,11 +50,19 @@ def check_range(rev_range: str, cfg, cwd: str | None = None) -> Report:  # type:
         try:
             text = decode(c.message)
         except DecodeFailure as exc:
-            found.append(violation("CM023", f"the message is not valid UTF-8: {exc}", Location(commit=c.sha)))
+            found.append(
+                violation("CM023", f"the message is not valid UTF-8: {exc}", Location(commit=c.sha))
+            )
             continue
         lines, numbers = cleanup(text, None)
-        found += check_message(lines, cfg.commit, numbers=numbers, parents=c.parents, commit=c.sha,
-                               author=c.author_email)
+        found += check_message(
+            lines,
+            cfg.commit,
+            numbers=numbers,
+            parents=c.parents,
+            commit=c.sha,
+            author=c.author_email,
+        )
     notes = () if commits else (f"the range `{rev_range}` has no commits",)
     return Report("commit", tuple(found), len(commits), notes)
 
@@ -60,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
         found = check_message(lines, cfg.commit, numbers=numbers, file="<message>")
         return finish([Report("commit", tuple(found), 1)], args.format)
     if not args.file:
-        raise DevkitError("nothing to check: give a message file, -m TEXT or --range A..B",
-                          "In a commit-msg hook git passes the file: `devkit check commit .git/COMMIT_EDITMSG`.")
+        raise DevkitError(
+            "nothing to check: give a message file, -m TEXT or --range A..B",
+            "In a commit-msg hook git passes the file: `devkit check commit .git/COMMIT_EDITMSG`.",
+        )
     try:
         data = Path(args.file).read_bytes()
     except OSError as exc:

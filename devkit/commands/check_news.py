@@ -14,9 +14,17 @@ from devkit.violations import Report, Violation
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
-    parser.add_argument("--base", metavar="REF", help="the base branch: the branch must add a fragment "
-                        "(e.g. origin/main)")
-    parser.add_argument("--pr", type=int, metavar="N", help="the pull request number every added fragment must carry")
+    parser.add_argument(
+        "--base",
+        metavar="REF",
+        help="the base branch: the branch must add a fragment (e.g. origin/main)",
+    )
+    parser.add_argument(
+        "--pr",
+        type=int,
+        metavar="N",
+        help="the pull request number every added fragment must carry",
+    )
     add_format(parser)
     add_config(parser)
 
@@ -36,7 +44,9 @@ def scan(fragment_dir: Path) -> list[Entry]:
     return entries
 
 
-def news_report(root: Path, cfg: Settings, base: str | None = None, pr: int | None = None) -> Report:
+def news_report(
+    root: Path, cfg: Settings, base: str | None = None, pr: int | None = None
+) -> Report:
     """Check the fragment directory of the repository at root (raises DevkitError when it cannot)."""
     from devkit import towncrier_config
 
@@ -49,9 +59,16 @@ def news_report(root: Path, cfg: Settings, base: str | None = None, pr: int | No
     if base:
         git.require_base(base, cwd=root)
         prefix = f"{fc.directory}/"
-        added = [p.removeprefix(prefix) for p in git.added_files(base, fc.directory, cwd=root)
-                 if p.startswith(prefix) and "/" not in p.removeprefix(prefix)]
-        changed = {p.removeprefix(prefix) for p in git.changed_files(base, cwd=root) if p.startswith(prefix)}
+        added = [
+            p.removeprefix(prefix)
+            for p in git.added_files(base, fc.directory, cwd=root)
+            if p.startswith(prefix) and "/" not in p.removeprefix(prefix)
+        ]
+        changed = {
+            p.removeprefix(prefix)
+            for p in git.changed_files(base, cwd=root)
+            if p.startswith(prefix)
+        }
     entries = scan(news.fragment_dir) if news.fragment_dir.is_dir() else []
     if not news.fragment_dir.is_dir():
         notes.append(f"the fragment directory `{fc.directory}/` does not exist")
@@ -73,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
     if args.pr is not None and not args.base:
         from devkit.errors import DevkitError
 
-        raise DevkitError("--pr needs --base: only the fragments the branch adds must carry the number",
-                          "e.g. `devkit check news --base origin/main --pr 123`.")
+        raise DevkitError(
+            "--pr needs --base: only the fragments the branch adds must carry the number",
+            "e.g. `devkit check news --base origin/main --pr 123`.",
+        )
     root = git.toplevel()
     cfg = settings(args, root)
     return finish([news_report(root, cfg, args.base, args.pr)], args.format)

@@ -11,7 +11,9 @@ from devkit.errors import DevkitError
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
-    parser.add_argument("rule", nargs="?", help="a rule code (CM003) or name (type-enum); none lists every rule")
+    parser.add_argument(
+        "rule", nargs="?", help="a rule code (CM003) or name (type-enum); none lists every rule"
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
@@ -46,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
         from devkit.conventions.registry import did_you_mean
 
         guess = did_you_mean(args.rule, [r.code for r in RULES] + [r.name for r in RULES])
-        raise DevkitError(f"no rule `{args.rule}`", f"Did you mean `{guess}`?" if guess else "Run `devkit explain` for the list.")
+        raise DevkitError(
+            f"no rule `{args.rule}`",
+            f"Did you mean `{guess}`?" if guess else "Run `devkit explain` for the list.",
+        )
     if args.format == "json":
         json.dump(rule._asdict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

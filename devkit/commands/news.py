@@ -11,7 +11,13 @@ from pathlib import Path
 
 from devkit import git
 from devkit.commands._common import add_config, settings
-from devkit.conventions.fragment_rules import FragmentName, canonical, check_content, is_exempt, parse_name
+from devkit.conventions.fragment_rules import (
+    FragmentName,
+    canonical,
+    check_content,
+    is_exempt,
+    parse_name,
+)
 from devkit.conventions.registry import did_you_mean
 from devkit.errors import DevkitError
 
@@ -20,15 +26,28 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     sub = path[1]
     if sub == "new":
         parser.add_argument("type", help="the fragment type (from the towncrier config)")
-        parser.add_argument("text", nargs="?", help="the entry, one line (`-` reads standard input)")
-        parser.add_argument("--pr", type=int, metavar="N", help="the pull request number (default: a placeholder "
-                            "name that `devkit news assign N` renames later)")
+        parser.add_argument(
+            "text", nargs="?", help="the entry, one line (`-` reads standard input)"
+        )
+        parser.add_argument(
+            "--pr",
+            type=int,
+            metavar="N",
+            help="the pull request number (default: a placeholder "
+            "name that `devkit news assign N` renames later)",
+        )
     elif sub == "assign":
         parser.add_argument("pr", type=int, metavar="N", help="the pull request number")
-        parser.add_argument("--dry-run", action="store_true", help="print the renames, change nothing")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="print the renames, change nothing"
+        )
     elif sub == "preview":
-        parser.add_argument("--version", dest="project_version", help="the version to title the section with "
-                            "(default: [project].version, else 'Unreleased')")
+        parser.add_argument(
+            "--version",
+            dest="project_version",
+            help="the version to title the section with "
+            "(default: [project].version, else 'Unreleased')",
+        )
     add_config(parser)
 
 
@@ -44,11 +63,13 @@ def new(args: argparse.Namespace) -> int:
     fc = news.fragments
     if args.type not in fc.types:
         guess = did_you_mean(args.type, fc.types)
-        raise DevkitError(f"`{args.type}` is not a fragment type; the towncrier config has: {', '.join(fc.types)}",
-                          f"Did you mean `{guess}`?" if guess else "")
+        raise DevkitError(
+            f"`{args.type}` is not a fragment type; the towncrier config has: {', '.join(fc.types)}",
+            f"Did you mean `{guess}`?" if guess else "",
+        )
     text = sys.stdin.read() if args.text == "-" else args.text
     if text is None:
-        raise DevkitError("give the entry's text: devkit news new TYPE \"What changed, for users\"")
+        raise DevkitError('give the entry\'s text: devkit news new TYPE "What changed, for users"')
     text = text.strip() + "\n"
     if args.pr is not None:
         name = canonical(str(args.pr), args.type, fc)
@@ -59,7 +80,10 @@ def new(args: argparse.Namespace) -> int:
     else:
         name = f"{args.type}.{fc.extension}" if fc.extension else args.type
         if (news.fragment_dir / name).exists():
-            raise DevkitError(f"{fc.directory}/{name} already exists", "Edit it, or pass --pr N for a numbered fragment.")
+            raise DevkitError(
+                f"{fc.directory}/{name} already exists",
+                "Edit it, or pass --pr N for a numbered fragment.",
+            )
     path = f"{fc.directory}/{name}"
     problems = [v for v in check_content(path, text.encode(), cfg.news) if v.severity == "error"]
     if problems:
@@ -74,7 +98,7 @@ def new(args: argparse.Namespace) -> int:
 
 
 def assign(args: argparse.Namespace) -> int:
-    root, cfg, news = _load(args)
+    _, cfg, news = _load(args)
     fc = news.fragments
     if not news.fragment_dir.is_dir():
         raise DevkitError(f"there is no fragment directory {fc.directory}/")
@@ -91,11 +115,15 @@ def assign(args: argparse.Namespace) -> int:
     targets = [t for _, t in plan]
     for src, dst in plan:
         if targets.count(dst) > 1:
-            raise DevkitError(f"cannot rename {src}: another placeholder also becomes {dst}; nothing was renamed",
-                              "Merge the two entries into one file first.")
+            raise DevkitError(
+                f"cannot rename {src}: another placeholder also becomes {dst}; nothing was renamed",
+                "Merge the two entries into one file first.",
+            )
         if (news.fragment_dir / dst).exists():
-            raise DevkitError(f"cannot rename {src}: {fc.directory}/{dst} already exists; nothing was renamed",
-                              "Merge the entries, or remove the old fragment.")
+            raise DevkitError(
+                f"cannot rename {src}: {fc.directory}/{dst} already exists; nothing was renamed",
+                "Merge the entries, or remove the old fragment.",
+            )
     for src, dst in plan:
         print(f"{fc.directory}/{src} -> {fc.directory}/{dst}")
         if not args.dry_run:
@@ -114,11 +142,24 @@ def _project_version(root: Path) -> str:
 def preview(args: argparse.Namespace) -> int:
     root, _, news = _load(args)
     version = args.project_version or _project_version(root)
-    cmd = [sys.executable, "-m", "towncrier", "build", "--draft", "--version", version,
-           "--dir", str(news.base_directory), "--config", news.config_file]
+    cmd = [
+        sys.executable,
+        "-m",
+        "towncrier",
+        "build",
+        "--draft",
+        "--version",
+        version,
+        "--dir",
+        str(news.base_directory),
+        "--config",
+        news.config_file,
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if r.returncode != 0:
-        raise DevkitError(f"towncrier build --draft failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+        raise DevkitError(
+            f"towncrier build --draft failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}"
+        )
     sys.stdout.write(r.stdout)
     return 0
 

@@ -38,7 +38,7 @@ def suggest(name: str, settings: BranchSettings) -> str:
         head, rest = (m[1], m[2]) if m and did_you_mean(m[1], types) else ("", name)
     guess = did_you_mean(head, types) if head else ""
     if not guess:
-        guess = types[0] if types else "feat"
+        guess = "feat" if "feat" in types or not types else types[0]
         rest = rest if sep else name
     return f"{guess}/{_slug(rest) or 'change'}"
 
@@ -48,14 +48,33 @@ def check_branch(name: str, settings: BranchSettings) -> list[Violation]:
     patterns = compile_patterns(settings)
     if any(p.fullmatch(name) for p in patterns):
         return []
-    forms = " or ".join(f"`{f}`" for f in settings.forms) or " or ".join(f"`{p}`" for p in settings.patterns)
+    forms = " or ".join(f"`{f}`" for f in settings.forms) or " or ".join(
+        f"`{p}`" for p in settings.patterns
+    )
     head, sep, _ = name.partition("/")
     if sep and settings.types and head not in settings.types:
         guess = did_you_mean(head, settings.types)
-        hint = f"Did you mean `{guess}/`? Rename with `git branch -m {suggest(name, settings)}`." if guess else \
-            f"Use one of: {', '.join(settings.types)}."
-        return [violation("BR002", f"branch `{name}`: `{head}` is not an allowed type; expected {forms}", loc, hint,
-                          context=name)]
+        hint = (
+            f"Did you mean `{guess}/`? Rename with `git branch -m {suggest(name, settings)}`."
+            if guess
+            else f"Use one of: {', '.join(settings.types)}."
+        )
+        return [
+            violation(
+                "BR002",
+                f"branch `{name}`: `{head}` is not an allowed type; expected {forms}",
+                loc,
+                hint,
+                context=name,
+            )
+        ]
     new = suggest(name, settings)
-    return [violation("BR001", f"branch `{name}` does not match {forms}", loc,
-                      f"Rename it, e.g. `git branch -m {new}`.", context=name)]
+    return [
+        violation(
+            "BR001",
+            f"branch `{name}` does not match {forms}",
+            loc,
+            f"Rename it, e.g. `git branch -m {new}`.",
+            context=name,
+        )
+    ]

@@ -10,7 +10,9 @@ from devkit.conventions.settings import CommitSettings, Pattern
 from devkit.violations import Location, Violation
 
 _URL_RE = re.compile(r"https?://")
-_BREAKING_LIKE_RE = re.compile(r"^(?P<tok>breaking[ _-]?changes?)\s*(?P<sep>:?)\s?(?P<rest>.*)$", re.I)
+_BREAKING_LIKE_RE = re.compile(
+    r"^(?P<tok>breaking[ _-]?changes?)\s*(?P<sep>:?)\s?(?P<rest>.*)$", re.I
+)
 _SPACED_TOKEN_RE = re.compile(r"^(?P<token>[A-Za-z][A-Za-z0-9]*(?: [A-Za-z][A-Za-z0-9]*){1,2}): \S")
 _BOT_AUTHOR_RE = re.compile(r"\[bot\]|^dependabot|^renovate", re.I)
 
@@ -61,24 +63,45 @@ def check_message(
         return violation(code, message, loc(index, col), hint, context=context)
 
     if not lines:
-        return [v("CM001", "the commit message is empty", hint="Write a header such as `fix: correct the typo`.")]
+        return [
+            v(
+                "CM001",
+                "the commit message is empty",
+                hint="Write a header such as `fix: correct the typo`.",
+            )
+        ]
 
     kind = special_kind(lines, parents)
     if kind == "merge":
         if settings.allow_merge_commits:
             return []
-        return [v("CM020", "merge commits are not allowed in this project",
-                  hint="Rebase onto the base branch instead of merging it in.")]
+        return [
+            v(
+                "CM020",
+                "merge commits are not allowed in this project",
+                hint="Rebase onto the base branch instead of merging it in.",
+            )
+        ]
     if kind == "revert":
         if settings.allow_revert_commits:
             return []
-        return [v("CM021", "git-generated revert commits are not allowed; write a `revert:` commit",
-                  hint="Reword it as `revert: <original header>` with a `Refs: <sha>` footer.")]
+        return [
+            v(
+                "CM021",
+                "git-generated revert commits are not allowed; write a `revert:` commit",
+                hint="Reword it as `revert: <original header>` with a `Refs: <sha>` footer.",
+            )
+        ]
     if kind == "fixup":
         if settings.allow_fixup_commits:
             return []
-        return [v("CM022", f"`{lines[0].split('!', 1)[0]}!` commits must be squashed before merging",
-                  hint="Run `git rebase -i --autosquash <base>`.")]
+        return [
+            v(
+                "CM022",
+                f"`{lines[0].split('!', 1)[0]}!` commits must be squashed before merging",
+                hint="Run `git rebase -i --autosquash <base>`.",
+            )
+        ]
 
     msg = parse(lines)
     out: list[Violation] = []
@@ -97,43 +120,110 @@ def _header_rules(msg: Message, s: CommitSettings, v) -> list[Violation]:  # typ
     if not _matches(h.type, s.types, ignore_case=True):
         guess = did_you_mean(h.type, s.types) if isinstance(s.types, tuple) else ""
         hint = f"Did you mean `{guess}`?" if guess else f"Use one of {_describe(s.types)}."
-        out.append(v("CM003", f"type `{h.type}` is not allowed; allowed: {_describe(s.types)}", 0, 1, hint))
+        out.append(
+            v("CM003", f"type `{h.type}` is not allowed; allowed: {_describe(s.types)}", 0, 1, hint)
+        )
     elif s.type_case == "lower" and h.type != h.type.lower():
-        out.append(v("CM004", f"type `{h.type}` must be lower-case", 0, 1, f"Write `{h.type.lower()}`."))
+        out.append(
+            v("CM004", f"type `{h.type}` must be lower-case", 0, 1, f"Write `{h.type.lower()}`.")
+        )
     if h.scope is not None:
         if not h.scope.strip():
-            out.append(v("CM007", "the scope in `()` is empty", 0, h.scope_col, "Remove the `()` or name a scope."))
+            out.append(
+                v(
+                    "CM007",
+                    "the scope in `()` is empty",
+                    0,
+                    h.scope_col,
+                    "Remove the `()` or name a scope.",
+                )
+            )
         else:
-            parts = [h.scope] if not s.scope_delimiter else [p.strip() for p in h.scope.split(s.scope_delimiter)]
+            parts = (
+                [h.scope]
+                if not s.scope_delimiter
+                else [p.strip() for p in h.scope.split(s.scope_delimiter)]
+            )
             for part in parts:
                 if not _matches(part, s.scopes, ignore_case=True):
                     guess = did_you_mean(part, s.scopes) if isinstance(s.scopes, tuple) else ""
                     hint = f"Did you mean `{guess}`?" if guess else f"Use {_describe(s.scopes)}."
-                    out.append(v("CM005", f"scope `{part}` is not allowed; allowed: {_describe(s.scopes)}", 0, h.scope_col, hint))
+                    out.append(
+                        v(
+                            "CM005",
+                            f"scope `{part}` is not allowed; allowed: {_describe(s.scopes)}",
+                            0,
+                            h.scope_col,
+                            hint,
+                        )
+                    )
     elif s.scope_required:
-        out.append(v("CM006", "the header has no scope", 0, len(h.type) + 1, f"Write `{h.type}(<scope>): ...`."))
+        out.append(
+            v(
+                "CM006",
+                "the header has no scope",
+                0,
+                len(h.type) + 1,
+                f"Write `{h.type}(<scope>): ...`.",
+            )
+        )
     if h.breaking and not s.allow_breaking_marker:
         col = header.index("!:") + 1
-        out.append(v("CM008", "the `!` breaking-change marker is not allowed in this project", 0, col,
-                     "Drop the `!` and describe the break in a `BREAKING CHANGE:` footer."))
+        out.append(
+            v(
+                "CM008",
+                "the `!` breaking-change marker is not allowed in this project",
+                0,
+                col,
+                "Drop the `!` and describe the break in a `BREAKING CHANGE:` footer.",
+            )
+        )
     desc = h.description
     counted = header
     if s.squash_suffix and SQUASH_SUFFIX_RE.search(desc):
         desc = SQUASH_SUFFIX_RE.sub("", desc)
         counted = SQUASH_SUFFIX_RE.sub("", header)
     if s.header_max_length and len(counted) > s.header_max_length:
-        out.append(v("CM009", f"the header is {len(counted)} characters, limit {s.header_max_length}", 0,
-                     s.header_max_length + 1, "Shorten the description; details go in the body."))
+        out.append(
+            v(
+                "CM009",
+                f"the header is {len(counted)} characters, limit {s.header_max_length}",
+                0,
+                s.header_max_length + 1,
+                "Shorten the description; details go in the body.",
+            )
+        )
     first = desc[:1]
     if s.subject_case == "lower" and first.isupper() and not _first_word_is_name(desc):
-        out.append(v("CM010", "the description must start with a lower-case letter", 0, h.description_col,
-                     f"Write `{first.lower()}{desc[1:]}`."))
+        out.append(
+            v(
+                "CM010",
+                "the description must start with a lower-case letter",
+                0,
+                h.description_col,
+                f"Write `{first.lower()}{desc[1:]}`.",
+            )
+        )
     elif s.subject_case == "upper" and first.islower():
-        out.append(v("CM010", "the description must start with an upper-case letter", 0, h.description_col,
-                     f"Write `{first.upper()}{desc[1:]}`."))
+        out.append(
+            v(
+                "CM010",
+                "the description must start with an upper-case letter",
+                0,
+                h.description_col,
+                f"Write `{first.upper()}{desc[1:]}`.",
+            )
+        )
     if not s.subject_full_stop and desc.endswith(".") and not desc.endswith(".."):
-        out.append(v("CM011", "the description ends with a full stop", 0, h.description_col + len(desc) - 1,
-                     "Remove the trailing `.`."))
+        out.append(
+            v(
+                "CM011",
+                "the description ends with a full stop",
+                0,
+                h.description_col + len(desc) - 1,
+                "Remove the trailing `.`.",
+            )
+        )
     return out
 
 
@@ -141,8 +231,15 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
     lines = msg.lines
     out: list[Violation] = []
     if len(lines) > 1 and lines[1]:
-        out.append(v("CM012", "the body must be separated from the header by a blank line", 1, 1,
-                     "Insert an empty line after the header."))
+        out.append(
+            v(
+                "CM012",
+                "the body must be separated from the header by a blank line",
+                1,
+                1,
+                "Insert an empty line after the header.",
+            )
+        )
     footer_start = msg.footer_start
     # footers written straight under the body (no blank line) are body text by the spec
     if footer_start == len(lines) and len(lines) > 2:
@@ -153,28 +250,61 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
         while tail > last_para + 1 and FOOTER_RE.match(lines[tail - 1]):
             tail -= 1
         if tail < len(lines) and last_para > 1 and not FOOTER_RE.match(lines[last_para]):
-            out.append(v("CM013", f"the footer `{lines[tail].split(':', 1)[0].split(' #', 1)[0]}` must be separated "
-                                  "from the body by a blank line", tail, 1, "Insert an empty line before the footers."))
+            out.append(
+                v(
+                    "CM013",
+                    f"the footer `{lines[tail].split(':', 1)[0].split(' #', 1)[0]}` must be separated "
+                    "from the body by a blank line",
+                    tail,
+                    1,
+                    "Insert an empty line before the footers.",
+                )
+            )
     for i in range(1, len(lines)):
         m = _BREAKING_LIKE_RE.match(lines[i])
         if not m:
             continue
         tok, sep, rest = m["tok"], m["sep"], m["rest"]
-        exact = tok in ("BREAKING CHANGE", "BREAKING-CHANGE") and sep == ":" and lines[i].startswith(f"{tok}: ")
+        exact = (
+            tok in ("BREAKING CHANGE", "BREAKING-CHANGE")
+            and sep == ":"
+            and lines[i].startswith(f"{tok}: ")
+        )
         if exact:
             continued = i + 1 < len(lines) and lines[i + 1] and not FOOTER_RE.match(lines[i + 1])
             if not rest.strip() and not continued:
-                out.append(v("CM015", "`BREAKING CHANGE:` needs a description of what breaks", i, len(tok) + 2,
-                             "Describe the break after `BREAKING CHANGE: `."))
+                out.append(
+                    v(
+                        "CM015",
+                        "`BREAKING CHANGE:` needs a description of what breaks",
+                        i,
+                        len(tok) + 2,
+                        "Describe the break after `BREAKING CHANGE: `.",
+                    )
+                )
             continue
         if sep or tok.upper().replace("_", " ") in ("BREAKING CHANGE", "BREAKING-CHANGE"):
             if tok in ("BREAKING CHANGE", "BREAKING-CHANGE") and sep == ":" and not rest.strip():
-                out.append(v("CM015", f"`{tok}:` needs a description of what breaks", i, len(tok) + 2,
-                             f"Describe the break after `{tok}: `."))
+                out.append(
+                    v(
+                        "CM015",
+                        f"`{tok}:` needs a description of what breaks",
+                        i,
+                        len(tok) + 2,
+                        f"Describe the break after `{tok}: `.",
+                    )
+                )
             elif sep:
                 fixed = "BREAKING-CHANGE" if "-" in tok else "BREAKING CHANGE"
-                out.append(v("CM014", f"`{tok}{sep}` must be written `{fixed}: ` (upper case, colon, space)", i, 1,
-                             f"Write `{fixed}: {rest}`."))
+                out.append(
+                    v(
+                        "CM014",
+                        f"`{tok}{sep}` must be written `{fixed}: ` (upper case, colon, space)",
+                        i,
+                        1,
+                        f"Write `{fixed}: {rest}`.",
+                    )
+                )
     if footer_start < len(lines):
         for i in range(footer_start, len(lines)):
             line = lines[i]
@@ -183,20 +313,49 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
             m = _SPACED_TOKEN_RE.match(line)
             if m:
                 tok = m["token"]
-                out.append(v("CM016", f"footer token `{tok}` contains spaces", i, 1,
-                             f"Write `{tok.replace(' ', '-')}:`; only `BREAKING CHANGE` may contain a space."))
+                out.append(
+                    v(
+                        "CM016",
+                        f"footer token `{tok}` contains spaces",
+                        i,
+                        1,
+                        f"Write `{tok.replace(' ', '-')}:`; only `BREAKING CHANGE` may contain a space.",
+                    )
+                )
     if s.body_max_line_length and not _BOT_AUTHOR_RE.search(author):
         for i in range(2, min(footer_start, len(lines))):
             line = lines[i]
             if len(line) > s.body_max_line_length and not _URL_RE.search(line):
-                out.append(v("CM017", f"body line is {len(line)} characters, limit {s.body_max_line_length}", i,
-                             s.body_max_line_length + 1, "Wrap the body; lines with a URL are exempt."))
+                out.append(
+                    v(
+                        "CM017",
+                        f"body line is {len(line)} characters, limit {s.body_max_line_length}",
+                        i,
+                        s.body_max_line_length + 1,
+                        "Wrap the body; lines with a URL are exempt.",
+                    )
+                )
     tokens = {f.token.lower() for f in msg.footers}
     for t in s.required_trailers:
         if t.lower() not in tokens:
-            out.append(v("CM018", f"the `{t}:` trailer is required", len(lines) - 1, 0,
-                         f"Add `{t}: ...` in the footers (after a blank line)."))
+            out.append(
+                v(
+                    "CM018",
+                    f"the `{t}:` trailer is required",
+                    len(lines) - 1,
+                    0,
+                    f"Add `{t}: ...` in the footers (after a blank line).",
+                )
+            )
     for f in msg.footers:
         if f.token.lower() in (t.lower() for t in s.forbidden_trailers):
-            out.append(v("CM019", f"the `{f.token}` trailer is not allowed", f.line - 1, 1, f"Remove the `{f.token}` line."))
+            out.append(
+                v(
+                    "CM019",
+                    f"the `{f.token}` trailer is not allowed",
+                    f.line - 1,
+                    1,
+                    f"Remove the `{f.token}` line.",
+                )
+            )
     return out

@@ -43,7 +43,11 @@ def is_exempt(name: str, cfg: FragmentConfig, settings: NewsSettings) -> bool:
 
 
 def canonical(number: str, type_: str, cfg: FragmentConfig, counter: int = 0) -> str:
-    parts = [number, type_] + ([str(counter)] if counter else []) + ([cfg.extension] if cfg.extension else [])
+    parts = (
+        [number, type_]
+        + ([str(counter)] if counter else [])
+        + ([cfg.extension] if cfg.extension else [])
+    )
     return ".".join(parts)
 
 
@@ -62,26 +66,47 @@ def parse_name(name: str, cfg: FragmentConfig) -> FragmentName | tuple[str, str,
         number, type_ = parts[0], parts[1]
         counter = parts[2] if len(parts) == 3 else "0"
         if len(parts) <= 3 and counter.isdigit():
-            is_number = number.isdigit() or (cfg.orphan_prefix and number.startswith(cfg.orphan_prefix))
+            is_number = number.isdigit() or (
+                cfg.orphan_prefix and number.startswith(cfg.orphan_prefix)
+            )
             if is_number and type_ in types:
                 if ext and stem == name:
-                    return ("NF001", f"`{name}` has no `.{ext}` extension",
-                            f"Rename it to `{canonical(number, type_, cfg, int(counter))}`.")
-                return FragmentName(str(int(number)) if number.isdigit() else "", type_, int(counter))
+                    return (
+                        "NF001",
+                        f"`{name}` has no `.{ext}` extension",
+                        f"Rename it to `{canonical(number, type_, cfg, int(counter))}`.",
+                    )
+                return FragmentName(
+                    str(int(number)) if number.isdigit() else "", type_, int(counter)
+                )
             if is_number and type_ not in types:
                 guess = did_you_mean(type_, types)
-                hint = f"Did you mean `{canonical(number, guess, cfg, int(counter))}`?" if guess else \
-                    f"Use one of the towncrier types: {', '.join(types)}."
-                return ("NF002", f"`{name}`: `{type_}` is not a fragment type ({', '.join(types)})", hint)
+                hint = (
+                    f"Did you mean `{canonical(number, guess, cfg, int(counter))}`?"
+                    if guess
+                    else f"Use one of the towncrier types: {', '.join(types)}."
+                )
+                return (
+                    "NF002",
+                    f"`{name}`: `{type_}` is not a fragment type ({', '.join(types)})",
+                    hint,
+                )
     # fix-123.md, 123.md, fix.123.md, ...
     number = re.search(r"\d+", stem)
-    type_guess = next((t for t in types if re.search(rf"(?<![a-z]){re.escape(t)}(?![a-z])", stem.lower())), "")
+    type_guess = next(
+        (t for t in types if re.search(rf"(?<![a-z]){re.escape(t)}(?![a-z])", stem.lower())), ""
+    )
     if number and type_guess:
         hint = f"Rename it to `{canonical(number.group(), type_guess, cfg)}`."
     else:
         hint = f"Name it `<number>.<type>.{ext or '<ext>'}`, e.g. `{canonical('123', types[0] if types else 'fix', cfg)}`."
-    return ("NF001", f"`{name}` is not a fragment name (`<number>.<type>.{ext}`)" if ext else
-            f"`{name}` is not a fragment name (`<number>.<type>`)", hint)
+    return (
+        "NF001",
+        f"`{name}` is not a fragment name (`<number>.<type>.{ext}`)"
+        if ext
+        else f"`{name}` is not a fragment name (`<number>.<type>`)",
+        hint,
+    )
 
 
 def _sentences(text: str) -> int:
@@ -89,23 +114,40 @@ def _sentences(text: str) -> int:
     return len(_SENTENCE_END_RE.findall(without_code)) + 1
 
 
-def check_entry(entry: Entry, cfg: FragmentConfig, settings: NewsSettings, *, content: bool = True) -> list[Violation]:
+def check_entry(
+    entry: Entry, cfg: FragmentConfig, settings: NewsSettings, *, content: bool = True
+) -> list[Violation]:
     """Violations for one item of the fragment directory (exempt names are the caller's business)."""
     path = f"{cfg.directory}/{entry.name}"
     loc = Location(path)
     if entry.kind != "file":
         what = {"symlink": "a symlink", "dir": "a directory"}.get(entry.kind, "not a regular file")
-        return [violation("NF010", f"`{path}` is {what}", loc, "Keep only regular fragment files in the directory.",
-                          context=entry.name)]
+        return [
+            violation(
+                "NF010",
+                f"`{path}` is {what}",
+                loc,
+                "Keep only regular fragment files in the directory.",
+                context=entry.name,
+            )
+        ]
     parsed = parse_name(entry.name, cfg)
-    if isinstance(parsed, tuple):
+    if not isinstance(parsed, FragmentName):
         code, message, hint = parsed
         return [violation(code, message, loc, hint, context=entry.name)]
     out: list[Violation] = []
     if parsed.placeholder:
         sev = WARNING if settings.allow_placeholders else ERROR
-        out.append(violation("NF003", f"`{entry.name}` has no number yet", loc,
-                             "Run `devkit news assign <PR number>` once the pull request exists.", sev, entry.name))
+        out.append(
+            violation(
+                "NF003",
+                f"`{entry.name}` has no number yet",
+                loc,
+                "Run `devkit news assign <PR number>` once the pull request exists.",
+                sev,
+                entry.name,
+            )
+        )
     if content and entry.data is not None:
         out += check_content(path, entry.data, settings)
     return out
@@ -116,37 +158,79 @@ def check_content(path: str, data: bytes, settings: NewsSettings) -> list[Violat
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return [violation("NF009", f"`{path}` is not valid UTF-8 (byte {exc.start})", Location(path),
-                          "Save the file as UTF-8.", context=name)]
+        return [
+            violation(
+                "NF009",
+                f"`{path}` is not valid UTF-8 (byte {exc.start})",
+                Location(path),
+                "Save the file as UTF-8.",
+                context=name,
+            )
+        ]
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.strip():
-        return [violation("NF004", f"`{path}` is empty", Location(path),
-                          "Write one line that tells users what changed.", context=name)]
+        return [
+            violation(
+                "NF004",
+                f"`{path}` is empty",
+                Location(path),
+                "Write one line that tells users what changed.",
+                context=name,
+            )
+        ]
     out: list[Violation] = []
     lines = text.replace("\r\n", "\n").split("\n")
     for i, line in enumerate(lines, start=1):
         col = line.find(TEMPLATE_TEXT)
         if col >= 0:
-            out.append(violation("NF005", f"`{path}` still has towncrier's placeholder text", Location(path, i, col + 1),
-                                 "Replace it with what changed, for users.", context=name))
+            out.append(
+                violation(
+                    "NF005",
+                    f"`{path}` still has towncrier's placeholder text",
+                    Location(path, i, col + 1),
+                    "Replace it with what changed, for users.",
+                    context=name,
+                )
+            )
     if settings.single_line:
         content_lines = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
         if len(content_lines) > 1:
-            out.append(violation("NF006", f"`{path}` has {len(content_lines)} lines; this project wants one",
-                                 Location(path, content_lines[1][0], 1),
-                                 "Keep one sentence here; put details in the pull request.", context=name))
+            out.append(
+                violation(
+                    "NF006",
+                    f"`{path}` has {len(content_lines)} lines; this project wants one",
+                    Location(path, content_lines[1][0], 1),
+                    "Keep one sentence here; put details in the pull request.",
+                    context=name,
+                )
+            )
         elif _sentences(content_lines[0][1]) > 1:
-            out.append(violation("NF006", f"`{path}` has more than one sentence; this project wants one",
-                                 Location(path, content_lines[0][0], 1),
-                                 "Keep one sentence here; put details in the pull request.", context=name))
+            out.append(
+                violation(
+                    "NF006",
+                    f"`{path}` has more than one sentence; this project wants one",
+                    Location(path, content_lines[0][0], 1),
+                    "Keep one sentence here; put details in the pull request.",
+                    context=name,
+                )
+            )
     if not text.endswith("\n"):
-        out.append(violation("NF007", f"`{path}` does not end with a newline", Location(path, len(lines), len(lines[-1]) + 1),
-                             "Add a newline at the end of the file.", context=name))
+        out.append(
+            violation(
+                "NF007",
+                f"`{path}` does not end with a newline",
+                Location(path, len(lines), len(lines[-1]) + 1),
+                "Add a newline at the end of the file.",
+                context=name,
+            )
+        )
     return out
 
 
-def check_added(added: list[str], cfg: FragmentConfig, settings: NewsSettings, pr: int | None) -> list[Violation]:
+def check_added(
+    added: list[str], cfg: FragmentConfig, settings: NewsSettings, pr: int | None
+) -> list[Violation]:
     """Branch-level rules over the fragment names the branch adds."""
     out: list[Violation] = []
     fragments = []
@@ -158,9 +242,15 @@ def check_added(added: list[str], cfg: FragmentConfig, settings: NewsSettings, p
             fragments.append((name, parsed))
     if not fragments and settings.require:
         example = canonical(str(pr) if pr else "<PR>", cfg.types[0] if cfg.types else "fix", cfg)
-        out.append(violation("NF011", f"this branch adds no news fragment to `{cfg.directory}/`", Location(cfg.directory),
-                             f"Add one, e.g. `devkit news new {cfg.types[0] if cfg.types else 'fix'} \"...\"` "
-                             f"(writes `{cfg.directory}/{example}`)."))
+        out.append(
+            violation(
+                "NF011",
+                f"this branch adds no news fragment to `{cfg.directory}/`",
+                Location(cfg.directory),
+                f'Add one, e.g. `devkit news new {cfg.types[0] if cfg.types else "fix"} "..."` '
+                f"(writes `{cfg.directory}/{example}`).",
+            )
+        )
     if pr is not None:
         for name, parsed in fragments:
             if parsed.number != str(pr):
@@ -169,6 +259,13 @@ def check_added(added: list[str], cfg: FragmentConfig, settings: NewsSettings, p
                     hint = f"Rename it to `{canonical(str(pr), parsed.type, cfg, parsed.counter)}`."
                 else:
                     hint = f"Run `devkit news assign {pr}`."
-                out.append(violation("NF008", f"`{path}` is numbered `{parsed.number or '(none)'}`, not the pull request #{pr}",
-                                     Location(path), hint, context=name))
+                out.append(
+                    violation(
+                        "NF008",
+                        f"`{path}` is numbered `{parsed.number or '(none)'}`, not the pull request #{pr}",
+                        Location(path),
+                        hint,
+                        context=name,
+                    )
+                )
     return out

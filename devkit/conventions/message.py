@@ -9,7 +9,9 @@ SCISSORS = "------------------------ >8 ------------------------"
 # git's candidates for core.commentChar=auto (builtin/commit.c: adjust_comment_line_char)
 AUTO_COMMENT_CANDIDATES = "#;@!$%^&|:"
 
-FOOTER_RE = re.compile(r"^(?P<token>BREAKING CHANGE|[A-Za-z0-9][A-Za-z0-9-]*)(?P<sep>: | #)(?P<value>.*)$")
+FOOTER_RE = re.compile(
+    r"^(?P<token>BREAKING CHANGE|[A-Za-z0-9][A-Za-z0-9-]*)(?P<sep>: | #)(?P<value>.*)$"
+)
 _TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 SQUASH_SUFFIX_RE = re.compile(r" \(#\d+\)$")
 
@@ -64,12 +66,16 @@ def detect_auto_comment(text: str) -> str:
     """The comment character git chose for core.commentChar=auto, read back from the file."""
     for line in text.split("\n"):
         for ch in AUTO_COMMENT_CANDIDATES:
-            if line == f"{ch} {SCISSORS}" or line.startswith(f"{ch} Please enter the commit message"):
+            if line == f"{ch} {SCISSORS}" or line.startswith(
+                f"{ch} Please enter the commit message"
+            ):
                 return ch
     return "#"
 
 
-def cleanup(text: str, comment: str | None = "#", scissors: bool = True) -> tuple[list[str], list[int]]:
+def cleanup(
+    text: str, comment: str | None = "#", scissors: bool = True
+) -> tuple[list[str], list[int]]:
     """git's `strip` cleanup: drop comments and everything below the scissors line, trailing
     whitespace, and leading / trailing / repeated blank lines. comment=None keeps comment lines
     (git's `whitespace` mode, for -m text and for messages already in the repository).
@@ -96,11 +102,21 @@ def cleanup(text: str, comment: str | None = "#", scissors: bool = True) -> tupl
 def parse_header(header: str) -> Header:
     """Parse `type(scope)!: description`, reporting the first structural problem with a column."""
     if not header.strip():
-        return Header(error=(1, "the header (first line) is empty", "Write `<type>: <description>` on the first line."))
+        return Header(
+            error=(
+                1,
+                "the header (first line) is empty",
+                "Write `<type>: <description>` on the first line.",
+            )
+        )
     m = _TYPE_RE.match(header)
     if not m:
         return Header(
-            error=(1, f"the header must start with a type, found `{header[:1]}`", "Start with a type, e.g. `fix: correct the typo`.")
+            error=(
+                1,
+                f"the header must start with a type, found `{header[:1]}`",
+                "Start with a type, e.g. `fix: correct the typo`.",
+            )
         )
     typ = m.group()
     pos = m.end()
@@ -109,7 +125,14 @@ def parse_header(header: str) -> Header:
     if header.startswith("(", pos):
         close = header.find(")", pos)
         if close < 0:
-            return Header(type=typ, error=(pos + 1, "the scope is not closed with `)`", "Write the scope as `type(scope): ...`."))
+            return Header(
+                type=typ,
+                error=(
+                    pos + 1,
+                    "the scope is not closed with `)`",
+                    "Write the scope as `type(scope): ...`.",
+                ),
+            )
         scope = header[pos + 1 : close]
         scope_col = pos + 2
         pos = close + 1
@@ -120,28 +143,77 @@ def parse_header(header: str) -> Header:
         rest = header[pos:]
         if pos == len(typ) and rest.startswith(" "):
             msg = f"the header is not `<type>[(scope)][!]: <description>`: no `:` after `{typ}`"
-            hint = "Start with a type and a colon, e.g. `fix: " + header[:1].lower() + header[1:] + "`."
+            hint = (
+                "Start with a type and a colon, e.g. `fix: "
+                + header[:1].lower()
+                + header[1:]
+                + "`."
+            )
         else:
             msg = f"expected `:` at column {pos + 1}, found `{rest[:1] or 'end of line'}`"
             hint = "Put `: ` right after the type, scope and `!`, e.g. `feat(api)!: drop v1`."
-        return Header(type=typ, scope=scope, breaking=breaking, scope_col=scope_col, error=(pos + 1, msg, hint))
+        return Header(
+            type=typ,
+            scope=scope,
+            breaking=breaking,
+            scope_col=scope_col,
+            error=(pos + 1, msg, hint),
+        )
     pos += 1
     if not header.startswith(" ", pos):
         if pos == len(header):
-            return Header(type=typ, scope=scope, breaking=breaking, scope_col=scope_col,
-                          error=(pos + 1, "the description after `:` is empty", "Describe the change after `: `."))
-        return Header(type=typ, scope=scope, breaking=breaking, scope_col=scope_col,
-                      error=(pos + 1, "expected a space after `:`", f"Write `{header[:pos]} {header[pos:]}`."))
+            return Header(
+                type=typ,
+                scope=scope,
+                breaking=breaking,
+                scope_col=scope_col,
+                error=(
+                    pos + 1,
+                    "the description after `:` is empty",
+                    "Describe the change after `: `.",
+                ),
+            )
+        return Header(
+            type=typ,
+            scope=scope,
+            breaking=breaking,
+            scope_col=scope_col,
+            error=(
+                pos + 1,
+                "expected a space after `:`",
+                f"Write `{header[:pos]} {header[pos:]}`.",
+            ),
+        )
     pos += 1
     desc = header[pos:]
     if not desc.strip():
-        return Header(type=typ, scope=scope, breaking=breaking, scope_col=scope_col,
-                      error=(pos, "the description after `: ` is empty", "Describe the change after `: `."))
+        return Header(
+            type=typ,
+            scope=scope,
+            breaking=breaking,
+            scope_col=scope_col,
+            error=(pos, "the description after `: ` is empty", "Describe the change after `: `."),
+        )
     if desc[0].isspace():
-        return Header(type=typ, scope=scope, breaking=breaking, scope_col=scope_col,
-                      error=(pos + 1, "the description must follow `: ` immediately, found more whitespace",
-                             "Use exactly one space after the colon."))
-    return Header(type=typ, scope=scope, breaking=breaking, description=desc, scope_col=scope_col, description_col=pos + 1)
+        return Header(
+            type=typ,
+            scope=scope,
+            breaking=breaking,
+            scope_col=scope_col,
+            error=(
+                pos + 1,
+                "the description must follow `: ` immediately, found more whitespace",
+                "Use exactly one space after the colon.",
+            ),
+        )
+    return Header(
+        type=typ,
+        scope=scope,
+        breaking=breaking,
+        description=desc,
+        scope_col=scope_col,
+        description_col=pos + 1,
+    )
 
 
 def _paragraph_starts(lines: list[str] | tuple[str, ...]) -> list[int]:
@@ -195,7 +267,7 @@ _FIXUP_RE = re.compile(r"^(?:fixup|squash|amend)! \S")
 
 
 def special_kind(lines: list[str] | tuple[str, ...], parents: int | None = None) -> str:
-    """"merge", "revert", "fixup" or "" for a commit git generated or marked; parents (range mode)
+    """ "merge", "revert", "fixup" or "" for a commit git generated or marked; parents (range mode)
     decides merges, otherwise only git's exact generated merge headers count."""
     header = lines[0] if lines else ""
     if parents is not None:

@@ -39,7 +39,16 @@ class NewsSettings(NamedTuple):
     single_line: bool = False
     allow_placeholders: bool = True
     require: bool = True
-    exempt: tuple[str, ...] = ("README.md", "README.rst", "README", "template.md", "template.rst", ".gitignore", ".gitkeep", ".keep")
+    exempt: tuple[str, ...] = (
+        "README.md",
+        "README.rst",
+        "README",
+        "template.md",
+        "template.rst",
+        ".gitignore",
+        ".gitkeep",
+        ".keep",
+    )
     skip_labels: tuple[str, ...] = ("skip:changelog",)
     skip_title_prefixes: tuple[str, ...] = ()
 
@@ -51,11 +60,34 @@ class Settings(NamedTuple):
     news: NewsSettings = NewsSettings()
     source: str = ""  # the file the settings came from ("" = built-in defaults)
     root: str = ""  # the directory of that file
-    extra: dict[str, Any] = {}  # noqa: RUF012 - sections owned by other commands (hosts, provision, ci, lint)
+    extra: dict[str, Any] = {}
 
 
-CONVENTIONAL_TYPES = ("build", "chore", "ci", "docs", "feat", "fix", "perf", "refactor", "revert", "style", "test")
-BACKENDAI_TYPES = ("feat", "fix", "docs", "doc", "refactor", "ci", "chore", "release", "test", "deps")
+CONVENTIONAL_TYPES = (
+    "build",
+    "chore",
+    "ci",
+    "docs",
+    "feat",
+    "fix",
+    "perf",
+    "refactor",
+    "revert",
+    "style",
+    "test",
+)
+BACKENDAI_TYPES = (
+    "feat",
+    "fix",
+    "docs",
+    "doc",
+    "refactor",
+    "ci",
+    "chore",
+    "release",
+    "test",
+    "deps",
+)
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # Conventional Commits 1.0.0 with the type list commitlint and conventional-pre-commit use by default
@@ -63,7 +95,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "commit": {"types": CONVENTIONAL_TYPES},
         "branch": {
             "types": (*CONVENTIONAL_TYPES, "feature", "hotfix", "release"),
-            "exempt": ("main", "master", "develop", r"dependabot/.+", r"renovate/.+", r"release/.+"),
+            "exempt": (
+                "main",
+                "master",
+                "develop",
+                r"dependabot/.+",
+                r"renovate/.+",
+                r"release/.+",
+            ),
         },
         "news": {},
     },

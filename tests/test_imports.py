@@ -1,0 +1,80 @@
+"""The hook paths import only the standard library and the core."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = (
+    "fabric",
+    "paramiko",
+    "invoke",
+    "jinja2",
+    "click",
+    "rich",
+    "towncrier",
+    "tomlkit",
+    "importlib.metadata",
+)
+
+PROBE = """
+import sys, io, contextlib
+from devkit.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    rc = main({argv!r})
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r} or m == 'importlib.metadata')
+print(rc, ','.join(heavy))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "commit", "-m", "feat: x"],
+        ["check", "commit", "MSGFILE"],
+        ["check", "branch", "feat/x"],
+        ["check", "branch"],
+        ["--help"],
+        ["explain", "CM003"],
+    ],
+)
+def test_hook_paths_stay_light(argv: list[str], tmp_path) -> None:
+    msg = tmp_path / "COMMIT_EDITMSG"
+    msg.write_text("feat: x\n# comment\n")
+    argv = [str(msg) if a == "MSGFILE" else a for a in argv]
+    code = PROBE.format(argv=argv, heavy=tuple(h for h in HEAVY if "." not in h))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    _, _, heavy = out.stdout.strip().partition(" ")
+    assert heavy == "", f"{argv} imported {heavy}"
+
+
+def test_core_imports_no_edge_modules() -> None:
+    """The conventions core is pure: it imports no git / process / file edge and no third-party package."""
+    import ast
+    from pathlib import Path
+
+    import devkit.conventions
+
+    core = Path(devkit.conventions.__file__).parent
+    allowed_devkit = {"devkit.conventions", "devkit.violations"}
+    for f in core.glob("*.py"):
+        tree = ast.parse(f.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for n in names:
+                if n.startswith("devkit"):
+                    assert any(n == a or n.startswith(a + ".") for a in allowed_devkit), (
+                        f"{f.name} imports {n}"
+                    )
+                else:
+                    assert n.split(".")[0] in sys.stdlib_module_names or n == "__future__", (
+                        f"{f.name} imports {n}"
+                    )
