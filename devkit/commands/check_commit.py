@@ -29,11 +29,12 @@ def check_file(path: str, data: bytes, comment: str, cfg) -> list[Violation]:  #
     try:
         text = decode(data)
     except DecodeFailure as exc:
+        line = data[: exc.offset].count(b"\n") + 1
         return [
             violation(
                 "CM023",
                 f"the message is not valid UTF-8: {exc}",
-                Location(path),
+                Location(path, line),
                 "Save the message as UTF-8 (or set i18n.commitEncoding and re-encode).",
             )
         ]
