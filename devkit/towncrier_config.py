@@ -7,6 +7,7 @@ the dependency is pinned to the range the contract test covers.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,10 +39,21 @@ def load(root: Path) -> NewsConfig:
             "Add a [tool.towncrier] table (`devkit init` writes one).",
         )
     try:
+        with open(config_file, "rb") as fh:
+            has_table = "towncrier" in tomllib.load(fh).get("tool", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(config_file, "", f"cannot read it: {exc}") from None
+    if not has_table:
+        raise ConfigError(
+            config_file,
+            "tool.towncrier",
+            "no [tool.towncrier] table: devkit takes the fragment types and directory from it",
+            "Add one (`devkit init` writes it).",
+        )
+    try:
         base, config = load_config_from_options(str(root), config_file)
-    except (
-        Exception
-    ) as exc:  # towncrier raises click's ClickException, KeyError, TOMLDecodeError ...
+        fragment_dir = Path(FragmentsPath(base, config)(""))
+    except Exception as exc:  # towncrier raises click's ClickException, KeyError, TypeError ...
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         option = getattr(exc, "failing_option", None)
         raise ConfigError(
@@ -55,7 +67,6 @@ def load(root: Path) -> NewsConfig:
             "tool.towncrier.section",
             "towncrier sections are not supported by devkit yet; use one fragment directory",
         )
-    fragment_dir = Path(FragmentsPath(base, config)(""))
     try:
         rel = fragment_dir.resolve().relative_to(root.resolve())
     except ValueError:
