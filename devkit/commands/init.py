@@ -1,0 +1,320 @@
+"""devkit init: write devkit's conventions into a repository (never overwriting anything silently)."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from devkit import __version__, proc, resources, sections
+from devkit.conventions.settings import PRESETS, NewsSettings
+from devkit.errors import DevkitError
+
+DEVKIT_REPO = "https://github.com/devkit-dev/devkit"
+SCHEMA = {"devkit_repo": "str"}
+WORKFLOW = ".github/workflows/devkit.yml"
+PRE_COMMIT = ".pre-commit-config.yaml"
+TYPES: dict[str, tuple[tuple[str, str], ...]] = {
+    # lablup/backend.ai's [[tool.towncrier.type]] list, in its order
+    "backend.ai": (
+        ("breaking", "Breaking Changes"),
+        ("feature", "Features"),
+        ("enhance", "Improvements"),
+        ("deprecation", "Deprecations"),
+        ("fix", "Fixes"),
+        ("doc", "Documentation Updates"),
+        ("deps", "External Dependency Updates"),
+        ("misc", "Miscellaneous"),
+        ("test", "Test Updates"),
+    ),
+    "conventional": (
+        ("breaking", "Breaking Changes"),
+        ("feature", "Features"),
+        ("fix", "Bug Fixes"),
+        ("deprecation", "Deprecations"),
+        ("doc", "Documentation"),
+        ("misc", "Miscellaneous"),
+    ),
+}
+
+
+class Change(NamedTuple):
+    path: str  # relative to the repository root
+    action: (
+        str  # "create" | "update" (only adds) | "overwrite" (changes what is there) | "unchanged"
+    )
+    old: str | None
+    new: str
+    note: str = ""
+
+
+def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
+    parser.add_argument("directory", nargs="?", default=".", help="the repository (default: here)")
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="the conventions to use (default: "
+        "the pyproject's [tool.devkit].preset, else conventional)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would be written, write nothing"
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite files and values that differ (the diff is still shown)",
+    )
+    parser.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="do not ask before writing new files "
+        "and additions (overwrites still need --force or a yes on a terminal)",
+    )
+
+
+def issue_format(root: Path) -> str:
+    """A link to the pull request when origin is on GitHub, else `(#N)`."""
+    url = proc.run("git", "remote", "get-url", "origin", cwd=root).out.strip()
+    for prefix in ("https://github.com/", "git@github.com:", "ssh://git@github.com/"):
+        if url.startswith(prefix):
+            slug = url.removeprefix(prefix).removesuffix(".git").strip("/")
+            return f"([#{{issue}}](https://github.com/{slug}/pull/{{issue}}))"
+    return "(#{issue})"
+
+
+def towncrier_table(preset: str, root: Path) -> Any:
+    import tomlkit
+
+    t = tomlkit.table()
+    t.add("directory", "changes")
+    t.add("filename", "CHANGELOG.md")
+    t.add("template", "changes/template.md")
+    t.add("start_string", "<!-- towncrier release notes start -->\n")
+    t.add("issue_format", issue_format(root))
+    t.add("underlines", ["", "", ""])
+    types = tomlkit.aot()
+    for key, name in TYPES[preset]:
+        row = tomlkit.table()
+        row.add("directory", key)
+        row.add("name", name)
+        row.add("showcontent", True)
+        types.append(row)
+    t.add("type", types)
+    return t
+
+
+def merge_pyproject(old: str | None, preset: str, root: Path) -> tuple[str, bool, list[str]]:
+    """(new text, whether an existing value changes, what was done); comments and keys are kept."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        doc = tomlkit.parse(old or "")
+    except TOMLKitError as exc:
+        raise DevkitError(
+            f"pyproject.toml is not valid TOML: {exc}", "Fix it, then run `devkit init` again."
+        ) from None
+    done: list[str] = []
+    conflict = False
+    if "tool" not in doc:
+        doc.add("tool", tomlkit.table(is_super_table=True))
+    tool = doc["tool"]
+    if "devkit" not in tool:
+        devkit = tomlkit.table()
+        devkit.add("preset", preset)
+        tool.add("devkit", devkit)
+        done.append("adds [tool.devkit]")
+    elif tool["devkit"].get("preset") != preset:
+        if "preset" in tool["devkit"]:
+            conflict = True
+            done.append(
+                f"changes tool.devkit.preset from {tool['devkit']['preset']!r} to {preset!r}"
+            )
+        else:
+            done.append("adds tool.devkit.preset")
+        tool["devkit"]["preset"] = preset
+    if "towncrier" not in tool:
+        tool.add("towncrier", towncrier_table(preset, root))
+        done.append("adds [tool.towncrier]")
+    return tomlkit.dumps(doc), conflict, done
+
+
+def _render(name: str, **values: Any) -> str:
+    import jinja2
+
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+    )
+    return env.from_string(resources.template(*name.split("/")).read_text(encoding="utf-8")).render(
+        **values
+    )
+
+
+def _ruff_version() -> str:
+    from devkit.lint import RuffMissing, ruff_command
+
+    try:
+        out = proc.run(*ruff_command(), "--version").out.split()
+    except RuffMissing:
+        out = []
+    return out[1] if len(out) == 2 else "0.17.6"
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DevkitError(f"cannot read {path}: {exc}") from None
+
+
+def _file(root: Path, rel: str, new: str) -> Change:
+    old = _read(root / rel)
+    if old is None:
+        return Change(rel, "create", None, new)
+    return Change(rel, "unchanged" if old == new else "overwrite", old, new)
+
+
+def plan(root: Path, preset: str, devkit_repo: str) -> list[Change]:
+    """Every file devkit init would write, with what it would do to it (no I/O but reading)."""
+    import tomllib
+
+    old_py = _read(root / "pyproject.toml")
+    new_py, conflict, done = merge_pyproject(old_py, preset, root)
+    if old_py is None:
+        py = Change("pyproject.toml", "create", None, new_py)
+    elif new_py == old_py:
+        py = Change(
+            "pyproject.toml",
+            "unchanged",
+            old_py,
+            new_py,
+            "already has [tool.devkit] and [tool.towncrier]",
+        )
+    else:
+        py = Change(
+            "pyproject.toml", "overwrite" if conflict else "update", old_py, new_py, "; ".join(done)
+        )
+    towncrier = tomllib.loads(new_py).get("tool", {}).get("towncrier", {})
+    directory = str(towncrier.get("directory", "changes")).strip("/")
+    types = (
+        tuple(
+            (str(t["directory"]), str(t.get("name", t["directory"])))
+            for t in towncrier.get("type", ())
+            if isinstance(t, dict) and "directory" in t
+        )
+        or TYPES[preset]
+    )
+    news = NewsSettings(**PRESETS[preset].get("news", {}))
+    readme = _render(
+        "towncrier/README.md",
+        directory=directory,
+        types=types,
+        example="fix" if "fix" in dict(types) else types[0][0],
+        changelog=towncrier.get("filename", "CHANGELOG.md"),
+        single_line=news.single_line,
+        skip_labels=news.skip_labels,
+    )
+    changes = [py, _file(root, f"{directory}/README.md", readme)]
+    if towncrier.get("template") == "changes/template.md":
+        template = resources.template("towncrier", "template.md").read_text(encoding="utf-8")
+        changes.append(_file(root, "changes/template.md", template))
+    pre_commit = _render(
+        "pre-commit/pre-commit-config.yaml",
+        ruff_version=_ruff_version(),
+        devkit_repo=devkit_repo,
+        devkit_version=__version__,
+    )
+    changes.append(_file(root, PRE_COMMIT, pre_commit))
+    workflow = resources.template("ci", "github-actions.yml").read_text(encoding="utf-8")
+    changes.append(_file(root, WORKFLOW, workflow))
+    return changes
+
+
+def diff(change: Change) -> str:
+    old = (change.old or "").splitlines(keepends=True)
+    new = change.new.splitlines(keepends=True)
+    before = "/dev/null" if change.old is None else f"a/{change.path}"
+    lines = difflib.unified_diff(old, new, before, f"b/{change.path}")
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
+
+
+def _ask(question: str, default: bool) -> bool:
+    sys.stdout.write(f"{question} [{'Y/n' if default else 'y/N'}] ")
+    sys.stdout.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return default if not answer else answer in ("y", "yes")
+
+
+def _write(root: Path, change: Change) -> None:
+    target = root / change.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.devkit-tmp")
+    tmp.write_text(change.new, encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def _root(directory: str) -> Path:
+    path = Path(directory)
+    if not path.is_dir():
+        raise DevkitError(f"no such directory: {directory}")
+    r = proc.run("git", "rev-parse", "--show-toplevel", cwd=path)
+    return Path(r.out.strip()) if r.returncode == 0 else path.resolve()
+
+
+def run(args: argparse.Namespace) -> int:
+    from devkit import config
+
+    root = _root(args.directory)
+    try:
+        cfg = config.load(root)
+    except DevkitError:
+        cfg = None  # init may be what fixes the config; merge_pyproject reports unreadable TOML
+    opts = (
+        sections.read(cfg, "init", SCHEMA, {"devkit_repo": DEVKIT_REPO})
+        if cfg
+        else {"devkit_repo": DEVKIT_REPO}
+    )
+    preset = args.preset or (cfg.preset if cfg and cfg.source else "conventional")
+    changes = plan(root, preset, opts["devkit_repo"])
+    width = max(len(c.action) for c in changes)
+    print(f"devkit init ({preset} preset) in {root}:")
+    for c in changes:
+        print(f"  {c.action.ljust(width)}  {c.path}" + (f"  ({c.note})" if c.note else ""))
+    todo = [c for c in changes if c.action != "unchanged"]
+    shown = todo if args.dry_run else [c for c in todo if c.action != "create"]
+    for c in shown:
+        sys.stdout.write("\n" + diff(c))
+    if args.dry_run or not todo:
+        print("\n" + ("dry run: nothing was written" if args.dry_run else "nothing to do"))
+        return 0
+    tty = sys.stdin.isatty()
+    overwrites = [c for c in todo if c.action == "overwrite"]
+    if overwrites and not args.force and not tty:
+        names = ", ".join(c.path for c in overwrites)
+        raise DevkitError(
+            f"refusing to overwrite {names} (diff above); nothing was written",
+            "Re-run with --force to replace them, or --dry-run to see everything.",
+        )
+    if tty and not args.yes and not _ask(f"\nWrite {len(todo)} file(s)?", True):
+        print("nothing was written")
+        return 1
+    skipped = []
+    for c in overwrites:
+        if not args.force and not _ask(f"Overwrite {c.path}?", False):
+            skipped.append(c.path)
+    for c in todo:
+        if c.path not in skipped:
+            _write(root, c)
+            print(f"wrote {c.path}")
+    for path in skipped:
+        print(f"kept {path} (not overwritten)")
+    print("next: commit these files, then `pre-commit install` in each clone")
+    return 0

@@ -1,0 +1,101 @@
+"""devkit lint [--fix] [--all | --base REF | --staged] [PATHS...]"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from devkit import git, history, lint, proc, sections
+from devkit.commands._common import add_config, add_format, finish, settings
+from devkit.errors import DevkitError
+
+SCHEMA = {"base": "str"}
+
+
+def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="lint these files or directories (default: the Python files changed against the base)",
+    )
+    parser.add_argument(
+        "--fix",
+        action="store_true",
+        help="apply ruff's safe fixes and format, then report what is left",
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--all", action="store_true", help="lint every file ruff would (its own config)"
+    )
+    scope.add_argument(
+        "--base",
+        metavar="REF",
+        help="lint what changed since the merge base with REF "
+        "(default: [tool.devkit.lint].base, else origin's default branch)",
+    )
+    scope.add_argument(
+        "--staged",
+        action="store_true",
+        help="lint the staged files (the default inside a pre-commit hook)",
+    )
+    add_format(parser)
+    add_config(parser)
+
+
+def local_changes(base: str, root: Path) -> list[str]:
+    """Committed, staged, unstaged and untracked paths since the merge base (deleted ones dropped)."""
+    mb = history.resolve(base, "HEAD", root).merge_base
+    diff = proc.run(
+        "git", "diff", "--name-only", "-z", "--no-renames", "--diff-filter=d", mb, cwd=root
+    )
+    untracked = proc.run("git", "ls-files", "-z", "--others", "--exclude-standard", cwd=root)
+    if diff.returncode != 0:
+        raise DevkitError(f"`git diff {mb}` failed: {diff.err.strip()}")
+    paths = {p for p in (diff.out + untracked.out).split("\0") if p}
+    return sorted(paths)
+
+
+def targets(
+    args: argparse.Namespace, root: Path, base_default: str | None
+) -> tuple[list[str], str]:
+    """(repository-relative paths, a note saying where they came from)."""
+    if args.paths:
+        cwd = Path.cwd()
+        out = []
+        for p in args.paths:
+            full = (cwd / p).resolve()
+            if not full.exists():
+                raise DevkitError(f"no such file or directory: {p}")
+            rel = os.path.relpath(full, root)
+            if rel.startswith(".."):
+                raise DevkitError(f"{p} is outside the repository {root}")
+            out.append(rel)
+        dirs = [p for p in out if (root / p).is_dir()]
+        return dirs + lint.python_files([p for p in out if p not in dirs], root), "the given paths"
+    if args.staged or (os.environ.get("PRE_COMMIT") and not args.base):
+        return lint.python_files(
+            git.changed_files("HEAD", cwd=root, staged=True), root
+        ), "staged files"
+    base = args.base or base_default or history.default_base(root)
+    if not base:
+        raise DevkitError(
+            "cannot tell what changed: no base branch found (no origin/HEAD, main or master)",
+            "Pass `--base REF`, `--all`, or paths.",
+        )
+    return lint.python_files(local_changes(base, root), root), f"changed since `{base}`"
+
+
+def run(args: argparse.Namespace) -> int:
+    root = git.toplevel()
+    cfg = settings(args, root)
+    opts = sections.read(cfg, "lint", SCHEMA, {"base": None})
+    if args.all:
+        report = lint.run([], root, fix=args.fix, all_files=True)
+    else:
+        paths, source = targets(args, root, opts["base"])
+        report = lint.run(paths, root, fix=args.fix)
+        if not paths:
+            report = report._replace(notes=(f"no Python files to lint ({source})",))
+    return finish([report], args.format)

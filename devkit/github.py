@@ -1,0 +1,69 @@
+"""What a GitHub Actions run tells about its pull request (environment and the event payload)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from devkit.errors import DevkitError
+
+
+class PullRequest(NamedTuple):
+    """The pull request a run is about; every field is optional outside a `pull_request` event."""
+
+    number: int | None = None
+    title: str | None = None
+    labels: tuple[str, ...] = ()
+    base_ref: str | None = None  # branch name, e.g. "main" (GITHUB_BASE_REF)
+    head_ref: str | None = None  # branch name of the PR (GITHUB_HEAD_REF)
+    head_sha: str | None = None  # the PR's tip (HEAD is GitHub's merge commit by default)
+    in_actions: bool = False
+
+
+def _event(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise DevkitError(f"cannot read GITHUB_EVENT_PATH {path}: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DevkitError(f"GITHUB_EVENT_PATH {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise DevkitError(f"GITHUB_EVENT_PATH {path} does not hold a JSON object")
+    return data
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def from_env(env: Mapping[str, str] | None = None) -> PullRequest:
+    """The pull request described by GitHub Actions' variables; empty outside Actions."""
+    env = os.environ if env is None else env
+    event_path = env.get("GITHUB_EVENT_PATH")
+    pr: dict[str, Any] = {}
+    number: int | None = None
+    if event_path:
+        event = _event(event_path)
+        raw = event.get("pull_request")
+        pr = raw if isinstance(raw, dict) else {}
+        n = pr.get("number", event.get("number"))
+        number = n if isinstance(n, int) and not isinstance(n, bool) else None
+    labels = tuple(
+        label["name"]
+        for label in pr.get("labels") or ()
+        if isinstance(label, dict) and isinstance(label.get("name"), str)
+    )
+    base = pr.get("base") if isinstance(pr.get("base"), dict) else {}
+    head = pr.get("head") if isinstance(pr.get("head"), dict) else {}
+    return PullRequest(
+        number=number,
+        title=_str(pr.get("title")),
+        labels=labels,
+        base_ref=_str(env.get("GITHUB_BASE_REF")) or _str(base.get("ref")),
+        head_ref=_str(env.get("GITHUB_HEAD_REF")) or _str(head.get("ref")),
+        head_sha=_str(head.get("sha")),
+        in_actions=env.get("GITHUB_ACTIONS") == "true",
+    )
