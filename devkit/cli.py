@@ -6,9 +6,9 @@ tests/test_imports.py enforces it.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from typing import Any
 
 from devkit import __version__
 from devkit.errors import DevkitError, ExitCode
@@ -148,11 +148,52 @@ def _dispatch(argv: list[str]) -> int:
             f"`devkit {' '.join(path)}` needs the Python package `{exc.name}`",
             "Reinstall devkit with its dependencies (`pip install devkit`).",
         ) from None
-    parser = argparse.ArgumentParser(prog=f"devkit {' '.join(path)}", description=summary)
-    module.configure(parser, path)
-    args = parser.parse_args(rest)
+    args = fast_parse(rest, module.FAST_OPTIONS) if hasattr(module, "FAST_OPTIONS") else None
+    if args is None:
+        import argparse
+
+        parser = argparse.ArgumentParser(prog=f"devkit {' '.join(path)}", description=summary)
+        module.configure(parser, path)
+        args = parser.parse_args(rest)
     args.command = path
     return int(module.run(args))
+
+
+def fast_parse(argv: list[str], spec: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The hook commands' plain argument lists without argparse (its import costs a hook ~6 ms).
+    Anything unusual (help, a bad value, an unknown or repeated option) returns None, and argparse
+    parses it instead, with its usual messages; tests/test_cli_fast.py keeps the two in step."""
+    from types import SimpleNamespace
+
+    values: dict[str, Any] = dict(spec["defaults"]())
+    options: dict[str, str] = spec["options"]
+    choices: dict[str, tuple[str, ...]] = spec.get("choices", {})
+    positional: str | None = spec.get("positional")
+    seen: set[str] = set()
+    it = iter(argv)
+    for arg in it:
+        if arg.startswith("-") and arg != "-":
+            name, eq, value = arg.partition("=")
+            dest = options.get(name)
+            if dest is None or dest in seen:
+                return None
+            if not eq:
+                value = next(it, None)  # type: ignore[assignment]
+                if value is None:
+                    return None
+            if dest in choices and value not in choices[dest]:
+                return None
+            values[dest] = value
+            seen.add(dest)
+        elif positional and positional not in seen:
+            values[positional] = arg
+            seen.add(positional)
+        else:
+            return None
+    exclusive = spec.get("exclusive", ())
+    if sum(1 for d in exclusive if d in seen) > 1:
+        return None
+    return SimpleNamespace(**values)
 
 
 def main(argv: list[str] | None = None) -> int:

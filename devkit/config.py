@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
-from pathlib import Path
 from typing import Any
 
 from devkit.conventions.settings import (
@@ -21,44 +19,91 @@ from devkit.errors import ConfigError
 # sections other commands own and validate themselves
 PASSTHROUGH = ("hosts", "provision", "ci", "lint", "init", "sandbox")
 TOP_KEYS = ("preset", *SCHEMA, *PASSTHROUGH)
+CACHE_NAME = "devkit-config.cache"
 
 
-def find_pyproject(start: str | os.PathLike[str] | None = None) -> Path | None:
-    here = Path(start or Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        candidate = d / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-        if (d / ".git").exists():
+def find_pyproject(start: str | os.PathLike[str] | None = None) -> tuple[str | None, str | None]:
+    """(nearest pyproject.toml up to the repository root, that root's .git directory)."""
+    here = os.path.abspath(start or os.getcwd())
+    while True:
+        candidate = os.path.join(here, "pyproject.toml")
+        dotgit = os.path.join(here, ".git")
+        gitdir = dotgit if os.path.isdir(dotgit) else None
+        if os.path.isfile(candidate):
+            return candidate, gitdir or _gitdir_above(here)
+        if os.path.exists(dotgit):
+            return None, gitdir
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None, None
+        here = parent
+
+
+def _gitdir_above(here: str) -> str | None:
+    while True:
+        if os.path.isdir(os.path.join(here, ".git")):
+            return os.path.join(here, ".git")
+        if os.path.exists(os.path.join(here, ".git")) or os.path.dirname(here) == here:
             return None
-    return None
+        here = os.path.dirname(here)
+
+
+def _read_table(file: str, gitdir: str | None) -> dict[str, Any]:
+    """[tool.devkit] from file. The hook paths run on every commit and tomllib costs them ~5 ms
+    of imports, so the parsed table is cached in .git, keyed by the file's identity (marshal: built in)."""
+    import marshal
+
+    try:
+        st = os.stat(file)
+    except FileNotFoundError:
+        raise ConfigError(file, "", "file not found") from None
+    key = (os.path.abspath(file), st.st_mtime_ns, st.st_size, st.st_ino)
+    cache = os.path.join(gitdir, CACHE_NAME) if gitdir else None
+    if cache:
+        try:
+            with open(cache, "rb") as fh:
+                cached_key, table = marshal.load(fh)
+            if tuple(cached_key) == key:
+                return table  # type: ignore[no-any-return]
+        except (OSError, EOFError, ValueError, TypeError):
+            pass
+    import tomllib
+
+    try:
+        with open(file, "rb") as fh:
+            data = tomllib.load(fh)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, "", f"not valid UTF-8 (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            file, "", f"invalid TOML: {exc}", "Fix the TOML syntax at that line."
+        ) from None
+    table = data.get("tool", {}).get("devkit", {})
+    if not isinstance(table, dict):
+        raise ConfigError(file, "tool.devkit", "must be a table")
+    if cache:
+        try:
+            tmp = f"{cache}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as fh:
+                marshal.dump((key, table), fh)
+            os.replace(tmp, cache)
+        except (OSError, ValueError):  # read-only .git, or a value marshal cannot store (dates)
+            pass
+    return table
 
 
 def load(
     start: str | os.PathLike[str] | None = None, path: str | os.PathLike[str] | None = None
 ) -> Settings:
     """Settings from the nearest pyproject.toml (up to the repository root), or the defaults."""
-    file = Path(path) if path else find_pyproject(start)
+    if path:
+        file, gitdir = os.fspath(path), None
+    else:
+        file, gitdir = find_pyproject(start)
     if file is None:
         return build({}, "", "")
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(str(file), "", "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(file), "", f"not valid UTF-8 (byte {exc.start})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            str(file),
-            "",
-            f"invalid TOML: {exc}",
-            "Fix the syntax; `python -m tomllib` is not a "
-            "command, but any TOML linter (e.g. taplo) points at the spot.",
-        ) from None
-    table = data.get("tool", {}).get("devkit", {})
-    if not isinstance(table, dict):
-        raise ConfigError(str(file), "tool.devkit", "must be a table")
-    return build(table, str(file), str(file.parent))
+    table = _read_table(file, gitdir)
+    return build(table, file, os.path.dirname(os.path.abspath(file)))
 
 
 def _coerce(kind: str, value: Any, source: str, key: str) -> Any:

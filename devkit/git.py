@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from devkit import proc
 from devkit.errors import DevkitError, GitError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class Commit(NamedTuple):
@@ -18,7 +20,9 @@ class Commit(NamedTuple):
 
 
 def _git(*args: str, cwd: str | os.PathLike[str] | None = None) -> proc.Result:
-    return proc.run("git", *args, cwd=cwd)
+    if cwd is not None:
+        return proc.quick("git", "-C", os.fspath(cwd), *args)
+    return proc.quick("git", *args)
 
 
 def _checked(*args: str, cwd: str | os.PathLike[str] | None = None) -> str:
@@ -31,6 +35,8 @@ def _checked(*args: str, cwd: str | os.PathLike[str] | None = None) -> str:
 
 
 def toplevel(cwd: str | os.PathLike[str] | None = None) -> Path:
+    from pathlib import Path
+
     r = _git("rev-parse", "--show-toplevel", cwd=cwd)
     if r.returncode != 0:
         raise DevkitError(

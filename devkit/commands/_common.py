@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from devkit import config, output
 from devkit.conventions.settings import Settings
 from devkit.violations import Report
 
+if TYPE_CHECKING:
+    import argparse
+
+
+def format_default() -> str:
+    default = os.environ.get("DEVKIT_FORMAT", "text")
+    return default if default in output.FORMATS else "text"
+
 
 def add_format(parser: argparse.ArgumentParser) -> None:
-    default = os.environ.get("DEVKIT_FORMAT", "text")
     parser.add_argument(
         "--format",
         choices=output.FORMATS,
-        default=default if default in output.FORMATS else "text",
+        default=format_default(),
         help="text for people (default), json for machines, github for workflow annotations",
     )
 

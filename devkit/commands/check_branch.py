@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-import argparse
 import os
+from typing import TYPE_CHECKING
 
-from devkit import git
-from devkit.commands._common import add_config, add_format, finish, settings
+from devkit import git, output
+from devkit.commands._common import add_config, add_format, finish, format_default, settings
 from devkit.conventions.branch_rules import check_branch, is_exempt
 from devkit.violations import Report
+
+if TYPE_CHECKING:
+    import argparse
+
+FAST_OPTIONS = {
+    "positional": "name",
+    "options": {"--name": "name_opt", "--format": "format", "--config": "config"},
+    "choices": {"format": output.FORMATS},
+    "defaults": lambda: {
+        "name": None,
+        "name_opt": None,
+        "format": format_default(),
+        "config": None,
+    },
+}
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:

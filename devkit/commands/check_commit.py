@@ -2,16 +2,48 @@
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+import os
+from typing import TYPE_CHECKING
 
-from devkit import git
-from devkit.commands._common import add_config, add_format, finish, settings
+from devkit import git, output
+from devkit.commands._common import add_config, add_format, finish, format_default, settings
 from devkit.conventions.commit_rules import check_message
-from devkit.conventions.message import DecodeFailure, cleanup, decode, detect_auto_comment
+from devkit.conventions.message import (
+    DecodeFailure,
+    cleanup,
+    comment_in_template,
+    decode,
+    detect_auto_comment,
+    needs_comment_string,
+)
 from devkit.conventions.registry import violation
 from devkit.errors import DevkitError
 from devkit.violations import Location, Report, Violation
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+
+
+FAST_OPTIONS = {
+    "positional": "file",
+    "options": {
+        "-m": "message",
+        "--message": "message",
+        "--range": "rev_range",
+        "--format": "format",
+        "--config": "config",
+    },
+    "choices": {"format": output.FORMATS},
+    "exclusive": ("file", "message", "rev_range"),
+    "defaults": lambda: {
+        "file": None,
+        "message": None,
+        "rev_range": None,
+        "format": format_default(),
+        "config": None,
+    },
+}
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
@@ -25,7 +57,8 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     add_config(parser)
 
 
-def check_file(path: str, data: bytes, comment: str, cfg) -> list[Violation]:  # type: ignore[no-untyped-def]
+def check_file(path: str, data: bytes, comment_string: Callable[[], str], cfg) -> list[Violation]:  # type: ignore[no-untyped-def]
+    """A hook's message file; git's comment string is asked for only when it matters."""
     try:
         text = decode(data)
     except DecodeFailure as exc:
@@ -38,8 +71,11 @@ def check_file(path: str, data: bytes, comment: str, cfg) -> list[Violation]:  #
                 "Save the message as UTF-8 (or set i18n.commitEncoding and re-encode).",
             )
         ]
-    if comment == "auto":
-        comment = detect_auto_comment(text)
+    comment = comment_in_template(text)
+    if comment is None:
+        comment = comment_string() if needs_comment_string(text) else "#"
+        if comment == "auto":
+            comment = detect_auto_comment(text)
     lines, numbers = cleanup(text, comment)
     return check_message(lines, cfg.commit, numbers=numbers, file=path)
 
@@ -82,12 +118,11 @@ def run(args: argparse.Namespace) -> int:
             "In a commit-msg hook git passes the file: `devkit check commit .git/COMMIT_EDITMSG`.",
         )
     try:
-        data = Path(args.file).read_bytes()
+        with open(args.file, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
         raise DevkitError(f"cannot read the message file {args.file}: {exc.strerror}") from None
-    try:
-        comment = git.comment_string(Path(args.file).parent)
-    except DevkitError:
-        comment = "#"
-    found = check_file(args.file, data, comment, cfg)
+    found = check_file(
+        args.file, data, lambda: git.comment_string(os.path.dirname(args.file) or "."), cfg
+    )
     return finish([Report("commit", tuple(found), 1)], args.format)

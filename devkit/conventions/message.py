@@ -62,6 +62,21 @@ def decode(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def comment_in_template(text: str) -> str | None:
+    """The comment string of git's own scissors line, when the file has one (then git's config
+    need not be asked). The line is not translated, unlike the rest of git's template."""
+    marker = f" {SCISSORS}"
+    for line in text.split("\n"):
+        if line.endswith(marker) and len(line) > len(marker):
+            return line[: -len(marker)]
+    return None
+
+
+def needs_comment_string(text: str) -> bool:
+    """Whether the comment string changes the result: some line starts with a candidate character."""
+    return any(line[:1] in AUTO_COMMENT_CANDIDATES for line in text.split("\n") if line)
+
+
 def detect_auto_comment(text: str) -> str:
     """The comment character git chose for core.commentChar=auto, read back from the file."""
     for line in text.split("\n"):
