@@ -79,3 +79,18 @@ def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.devkit\n")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load(tmp_path)
+
+
+def test_parsed_table_is_cached_in_git_dir_and_invalidated_on_change(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    py = tmp_path / "pyproject.toml"
+    py.write_text("[tool.devkit.commit]\nheader_max_length = 50\n")
+    sub = tmp_path / "src" / "pkg"
+    sub.mkdir(parents=True)
+    assert load(sub).commit.header_max_length == 50
+    assert (tmp_path / ".git" / "devkit-config.cache").is_file()
+    assert load(sub).commit.header_max_length == 50  # from the cache
+    py.write_text("[tool.devkit.commit]\nheader_max_length = 72\n")
+    assert load(sub).commit.header_max_length == 72
+    (tmp_path / ".git" / "devkit-config.cache").write_bytes(b"garbage")
+    assert load(sub).commit.header_max_length == 72
