@@ -103,7 +103,7 @@ def _find(argv: list[str]) -> tuple[tuple[str, ...], list[str]]:
             break
         words.append(a)
     for n in (2, 1):
-        if tuple(words[:n]) in COMMANDS:
+        if len(words) >= n and tuple(words[:n]) in COMMANDS:
             return tuple(words[:n]), argv[n:]
     return (), argv
 

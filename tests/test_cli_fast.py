@@ -11,13 +11,28 @@ from devkit.commands import check_branch, check_commit
 
 CASES = {
     check_commit: [
-        [".git/COMMIT_EDITMSG"], ["-m", "feat: x"], ["--message=feat: x"], ["--range", "a..b"],
-        ["--range=a..b", "--format", "json"], ["msg", "--format=github", "--config", "p.toml"],
-        ["--format", "xml", "msg"], ["-m", "x", "msg"], ["msg", "other"], ["--bogus"], ["-h"], ["-m"],
-        ["--range", "a..b", "--range", "c..d"], ["-"],
+        [".git/COMMIT_EDITMSG"],
+        ["-m", "feat: x"],
+        ["--message=feat: x"],
+        ["--range", "a..b"],
+        ["--range=a..b", "--format", "json"],
+        ["msg", "--format=github", "--config", "p.toml"],
+        ["--format", "xml", "msg"],
+        ["-m", "x", "msg"],
+        ["msg", "other"],
+        ["--bogus"],
+        ["-h"],
+        ["-m"],
+        ["--range", "a..b", "--range", "c..d"],
+        ["-"],
     ],
     check_branch: [
-        [], ["feat/x"], ["--name", "feat/x"], ["--name=feat/x", "--format", "json"], ["a", "b"], ["--format", "nope"],
+        [],
+        ["feat/x"],
+        ["--name", "feat/x"],
+        ["--name=feat/x", "--format", "json"],
+        ["a", "b"],
+        ["--format", "nope"],
         ["--help"],
     ],
 }
@@ -40,6 +55,8 @@ def test_fast_path_agrees_with_argparse(module, argv: list[str], capsys) -> None
     if fast is not None:  # when the fast path answers, argparse would have said the same
         assert vars(fast) == slow
     # and every ordinary hook invocation takes the fast path
-    repeated = len({a.split("=")[0] for a in argv if a.startswith("--")}) < sum(a.startswith("--") for a in argv)
+    repeated = len({a.split("=")[0] for a in argv if a.startswith("--")}) < sum(
+        a.startswith("--") for a in argv
+    )
     if slow is not None and "-h" not in argv and "--help" not in argv and not repeated:
         assert fast is not None, argv

@@ -354,3 +354,19 @@ def test_single_line_rule_blocks_news_new(repo: Repo) -> None:
     p = repo.devkit("news", "new", "fix", "Fix it. It broke.", "--pr", "5")
     assert p.returncode == 2 and "more than one sentence" in p.stderr
     assert not (repo.path / "changes/5.fix.md").exists()
+
+
+def test_single_word_commands_keep_their_first_option(repo: Repo) -> None:
+    p = repo.devkit("explain", "--format", "json", "CM003")
+    assert p.returncode == 0 and json.loads(p.stdout)["name"] == "type-enum"
+    p = repo.devkit("explain", "--help")
+    assert p.returncode == 0 and p.stdout.startswith("usage: devkit explain")
+
+
+def test_unknown_command_suggests(repo: Repo) -> None:
+    p = repo.devkit("chek", "commit")
+    assert p.returncode == 2
+    assert p.stderr.splitlines() == [
+        "devkit: error: unknown command `chek commit`",
+        "    hint: Did you mean `devkit check commit`?",
+    ]

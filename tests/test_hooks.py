@@ -19,8 +19,12 @@ import yaml
 from tests.gitrepo import PYPROJECT_CONVENTIONAL, Repo
 
 ROOT = Path(__file__).resolve().parents[1]
-PRE_COMMIT = shutil.which("pre-commit", path=str(Path(sys.executable).parent)) or shutil.which("pre-commit")
-pytestmark = pytest.mark.skipif(PRE_COMMIT is None, reason="pre-commit is not installed (pip install -e '.[test]')")
+PRE_COMMIT = shutil.which("pre-commit", path=str(Path(sys.executable).parent)) or shutil.which(
+    "pre-commit"
+)
+pytestmark = pytest.mark.skipif(
+    PRE_COMMIT is None, reason="pre-commit is not installed (pip install -e '.[test]')"
+)
 
 
 def manifest() -> list[dict]:
@@ -30,13 +34,22 @@ def manifest() -> list[dict]:
 def local_config(args: dict[str, list[str]] | None = None) -> str:
     hooks = []
     for hook in manifest():
-        local = {k: v for k, v in hook.items() if k not in ("language", "minimum_pre_commit_version", "description")}
+        local = {
+            k: v
+            for k, v in hook.items()
+            if k not in ("language", "minimum_pre_commit_version", "description")
+        }
         local["language"] = "system"
         if args and hook["id"] in args:
             local["args"] = args[hook["id"]]
         hooks.append(local)
-    return yaml.safe_dump({"default_install_hook_types": ["pre-commit", "commit-msg", "pre-push"],
-                           "repos": [{"repo": "local", "hooks": hooks}]}, sort_keys=False)
+    return yaml.safe_dump(
+        {
+            "default_install_hook_types": ["pre-commit", "commit-msg", "pre-push"],
+            "repos": [{"repo": "local", "hooks": hooks}],
+        },
+        sort_keys=False,
+    )
 
 
 @pytest.fixture
@@ -50,25 +63,37 @@ def hooked(tmp_path: Path) -> Repo:
     r.write("changes/README.md", "Fragments go here.\n")
     r.git("add", "-A")
     r.git("commit", "-q", "--no-verify", "-m", "chore: initial commit")
-    p = subprocess.run([PRE_COMMIT, "install"], cwd=r.path, env=r.env, capture_output=True, text=True, check=False)
+    p = subprocess.run(
+        [PRE_COMMIT, "install"], cwd=r.path, env=r.env, capture_output=True, text=True, check=False
+    )
     assert p.returncode == 0, p.stderr
     return r
 
 
 def git(r: Repo, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=r.path, env=r.env, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        ["git", *args], cwd=r.path, env=r.env, capture_output=True, text=True, check=False
+    )
 
 
 def test_manifest_and_config_are_valid() -> None:
-    for cmd, f in (("validate-manifest", ".pre-commit-hooks.yaml"), ("validate-config", ".pre-commit-config.yaml")):
-        p = subprocess.run([PRE_COMMIT, cmd, f], cwd=ROOT, capture_output=True, text=True, check=False)
+    for cmd, f in (
+        ("validate-manifest", ".pre-commit-hooks.yaml"),
+        ("validate-config", ".pre-commit-config.yaml"),
+    ):
+        p = subprocess.run(
+            [PRE_COMMIT, cmd, f], cwd=ROOT, capture_output=True, text=True, check=False
+        )
         assert p.returncode == 0, p.stdout + p.stderr
 
 
 def test_manifest_hooks_are_what_the_issue_asks_for() -> None:
     hooks = {h["id"]: h for h in manifest()}
     assert hooks["devkit-branch"]["stages"] == ["pre-commit", "pre-push"]
-    assert hooks["devkit-branch"]["always_run"] is True and hooks["devkit-branch"]["pass_filenames"] is False
+    assert (
+        hooks["devkit-branch"]["always_run"] is True
+        and hooks["devkit-branch"]["pass_filenames"] is False
+    )
     assert hooks["devkit-commit-msg"]["stages"] == ["commit-msg"]
     assert hooks["devkit-news"]["stages"] == ["pre-push"]
     own = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())["repos"][0]["hooks"]

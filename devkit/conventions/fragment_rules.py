@@ -241,13 +241,17 @@ def check_added(
         if isinstance(parsed, FragmentName):
             fragments.append((name, parsed))
     if not fragments and settings.require:
-        example = canonical(str(pr) if pr else "<PR>", cfg.types[0] if cfg.types else "fix", cfg)
+        kind = next(
+            (t for t in ("feature", "fix", "bugfix") if t in cfg.types),
+            cfg.types[0] if cfg.types else "fix",
+        )
+        example = canonical(str(pr) if pr else "<PR>", kind, cfg)
         out.append(
             violation(
                 "NF011",
                 f"this branch adds no news fragment to `{cfg.directory}/`",
                 Location(cfg.directory),
-                f'Add one, e.g. `devkit news new {cfg.types[0] if cfg.types else "fix"} "..."` '
+                f'Add one, e.g. `devkit news new {kind} "..."{f" --pr {pr}" if pr else ""}` '
                 f"(writes `{cfg.directory}/{example}`).",
             )
         )
