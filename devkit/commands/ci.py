@@ -118,6 +118,14 @@ def title_report(title: str, number: int | None, cfg: Settings) -> Report:
     return Report("title", tuple(found), 1)
 
 
+def _sha(ref: str, root: Path) -> str:
+    from devkit import proc
+
+    return proc.run(
+        "git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=root
+    ).out.strip()
+
+
 def guarded(check: str, fn: Callable[[], Report]) -> Report:
     """Run one check; a failure to run becomes that check's error, never the others'."""
     try:
@@ -178,6 +186,8 @@ def run_checks(
             pull.event_head if pull.event_head and git.ref_exists(pull.event_head, root) else ""
         )
         head = pull.head or event_head
+        if head and head != "HEAD" and _sha(head, root) == _sha("HEAD", root):
+            head = "HEAD"
         if head and head != "HEAD":
             rng = history.resolve(pull.base, head, root)._replace(notes=rng.notes)
     except DevkitError as exc:
