@@ -24,12 +24,15 @@ def _paint(text: str, code: str, color: bool) -> str:
     return f"\033[{code}m{text}\033[0m" if color else text
 
 
-def where(v: Violation) -> str:
+LABELS = {"commit": "message", "title": "title", "branch": "branch"}
+
+
+def where(v: Violation, check: str = "") -> str:
     loc = v.location
     if loc.commit:
         head = f"commit {loc.commit[:10]}"
     else:
-        head = loc.file or "<message>"
+        head = loc.file or LABELS.get(check, check or "devkit")
     if loc.line:
         head += f":{loc.line}"
         if loc.col:
@@ -49,7 +52,7 @@ def render_text(reports: list[Report], stream: TextIO) -> None:
                 )
             group = key
             sev = _paint(v.severity, "31" if v.severity == ERROR else "33", color)
-            stream.write(f"{where(v)}: {sev} {_paint(v.code, '1', color)} [{v.name}] {v.message}\n")
+            stream.write(f"{where(v, report.check)}: {sev} {_paint(v.code, '1', color)} [{v.name}] {v.message}\n")
             if v.hint:
                 stream.write(f"    {_paint('hint:', '36', color)} {v.hint}\n")
         if report.error:
@@ -181,7 +184,7 @@ def markdown_summary(reports: list[Report]) -> str:
         if r.violations:
             lines += ["| where | rule | message | hint |", "|---|---|---|---|"]
             for v in r.violations:
-                cells = [where(v), f"`{v.code}` {v.name}", v.message, v.hint]
+                cells = [where(v, r.check), f"`{v.code}` {v.name}", v.message, v.hint]
                 lines.append(
                     "| "
                     + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells)

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         return finish([check_range(args.rev_range, cfg)], args.format)
     if args.message is not None:
         lines, numbers = cleanup(args.message.replace("\r\n", "\n"), None)
-        found = check_message(lines, cfg.commit, numbers=numbers, file="<message>")
+        found = check_message(lines, cfg.commit, numbers=numbers)
         return finish([Report("commit", tuple(found), 1)], args.format)
     if not args.file:
         raise DevkitError(
