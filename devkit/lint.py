@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit import proc
-from devkit.violations import ERROR, Location, Report, Violation
+from devkit.violations import ERROR, Location, Report, Violation, sort_key
 
 PY_SUFFIXES = (".py", ".pyi")
 FIX_HINT = "Run `devkit lint --fix`."
@@ -140,7 +140,7 @@ def run(targets: list[str], root: Path, *, fix: bool = False, all_files: bool = 
         return Report("lint", (), 0, (), str(exc))
     except RuntimeError as exc:
         return Report("lint", (), 0, (), str(exc))
-    return Report("lint", tuple(found), len(files), tuple(notes))
+    return Report("lint", tuple(sorted(found, key=sort_key)), len(files), tuple(notes))
 
 
 def _check(cmd: list[str], paths: list[str], root: Path) -> list[Violation]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-from devkit import cli
 from tests.gitrepo import PYPROJECT_CONVENTIONAL, Repo
 
 RUFF = """
@@ -15,15 +13,6 @@ RUFF = """
 line-length = 100
 extend-exclude = ["generated"]
 """
-
-# `devkit.cli._find` drops the first option after a one-word command (`devkit ci --format json`
-# loses `--format`); until it is fixed, run the CLI with the command words split correctly.
-_FIND_OK = cli._find(["ci", "--format", "json"])[1] == ["--format", "json"]
-_SHIM = (
-    "import sys\nfrom devkit import cli\n_orig = cli._find\n"
-    "def _find(argv):\n    path, rest = _orig(argv)\n    return (path, argv[len(path):]) if path else (path, rest)\n"
-    "cli._find = _find\nraise SystemExit(cli.main(sys.argv[1:]))\n"
-)
 
 
 def devkit(
@@ -33,18 +22,7 @@ def devkit(
     env: dict[str, str] | None = None,
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    if _FIND_OK:
-        return repo.devkit(*args, cwd=cwd, env=env, input=input)
-    full_env = {**repo.env, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-c", _SHIM, *args],
-        cwd=cwd or repo.path,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        input=input,
-        check=False,
-    )
+    return repo.devkit(*args, cwd=cwd, env=env, input=input)
 
 
 def upstream(tmp_path: Path, pyproject: str = PYPROJECT_CONVENTIONAL, extra: str = "") -> Repo:
