@@ -44,3 +44,25 @@ class GitError(DevkitError):
         self.cmd = cmd
         self.returncode = returncode
         self.stderr = stderr
+
+
+class RemoteError(DevkitError):
+    """A step on a remote host failed: names the host, the op, the command, its exit code and stderr."""
+
+    def __init__(
+        self,
+        host: str,
+        op: str,
+        message: str,
+        cmd: str = "",
+        rc: int | None = None,
+        stderr_tail: str = "",
+        hint: str = "",
+    ) -> None:
+        super().__init__(f"{host}: {op}: {message}", hint)
+        self.host = host
+        self.op = op
+        self.detail = message
+        self.cmd = cmd
+        self.rc = rc
+        self.stderr_tail = stderr_tail

@@ -1,0 +1,124 @@
+"""Reporting a run: plain lines (or a rich live display on a TTY), a per-host summary, or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import Any, TextIO
+
+from devkit.provision.runner import HostResult
+
+_lock = threading.Lock()
+
+
+def plain_event(stream: TextIO) -> Any:
+    def event(host: str, text: str) -> None:
+        if text.endswith(": changed") or text.startswith("failed"):
+            with _lock:
+                stream.write(f"{host}: {text}\n")
+                stream.flush()
+
+    return event
+
+
+class Live:
+    """A rich progress line per host while the run lasts (only on a TTY)."""
+
+    def __init__(self, hosts: list[str], stream: TextIO) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[host]}"),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(file=stream),
+            transient=True,
+        )
+        self.tasks = {h: self.progress.add_task("waiting", host=h, total=None) for h in hosts}
+
+    def __enter__(self) -> Live:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+
+    def event(self, host: str, text: str) -> None:
+        self.progress.update(self.tasks[host], description=text)
+        if text.endswith(": changed") or text.startswith("failed"):
+            self.progress.console.print(f"{host}: {text}", highlight=False, markup=False)
+
+
+def text(results: list[HostResult], dry_run: bool, stream: TextIO) -> None:
+    if dry_run:
+        for r in results:
+            if r.error is None:
+                stream.write(
+                    f"{r.host}: {len(r.ops)} op(s) would change something"
+                    if r.ops
+                    else f"{r.host}: up to date, nothing to do"
+                )
+                stream.write("\n")
+            for op in r.ops:
+                stream.write(f"  {op.id:<28} {op.action:<8} {op.detail}\n")
+                if op.diff:
+                    stream.write("".join(f"    {line}" for line in op.diff.splitlines(True)))
+                    if not op.diff.endswith("\n"):
+                        stream.write("\n")
+    width = max(len(r.host) for r in results)
+    stream.write("\nsummary:\n")
+    for r in results:
+        n = sum(op.status == "changed" for op in r.ops)
+        what = {
+            "changed": f"changed ({n} op{'s' if n != 1 else ''})",
+            "unchanged": "unchanged (nothing to do)",
+            "planned": f"would change ({len(r.ops)} op{'s' if len(r.ops) != 1 else ''})",
+            "failed": "FAILED",
+        }[r.status]
+        stream.write(f"  {r.host.ljust(width)}  {what}  {r.seconds:.1f}s\n")
+        if r.error is not None:
+            e = r.error
+            stream.write(f"    op: {e.op}: {e.detail}\n")
+            if e.cmd:
+                stream.write(
+                    f"    command: {e.cmd if len(e.cmd) < 300 else e.cmd[:300] + ' ...'}\n"
+                )
+            if e.rc is not None:
+                stream.write(f"    exit code: {e.rc}\n")
+            if e.stderr_tail:
+                stream.write(
+                    "    stderr:\n"
+                    + "".join(f"      {line}\n" for line in e.stderr_tail.splitlines())
+                )
+            if e.hint:
+                stream.write(f"    hint: {e.hint}\n")
+
+
+def as_json(results: list[HostResult], stream: TextIO = sys.stdout) -> None:
+    data = {
+        "ok": all(r.status != "failed" for r in results),
+        "hosts": [
+            {
+                "host": r.host,
+                "status": r.status,
+                "seconds": round(r.seconds, 3),
+                "ops": [op._asdict() for op in r.ops],
+                "error": None
+                if r.error is None
+                else {
+                    "op": r.error.op,
+                    "message": r.error.detail,
+                    "command": r.error.cmd,
+                    "exit_code": r.error.rc,
+                    "stderr_tail": r.error.stderr_tail,
+                    "hint": r.error.hint,
+                },
+            }
+            for r in results
+        ],
+    }
+    json.dump(data, stream, indent=2)
+    stream.write("\n")

@@ -1,0 +1,73 @@
+"""From command-line words and [tool.devkit] to a list of Targets (shared by every provisioning command)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from devkit import config
+from devkit.provision import hosts
+
+
+def add_common(parser: argparse.ArgumentParser, many: bool = False) -> None:
+    if many:
+        parser.add_argument(
+            "hosts",
+            nargs="*",
+            metavar="HOST",
+            help="ssh_config aliases or [user@]host[:port] (default: [tool.devkit.provision] hosts, "
+            "else the sandbox host, started if needed)",
+        )
+    else:
+        parser.add_argument(
+            "host", metavar="HOST", help="an ssh_config alias, [user@]host[:port] or a sandbox name"
+        )
+    parser.add_argument(
+        "--stack",
+        help="stack name or directory (default: [tool.devkit.provision] stack, halfstack)",
+    )
+    parser.add_argument(
+        "--base-dir",
+        help="remote base dir for the stack's state ({host} is replaced by the "
+        "host's name; default ~/.devkit/STACK)",
+    )
+    parser.add_argument(
+        "--accept-new-host-key",
+        action="store_true",
+        help="record an unknown host key in known_hosts (like OpenSSH accept-new); a changed key "
+        "is always refused",
+    )
+    parser.add_argument(
+        "--connect-timeout", type=float, help="seconds to wait for SSH (default 10)"
+    )
+    parser.add_argument(
+        "--config", metavar="PYPROJECT", help="the pyproject.toml with [tool.devkit]"
+    )
+
+
+def resolve(
+    args: argparse.Namespace, names: list[str]
+) -> tuple[hosts.ProvisionSettings, list[hosts.Target]]:
+    from devkit.provision import sandbox
+
+    settings = config.load(None, getattr(args, "config", None))
+    ps = hosts.provision_settings(settings.extra, settings.source)
+    if not names:
+        names = list(ps.hosts)
+    if not names:
+        box = sandbox.load(ps.sandbox_name)
+        if box is None or not sandbox.alive(box.pid):
+            sys.stderr.write(f"devkit: starting the sandbox host `{ps.sandbox_name}`\n")
+            sandbox.up(ps.sandbox_name)
+        names = [ps.sandbox_name]
+    boxes = {s.name for s in sandbox.all_sandboxes()}
+    stack = args.stack or ps.stack
+    out = []
+    for n in dict.fromkeys(names):
+        t = hosts.target(n, settings.extra, settings.source, stack, sandbox=n in boxes)
+        if args.stack:
+            t = t._replace(stack=args.stack)
+        if args.base_dir:
+            t = t._replace(base_dir=args.base_dir)
+        out.append(t)
+    return ps, out
