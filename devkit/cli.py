@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from devkit import __version__
 from devkit.errors import DevkitError, ExitCode
+from devkit.record import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # (command words) -> (module, one-line summary); a module exposes configure(parser) and run(args) -> int
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 
 from devkit.conventions.settings import (
     PRESETS,
@@ -15,6 +14,10 @@ from devkit.conventions.settings import (
     Settings,
 )
 from devkit.errors import ConfigError
+from devkit.record import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # sections other commands own and validate themselves
 PASSTHROUGH = ("hosts", "provision", "ci", "lint", "init", "sandbox")

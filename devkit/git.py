@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, NamedTuple
 
 from devkit import proc
 from devkit.errors import DevkitError, GitError
+from devkit.record import TYPE_CHECKING, Record
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
-class Commit(NamedTuple):
+class Commit(Record):
     sha: str
     parents: int
     author_email: str

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TextIO
 
+from devkit.record import TYPE_CHECKING
 from devkit.violations import ERROR, Report, Violation
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 FORMATS = ("text", "json", "github")
 JSON_SCHEMA_VERSION = 1
@@ -52,7 +55,9 @@ def render_text(reports: list[Report], stream: TextIO) -> None:
                 )
             group = key
             sev = _paint(v.severity, "31" if v.severity == ERROR else "33", color)
-            stream.write(f"{where(v, report.check)}: {sev} {_paint(v.code, '1', color)} [{v.name}] {v.message}\n")
+            stream.write(
+                f"{where(v, report.check)}: {sev} {_paint(v.code, '1', color)} [{v.name}] {v.message}\n"
+            )
             if v.hint:
                 stream.write(f"    {_paint('hint:', '36', color)} {v.hint}\n")
         if report.error:

@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+
+from devkit.record import Record
 
 
-class Result(NamedTuple):
+class Result(Record):
     returncode: int
     stdout: bytes
     stderr: bytes

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from devkit.record import Record
 
 ERROR = "error"
 WARNING = "warning"
 
 
-class Location(NamedTuple):
+class Location(Record):
     file: str = ""  # repository-relative path, or "" for a commit message from a range / text
     line: int = 0  # 1-based; 0 = the whole file or message
     col: int = 0  # 1-based; 0 = the whole line
     commit: str = ""  # full sha in range mode
 
 
-class Violation(NamedTuple):
+class Violation(Record):
     code: str  # "CM003"
     name: str  # "type-enum"
     message: str
@@ -25,7 +25,7 @@ class Violation(NamedTuple):
     context: str = ""  # what was checked: a commit subject, a branch name; shown in text output
 
 
-class Report(NamedTuple):
+class Report(Record):
     """The result of one check: what it looked at, what it found, and notes for the reader."""
 
     check: str  # "commit", "branch", "news", "lint", ...

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from devkit import config, output
 from devkit.conventions.settings import Settings
+from devkit.record import TYPE_CHECKING
 from devkit.violations import Report
 
 if TYPE_CHECKING:

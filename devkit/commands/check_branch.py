@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from devkit import git, output
 from devkit.commands._common import add_config, add_format, finish, format_default, settings
 from devkit.conventions.branch_rules import check_branch, is_exempt
+from devkit.record import TYPE_CHECKING
 from devkit.violations import Report
 
 if TYPE_CHECKING:

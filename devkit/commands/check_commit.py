@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from devkit import git, output
 from devkit.commands._common import add_config, add_format, finish, format_default, settings
@@ -18,6 +17,7 @@ from devkit.conventions.message import (
 )
 from devkit.conventions.registry import violation
 from devkit.errors import DevkitError
+from devkit.record import TYPE_CHECKING
 from devkit.violations import Location, Report, Violation
 
 if TYPE_CHECKING:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import NamedTuple
 
 from devkit.conventions.registry import did_you_mean, violation
 from devkit.conventions.settings import NewsSettings
+from devkit.record import Record
 from devkit.violations import ERROR, WARNING, Location, Violation
 
 TEMPLATE_TEXT = "Add your info here"
 _SENTENCE_END_RE = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)[.!?] +(?=[A-Z])")
 
 
-class FragmentConfig(NamedTuple):
+class FragmentConfig(Record):
     """What the towncrier config says about fragments (built by devkit.towncrier_config)."""
 
     directory: str  # relative to the repository root, e.g. "changes"
@@ -24,14 +24,14 @@ class FragmentConfig(NamedTuple):
     orphan_prefix: str = "+"
 
 
-class FragmentName(NamedTuple):
+class FragmentName(Record):
     number: str  # "" for a placeholder or an orphan
     type: str
     counter: int = 0
     placeholder: bool = False
 
 
-class Entry(NamedTuple):
+class Entry(Record):
     name: str  # basename inside the fragment directory
     kind: str  # "file" | "symlink" | "dir" | "other"
     data: bytes | None = None  # content of a regular file

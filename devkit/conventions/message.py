@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+
+from devkit.record import Record
 
 SCISSORS = "------------------------ >8 ------------------------"
 # git's candidates for core.commentChar=auto (builtin/commit.c: adjust_comment_line_char)
@@ -16,7 +17,7 @@ _TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 SQUASH_SUFFIX_RE = re.compile(r" \(#\d+\)$")
 
 
-class Header(NamedTuple):
+class Header(Record):
     type: str = ""
     scope: str | None = None
     breaking: bool = False
@@ -27,14 +28,14 @@ class Header(NamedTuple):
     description_col: int = 0
 
 
-class Footer(NamedTuple):
+class Footer(Record):
     token: str
     separator: str
     value: str
     line: int  # 1-based line of the token
 
 
-class Message(NamedTuple):
+class Message(Record):
     lines: tuple[str, ...]  # cleaned lines; lines[0] is the header
     header: Header
     footers: tuple[Footer, ...]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
+from devkit.record import Record
 from devkit.violations import ERROR, Location, Violation
 
 
-class Rule(NamedTuple):
+class Rule(Record):
     code: str
     name: str
     kind: str  # "commit" | "branch" | "news"

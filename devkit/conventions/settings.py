@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from devkit.record import TYPE_CHECKING, Record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # A list setting may also be a single regex string ("list or regex").
 Pattern = tuple[str, ...] | str
 
 
-class CommitSettings(NamedTuple):
+class CommitSettings(Record):
     types: Pattern = ()  # empty: any noun is a type
     type_case: str = "any"  # "any" | "lower"
     scopes: Pattern = ()  # empty: any scope
@@ -27,7 +30,7 @@ class CommitSettings(NamedTuple):
     allow_fixup_commits: bool = True
 
 
-class BranchSettings(NamedTuple):
+class BranchSettings(Record):
     types: tuple[str, ...] = ()
     # regexes, full match; "{types}" expands to the alternation of `types`
     patterns: tuple[str, ...] = (r"(?P<type>{types})/(?P<slug>[a-z0-9][a-z0-9._-]*)",)
@@ -35,7 +38,7 @@ class BranchSettings(NamedTuple):
     exempt: tuple[str, ...] = ("main", "master", "develop")  # regexes, full match
 
 
-class NewsSettings(NamedTuple):
+class NewsSettings(Record):
     single_line: bool = False
     allow_placeholders: bool = True
     require: bool = True
@@ -53,7 +56,7 @@ class NewsSettings(NamedTuple):
     skip_title_prefixes: tuple[str, ...] = ()
 
 
-class Settings(NamedTuple):
+class Settings(Record):
     preset: str = "conventional"
     commit: CommitSettings = CommitSettings()
     branch: BranchSettings = BranchSettings()
