@@ -267,32 +267,34 @@ def parse(lines: list[str]) -> Message:
     return Message(tuple(lines), header, footers, start)
 
 
-_MERGE_RES = tuple(
-    re.compile(p)
-    for p in (
-        # the forms git itself writes (builtin/merge.c, fmt-merge-msg.c), plus GitHub's and GitLab's
-        r"^Merge (?:remote-tracking )?branch(?:es)? '[^']+'(?:(?:, '[^']+')* and '[^']+')?(?: of \S+)?(?: into \S+)?$",
-        r"^Merge (?:tag|commit) '[^']+'(?: of \S+)?(?: into \S+)?$",
-        r"^Merge pull request #\d+ from \S+$",
-        r"^Merge branch '[^']+' into '[^']+'$",
-    )
+# the forms git itself writes (builtin/merge.c, fmt-merge-msg.c), plus GitHub's and GitLab's
+_MERGE_PATTERNS = (
+    r"^Merge (?:remote-tracking )?branch(?:es)? '[^']+'(?:(?:, '[^']+')* and '[^']+')?(?: of \S+)?(?: into \S+)?$",
+    r"^Merge (?:tag|commit) '[^']+'(?: of \S+)?(?: into \S+)?$",
+    r"^Merge pull request #\d+ from \S+$",
+    r"^Merge branch '[^']+' into '[^']+'$",
 )
-_REVERT_RE = re.compile(r'^(?:Revert|Reapply) ".*"$')
-_REVERT_BODY_RE = re.compile(r"^This reverts commit [0-9a-f]{7,64}\.?$", re.M)
-_FIXUP_RE = re.compile(r"^(?:fixup|squash|amend)! \S")
+_REVERT_PATTERN = r'^(?:Revert|Reapply) ".*"$'
+_REVERT_BODY_PATTERN = r"^This reverts commit [0-9a-f]{7,64}\.?$"
+_FIXUP_PREFIXES = ("fixup! ", "squash! ", "amend! ")
 
 
 def special_kind(lines: list[str] | tuple[str, ...], parents: int | None = None) -> str:
     """ "merge", "revert", "fixup" or "" for a commit git generated or marked; parents (range mode)
-    decides merges, otherwise only git's exact generated merge headers count."""
+    decides merges, otherwise only git's exact generated merge headers count. (The patterns are
+    compiled only for headers that start like one: most messages never need them.)"""
     header = lines[0] if lines else ""
     if parents is not None:
         if parents > 1:
             return "merge"
-    elif any(r.match(header) for r in _MERGE_RES):
+    elif header.startswith("Merge ") and any(re.match(p, header) for p in _MERGE_PATTERNS):
         return "merge"
-    if _FIXUP_RE.match(header):
+    if header.startswith(_FIXUP_PREFIXES) and header[header.index(" ") + 1 :][:1].strip():
         return "fixup"
-    if _REVERT_RE.match(header) and _REVERT_BODY_RE.search("\n".join(lines[1:])):
+    if (
+        header.startswith(("Revert ", "Reapply "))
+        and re.match(_REVERT_PATTERN, header)
+        and re.search(_REVERT_BODY_PATTERN, "\n".join(lines[1:]), re.M)
+    ):
         return "revert"
     return ""
