@@ -49,7 +49,13 @@ def _fetch(cwd: Cwd, *args: str) -> None:
         raise DevkitError(f"`git fetch {' '.join(args)}` failed: {tail}")
 
 
-def resolve(base: str, head: str = "HEAD", cwd: Cwd = None, deepen: bool = False) -> Range:
+def resolve(
+    base: str,
+    head: str = "HEAD",
+    cwd: Cwd = None,
+    deepen: bool = False,
+    advice: str = "run with `--deepen`",
+) -> Range:
     """The merge base of base and head; with deepen, fetch the base and deepen a shallow clone
     until there is one. Raises DevkitError with a clear message when the range cannot be read."""
     notes: list[str] = []
@@ -61,11 +67,7 @@ def resolve(base: str, head: str = "HEAD", cwd: Cwd = None, deepen: bool = False
     if not git.ref_exists(base, cwd):
         if not (deepen and target):
             where = " (this is a shallow clone)" if shallow else ""
-            how = (
-                "run with `--deepen` to fetch it"
-                if target
-                else "pass an existing ref with `--base`"
-            )
+            how = advice if target else "pass an existing ref with `--base`"
             raise DevkitError(
                 f"base ref `{base}` does not exist here{where}; nothing was checked "
                 f"({how}, or check out with `fetch-depth: 0`)"
@@ -91,7 +93,7 @@ def resolve(base: str, head: str = "HEAD", cwd: Cwd = None, deepen: bool = False
         mb = git.merge_base(base, head, cwd)
     if mb is None:
         if git.is_shallow(cwd):
-            how = "run with `--deepen`" if not deepen else "fetch more history"
+            how = advice if not deepen else "fetch more history"
             raise DevkitError(
                 f"`{base}` and `{head}` have no merge base because the clone is shallow; "
                 f"nothing was checked ({how}, or check out with `fetch-depth: 0`)"

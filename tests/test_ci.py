@@ -282,7 +282,7 @@ def test_shallow_clone_fails_clearly_or_deepens(pr: Repo, tmp_path: Path) -> Non
     checks = {c["check"]: c for c in json.loads(p.stdout)["checks"]}
     message = (
         "cannot read the pull request's changes: base ref `origin/main` does not exist here "
-        "(this is a shallow clone); nothing was checked (run with `--deepen` to fetch it, or check "
+        "(this is a shallow clone); nothing was checked (run with `--deepen`, or check "
         "out with `fetch-depth: 0`)"
     )
     assert [checks[c]["error"] for c in ("commit", "news", "lint")] == [message] * 3

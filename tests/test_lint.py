@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.gitrepo import Repo
-from tests.prrepo import devkit, upstream
+from tests.prrepo import clone, devkit, upstream
 
 
 @pytest.fixture
@@ -173,3 +173,17 @@ def test_usage_errors(branch: Repo) -> None:
     )
     p = devkit(branch, "lint")
     assert p.returncode == 2 and "tool.devkit.lint.bsae: unknown key" in p.stderr
+
+
+def test_shallow_clone_without_the_base_is_a_clear_error(branch: Repo, tmp_path: Path) -> None:
+    branch.commit("feat: x", {"src/x.py": "import os\n"})
+    work = clone(branch, tmp_path / "shallow", "--depth", "1", "--branch", "feat/x")
+    p = devkit(work, "lint", "--base", "origin/main")
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr == (
+        "devkit: error: base ref `origin/main` does not exist here (this is a shallow clone); nothing "
+        "was checked (`git fetch` the base first, or check out with `fetch-depth: 0`)\n"
+    )
+    work.git("fetch", "-q", "--depth=1", "origin", "+refs/heads/main:refs/remotes/origin/main")
+    p = devkit(work, "lint", "--base", "origin/main")
+    assert p.returncode == 2 and "have no merge base because the clone is shallow" in p.stderr

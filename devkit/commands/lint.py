@@ -46,7 +46,7 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
 
 def local_changes(base: str, root: Path) -> list[str]:
     """Committed, staged, unstaged and untracked paths since the merge base (deleted ones dropped)."""
-    mb = history.resolve(base, "HEAD", root).merge_base
+    mb = history.resolve(base, "HEAD", root, advice="`git fetch` the base first").merge_base
     diff = proc.run(
         "git", "diff", "--name-only", "-z", "--no-renames", "--diff-filter=d", mb, cwd=root
     )
