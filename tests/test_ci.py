@@ -398,3 +398,39 @@ def test_missing_base_branch_is_reported_not_passed(pr: Repo) -> None:
         p.stdout.splitlines()[-1]
         == "devkit: 0 error(s), 0 warning(s); could not run: commit, news, lint (1 branch name checked)"
     )
+
+
+def test_checks_base_and_skip_from_config_and_options(tmp_path: Path) -> None:
+    extra = '\n[tool.devkit.ci]\nbase = "main"\nchecks = ["commit", "lint"]\n'
+    up = upstream(tmp_path, extra=extra)
+    up.git("checkout", "-q", "-b", "Bad_Branch")
+    up.commit("feet: x", {"src/x.py": "import os\n"})
+    p = devkit(up, "ci", "--format", "json")
+    assert [c["check"] for c in json.loads(p.stdout)["checks"]] == ["commit", "lint"]
+    p = devkit(up, "ci", "--skip", "lint", "--format", "json")
+    assert [c["check"] for c in json.loads(p.stdout)["checks"]] == ["commit"]
+    assert p.returncode == 1
+    up.write(
+        "pyproject.toml", (up.path / "pyproject.toml").read_text().replace('"lint"]', '"lnt"]')
+    )
+    p = devkit(up, "ci")
+    assert p.returncode == 2
+    assert p.stderr.splitlines()[0].endswith("tool.devkit.ci.checks: unknown check 'lnt'")
+
+
+def test_head_option_limits_the_range(pr: Repo) -> None:
+    head = sha(pr, "feet: add the index")
+    p = devkit(pr, "ci", "--base", "main", "--head", head, "--skip", "news", "--format", "json")
+    checks = {c["check"]: c for c in json.loads(p.stdout)["checks"]}
+    assert checks["commit"]["checked"] == 2
+    assert checks["commit"]["notes"] == [f"2 commit(s) in `main..{head}`"]
+    assert (
+        checks["lint"]["checked"] == 2
+    )  # src/search.py and src/index.py as of that commit's range
+
+
+def test_outside_a_repository_is_a_usage_error(tmp_path: Path) -> None:
+    up = upstream(tmp_path)
+    (tmp_path / "empty").mkdir()
+    p = devkit(up, "ci", cwd=tmp_path / "empty")
+    assert p.returncode == 2 and p.stderr.startswith("devkit: error: not inside a git repository")
