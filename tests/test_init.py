@@ -187,6 +187,12 @@ def test_bad_input_is_one_line(target: Repo, tmp_path: Path) -> None:
     p = devkit(target, "init")
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.startswith("devkit: error: pyproject.toml is not valid TOML:")
+    target.write("pyproject.toml", "[tool]\ndevkit = 3\n")
+    p = devkit(target, "init")
+    assert (p.returncode, p.stderr.splitlines()[0]) == (
+        2,
+        "devkit: error: pyproject.toml: `tool` and `tool.devkit` must be tables",
+    )
     target.write("pyproject.toml", PYPROJECT + "\n[tool.devkit.init]\ndevkit_rpo = 'x'\n")
     p = devkit(target, "init")
     assert p.returncode == 2 and "tool.devkit.init.devkit_rpo: unknown key" in p.stderr

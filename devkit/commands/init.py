@@ -123,6 +123,11 @@ def merge_pyproject(old: str | None, preset: str, root: Path) -> tuple[str, bool
     if "tool" not in doc:
         doc.add("tool", tomlkit.table(is_super_table=True))
     tool = doc["tool"]
+    if not isinstance(tool, dict) or not isinstance(tool.get("devkit", {}), dict):
+        raise DevkitError(
+            "pyproject.toml: `tool` and `tool.devkit` must be tables",
+            "Fix it, then run `devkit init` again.",
+        )
     if "devkit" not in tool:
         devkit = tomlkit.table()
         devkit.add("preset", preset)
