@@ -81,7 +81,10 @@ def _read_table(file: str, gitdir: str | None) -> dict[str, Any]:
         raise ConfigError(
             file, "", f"invalid TOML: {exc}", "Fix the TOML syntax at that line."
         ) from None
-    table = data.get("tool", {}).get("devkit", {})
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(file, "tool", "must be a table")
+    table = tool.get("devkit", {})
     if not isinstance(table, dict):
         raise ConfigError(file, "tool.devkit", "must be a table")
     if cache:
@@ -109,7 +112,7 @@ def load(
     return build(table, file, os.path.dirname(os.path.abspath(file)))
 
 
-def _coerce(kind: str, value: Any, source: str, key: str) -> Any:
+def coerce(kind: str, value: Any, source: str, key: str) -> Any:
     def fail(expected: str) -> ConfigError:
         return ConfigError(
             source, key, f"expected {expected}, got {type(value).__name__} {value!r}"
@@ -185,7 +188,7 @@ def build(table: dict[str, Any], source: str, root: str) -> Settings:
                     "unknown key",
                     f"Did you mean `{guess}`?" if guess else f"Known keys: {', '.join(schema)}.",
                 )
-            merged[key] = _coerce(schema[key], value, source, path)
+            merged[key] = coerce(schema[key], value, source, path)
         sections[section] = merged
     commit = CommitSettings(**sections["commit"])
     branch_data = sections["branch"]

@@ -12,7 +12,7 @@ def read(
     settings: Settings, section: str, schema: dict[str, str], defaults: dict[str, Any]
 ) -> dict[str, Any]:
     """The section merged over defaults; an unknown key or a wrong type is a ConfigError naming it."""
-    from devkit.config import _coerce
+    from devkit.config import coerce
     from devkit.conventions.registry import did_you_mean
 
     table = settings.extra.get(section, {})
@@ -29,5 +29,5 @@ def read(
                 "unknown key",
                 f"Did you mean `{guess}`?" if guess else f"Known keys: {', '.join(schema)}.",
             )
-        out[key] = _coerce(schema[key], value, settings.source, path)
+        out[key] = coerce(schema[key], value, settings.source, path)
     return out
