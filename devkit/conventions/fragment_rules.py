@@ -195,22 +195,17 @@ def check_content(path: str, data: bytes, settings: NewsSettings) -> list[Violat
             )
     if settings.single_line:
         content_lines = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
+        problem = ""
         if len(content_lines) > 1:
-            out.append(
-                violation(
-                    "NF006",
-                    f"`{path}` has {len(content_lines)} lines; this project wants one",
-                    Location(path, content_lines[1][0], 1),
-                    "Keep one sentence here; put details in the pull request.",
-                    context=name,
-                )
-            )
+            problem, at = f"has {len(content_lines)} lines", content_lines[1][0]
         elif _sentences(content_lines[0][1]) > 1:
+            problem, at = "has more than one sentence", content_lines[0][0]
+        if problem:
             out.append(
                 violation(
                     "NF006",
-                    f"`{path}` has more than one sentence; this project wants one",
-                    Location(path, content_lines[0][0], 1),
+                    f"`{path}` {problem}; this project wants one",
+                    Location(path, at, 1),
                     "Keep one sentence here; put details in the pull request.",
                     context=name,
                 )

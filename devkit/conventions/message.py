@@ -138,16 +138,24 @@ def parse_header(header: str) -> Header:
     pos = m.end()
     scope: str | None = None
     scope_col = 0
+    breaking = False
+
+    def fail(col: int, message: str, hint: str) -> Header:
+        return Header(
+            type=typ,
+            scope=scope,
+            breaking=breaking,
+            scope_col=scope_col,
+            error=(col, message, hint),
+        )
+
     if header.startswith("(", pos):
         close = header.find(")", pos)
         if close < 0:
-            return Header(
-                type=typ,
-                error=(
-                    pos + 1,
-                    "the scope is not closed with `)`",
-                    "Write the scope as `type(scope): ...`.",
-                ),
+            return fail(
+                pos + 1,
+                "the scope is not closed with `)`",
+                "Write the scope as `type(scope): ...`.",
             )
         scope = header[pos + 1 : close]
         scope_col = pos + 2
@@ -158,69 +166,37 @@ def parse_header(header: str) -> Header:
     if not header.startswith(":", pos):
         rest = header[pos:]
         if pos == len(typ) and rest.startswith(" "):
-            msg = f"the header is not `<type>[(scope)][!]: <description>`: no `:` after `{typ}`"
-            hint = (
+            return fail(
+                pos + 1,
+                f"the header is not `<type>[(scope)][!]: <description>`: no `:` after `{typ}`",
                 "Start with a type and a colon, e.g. `fix: "
                 + header[:1].lower()
                 + header[1:]
-                + "`."
+                + "`.",
             )
-        else:
-            msg = f"expected `:` at column {pos + 1}, found `{rest[:1] or 'end of line'}`"
-            hint = "Put `: ` right after the type, scope and `!`, e.g. `feat(api)!: drop v1`."
-        return Header(
-            type=typ,
-            scope=scope,
-            breaking=breaking,
-            scope_col=scope_col,
-            error=(pos + 1, msg, hint),
+        return fail(
+            pos + 1,
+            f"expected `:` at column {pos + 1}, found `{rest[:1] or 'end of line'}`",
+            "Put `: ` right after the type, scope and `!`, e.g. `feat(api)!: drop v1`.",
         )
     pos += 1
+    if pos == len(header):
+        return fail(
+            pos + 1, "the description after `:` is empty", "Describe the change after `: `."
+        )
     if not header.startswith(" ", pos):
-        if pos == len(header):
-            return Header(
-                type=typ,
-                scope=scope,
-                breaking=breaking,
-                scope_col=scope_col,
-                error=(
-                    pos + 1,
-                    "the description after `:` is empty",
-                    "Describe the change after `: `.",
-                ),
-            )
-        return Header(
-            type=typ,
-            scope=scope,
-            breaking=breaking,
-            scope_col=scope_col,
-            error=(
-                pos + 1,
-                "expected a space after `:`",
-                f"Write `{header[:pos]} {header[pos:]}`.",
-            ),
+        return fail(
+            pos + 1, "expected a space after `:`", f"Write `{header[:pos]} {header[pos:]}`."
         )
     pos += 1
     desc = header[pos:]
     if not desc.strip():
-        return Header(
-            type=typ,
-            scope=scope,
-            breaking=breaking,
-            scope_col=scope_col,
-            error=(pos, "the description after `: ` is empty", "Describe the change after `: `."),
-        )
+        return fail(pos, "the description after `: ` is empty", "Describe the change after `: `.")
     if desc[0].isspace():
-        return Header(
-            type=typ,
-            scope=scope,
-            breaking=breaking,
-            scope_col=scope_col,
-            error=(
-                pos + 1,
-                "the description must follow `: ` immediately, found more whitespace",
-                "Use exactly one space after the colon.",
-            ),
+        return fail(
+            pos + 1,
+            "the description must follow `: ` immediately, found more whitespace",
+            "Use exactly one space after the colon.",
         )
     return Header(
         type=typ,
