@@ -1,0 +1,323 @@
+"""Shared pieces of the benchmarks: tool installation, interleaved timing, tables, RESULTS.md.
+
+Standard library only: the benchmarks drive every tool (devkit included) through subprocess.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+WORK = BENCH / ".work"
+TOOLS_VENV = WORK / "venv"
+NPM_PREFIX = WORK / "npm"
+RESULTS = BENCH / "RESULTS.md"
+
+PIP_PACKAGES = ("gitlint", "commitizen", "conventional-pre-commit")
+NPM_PACKAGES = ("@commitlint/cli@20", "@commitlint/config-conventional@20")
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def default_devkit_python() -> str:
+    local = REPO / ".venv" / "bin" / "python"
+    return str(local) if local.exists() else "/work/venv/bin/python"
+
+
+def run_text(cmd: Sequence[str], cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def first_line(cmd: Sequence[str], cwd: str | Path | None = None) -> str:
+    try:
+        r = run_text(cmd, cwd)
+    except OSError as exc:
+        return f"unavailable ({exc.strerror})"
+    out = (r.stdout or r.stderr).strip().splitlines()
+    return out[0].strip() if out else "?"
+
+
+# --- tools -----------------------------------------------------------------------------------
+
+
+class Tools(NamedTuple):
+    gitlint: str | None
+    cz: str | None
+    cpc: str | None  # conventional-pre-commit
+    commitlint: str | None
+    node_modules: Path | None
+    skipped: dict[str, str]  # tool -> why it is not measured
+
+
+def ensure_tools(install: bool = True) -> Tools:
+    """The comparison tools, installed into bench/.work/ on first use; a tool that can't be had is skipped."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    skipped: dict[str, str] = {}
+    vbin = TOOLS_VENV / "bin"
+    wanted = {
+        "gitlint": vbin / "gitlint",
+        "cz": vbin / "cz",
+        "conventional-pre-commit": vbin / "conventional-pre-commit",
+    }
+    if install and not all(p.exists() for p in wanted.values()):
+        log(f"installing {', '.join(PIP_PACKAGES)} into {TOOLS_VENV}")
+        r = subprocess.run(
+            [sys.executable, "-m", "venv", str(TOOLS_VENV)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if r.returncode == 0:
+            r = subprocess.run(
+                [str(vbin / "python"), "-m", "pip", "install", "-q", *PIP_PACKAGES],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        if r.returncode != 0:
+            why = (r.stderr.strip().splitlines() or ["pip failed"])[-1]
+            log(f"pip install failed: {why}")
+    for name, path in wanted.items():
+        if not path.exists():
+            skipped[name] = (
+                f"not installed in {TOOLS_VENV} (pip install {name} failed or was not attempted)"
+            )
+
+    cl_bin = NPM_PREFIX / "node_modules" / ".bin" / "commitlint"
+    if install and not cl_bin.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            skipped["commitlint"] = "npm is not on PATH"
+        else:
+            log(f"installing {' '.join(NPM_PACKAGES)} into {NPM_PREFIX}")
+            r = subprocess.run(
+                [
+                    npm,
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "--prefix",
+                    str(NPM_PREFIX),
+                    *NPM_PACKAGES,
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if r.returncode != 0:
+                log("npm install failed: " + (r.stderr.strip().splitlines() or ["?"])[-1])
+    if not cl_bin.exists():
+        skipped.setdefault(
+            "commitlint", f"not installed in {NPM_PREFIX} (npm install failed or was not attempted)"
+        )
+    for name, why in skipped.items():
+        log(f"skipping {name}: {why}")
+    return Tools(
+        gitlint=str(wanted["gitlint"]) if "gitlint" not in skipped else None,
+        cz=str(wanted["cz"]) if "cz" not in skipped else None,
+        cpc=str(wanted["conventional-pre-commit"])
+        if "conventional-pre-commit" not in skipped
+        else None,
+        commitlint=str(cl_bin) if "commitlint" not in skipped else None,
+        node_modules=NPM_PREFIX / "node_modules" if "commitlint" not in skipped else None,
+        skipped=skipped,
+    )
+
+
+def tool_versions(devkit_python: str, tools: Tools) -> dict[str, str]:
+    vpy = str(TOOLS_VENV / "bin" / "python")
+    meta = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))"
+    out = {
+        "devkit": first_line([devkit_python, "-m", "devkit", "--version"]) + f" (git {git_head()})",
+        "devkit interpreter": f"{devkit_python}: " + first_line([devkit_python, "--version"]),
+        "git": first_line(["git", "--version"]),
+    }
+    if tools.gitlint:
+        out["gitlint"] = first_line([vpy, "-c", meta, "gitlint-core"])
+    if tools.cz:
+        out["commitizen"] = first_line([vpy, "-c", meta, "commitizen"])
+    if tools.cpc:
+        out["conventional-pre-commit"] = first_line([vpy, "-c", meta, "conventional-pre-commit"])
+    if tools.gitlint or tools.cz or tools.cpc:
+        out["tools interpreter"] = f"{vpy}: " + first_line([vpy, "--version"])
+    if tools.commitlint:
+        out["commitlint"] = first_line([tools.commitlint, "--version"])
+        cc = NPM_PREFIX / "node_modules" / "@commitlint" / "config-conventional" / "package.json"
+        m = re.search(r'"version":\s*"([^"]+)"', cc.read_text()) if cc.exists() else None
+        out["@commitlint/config-conventional"] = m.group(1) if m else "?"
+        out["node"] = first_line(["node", "--version"])
+    return out
+
+
+def git_head() -> str:
+    r = run_text(["git", "rev-parse", "--short", "HEAD"], REPO)
+    dirty = run_text(["git", "status", "--porcelain", "--", "devkit"], REPO).stdout.strip()
+    return (r.stdout.strip() or "?") + ("+dirty devkit/" if dirty else "")
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (
+        f"{os.cpu_count()} vCPU ({cpu}), {mem} RAM, {platform.system()} {platform.release()}; "
+        f"load average at start {load()}"
+    )
+
+
+def load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def today() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# --- timing ----------------------------------------------------------------------------------
+
+
+class Cmd(NamedTuple):
+    label: str
+    argv: list[str]
+    cwd: str | None = None
+
+
+class Sample(NamedTuple):
+    wall: float  # seconds
+    cpu: float  # user + sys of the process and the children it waited for
+    maxrss_kib: int
+    rc: int
+
+
+class Stats(NamedTuple):
+    label: str
+    walls: list[float]
+    cpus: list[float]
+    maxrss_kib: int
+    rcs: set[int]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.walls)
+
+    @property
+    def lo(self) -> float:
+        return min(self.walls)
+
+    @property
+    def hi(self) -> float:
+        return max(self.walls)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpus)
+
+
+def run_once(cmd: Cmd, env: dict[str, str] | None = None) -> Sample:
+    start = time.perf_counter()
+    p = subprocess.Popen(
+        cmd.argv,
+        cwd=cmd.cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - start
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return Sample(wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, p.returncode)
+
+
+def measure(
+    cmds: Sequence[Cmd],
+    runs: int,
+    warmup: int = 1,
+    what: str = "",
+    env: dict[str, str] | None = None,
+) -> list[Stats]:
+    """Interleaved rounds: every round runs each command once, the order rotating between rounds."""
+    samples: list[list[Sample]] = [[] for _ in cmds]
+    total = warmup + runs
+    for r in range(total):
+        log(f"{what} round {r + 1}/{total}{' (warm-up)' if r < warmup else ''}")
+        k = r % len(cmds)
+        order = list(range(len(cmds)))[k:] + list(range(len(cmds)))[:k]
+        for i in order:
+            s = run_once(cmds[i], env)
+            if r >= warmup:
+                samples[i].append(s)
+    return [
+        Stats(
+            c.label,
+            [s.wall for s in ss],
+            [s.cpu for s in ss],
+            max(s.maxrss_kib for s in ss),
+            {s.rc for s in ss},
+        )
+        for c, ss in zip(cmds, samples, strict=True)
+    ]
+
+
+def ms(seconds: float) -> str:
+    v = seconds * 1000
+    return f"{v:,.0f}" if v >= 10 else f"{v:.1f}"
+
+
+def wall_cell(s: Stats) -> str:
+    return f"{ms(s.median)} ({ms(s.lo)}–{ms(s.hi)})"
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "–"
+
+
+def mib(kib: int) -> str:
+    return f"{kib / 1024:.1f} MiB"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# --- RESULTS.md ------------------------------------------------------------------------------
+
+
+def write_section(heading: str, body: str, path: Path = RESULTS) -> None:
+    """Replace the `## heading` section of RESULTS.md (up to the next `## `), or append it; other sections stay."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    block = f"## {heading}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(heading)}[ \t]*\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: block + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    log(f"wrote the `## {heading}` section of {path}")
