@@ -87,7 +87,9 @@ def status(args: argparse.Namespace) -> int:
                 "health_output": (h or {}).get("output", "").strip(),
             }
         )
-    ok = sv["running"] and all(x["state"] == "RUNNING" and x["healthy"] is not False for x in rows)
+    ok = sv["running"] and all(
+        x["state"] in ("RUNNING", "STARTING") and x["healthy"] is not False for x in rows
+    )
     if args.format == "json":
         json.dump(
             {

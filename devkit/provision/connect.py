@@ -194,6 +194,16 @@ class Remote:
             raise RemoteError(
                 self.name, op, f"connection lost: {err.detail}", display or cmd, None
             ) from None
+        if r.exited is None or r.exited < 0:
+            # the channel closed without an exit status: sshd or the network went away mid-command
+            raise RemoteError(
+                self.name,
+                op,
+                "connection lost: the session ended without an exit status",
+                display or cmd,
+                None,
+                tail(r.stderr),
+            )
         res = Result(r.exited, r.stdout, r.stderr)
         if check and res.rc != 0:
             raise RemoteError(
