@@ -43,7 +43,7 @@ def test_parse_set_types_and_nesting() -> None:
 
 
 def test_unknown_stack_variable_is_named() -> None:
-    with pytest.raises(DevkitError, match="unknown stack variable `postgres.prot`"):
+    with pytest.raises(DevkitError, match=r"unknown stack variable `postgres\.prot`"):
         hosts.merge({"postgres": {"port": 1}}, {"postgres": {"prot": 2}}, "--set")
 
 
