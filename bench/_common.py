@@ -142,7 +142,8 @@ def tool_versions(devkit_python: str, tools: Tools) -> dict[str, str]:
     vpy = str(TOOLS_VENV / "bin" / "python")
     meta = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))"
     out = {
-        "devkit": first_line([devkit_python, "-m", "devkit", "--version"]) + f" (git {git_head()})",
+        "devkit": first_line([devkit_python, "-m", "devkit", "--version"]).removeprefix("devkit ")
+        + f" (git {git_head()})",
         "devkit interpreter": f"{devkit_python}: " + first_line([devkit_python, "--version"]),
         "git": first_line(["git", "--version"]),
     }
