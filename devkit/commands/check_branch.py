@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from devkit import git, output
+from devkit import output
 from devkit.commands._common import add_config, add_format, finish, format_default, settings
 from devkit.conventions.branch_rules import check_branch, is_exempt
 from devkit.record import TYPE_CHECKING
@@ -42,6 +42,8 @@ def resolve_name(explicit: str | None) -> tuple[str | None, str]:
     """(name, where it came from); name is None on a detached HEAD outside CI."""
     if explicit:
         return explicit, "argument"
+    from devkit import git
+
     branch = git.current_branch()
     if branch is not None:
         return branch, "current branch"

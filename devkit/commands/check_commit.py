@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from devkit import git, output
+from devkit import output
 from devkit.commands._common import add_config, add_format, finish, format_default, settings
 from devkit.conventions.commit_rules import check_message
 from devkit.conventions.message import (
@@ -81,6 +81,8 @@ def check_file(path: str, data: bytes, comment_string: Callable[[], str], cfg) -
 
 
 def check_range(rev_range: str, cfg, cwd: str | None = None) -> Report:  # type: ignore[no-untyped-def]
+    from devkit import git
+
     commits = git.log_range(rev_range, cwd)
     found: list[Violation] = []
     for c in commits:
@@ -122,7 +124,11 @@ def run(args: argparse.Namespace) -> int:
             data = fh.read()
     except OSError as exc:
         raise DevkitError(f"cannot read the message file {args.file}: {exc.strerror}") from None
-    found = check_file(
-        args.file, data, lambda: git.comment_string(os.path.dirname(args.file) or "."), cfg
-    )
+
+    def ask_git() -> str:  # git is asked (and imported) only when the comment string matters
+        from devkit import git
+
+        return git.comment_string(os.path.dirname(args.file) or ".")
+
+    found = check_file(args.file, data, ask_git, cfg)
     return finish([Report("commit", tuple(found), 1)], args.format)

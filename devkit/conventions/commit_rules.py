@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import re
 
-from devkit.conventions.message import FOOTER_RE, SQUASH_SUFFIX_RE, Message, parse, special_kind
+from devkit.conventions.message import FOOTER, SQUASH_SUFFIX, Message, parse, special_kind
 from devkit.conventions.registry import did_you_mean, violation
 from devkit.conventions.settings import CommitSettings, Pattern
 from devkit.violations import Location, Violation
 
-_URL_RE = re.compile(r"https?://")
-_BREAKING_LIKE_RE = re.compile(
-    r"^(?P<tok>breaking[ _-]?changes?)\s*(?P<sep>:?)\s?(?P<rest>.*)$", re.I
-)
-_SPACED_TOKEN_RE = re.compile(r"^(?P<token>[A-Za-z][A-Za-z0-9]*(?: [A-Za-z][A-Za-z0-9]*){1,2}): \S")
-_BOT_AUTHOR_RE = re.compile(r"\[bot\]|^dependabot|^renovate", re.I)
+_URL = r"https?://"
+_BREAKING_LIKE = r"^(?P<tok>breaking[ _-]?changes?)\s*(?P<sep>:?)\s?(?P<rest>.*)$"
+_SPACED_TOKEN = r"^(?P<token>[A-Za-z][A-Za-z0-9]*(?: [A-Za-z][A-Za-z0-9]*){1,2}): \S"
+_BOT_AUTHOR = r"\[bot\]|^dependabot|^renovate"
 
 
 def _matches(value: str, allowed: Pattern, ignore_case: bool) -> bool:
@@ -180,9 +178,9 @@ def _header_rules(msg: Message, s: CommitSettings, v) -> list[Violation]:  # typ
         )
     desc = h.description
     counted = header
-    if s.squash_suffix and SQUASH_SUFFIX_RE.search(desc):
-        desc = SQUASH_SUFFIX_RE.sub("", desc)
-        counted = SQUASH_SUFFIX_RE.sub("", header)
+    if s.squash_suffix and re.search(SQUASH_SUFFIX, desc):
+        desc = re.sub(SQUASH_SUFFIX, "", desc)
+        counted = re.sub(SQUASH_SUFFIX, "", header)
     if s.header_max_length and len(counted) > s.header_max_length:
         out.append(
             v(
@@ -247,9 +245,9 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
         while last_para > 0 and lines[last_para - 1]:
             last_para -= 1
         tail = len(lines)
-        while tail > last_para + 1 and FOOTER_RE.match(lines[tail - 1]):
+        while tail > last_para + 1 and re.match(FOOTER, lines[tail - 1]):
             tail -= 1
-        if tail < len(lines) and last_para > 1 and not FOOTER_RE.match(lines[last_para]):
+        if tail < len(lines) and last_para > 1 and not re.match(FOOTER, lines[last_para]):
             out.append(
                 v(
                     "CM013",
@@ -261,7 +259,7 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
                 )
             )
     for i in range(1, len(lines)):
-        m = _BREAKING_LIKE_RE.match(lines[i])
+        m = re.match(_BREAKING_LIKE, lines[i], re.I)
         if not m:
             continue
         tok, sep, rest = m["tok"], m["sep"], m["rest"]
@@ -271,7 +269,7 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
             and lines[i].startswith(f"{tok}: ")
         )
         if exact:
-            continued = i + 1 < len(lines) and lines[i + 1] and not FOOTER_RE.match(lines[i + 1])
+            continued = i + 1 < len(lines) and lines[i + 1] and not re.match(FOOTER, lines[i + 1])
             if not rest.strip() and not continued:
                 out.append(
                     v(
@@ -308,9 +306,9 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
     if footer_start < len(lines):
         for i in range(footer_start, len(lines)):
             line = lines[i]
-            if FOOTER_RE.match(line) or _BREAKING_LIKE_RE.match(line):
+            if re.match(FOOTER, line) or re.match(_BREAKING_LIKE, line, re.I):
                 continue
-            m = _SPACED_TOKEN_RE.match(line)
+            m = re.match(_SPACED_TOKEN, line)
             if m:
                 tok = m["token"]
                 out.append(
@@ -322,10 +320,10 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
                         f"Write `{tok.replace(' ', '-')}:`; only `BREAKING CHANGE` may contain a space.",
                     )
                 )
-    if s.body_max_line_length and not _BOT_AUTHOR_RE.search(author):
+    if s.body_max_line_length and not re.search(_BOT_AUTHOR, author, re.I):
         for i in range(2, min(footer_start, len(lines))):
             line = lines[i]
-            if len(line) > s.body_max_line_length and not _URL_RE.search(line):
+            if len(line) > s.body_max_line_length and not re.search(_URL, line):
                 out.append(
                     v(
                         "CM017",

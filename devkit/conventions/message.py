@@ -10,11 +10,11 @@ SCISSORS = "------------------------ >8 ------------------------"
 # git's candidates for core.commentChar=auto (builtin/commit.c: adjust_comment_line_char)
 AUTO_COMMENT_CANDIDATES = "#;@!$%^&|:"
 
-FOOTER_RE = re.compile(
-    r"^(?P<token>BREAKING CHANGE|[A-Za-z0-9][A-Za-z0-9-]*)(?P<sep>: | #)(?P<value>.*)$"
-)
-_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-SQUASH_SUFFIX_RE = re.compile(r" \(#\d+\)$")
+# patterns are strings: re compiles (and caches) each on first use, so a hook run pays only for
+# the ones its message needs
+FOOTER = r"^(?P<token>BREAKING CHANGE|[A-Za-z0-9][A-Za-z0-9-]*)(?P<sep>: | #)(?P<value>.*)$"
+_TYPE = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+SQUASH_SUFFIX = r" \(#\d+\)$"
 
 
 class Header(Record):
@@ -125,7 +125,7 @@ def parse_header(header: str) -> Header:
                 "Write `<type>: <description>` on the first line.",
             )
         )
-    m = _TYPE_RE.match(header)
+    m = re.match(_TYPE, header)
     if not m:
         return Header(
             error=(
@@ -222,13 +222,13 @@ def parse_footers(lines: list[str] | tuple[str, ...]) -> tuple[tuple[Footer, ...
     starts = _paragraph_starts(lines)
     first = len(lines)
     for start in reversed(starts):
-        if FOOTER_RE.match(lines[start]):
+        if re.match(FOOTER, lines[start]):
             first = start
         else:
             break
     footers: list[Footer] = []
     for i in range(first, len(lines)):
-        m = FOOTER_RE.match(lines[i])
+        m = re.match(FOOTER, lines[i])
         if m:
             footers.append(Footer(m["token"], m["sep"], m["value"], i + 1))
         elif footers:
