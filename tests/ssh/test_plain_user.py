@@ -1,0 +1,162 @@
+"""The sandbox and the halfstack for a user without root: a loopback sshd on a free port that runs
+as that user, and every service under the user's own base dir.
+
+CI runs as root, so the test makes a plain user and runs the real CLI as that user (runuser); it
+skips, with the reason, where it cannot (not root, no runuser, the interpreter unreadable to others).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+USER = "devkit-plain"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.fixture
+def plain(tmp_path_factory) -> Iterator[tuple[list[str], dict[str, str], Path]]:
+    if os.geteuid() != 0:
+        pytest.skip(
+            "needs root to create a plain test user (as a plain user, this is the normal path)"
+        )
+    if not shutil.which("runuser") or not shutil.which("useradd"):
+        pytest.skip("runuser/useradd are not installed")
+    for tool in (
+        "/usr/sbin/sshd",
+        "/usr/bin/redis-server",
+        "/usr/bin/etcd",
+        "/usr/lib/postgresql/15/bin/postgres",
+    ):
+        if not Path(tool).exists():
+            pytest.skip(f"{tool} is not installed")
+    try:
+        pw = pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", USER], check=True)
+        pw = pwd.getpwnam(USER)
+    probe = subprocess.run(
+        ["runuser", "-u", USER, "--", sys.executable, "-c", "import devkit, fabric"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(
+            f"{sys.executable} is not usable by a plain user: {probe.stderr.strip()[-200:]}"
+        )
+    work = Path(tempfile.mkdtemp(prefix="dkplain-", dir="/tmp"))
+    work.chmod(0o777)
+    (work / "pyproject.toml").write_text("[tool.devkit]\n")
+    env = {
+        "HOME": pw.pw_dir,
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DEVKIT_STATE_DIR": str(work / "state"),
+        "DEVKIT_SSH_CONFIG": str(work / "ssh_config"),
+        "DEVKIT_KNOWN_HOSTS": str(work / "known_hosts"),
+        "PYTHONPATH": str(ROOT),
+        "NO_COLOR": "1",
+    }
+    run_as = [
+        "runuser",
+        "-u",
+        USER,
+        "--",
+        "env",
+        *(f"{k}={v}" for k, v in env.items()),
+        sys.executable,
+        "-m",
+        "devkit",
+    ]
+    yield run_as, env, work
+    subprocess.run(
+        [*run_as, "teardown", "p1", "--stack", "halfstack", "--purge"],
+        cwd=work,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    subprocess.run(
+        [*run_as, "sandbox", "down", "p1"], cwd=work, capture_output=True, timeout=60, check=False
+    )
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def test_loopback_sandbox_and_halfstack_as_a_plain_user(plain) -> None:
+    run_as, env, work = plain
+
+    def devkit(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*run_as, *args], cwd=work, capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    up = devkit("sandbox", "up", "p1")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert f"{USER}@127.0.0.1:" in up.stdout and "loopback" in up.stdout
+    pg, redis, etcd, peer = free_ports(4)
+    sets = [
+        "--stack",
+        "halfstack",
+        "--set",
+        f"postgres.port={pg}",
+        "--set",
+        f"redis.port={redis}",
+        "--set",
+        f"etcd.port={etcd}",
+        "--set",
+        f"etcd.peer_port={peer}",
+    ]
+    first = devkit("provision", "p1", *sets)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "p1  changed" in first.stdout
+    status = devkit("status", "p1", "--stack", "halfstack")
+    assert status.returncode == 0, status.stdout + status.stderr
+    for service in ("postgres", "redis", "etcd"):
+        line = next(ln for ln in status.stdout.splitlines() if ln.strip().startswith(service))
+        assert "RUNNING" in line and line.rstrip().endswith("ok"), status.stdout
+    # every process of the stack runs as the plain user
+    data = json.loads(devkit("status", "p1", "--stack", "halfstack", "--format", "json").stdout)
+    pids = [svc["pid"] for svc in _services(data)]
+    assert len(pids) == 3 and all(pids)
+    for pid in pids:
+        assert Path(f"/proc/{pid}").stat().st_uid == pwd.getpwnam(USER).pw_uid
+    again = devkit("provision", "p1", *sets)
+    assert again.returncode == 0 and "p1  unchanged" in again.stdout, again.stdout + again.stderr
+    down = devkit("teardown", "p1", "--stack", "halfstack", "--purge")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not (Path(env["HOME"]) / ".devkit" / "p1" / "halfstack").exists()
+
+
+def _services(data: object) -> list[dict]:
+    """The service entries of `devkit status --format json`, wherever the host level puts them."""
+    found: list[dict] = []
+    if isinstance(data, dict):
+        if "pid" in data and "state" in data:
+            return [data]
+        for value in data.values():
+            found += _services(value)
+    elif isinstance(data, list):
+        for value in data:
+            found += _services(value)
+    return found
