@@ -64,32 +64,20 @@ def _session(args: argparse.Namespace, health: bool = False) -> tuple[Any, Any, 
     return r, stack, target, f
 
 
-def _uptime(seconds: int) -> str:
-    h, rem = divmod(seconds, 3600)
-    return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
-
-
 def status(args: argparse.Namespace) -> int:
+    from devkit.provision import report, runner
+
     r, stack, target, f = _session(args, health=True)
-    r.close()
+    try:
+        rows = runner.status_rows(stack, f)
+        for x in rows:
+            if x["state"] in CRASHED:
+                log = shlex.quote(f"{f.base}/logs/{x['service']}.log")
+                x["log_tail"] = r.run(f"tail -n 8 -- {log}", "status", check=False).stdout
+    finally:
+        r.close()
     sv = f.supervisor
-    rows = []
-    for s in stack.services:
-        info = sv["programs"].get(s.name, {})
-        h = f.health.get(s.name)
-        rows.append(
-            {
-                "service": s.name,
-                "state": info.get("state", "STOPPED" if sv["running"] else "NOT RUNNING"),
-                "pid": info.get("pid") or None,
-                "uptime": info.get("uptime", 0),
-                "healthy": None if h is None else h["ok"],
-                "health_output": (h or {}).get("output", "").strip(),
-            }
-        )
-    ok = sv["running"] and all(
-        x["state"] in ("RUNNING", "STARTING") and x["healthy"] is not False for x in rows
-    )
+    ok = report.all_ok(sv, rows)
     if args.format == "json":
         json.dump(
             {
@@ -104,22 +92,27 @@ def status(args: argparse.Namespace) -> int:
         )
         sys.stdout.write("\n")
     else:
-        head = f"supervisord pid {sv['pid']}" if sv["running"] else "supervisord is not running"
-        sys.stdout.write(f"{target.name}: {stack.name} at {f.base} ({head})\n")
-        sys.stdout.write(f"  {'SERVICE':<12} {'STATE':<12} {'PID':>7}  {'UPTIME':>8}  HEALTH\n")
-        for x in rows:
-            health = {True: "ok", False: "FAILING", None: "-"}[x["healthy"]]
-            if x["healthy"] is False and x["health_output"]:
-                health += f" ({x['health_output'].splitlines()[-1][:60]})"
-            up = _uptime(x["uptime"]) if x["state"] == "RUNNING" else "-"
-            sys.stdout.write(
-                f"  {x['service']:<12} {x['state']:<12} {x['pid'] or '-':>7}  {up:>8}  {health}\n"
-            )
+        report.status_table(target.name, stack.name, f.base, sv, rows, sys.stdout)
     return ExitCode.OK if ok else ExitCode.VIOLATIONS
 
 
+CRASHED = ("FATAL", "BACKOFF", "EXITED")
+
+
+def _ordered_start(base: str, stack: Any, programs: dict[str, Any], health: dict[str, str]) -> str:
+    """Start every program, in priority order, each healthy before the next (as provision does)."""
+    from devkit.provision import apply, desired, plan
+
+    progs = [
+        desired.DProgram(s.name, health.get(s.name, ""), "", s.program.priority)
+        for s in stack.services
+        if s.name in programs
+    ]
+    return " && ".join(apply.start_program(base, p) for p in plan.ordered(progs)) or "true"
+
+
 def control(args: argparse.Namespace) -> int:
-    from devkit.provision import supervisor
+    from devkit.provision import apply, desired, supervisor
 
     r, stack, target, f = _session(args)
     try:
@@ -133,15 +126,38 @@ def control(args: argparse.Namespace) -> int:
             raise DevkitError(
                 f"{target.name}: no service {args.service!r}", f"Services: {', '.join(names)}."
             )
-        res = r.run(
-            supervisor.ctl(f.base, args.command[0], args.service or "all"),
-            args.command[0],
-            check=False,
-        )
-        sys.stdout.write(res.stdout)
+        if args.service and args.service not in f.supervisor["programs"]:
+            raise DevkitError(f"{target.name}: {args.service!r} does not run on this host")
+        verb = args.command[0]
+        health: dict[str, str] = {}
+        if verb != "stop":
+            try:
+                raw = r.read(f"{f.base}/{desired.SERVICES}") or b"{}"
+                health = json.loads(raw).get("health", {})
+            except ValueError:
+                health = {}
+        if verb == "stop":
+            cmd = supervisor.ctl(f.base, "stop", args.service or "all")
+        elif args.service:
+            prio = next(s.program.priority for s in stack.services if s.name == args.service)
+            p = desired.DProgram(args.service, health.get(args.service, ""), "", prio)
+            cmd = apply.start_program(f.base, p, verb)
+        else:
+            start = _ordered_start(f.base, stack, f.supervisor["programs"], health)
+            stop = (
+                f"{supervisor.ctl(f.base, 'stop', 'all')} >/dev/null && "
+                if verb == "restart"
+                else ""
+            )
+            cmd = stop + start
+        res = r.run(cmd, verb, check=False)
         if res.rc != 0:
             sys.stderr.write(res.stderr)
             return ExitCode.VIOLATIONS
+        what = {"stop": "stopped", "start": "started", "restart": "restarted"}[verb]
+        if verb != "stop":
+            what += " and healthy"
+        sys.stdout.write(f"{target.name}: {args.service or 'all services'} {what}\n")
     finally:
         r.close()
     return ExitCode.OK
@@ -166,12 +182,15 @@ def logs(args: argparse.Namespace) -> int:
 
 
 def teardown(args: argparse.Namespace) -> int:
-    from devkit.provision import supervisor
+    from devkit.provision import mounts, supervisor
 
     r, stack, target, f = _session(args)
     try:
         r.run(supervisor.shutdown(f.base), "teardown")
         sys.stdout.write(f"{target.name}: stopped supervisord and every service\n")
+        gone = r.run(mounts.unmount_under(f.base, f.uid == 0), "unmount").stdout.split()
+        if gone:
+            sys.stdout.write(f"{target.name}: unmounted {len(gone)} mount(s) left under {f.base}\n")
         if args.purge:
             base = shlex.quote(f.base)
             # the marker check guards against ever deleting a directory devkit did not create

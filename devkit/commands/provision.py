@@ -29,6 +29,12 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
         help="seconds any one remote command may take (default 600)",
     )
     parser.add_argument(
+        "--wheelhouse",
+        metavar="DIR",
+        help="a local directory of wheels for the stack's venvs: used offline first (filled from "
+        "PyPI only with what is missing), uploaded once, installed with --no-index",
+    )
+    parser.add_argument(
         "--format",
         choices=("text", "json"),
         default="text",
@@ -45,6 +51,19 @@ def run(args: argparse.Namespace) -> int:
     stacks = {name: stk.load(name) for name in dict.fromkeys(t.stack for t in tgts)}
     for t in tgts:  # undefined variables and bad templates fail here, before any connection
         runner.preflight(stacks[t.stack], t, overrides)
+    wheelhouse = ""
+    if args.wheelhouse:
+        from pathlib import Path
+
+        from devkit.errors import DevkitError
+
+        wh = Path(args.wheelhouse).expanduser()
+        if not wh.is_dir():
+            raise DevkitError(
+                f"--wheelhouse {args.wheelhouse}: not a directory",
+                "Create it (it may be empty: devkit fills it from PyPI) or point at your wheels.",
+            )
+        wheelhouse = str(wh.resolve())
     opts = runner.Options(
         overrides,
         args.dry_run,
@@ -52,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         args.parallel or ps.parallel,
         args.connect_timeout or ps.connect_timeout,
         args.command_timeout or ps.command_timeout,
+        wheelhouse,
+        show_status=args.format == "text",
     )
     jobs = [(stacks[t.stack], t) for t in tgts]
     out = sys.stdout
@@ -65,4 +86,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             results = runner.run(jobs, opts, report.plain_event(out))
         report.text(results, args.dry_run, out)
+        if not args.dry_run:
+            report.after(results, out)
     return ExitCode.VIOLATIONS if any(r.status == "failed" for r in results) else ExitCode.OK

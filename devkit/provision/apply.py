@@ -18,7 +18,7 @@ from devkit.provision.facts import Facts
 from devkit.provision.plan import Op
 
 q = shlex.quote
-HEALTH_TIMEOUT = 60
+HEALTH_TIMEOUT = 120
 
 
 def as_user(cmd: str, user: str, login: str, is_root: bool) -> str:
@@ -35,18 +35,74 @@ def privileged(cmd: str, is_root: bool) -> str:
 
 
 def wait_healthy(base: str, programs: tuple[DProgram, ...] | list[DProgram]) -> str:
-    """A shell snippet: poll each health check until it passes; on timeout print the log tail, exit 1."""
+    """A shell snippet: poll each health check until it passes. A program that dies (supervisord
+    gives up, or restarts it under a new pid) fails at once, and on a crash or a timeout the
+    snippet prints the last lines of the program's log."""
     parts = []
     for p in programs:
         if not p.health:
             continue
         log = q(f"{base}/logs/{p.name}.log")
+        crashed = (
+            f"{{ echo {q(p.name + ' crashed on start; the last lines of its log:')} >&2; "
+            f"tail -n 20 {log} >&2; exit 1; }}"
+        )
         parts.append(
-            f"i=0; until sh -c {q(p.health)} >/dev/null 2>&1; do i=$((i+1)); "
-            f"if [ $i -gt {HEALTH_TIMEOUT * 5} ]; then echo {q(p.name + ' is not healthy after ' + str(HEALTH_TIMEOUT) + ' s; its log ends:')} >&2; "
-            f"tail -n 15 {log} >&2; exit 1; fi; sleep 0.2; done"
+            f"i=0; first=; until sh -c {q(p.health)} >/dev/null 2>&1; do i=$((i+1)); "
+            f"if [ $((i % 10)) -eq 1 ]; then st=$({supervisor.ctl(base, 'status', p.name)} 2>&1); "
+            f'case "$st" in *FATAL*|*EXITED*|*BACKOFF*|*STOPPED*) {crashed};; esac; '
+            f"pid=$(printf '%s' \"$st\" | sed -n 's/.* pid \\([0-9]*\\),.*/\\1/p'); "
+            f'[ -z "$first" ] && first=$pid; [ -n "$pid" ] && [ "$pid" != "$first" ] && {crashed}; fi; '
+            f"if [ $i -gt {HEALTH_TIMEOUT * 5} ]; then echo {q(p.name + ' is not healthy after ' + str(HEALTH_TIMEOUT) + ' s; the last lines of its log:')} >&2; "
+            f"tail -n 20 {log} >&2; exit 1; fi; sleep 0.2; done"
         )
     return "; ".join(parts) or "true"
+
+
+def start_program(base: str, p: DProgram, verb: str = "start") -> str:
+    """`supervisorctl start|restart NAME`, then wait until healthy; a spawn error shows the log."""
+    log = q(f"{base}/logs/{p.name}.log")
+    return (
+        f"{{ {supervisor.ctl(base, verb, p.name)} >/dev/null 2>&1 || "
+        f"{{ echo {q(p.name + ' crashed on start; the last lines of its log:')} >&2; "
+        f"tail -n 20 {log} >&2; exit 1; }}; }} && {{ {wait_healthy(base, [p])}; }}"
+    )
+
+
+def check_interpreters(r: Remote, d: Desired, ops: list[Op]) -> None:
+    """Before anything changes: every venv that will be built has a suitable Python with venv."""
+    new = [op.data for op in ops if op.id.startswith("venv:")]
+    installing = next((op.data for op in ops if op.id == "packages"), ())
+    checks = []
+    for v in new:
+        if not v.python_version and v.name == "supervisor":
+            continue
+        want = v.python_version
+        pip = "" if "python3-venv" in installing else "import ensurepip; "
+        code = (
+            f"import sys; {pip}v = '%d.%d.%d' % sys.version_info[:3]; "
+            f"sys.exit(0 if v == {want!r} or v.startswith({(want + '.')!r}) or not {want!r} else 3)"
+        )
+        msg = f"{v.name}: {v.python} is missing, too old or new, or lacks venv" + (
+            f" (needs Python {want})" if want else ""
+        )
+        checks.append(
+            f"{q(v.python)} -I -c {q(code)} >/dev/null 2>&1 || "
+            f"{{ echo {q(msg)}; {q(v.python)} -V 2>&1 | head -n 1; exit 3; }}"
+        )
+    if not checks:
+        return
+    res = r.run(" ; ".join(checks), "python", check=False)
+    if res.rc != 0:
+        lines = res.stdout.strip().splitlines()
+        v = next(x for x in new if lines and lines[0].startswith(x.name + ":"))
+        raise RemoteError(
+            r.name,
+            "python",
+            lines[0] + (f" (it says: {lines[1]})" if len(lines) > 1 else ""),
+            hint=v.python_hint
+            or f"Install Python {v.python_version} with its venv module on the host.",
+        )
 
 
 def _dirs(r: Remote, d: Desired, op: Op, stack_name: str) -> None:
@@ -60,15 +116,15 @@ def _dirs(r: Remote, d: Desired, op: Op, stack_name: str) -> None:
     r.run(" && ".join(cmds), op.id)
 
 
-def _venv(r: Remote, d: Desired, f: Facts, v: DVenv, op: str) -> None:
+def _venv(r: Remote, d: Desired, f: Facts, v: DVenv, op: str, wheelhouse: str = "") -> None:
     venv = f"{d.base}/venvs/{v.name}"
     cons = f"{venv}/devkit-constraints.txt"
     lines = " ".join(q(c) for c in v.constraints)
     source = ""
-    if v.wheels == "controller":
+    if v.wheels == "controller" or wheelhouse:
         from devkit.provision import wheels
 
-        local = wheels.download(v, f.python, f.machine, r.name, op)
+        local = wheels.download(v, f.python, f.machine, r.name, op, wheelhouse)
         wheels.upload(r, local, f"{d.base}/wheels", op)
         source = f"--no-index --find-links {q(d.base + '/wheels')} "
     cmd = (
@@ -90,25 +146,23 @@ def _init(r: Remote, d: Desired, i: DInit, op: str) -> None:
     steps.append(
         f"{{ {wrap(i.verify)} || {{ echo {q('verify failed: ' + i.verify)} >&2; exit 97; }}; }}"
     )
-    steps.append(f"touch {marker}")
+    steps.append(f"printf '%s\\n' {q(i.hash)} > {marker}")
     r.run(" && ".join(steps), op, display=i.run)
 
 
 def _programs(r: Remote, d: Desired, op: Op, applied: dict[str, str]) -> None:
     b = d.base
     if op.id == "supervisord":
-        progs: tuple[DProgram, ...] = op.data
         if op.action == "reload":
             r.run(supervisor.shutdown(b), op.id)
-        r.run(f"cd {q(b)} && {supervisor.start_daemon(b)}", op.id)
-        # the socket answers once supervisord is up; status exits 3 while programs are still starting
+        # programs do not autostart: each gets its own op, in order, after its init steps
         r.run(
-            f"i=0; until [ -S {q(b + '/' + supervisor.SOCK)} ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; "
-            f"sleep 0.1; done; {wait_healthy(b, progs)}",
+            f"cd {q(b)} && {supervisor.start_daemon(b)} && i=0; "
+            f"until [ -S {q(b + '/' + supervisor.SOCK)} ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; "
+            "sleep 0.1; done",
             op.id,
         )
         applied.clear()
-        applied.update({p.name: p.hash for p in progs})
         return
     name = op.id.split(":", 1)[1]
     if op.action == "remove":
@@ -120,15 +174,30 @@ def _programs(r: Remote, d: Desired, op: Op, applied: dict[str, str]) -> None:
         applied.pop(name, None)
         return
     p: DProgram = op.data
-    verb = {
-        "update": f"{supervisor.ctl(b, 'reread')} >/dev/null && {supervisor.ctl(b, 'update', name)}",
-        "restart": supervisor.ctl(b, "restart", name),
-        "start": supervisor.ctl(b, "start", name),
-    }[op.action]
     if op.action == "update":
-        # update does nothing for an unchanged program that is merely stopped
-        verb += f" && {{ {supervisor.ctl(b, 'start', name)} >/dev/null 2>&1 || true; }}"
-    r.run(f"{verb} && {{ {wait_healthy(b, [p])}; }}", op.id)
+        # `update` restarts a changed program; an unchanged or new one is then started
+        cmd = (
+            f"{supervisor.ctl(b, 'reread')} >/dev/null && {supervisor.ctl(b, 'update', name)} "
+            f">/dev/null && {{ {supervisor.ctl(b, 'start', name)} >/dev/null 2>&1 || true; }} && "
+            f"{start_program(b, p, 'status')}"
+        )
+    else:
+        cmd = start_program(b, p, "restart" if op.action == "restart" else "start")
+    try:
+        r.run(cmd, op.id)
+    except RemoteError as exc:
+        first, _, rest = exc.stderr_tail.partition("\n")
+        if "crashed on start" in first or "is not healthy" in first:
+            raise RemoteError(
+                exc.host,
+                exc.op,
+                first.rstrip(":"),
+                f"supervisorctl {op.action} {name}",
+                exc.rc,
+                rest,
+                hint=f"See the whole log: devkit logs {r.name} {name}",
+            ) from None
+        raise
     applied[name] = p.hash
 
 
@@ -139,10 +208,12 @@ def apply(
     ops: list[Op],
     stack_name: str,
     on_op: Callable[[Op, str], None],
+    wheelhouse: str = "",
 ) -> None:
     """Run ops in order; raises RemoteError at the first failure (earlier ops stay applied)."""
     applied = dict(f.applied or {})
     touched = False
+    check_interpreters(r, d, ops)
     try:
         for op in ops:
             on_op(op, "start")
@@ -168,7 +239,7 @@ def apply(
                     f"{d.base}/secrets/{op.data}", d.secrets[op.data].encode() + b"\n", 0o600, op.id
                 )
             elif op.id.startswith("venv:"):
-                _venv(r, d, f, op.data, op.id)
+                _venv(r, d, f, op.data, op.id, wheelhouse)
             elif op.id.startswith("file:"):
                 df = op.data
                 owner = df.owner if df.owner != d.user else ""

@@ -264,5 +264,5 @@ class Remote:
             pass
 
 
-def tail(text: str, lines: int = 8) -> str:
+def tail(text: str, lines: int = 22) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])

@@ -41,6 +41,8 @@ class DVenv(NamedTuple):
     constraints: tuple[str, ...]
     wheels: str  # "controller": fetched here and uploaded; "remote": the host's own pip index
     spec: str  # what the venv's .devkit-spec must contain; a mismatch reinstalls
+    python_version: str = ""  # required interpreter version prefix ("3.11"), "" = any
+    python_hint: str = ""  # what to install when the interpreter is missing or wrong
 
 
 class DInit(NamedTuple):
@@ -51,12 +53,14 @@ class DInit(NamedTuple):
     verify: str
     unless: str
     user: str
+    hash: str = ""  # of the files it uses: the marker holds it, and a change runs the step again
 
 
 class DProgram(NamedTuple):
     name: str
     health: str
     hash: str  # of its config and of every file, secret and venv it depends on
+    priority: int = 100  # start order (then stack order); stopped in reverse
 
 
 class DPort(NamedTuple):
@@ -79,6 +83,7 @@ class Desired(NamedTuple):
     inits: tuple[DInit, ...]
     programs: tuple[DProgram, ...]
     ports: tuple[DPort, ...]
+    notes: str = ""  # what to tell the user once the host is provisioned
 
 
 def builtin_dirs() -> list[stk.DirSpec]:
@@ -115,7 +120,7 @@ def build(
     facts: Facts,
     new_secret: Callable[[int], str] = random.token_hex,
 ) -> Desired:
-    env = render.environment(stack.dir)
+    env = render.environment(stack.dir, *stack.search)
     base, is_root = facts.base, facts.uid == 0
     secret_values = {
         n: facts.secrets.get(n) or new_secret(max(8, length // 2))
@@ -132,6 +137,7 @@ def build(
         "path": lambda rel="": f"{base}/{rel}" if rel else base,
         "secret_path": lambda name: f"{base}/secrets/{name}",
         "secrets": secret_values,
+        "host_docker": facts.docker or "",
     }
     ctx = {**render.resolve_vars(env, variables(stack, target, overrides), engine), **engine}
 
@@ -141,6 +147,8 @@ def build(
     def who(text: str, where: str) -> str:
         return r(text, where) or facts.user
 
+    services = [s for s in stack.services if _enabled(r(s.when, f"services.{s.name}.when"))]
+    stack = stack._replace(services=tuple(services))
     dirs = [DDir(d.path, d.mode, facts.user) for d in builtin_dirs()]
     dirs += [
         DDir(d.path, d.mode, who(d.owner, f"dirs {d.path} owner")) for d in stk.all_dirs(stack)
@@ -165,6 +173,9 @@ def build(
             tuple(r(x, f"venvs.{v.name}.requirements") for x in v.requirements),
             tuple(r(x, f"venvs.{v.name}.constraints") for x in v.constraints),
             v.wheels or stack.wheels,
+        )._replace(
+            python_version=r(v.python_version, f"venvs.{v.name}.python_version"),
+            python_hint=r(v.python_hint, f"venvs.{v.name}.python_hint"),
         )
         for v in stack.venvs
     ]
@@ -196,6 +207,7 @@ def build(
             p.startsecs,
             p.stopsignal,
             p.stopwaitsecs,
+            p.stopasgroup,
         )
         files.append(
             DFile(
@@ -217,9 +229,17 @@ def build(
                 "venv": lambda x: venv_spec[x],
             }[kind](ref)
             h.update(f"\0{dep}\0{value}".encode())
-        programs.append(DProgram(s.name, r(s.health, f"{key}.health"), h.hexdigest()[:16]))
+        programs.append(
+            DProgram(s.name, r(s.health, f"{key}.health"), h.hexdigest()[:16], p.priority)
+        )
         for i in s.init:
             w = f"{key}.init.{i.id}"
+            ih = ""
+            if i.uses:
+                dh = hashlib.sha256()
+                for ref in i.uses:
+                    dh.update(f"\0{ref}\0{by_id[ref].content}".encode())
+                ih = dh.hexdigest()[:16]
             inits.append(
                 DInit(
                     i.id,
@@ -229,6 +249,7 @@ def build(
                     r(i.verify, f"{w}.verify"),
                     r(i.unless, f"{w}.unless"),
                     who(i.user, f"{w}.user"),
+                    ih,
                 )
             )
         for port in s.ports:
@@ -248,6 +269,7 @@ def build(
             "services.json", SERVICES, json.dumps(services, indent=1) + "\n", 0o644, facts.user, ""
         )
     )
+    notes = render.render_file(env, stack.notes, ctx) if stack.notes else ""
     return Desired(
         base,
         facts.user,
@@ -261,7 +283,12 @@ def build(
         tuple(inits),
         tuple(programs),
         tuple(ports),
+        notes,
     )
+
+
+def _enabled(value: str) -> bool:
+    return value.strip().lower() not in ("false", "0", "no", "none")
 
 
 def _venv(

@@ -35,6 +35,10 @@ class Facts(NamedTuple):
     sudo: bool | None
     python: str = "3"
     machine: str = "x86_64"
+    marker_hashes: dict[str, str] | None = None  # init id -> what its marker holds
+    listening: tuple[int, ...] = ()  # TCP ports something listens on (this host's netns)
+    provisioned_ports: tuple[tuple[str, int], ...] = ()  # (service, port) as last provisioned
+    docker: str = ""  # the host's own Docker engine (unix:// URL) when it answers, else ""
 
 
 def supervisor_files(stack: stk.Stack) -> list[str]:
@@ -71,4 +75,10 @@ def command(req: dict[str, Any]) -> str:
 def parse(output: str) -> Facts:
     """Parse the script's JSON; raises ValueError on garbage (the caller names the host)."""
     data = json.loads(output)
-    return Facts(**{k: data.get(k) for k in Facts._fields})
+    f = Facts(**{k: data.get(k) for k in Facts._fields if k in data})
+    return f._replace(
+        marker_hashes=f.marker_hashes or {},
+        listening=tuple(f.listening or ()),
+        provisioned_ports=tuple((str(s), int(p)) for s, p in f.provisioned_ports or ()),
+        docker=f.docker or "",
+    )

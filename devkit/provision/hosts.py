@@ -10,7 +10,7 @@ from devkit.errors import ConfigError, DevkitError
 HOST_KEYS = ("address", "stack", "base_dir", "vars")
 PROVISION_KEYS = ("stack", "hosts", "parallel", "connect_timeout", "command_timeout")
 SANDBOX_KEYS = ("name",)
-DEFAULT_STACK = "halfstack"
+DEFAULT_STACK = "backend.ai"
 
 _HOST_RE = re.compile(
     r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, NamedTuple
 
-from devkit.provision.desired import Desired
+from devkit.provision.desired import Desired, DInit, DProgram
 from devkit.provision.facts import Facts
 
 UP_STATES = ("RUNNING", "STARTING")
@@ -82,46 +82,76 @@ def plan(d: Desired, f: Facts, stack_name: str) -> list[Op]:
             continue
         changed_files.add(df.id)
         ops.append(Op(f"file:{df.id}", action, df.dest, df))
-    done = set(f.markers)
-    for i in d.inits:
-        if i.stage == "prestart" and i.id not in done:
-            ops.append(Op(f"init:{i.id}", "run", i.run.splitlines()[0][:80] if i.run else "", i))
-    ops += _programs(d, f, changed_files)
-    for i in d.inits:
-        if i.stage == "poststart" and i.id not in done:
-            ops.append(Op(f"init:{i.id}", "run", i.run.splitlines()[0][:80] if i.run else "", i))
+    ops += _bring_up(d, f, changed_files)
     return ops
 
 
-def _programs(d: Desired, f: Facts, changed_files: set[str]) -> list[Op]:
+def pending(i: DInit, f: Facts) -> bool:
+    """Not run yet, or (for a step that uses files) run against files that have changed since."""
+    have = (f.marker_hashes or {}).get(i.id)
+    if have is None:
+        return i.id not in set(f.markers or ())
+    return bool(i.hash) and have != i.hash
+
+
+def _init_op(i: DInit) -> Op:
+    return Op(f"init:{i.id}", "run", i.run.strip().splitlines()[0][:80] if i.run else "", i)
+
+
+def ordered(programs: tuple[DProgram, ...] | list[DProgram]) -> list[DProgram]:
+    """Start order: priority, then the stack's order (sorted() is stable)."""
+    return sorted(programs, key=lambda p: p.priority)
+
+
+def _bring_up(d: Desired, f: Facts, changed_files: set[str]) -> list[Op]:
+    """supervisord, then each service in start order: its prestart steps, the program, its
+    poststart steps; so a service's init steps always run with the services before it healthy."""
     sv = f.supervisor or {}
+    ops: list[Op] = []
+    running: dict[str, dict[str, Any]] = sv.get("programs", {}) if sv.get("running") else {}
+    fresh = not sv.get("running") or "supervisord.conf" in changed_files
     if not sv.get("running"):
-        names = " ".join(p.name for p in d.programs)
-        return [Op("supervisord", "start", f"start supervisord with {names}", tuple(d.programs))]
-    ops = []
-    if "supervisord.conf" in changed_files:
-        ops.append(
-            Op(
-                "supervisord",
-                "reload",
-                "supervisord.conf changed: restart supervisord",
-                tuple(d.programs),
-            )
-        )
-        return ops
-    running = sv.get("programs", {})
-    wanted = {p.name for p in d.programs}
-    for name in sorted(set(running) | {x[:-5] for x in f.program_files if x.endswith(".conf")}):
-        if name not in wanted:
-            ops.append(Op(f"program:{name}", "remove", "no longer in the stack", name))
-    for p in d.programs:
+        names = " ".join(p.name for p in ordered(d.programs))
+        ops.append(Op("supervisord", "start", f"start supervisord for {names}", ()))
+    elif "supervisord.conf" in changed_files:
+        ops.append(Op("supervisord", "reload", "supervisord.conf changed: restart it", ()))
+        running = {}
+    else:
+        wanted = {p.name for p in d.programs}
+        listed = {x[:-5] for x in f.program_files if x.endswith(".conf")}
+        for name in sorted(set(running) | listed):
+            if name not in wanted:
+                ops.append(Op(f"program:{name}", "remove", "no longer in the stack", name))
+    for p in ordered(d.programs):
+        pre = [i for i in d.inits if i.service == p.name and i.stage == "prestart"]
+        post = [i for i in d.inits if i.service == p.name and i.stage == "poststart"]
+        todo = [_init_op(i) for i in pre if pending(i, f)]
+        ops += todo
         state = running.get(p.name, {}).get("state")
-        if f"program:{p.name}" in changed_files or state is None:
-            ops.append(Op(f"program:{p.name}", "update", "config changed: reload and restart", p))
+        if fresh:
+            ops.append(Op(f"program:{p.name}", "start", "start it", p))
+        elif f"program:{p.name}" in changed_files or state is None:
+            ops.append(Op(f"program:{p.name}", "update", "config changed: reload and start", p))
+        elif state not in UP_STATES:
+            ops.append(Op(f"program:{p.name}", "start", f"is {state or 'not started'}", p))
         elif f.applied.get(p.name) != p.hash:
             ops.append(
                 Op(f"program:{p.name}", "restart", "a file, secret or venv it uses changed", p)
             )
-        elif state not in UP_STATES:
-            ops.append(Op(f"program:{p.name}", "start", f"is {state}", p))
+        elif todo:
+            ops.append(Op(f"program:{p.name}", "restart", "its init steps ran again", p))
+        ops += [_init_op(i) for i in post if pending(i, f)]
     return ops
+
+
+def port_conflicts(d: Desired, f: Facts) -> list[str]:
+    """Ports the stack needs that something else on the host already listens on."""
+    sv = f.supervisor or {}
+    up = {n for n, x in sv.get("programs", {}).items() if x.get("state") in UP_STATES}
+    mine = set(f.provisioned_ports or ())
+    listening = set(f.listening or ())
+    out = []
+    for p in d.ports:
+        if p.port in listening and not (p.service in up and (p.service, p.port) in mine):
+            out.append(f"port {p.port} ({p.service} {p.name})")
+    return out

@@ -147,6 +147,34 @@ def health(checks):
     return out
 
 
+def listening():
+    """TCP ports in LISTEN state in this network namespace (from /proc, no tools needed)."""
+    ports = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in (read(name) or "").splitlines()[1:]:
+            parts = line.split()
+            if len(parts) > 3 and parts[3] == "0A":
+                ports.add(int(parts[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)
+
+
+def docker_engine():
+    """The host's Docker engine when it answers a ping (what `docker info` needs), else ""."""
+    path = "/var/run/docker.sock"
+    if not os.path.exists(path):
+        return ""
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(3)
+        s.connect(path)
+        s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+        answer = s.recv(4096)
+        s.close()
+    except OSError:
+        return ""
+    return "unix://" + path if answer.startswith(b"HTTP/1.") and b" 200 " in answer[:20] else ""
+
+
 def main():
     req = json.loads(sys.argv[1])
     home = os.path.expanduser("~")
@@ -175,11 +203,12 @@ def main():
         value = read(os.path.join(base, "secrets", name))
         if value:
             out["secrets"][name] = value.strip()
-    out["markers"] = sorted(
-        m
-        for m in req.get("markers", [])
-        if os.path.exists(os.path.join(base, "state", "init", m + ".done"))
-    )
+    out["marker_hashes"] = {}
+    for m in req.get("markers", []):
+        value = read(os.path.join(base, "state", "init", m + ".done"))
+        if value is not None:
+            out["marker_hashes"][m] = value.strip()
+    out["markers"] = sorted(out["marker_hashes"])
     out["venvs"] = {
         v: read(os.path.join(base, "venvs", v, ".devkit-spec")) for v in req.get("venvs", [])
     }
@@ -194,10 +223,16 @@ def main():
         out["applied"] = {}
     out["supervisor"] = supervisor(base)
     checks = req.get("health", {})
+    try:
+        services = json.loads(read(os.path.join(base, "state", "services.json")) or "{}")
+    except ValueError:
+        services = {}
+    out["provisioned_ports"] = [[p["service"], p["port"]] for p in services.get("ports", [])]
     if checks == "provisioned":
-        services = read(os.path.join(base, "state", "services.json"))
-        checks = json.loads(services)["health"] if services else {}
+        checks = services.get("health", {})
     out["health"] = health(checks)
+    out["listening"] = listening()
+    out["docker"] = docker_engine()
     out["sudo"] = None
     if uid != 0 and not all(out["packages"].values()):
         p = subprocess.run(

@@ -26,9 +26,10 @@ def sq(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def environment(stack_dir: Path) -> jinja2.Environment:
+def environment(stack_dir: Path, *more: Path) -> jinja2.Environment:
+    """Templates are looked up in the stack's dir, then in the dirs of the stacks it extends."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(stack_dir)),
+        loader=jinja2.FileSystemLoader([str(stack_dir), *(str(d) for d in more)]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
@@ -81,24 +82,66 @@ def render_file(env: jinja2.Environment, name: str, ctx: dict[str, Any]) -> str:
         raise _fail(f"template {name}", exc, _lineno(exc)) from None
 
 
+class _NotReady(Exception):
+    """A variable refers to another one that is itself not rendered yet."""
+
+
+class _Pending:
+    """Stands in for a variable whose value is still a template: touching it defers the render."""
+
+    def __init__(self, *_: Any) -> None:
+        pass
+
+    def _wait(self, *_: Any, **__: Any) -> Any:
+        raise _NotReady
+
+    __str__ = __bool__ = __eq__ = __ne__ = __iter__ = __len__ = __getattr__ = _wait
+    __add__ = __radd__ = __lt__ = __gt__ = __int__ = __hash__ = __contains__ = _wait
+
+
+def _pending_tree(node: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: _pending_tree(v)
+        if isinstance(v, dict)
+        else (_Pending() if isinstance(v, str) and "{" in v else v)
+        for k, v in node.items()
+    }
+
+
 def resolve_vars(
     env: jinja2.Environment, variables: dict[str, Any], engine: dict[str, Any], prefix: str = "vars"
 ) -> dict[str, Any]:
-    """Render string variables that reference others (`run_as = "{{ user }}"`), a few passes deep."""
+    """Render string variables that reference others (`run_as = "{{ user }}"`): each pass renders
+    the variables whose references are all final, so the order they are written in does not matter."""
     out = variables
-    for _ in range(4):
-        ctx = {**out, **engine}
-        out = _render_tree(env, out, ctx, prefix)
-    return out
+    for _ in range(8):
+        ctx = {**_pending_tree(out), **engine}
+        nxt = _render_tree(env, out, ctx, prefix, defer=True)
+        if nxt == out:
+            break
+        out = nxt
+    ctx = {**out, **engine}
+    return _render_tree(env, out, ctx, prefix)
 
 
 def _render_tree(
-    env: jinja2.Environment, node: dict[str, Any], ctx: dict[str, Any], where: str
+    env: jinja2.Environment,
+    node: dict[str, Any],
+    ctx: dict[str, Any],
+    where: str,
+    defer: bool = False,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for k, v in node.items():
         if isinstance(v, dict):
-            result[k] = _render_tree(env, v, ctx, f"{where}.{k}")
+            result[k] = _render_tree(env, v, ctx, f"{where}.{k}", defer)
+        elif isinstance(v, str) and defer and "{" in v:
+            try:
+                result[k] = env.from_string(v).render(ctx)
+            except _NotReady:
+                result[k] = v
+            except Exception:
+                result[k] = v  # the final pass reports it with its name
         elif isinstance(v, str):
             result[k] = render_string(env, v, ctx, f"stack.toml {where}.{k}")
         else:

@@ -97,6 +97,54 @@ def text(results: list[HostResult], dry_run: bool, stream: TextIO) -> None:
                 stream.write(f"    hint: {e.hint}\n")
 
 
+def all_ok(sv: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
+    return bool(sv.get("running")) and all(
+        x["state"] in ("RUNNING", "STARTING") and x["healthy"] is not False for x in rows
+    )
+
+
+def _uptime(seconds: int) -> str:
+    h, rem = divmod(seconds, 3600)
+    return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
+
+
+def status_table(
+    host: str,
+    stack: str,
+    base: str,
+    sv: dict[str, Any] | None,
+    rows: list[dict[str, Any]],
+    stream: TextIO,
+) -> None:
+    if sv is not None:
+        head = f"supervisord pid {sv['pid']}" if sv["running"] else "supervisord is not running"
+        stream.write(f"{host}: {stack} at {base} ({head})\n")
+    width = max([12, *(len(x["service"]) for x in rows)])
+    stream.write(f"  {'SERVICE':<{width}} {'STATE':<9} {'PID':>7}  {'UPTIME':>7}  HEALTH\n")
+    for x in rows:
+        health = {True: "ok", False: "FAILING", None: "-"}[x["healthy"]]
+        if x["healthy"] is False and x["health_output"]:
+            health += f" ({x['health_output'].splitlines()[-1][:60]})"
+        up = _uptime(x["uptime"]) if x["state"] == "RUNNING" else "-"
+        stream.write(
+            f"  {x['service']:<{width}} {x['state']:<9} {x['pid'] or '-':>7}  {up:>7}  {health}\n"
+        )
+        for line in x.get("log_tail", "").rstrip().splitlines():
+            stream.write(f"      | {line}\n")
+
+
+def after(results: list[HostResult], stream: TextIO) -> None:
+    """Per host that was provisioned: the status table (when the run changed it) and the notes."""
+    for r in results:
+        if r.error is not None:
+            continue
+        if r.services is not None:
+            stream.write(f"\n{r.host}:\n")
+            status_table(r.host, "", "", None, r.services, stream)
+        if r.notes:
+            stream.write("\n" + r.notes.rstrip() + "\n")
+
+
 def as_json(results: list[HostResult], stream: TextIO = sys.stdout) -> None:
     data = {
         "ok": all(r.status != "failed" for r in results),

@@ -29,6 +29,8 @@ class HostResult(NamedTuple):
     ops: list[OpResult]
     error: RemoteError | None
     seconds: float
+    services: list[dict[str, Any]] | None = None  # the status rows after a run that changed things
+    notes: str = ""  # the stack's words for the user (login URL...), rendered for this host
 
 
 class Options(NamedTuple):
@@ -38,6 +40,8 @@ class Options(NamedTuple):
     parallel: int
     connect_timeout: float
     command_timeout: float
+    wheelhouse: str = ""  # a local dir of wheels for the venvs (uploaded, installed offline)
+    show_status: bool = False  # after a run that changed something, gather the status table
 
 
 Event = Callable[[str, str], None]  # (host, what is happening now)
@@ -66,6 +70,28 @@ def preflight(stack: stk.Stack, target: hosts.Target, overrides: dict[str, Any])
         None,
     )
     desired.build(stack, target, overrides, stand_in, new_secret=lambda n: "x" * n)
+
+
+def status_rows(stack: stk.Stack, f: facts.Facts) -> list[dict[str, Any]]:
+    """One row per service the host runs: supervisord's state, pid, uptime and the health check."""
+    sv = f.supervisor or {}
+    programs = sv.get("programs", {})
+    names = [s.name for s in stack.services if s.name in programs or not programs]
+    rows = []
+    for name in names:
+        info = programs.get(name, {})
+        h = f.health.get(name)
+        rows.append(
+            {
+                "service": name,
+                "state": info.get("state", "STOPPED" if sv.get("running") else "NOT RUNNING"),
+                "pid": info.get("pid") or None,
+                "uptime": info.get("uptime", 0),
+                "healthy": None if h is None else h["ok"],
+                "health_output": (h or {}).get("output", "").strip(),
+            }
+        )
+    return rows
 
 
 def mask(text: str, secrets: dict[str, str]) -> str:
@@ -149,6 +175,17 @@ def one_host(
         d = desired.build(stack, target, opts.overrides, f)
         secrets = d.secrets
         ops = plan.plan(d, f, stack.name)
+        busy = plan.port_conflicts(d, f)
+        if busy and opts.dry_run:
+            ops.insert(0, plan.Op("ports", "conflict", f"already in use: {', '.join(busy)}"))
+        elif busy:
+            raise RemoteError(
+                target.name,
+                "ports",
+                f"already in use on the host: {', '.join(busy)}; nothing was started",
+                hint="Stop what listens there, or move the service with --set NAME.port=N "
+                "(`devkit provision --dry-run` lists the ports).",
+            )
         if opts.dry_run:
             diffs = _diffs(cx, d, ops)
             planned = [
@@ -164,9 +201,13 @@ def one_host(
             )
         from devkit.provision import apply
 
-        apply.apply(cx, d, f, ops, stack.name, on_op)
+        apply.apply(cx, d, f, ops, stack.name, on_op, opts.wheelhouse)
         status = "changed" if done else "unchanged"
-        return HostResult(target.name, status, done, None, time.monotonic() - start)
+        rows = None
+        if done and opts.show_status:
+            event(target.name, "checking health")
+            rows = status_rows(stack, gather(cx, stack, target, "provisioned"))
+        return HostResult(target.name, status, done, None, time.monotonic() - start, rows, d.notes)
     except (RemoteError, DevkitError) as exc:
         err = (
             exc

@@ -169,7 +169,10 @@ def _start_sshd(s: Sandbox) -> Sandbox:
     Path("/run/sshd").mkdir(exist_ok=True) if os.geteuid() == 0 else None  # sshd insists on it
     cmd = [SSHD, "-f", str(s.dir / "sshd_config"), "-D", "-e"]
     if s.netns:
-        cmd = ["ip", "netns", "exec", s.netns, *cmd]  # `ip netns exec` execs sshd: same pid
+        # nsenter joins the network namespace only: `ip netns exec` would also give sshd a private
+        # mount namespace with a fresh /sys, hiding the cgroup mounts that dockerd needs, and would
+        # hide every mount made inside the sandbox from this machine's mount table
+        cmd = ["nsenter", f"--net=/run/netns/{s.netns}", *cmd]  # execs sshd: same pid
     log = s.dir / "sshd.log"
     with log.open("ab") as fh:
         p = subprocess.Popen(

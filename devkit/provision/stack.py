@@ -38,6 +38,8 @@ class VenvSpec(NamedTuple):
     requirements: tuple[str, ...]
     constraints: tuple[str, ...]
     wheels: str  # "controller", "remote" or "" (the stack's default)
+    python_version: str = ""  # template: the interpreter must be this version (prefix, "3.11")
+    python_hint: str = ""  # template: what to install when it is not
 
 
 class InitSpec(NamedTuple):
@@ -49,6 +51,7 @@ class InitSpec(NamedTuple):
         str  # template: when it succeeds the step counts as done (marker is written, run skipped)
     )
     user: str  # template; "" = the login user
+    uses: tuple[str, ...] = ()  # file ids: a change to one of them runs the step again
 
 
 class ProgramSpec(NamedTuple):
@@ -60,6 +63,7 @@ class ProgramSpec(NamedTuple):
     startsecs: int
     stopsignal: str
     stopwaitsecs: int
+    stopasgroup: bool = True  # False for daemons that stop their own children (dockerd)
 
 
 class PortSpec(NamedTuple):
@@ -79,6 +83,7 @@ class ServiceSpec(NamedTuple):
     program: ProgramSpec
     health: str  # template
     ports: tuple[PortSpec, ...]
+    when: str = ""  # template: the service exists only when this renders truthy ("" = always)
 
 
 class Stack(NamedTuple):
@@ -96,6 +101,8 @@ class Stack(NamedTuple):
     dirs: tuple[DirSpec, ...]
     files: tuple[FileSpec, ...]
     services: tuple[ServiceSpec, ...]
+    search: tuple[Path, ...] = ()  # template dirs after `dir`: the stacks this one extends
+    notes: str = ""  # template file: what to tell the user after provisioning (login URL...)
 
 
 class _Reader:
@@ -177,14 +184,50 @@ def find(name: str) -> Path:
     raise DevkitError(f"unknown stack `{name}`", f"Known stacks: {', '.join(known) or 'none'}.")
 
 
-def load(name: str) -> Stack:
+def load(name: str, _seen: tuple[str, ...] = ()) -> Stack:
     d = find(name)
     source = str(d / "stack.toml")
     try:
         data = tomllib.loads((d / "stack.toml").read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "", f"invalid TOML: {exc}") from None
-    return parse(data, d, source)
+    parent = data.get("stack", {}).get("extends") if isinstance(data.get("stack"), dict) else None
+    if parent is None:
+        return parse(data, d, source)
+    if not isinstance(parent, str) or not parent:
+        raise ConfigError(source, "stack.extends", "expected the name of another stack")
+    if str(d) in _seen:
+        raise ConfigError(source, "stack.extends", f"{parent!r} extends this stack back")
+    base = load(parent, (*_seen, str(d)))
+    return extend(base, parse(data, d, source, base), source)
+
+
+def _deep(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def extend(base: Stack, child: Stack, source: str) -> Stack:
+    """`child` on top of `base`: vars and secrets merged (the child wins), everything else appended."""
+    names = {s.name for s in base.services}
+    for s in child.services:
+        if s.name in names:
+            raise ConfigError(source, f"services.{s.name}", f"already defined by {base.name}")
+    stack = child._replace(
+        packages=tuple(dict.fromkeys((*base.packages, *child.packages))),
+        vars=_deep(base.vars, child.vars),
+        secrets={**base.secrets, **child.secrets},
+        venvs=(*base.venvs, *child.venvs),
+        dirs=(*base.dirs, *child.dirs),
+        files=(*base.files, *child.files),
+        services=(*base.services, *child.services),
+        search=(*child.search, base.dir, *base.search),
+        notes=child.notes or base.notes,
+    )
+    _check_refs(stack)
+    return stack
 
 
 def _dirs(r: _Reader, name: str) -> tuple[DirSpec, ...]:
@@ -200,11 +243,12 @@ def _dirs(r: _Reader, name: str) -> tuple[DirSpec, ...]:
     return tuple(out)
 
 
-def _files(r: _Reader, d: Path, name: str) -> tuple[FileSpec, ...]:
+def _files(r: _Reader, d: Path, name: str, base: Stack | None) -> tuple[FileSpec, ...]:
+    dirs = [d, *((base.dir, *base.search) if base else ())]
     out = []
     for x in r.items(name, ("id", "template", "dest", "mode", "owner")):
         tpl = x.get("template", str, "")
-        if not (d / tpl).is_file():
+        if not any((t / tpl).is_file() for t in dirs):
             raise ConfigError(x.source, x._k("template"), f"template {tpl!r} not found in {d}")
         dest = x.rel("dest", x.get("dest", str, ""))
         out.append(
@@ -219,7 +263,7 @@ def _files(r: _Reader, d: Path, name: str) -> tuple[FileSpec, ...]:
     return tuple(out)
 
 
-def _service(name: str, r: _Reader, d: Path) -> ServiceSpec:
+def _service(name: str, r: _Reader, d: Path, base: Stack | None) -> ServiceSpec:
     p = r.sub(
         "program",
         (
@@ -231,6 +275,7 @@ def _service(name: str, r: _Reader, d: Path) -> ServiceSpec:
             "startsecs",
             "stopsignal",
             "stopwaitsecs",
+            "stopasgroup",
         ),
     )
     env = p.get("environment", dict, {})
@@ -245,11 +290,12 @@ def _service(name: str, r: _Reader, d: Path) -> ServiceSpec:
         p.get("startsecs", int, 1),
         p.get("stopsignal", str, "TERM"),
         p.get("stopwaitsecs", int, 10),
+        p.get("stopasgroup", bool, True),
     )
     if not program.command:
         raise ConfigError(r.source, p._k("command"), "every service needs a program command")
     inits = []
-    for x in r.items("init", ("id", "stage", "run", "verify", "unless", "user")):
+    for x in r.items("init", ("id", "stage", "run", "verify", "unless", "user", "uses")):
         stage = x.get("stage", str, "poststart")
         if stage not in ("prestart", "poststart"):
             raise ConfigError(
@@ -263,6 +309,7 @@ def _service(name: str, r: _Reader, d: Path) -> ServiceSpec:
                 x.get("verify", str, "true"),
                 x.get("unless", str, ""),
                 x.get("user", str, ""),
+                x.strs("uses"),
             )
         )
     ports = tuple(
@@ -281,28 +328,44 @@ def _service(name: str, r: _Reader, d: Path) -> ServiceSpec:
         name,
         r.strs("packages"),
         _dirs(r, "dirs"),
-        _files(r, d, "files"),
+        _files(r, d, "files", base),
         r.strs("secrets"),
         uses,
         tuple(inits),
         program,
         r.get("health", str, ""),
         ports,
+        r.get("when", str, ""),
     )
 
 
-def parse(data: dict[str, Any], d: Path, source: str) -> Stack:
+def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None) -> Stack:
     top = _Reader(
         source, "", data, ("stack", "vars", "secrets", "venvs", "dirs", "files", "services")
     )
-    s = top.sub("stack", ("name", "description", "python", "supervisor", "packages", "wheels"))
+    s = top.sub(
+        "stack",
+        ("name", "description", "python", "supervisor", "packages", "wheels", "extends", "notes"),
+    )
     secrets: dict[str, int] = {}
     for k, v in top.get("secrets", dict, {}).items():
         length = _Reader(source, f"secrets.{k}", v, ("length",)).get("length", int, 32)
         secrets[k] = length
     venvs = []
     for k, v in top.get("venvs", dict, {}).items():
-        x = _Reader(source, f"venvs.{k}", v, ("python", "requirements", "constraints", "wheels"))
+        x = _Reader(
+            source,
+            f"venvs.{k}",
+            v,
+            (
+                "python",
+                "requirements",
+                "constraints",
+                "wheels",
+                "python_version",
+                "python_hint",
+            ),
+        )
         venvs.append(
             VenvSpec(
                 k,
@@ -310,6 +373,8 @@ def parse(data: dict[str, Any], d: Path, source: str) -> Stack:
                 x.strs("requirements"),
                 x.strs("constraints"),
                 _wheels(x, ""),
+                x.get("python_version", str, ""),
+                x.get("python_hint", str, ""),
             )
         )
     services = []
@@ -335,9 +400,11 @@ def parse(data: dict[str, Any], d: Path, source: str) -> Stack:
                         "program",
                         "health",
                         "ports",
+                        "when",
                     ),
                 ),
                 d,
+                base,
             )
         )
     stack = Stack(
@@ -353,10 +420,16 @@ def parse(data: dict[str, Any], d: Path, source: str) -> Stack:
         secrets,
         tuple(venvs),
         _dirs(top, "dirs"),
-        _files(top, d, "files"),
+        _files(top, d, "files", base),
         tuple(services),
+        notes=s.get("notes", str, ""),
     )
-    _check_refs(stack)
+    if stack.notes and not any(
+        (t / stack.notes).is_file() for t in (d, *((base.dir, *base.search) if base else ()))
+    ):
+        raise ConfigError(source, "stack.notes", f"template {stack.notes!r} not found in {d}")
+    if base is None:
+        _check_refs(stack)
     return stack
 
 
@@ -379,6 +452,12 @@ def _check_refs(stack: Stack) -> None:
                     f"unknown secret {name!r}",
                     "Declare it under [secrets].",
                 )
+        for i in svc.init:
+            for ref in i.uses:
+                if ref not in files:
+                    raise ConfigError(
+                        stack.source, f"services.{svc.name}.init.uses", f"no file with id {ref!r}"
+                    )
         for u in svc.uses:
             kind, _, ref = u.partition(":")
             known = {"file": files, "secret": set(stack.secrets), "venv": venvs}[kind]

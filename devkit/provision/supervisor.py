@@ -45,6 +45,7 @@ def program_conf(
     startsecs: int,
     stopsignal: str,
     stopwaitsecs: int,
+    stopasgroup: bool = True,
 ) -> str:
     lines = [
         f"[program:{name}]",
@@ -64,11 +65,13 @@ def program_conf(
         f"startsecs={startsecs}",
         f"stopsignal={stopsignal}",
         f"stopwaitsecs={stopwaitsecs}",
-        "autostart=true",
+        # devkit starts programs itself, one at a time in priority order, each after the services
+        # it needs are healthy and its one-time init steps have run
+        "autostart=false",
         "autorestart=true",
         "startretries=3",
-        "stopasgroup=true",
-        "killasgroup=true",
+        f"stopasgroup={'true' if stopasgroup else 'false'}",
+        f"killasgroup={'true' if stopasgroup else 'false'}",
         "redirect_stderr=true",
         f"stdout_logfile={_ini(base)}/logs/{name}.log",
         "stdout_logfile_maxbytes=10MB",
@@ -97,6 +100,6 @@ def shutdown(base: str) -> str:
     return (
         f'pid=$(cat {pidfile} 2>/dev/null) || exit 0; kill -0 "$pid" 2>/dev/null || exit 0; '
         f"{ctl(base, 'shutdown')} >/dev/null; "
-        'for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done; '
-        'echo "supervisord (pid $pid) did not exit in 30 s" >&2; exit 1'
+        'for i in $(seq 1 1200); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done; '
+        'echo "supervisord (pid $pid) did not exit in 120 s" >&2; exit 1'
     )

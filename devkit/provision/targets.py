@@ -24,7 +24,7 @@ def add_common(parser: argparse.ArgumentParser, many: bool = False) -> None:
         )
     parser.add_argument(
         "--stack",
-        help="stack name or directory (default: [tool.devkit.provision] stack, halfstack)",
+        help="stack name or directory (default: [tool.devkit.provision] stack, backend.ai)",
     )
     parser.add_argument(
         "--base-dir",

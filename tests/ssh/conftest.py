@@ -64,7 +64,9 @@ def bed() -> Iterator[Bed]:
     # old numbered dirs, and the `postgres` user must be able to reach its data dir under here
     d = Path(tempfile.mkdtemp(prefix="dkssh-", dir="/tmp"))
     d.chmod(0o755)
-    (d / "pyproject.toml").write_text("[tool.devkit]\n")  # keeps config lookup inside the temp dir
+    (d / "pyproject.toml").write_text(
+        '[tool.devkit.provision]\nstack = "halfstack"\n'
+    )  # keeps config lookup inside the temp dir
     env = {
         **os.environ,
         "DEVKIT_STATE_DIR": str(d / "state"),

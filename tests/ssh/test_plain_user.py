@@ -68,7 +68,7 @@ def plain(tmp_path_factory) -> Iterator[tuple[list[str], dict[str, str], Path]]:
         )
     work = Path(tempfile.mkdtemp(prefix="dkplain-", dir="/tmp"))
     work.chmod(0o777)
-    (work / "pyproject.toml").write_text("[tool.devkit]\n")
+    (work / "pyproject.toml").write_text('[tool.devkit.provision]\nstack = "halfstack"\n')
     env = {
         "HOME": pw.pw_dir,
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -167,9 +167,13 @@ def test_plan_fresh_host_orders_ops() -> None:
     )
     ops = [o.id for o in plan.plan(desired.build(s, _target(), {}, empty), empty, "halfstack")]
     assert ops[0] == "packages" and ops[1] == "dirs"
-    assert (
-        ops.index("init:postgres.initdb")
-        < ops.index("supervisord")
-        < ops.index("init:postgres.database")
-    )
+    # supervisord first, then each service in order: prestart steps, program, poststart steps
+    assert ops.index("supervisord") < ops.index("init:postgres.initdb")
+    assert ops[ops.index("init:postgres.initdb") :][:4] == [
+        "init:postgres.initdb",
+        "program:postgres",
+        "init:postgres.database",
+        "program:redis",
+    ]
+    assert ops[-1] == "program:etcd"
     assert "secret:postgres_password" in ops
