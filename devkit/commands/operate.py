@@ -108,7 +108,9 @@ def _ordered_start(base: str, stack: Any, programs: dict[str, Any], health: dict
         for s in stack.services
         if s.name in programs
     ]
-    return " && ".join(apply.start_program(base, p) for p in plan.ordered(progs)) or "true"
+    return (
+        " && ".join(apply.start_program(base, p, "ensure") for p in plan.ordered(progs)) or "true"
+    )
 
 
 def control(args: argparse.Namespace) -> int:
@@ -141,7 +143,7 @@ def control(args: argparse.Namespace) -> int:
         elif args.service:
             prio = next(s.program.priority for s in stack.services if s.name == args.service)
             p = desired.DProgram(args.service, health.get(args.service, ""), "", prio)
-            cmd = apply.start_program(f.base, p, verb)
+            cmd = apply.start_program(f.base, p, "ensure" if verb == "start" else verb)
         else:
             start = _ordered_start(f.base, stack, f.supervisor["programs"], health)
             stop = (

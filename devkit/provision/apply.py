@@ -60,10 +60,20 @@ def wait_healthy(base: str, programs: tuple[DProgram, ...] | list[DProgram]) -> 
 
 
 def start_program(base: str, p: DProgram, verb: str = "start") -> str:
-    """`supervisorctl start|restart NAME`, then wait until healthy; a spawn error shows the log."""
+    """`supervisorctl start|restart NAME` (or `ensure`: start unless running, or `status`), then
+    wait until healthy; a spawn error or a crash shows the last lines of the log."""
     log = q(f"{base}/logs/{p.name}.log")
+    if verb in ("start", "restart"):
+        # stop first: supervisord refuses to start a program it is still retrying (BACKOFF)
+        stop = supervisor.ctl(base, "stop", p.name)
+        verb_cmd = f"{{ {stop} >/dev/null 2>&1 || true; }}; {supervisor.ctl(base, 'start', p.name)}"
+    elif verb == "ensure":  # start unless it is running already
+        status = supervisor.ctl(base, "status", p.name)
+        verb_cmd = f"{{ {supervisor.ctl(base, 'start', p.name)} || {status}; }}"
+    else:
+        verb_cmd = supervisor.ctl(base, verb, p.name)
     return (
-        f"{{ {supervisor.ctl(base, verb, p.name)} >/dev/null 2>&1 || "
+        f"{{ {verb_cmd} >/dev/null 2>&1 || "
         f"{{ echo {q(p.name + ' crashed on start; the last lines of its log:')} >&2; "
         f"tail -n 20 {log} >&2; exit 1; }}; }} && {{ {wait_healthy(base, [p])}; }}"
     )
@@ -75,33 +85,32 @@ def check_interpreters(r: Remote, d: Desired, ops: list[Op]) -> None:
     installing = next((op.data for op in ops if op.id == "packages"), ())
     checks = []
     for v in new:
-        if not v.python_version and v.name == "supervisor":
-            continue
-        want = v.python_version
-        pip = "" if "python3-venv" in installing else "import ensurepip; "
-        code = (
-            f"import sys; {pip}v = '%d.%d.%d' % sys.version_info[:3]; "
-            f"sys.exit(0 if v == {want!r} or v.startswith({(want + '.')!r}) or not {want!r} else 3)"
-        )
-        msg = f"{v.name}: {v.python} is missing, too old or new, or lacks venv" + (
-            f" (needs Python {want})" if want else ""
-        )
-        checks.append(
-            f"{q(v.python)} -I -c {q(code)} >/dev/null 2>&1 || "
-            f"{{ echo {q(msg)}; {q(v.python)} -V 2>&1 | head -n 1; exit 3; }}"
-        )
+        py, want = q(v.python), v.python_version
+        steps = [f"if [ ! -x {py} ]; then echo {q(f'{v.name}: {v.python} not found')}; exit 3; fi"]
+        if want:
+            ver = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+            steps.append(
+                f'v=$({py} -I -c {q(ver)}); case "$v" in {q(want)}|{q(want)}.*) ;; '
+                f'*) echo {q(f"{v.name}: {v.python} is Python")} "$v"; exit 3;; esac'
+            )
+        if "python3-venv" not in installing:
+            steps.append(
+                f"{py} -I -c 'import ensurepip' >/dev/null 2>&1 || "
+                f"{{ echo {q(f'{v.name}: {v.python} lacks the venv module (ensurepip)')}; exit 3; }}"
+            )
+        checks.append("; ".join(steps))
     if not checks:
         return
-    res = r.run(" ; ".join(checks), "python", check=False)
+    res = r.run("; ".join(checks), "python", check=False)
     if res.rc != 0:
-        lines = res.stdout.strip().splitlines()
-        v = next(x for x in new if lines and lines[0].startswith(x.name + ":"))
+        line = (res.stdout.strip().splitlines() or ["no suitable Python"])[0]
+        v = next((x for x in new if line.startswith(x.name + ":")), new[0])
+        need = f"; it needs Python {v.python_version}" if v.python_version else ""
         raise RemoteError(
             r.name,
             "python",
-            lines[0] + (f" (it says: {lines[1]})" if len(lines) > 1 else ""),
-            hint=v.python_hint
-            or f"Install Python {v.python_version} with its venv module on the host.",
+            f"venv {line}{need}",
+            hint=v.python_hint or "Install Python with its venv module on the host.",
         )
 
 

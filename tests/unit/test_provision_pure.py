@@ -177,3 +177,181 @@ def test_plan_fresh_host_orders_ops() -> None:
     ]
     assert ops[-1] == "program:etcd"
     assert "secret:postgres_password" in ops
+
+
+# --- the backend.ai stack: extends the halfstack, conditional docker, ordered bring-up ---------
+
+
+def _bai(facts_over: dict | None = None, overrides: dict | None = None) -> desired.Desired:
+    s = stk.load("backend.ai")
+    t = hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {})
+    return desired.build(s, t, overrides or {}, _facts(**(facts_over or {})))
+
+
+def _conf(d: desired.Desired, name: str) -> str:
+    return next(f.content for f in d.files if f.id == f"program:{name}")
+
+
+def test_backendai_extends_the_halfstack() -> None:
+    s = stk.load("backend.ai")
+    assert [x.name for x in s.services] == [
+        "postgres",
+        "redis",
+        "etcd",
+        "docker",
+        "storage-proxy",
+        "manager",
+        "agent",
+        "webserver",
+    ]
+    assert s.vars["postgres"]["port"] == 8101 and s.vars["postgres"]["database"] == "backend"
+    assert s.vars["manager"]["port"] == 8091 and s.vars["webserver"]["port"] == 8090
+    assert {"postgres_password", "storage_manager_secret", "storage_secret"} <= set(s.secrets)
+
+
+def test_backendai_runs_its_own_dockerd_without_a_host_engine() -> None:
+    d = _bai()
+    assert "docker.io" in d.packages
+    conf = _conf(d, "docker")
+    assert "--bridge=none --iptables=false --ip-forward=false --ip-masq=false" in conf
+    assert "--data-root /srv/dk/data/docker" in conf and "stopasgroup=false" in conf
+    for svc in ("manager", "agent"):
+        assert 'DOCKER_HOST="unix:///srv/dk/run/docker.sock"' in _conf(d, svc)
+    assert [p.name for p in plan.ordered(d.programs)] == [
+        "postgres",
+        "redis",
+        "etcd",
+        "docker",
+        "storage-proxy",
+        "manager",
+        "agent",
+        "webserver",
+    ]
+
+
+def test_backendai_uses_the_hosts_docker_when_it_answers() -> None:
+    d = _bai({"docker": "unix:///var/run/docker.sock"})
+    assert "docker.io" not in d.packages
+    assert "docker" not in [p.name for p in d.programs]
+    assert 'DOCKER_HOST="unix:///var/run/docker.sock"' in _conf(d, "agent")
+    forced = _bai({"docker": "unix:///var/run/docker.sock"}, {"docker": {"engine": "devkit"}})
+    assert "docker" in [p.name for p in forced.programs]
+
+
+def test_backendai_configs_carry_ports_paths_and_generated_secrets() -> None:
+    d = _bai(overrides={"backend_ai": {"version": "23.9.9"}, "manager": {"port": 18091}})
+    files = {f.id: f for f in d.files}
+    assert "port = 18091" in files["manager.toml"].content
+    assert '"http://127.0.0.1:18091"' in files["webserver.conf"].content
+    assert files["manager.toml"].mode == 0o600 and files["storage-proxy.toml"].mode == 0o600
+    secret = d.secrets["storage_manager_secret"]
+    assert len(secret) == 64
+    assert secret in files["storage-proxy.toml"].content
+    assert secret in files["etcd-volumes.json"].content
+    assert "/tmp/backend.ai" not in "".join(f.content for f in d.files)
+    venv = next(v for v in d.venvs if v.name == "backend.ai")
+    assert "backend.ai-manager==23.9.9" in venv.requirements
+    assert venv.constraints == ("yarl==1.9.4",) and venv.python_version == "3.11"
+    assert json.loads(files["fixture.json"].content)["keypairs"][0]["access_key"] == (
+        "AKIAIOSFODNN7EXAMPLE"
+    )
+
+
+def _converged(d: desired.Desired) -> facts.Facts:
+    files = {
+        x.dest: {
+            "sha256": hashlib.sha256(x.content.encode()).hexdigest(),
+            "mode": f"{x.mode:04o}",
+            "owner": x.owner,
+        }
+        for x in d.files
+    }
+    running = {p.name: {"state": "RUNNING", "pid": 1} for p in d.programs}
+    return _facts(
+        files=files,
+        applied={p.name: p.hash for p in d.programs},
+        markers=[i.id for i in d.inits],
+        marker_hashes={i.id: i.hash for i in d.inits},
+        supervisor={"running": True, "programs": running},
+        secrets=d.secrets,
+        venvs={v.name: v.spec for v in d.venvs},
+        dirs={x.path: {"mode": f"{x.mode:04o}", "owner": x.owner} for x in d.dirs},
+        packages=dict.fromkeys(d.packages, True),
+        base_marker="backend.ai\n",
+    )
+
+
+def test_backendai_fresh_host_runs_each_init_before_its_program() -> None:
+    d = _bai()
+    ops = [o.id for o in plan.plan(d, _facts(supervisor={"running": False}, markers=[]), "x")]
+    order = [o for o in ops if o.startswith(("init:", "program:"))]
+    assert order == [
+        "init:postgres.initdb",
+        "program:postgres",
+        "init:postgres.database",
+        "program:redis",
+        "program:etcd",
+        "program:docker",
+        "init:storage-proxy.vfroot",
+        "init:storage-proxy.rpc-keypair",
+        "init:storage-proxy.etcd-config",
+        "init:storage-proxy.etcd-volumes",
+        "program:storage-proxy",
+        "init:manager.schema",
+        "init:manager.fixture",
+        "init:manager.main-access-key",
+        "program:manager",
+        "program:agent",
+        "program:webserver",
+    ]
+
+
+def test_backendai_changed_etcd_document_reruns_its_step_and_restarts_readers() -> None:
+    first = _bai()
+    d = _bai({"secrets": first.secrets})
+    f = _converged(d)
+    assert plan.plan(d, f, "backend.ai") == []
+    d2 = _bai({"secrets": first.secrets}, {"redis": {"port": 8112}})
+    ops = [(o.id, o.action) for o in plan.plan(d2, f, "backend.ai")]
+    assert ("init:storage-proxy.etcd-config", "run") in ops
+    assert ("init:storage-proxy.etcd-volumes", "run") not in ops  # its document is unchanged
+    restarted = {i for i, a in ops if i.startswith("program:") and a == "restart"}
+    assert restarted == {
+        "program:redis",
+        "program:storage-proxy",
+        "program:manager",
+        "program:agent",
+        "program:webserver",  # its own webserver.conf names the Redis port
+    }
+    assert ("file:webserver.conf", "update") in ops
+
+
+def test_port_conflicts_name_port_and_service_but_not_our_own() -> None:
+    d = _bai()
+    f = _converged(d)._replace(listening=(8091, 22), provisioned_ports=(("manager", 8091),))
+    assert plan.port_conflicts(d, f) == []
+    stopped = f._replace(supervisor={"running": True, "programs": {}})
+    assert plan.port_conflicts(d, stopped) == ["port 8091 (manager api)"]
+    fresh = _facts(listening=(8090, 6011))
+    assert plan.port_conflicts(_bai(), fresh) == [
+        "port 6011 (agent rpc)",
+        "port 8090 (webserver web)",
+    ]
+
+
+def test_variables_may_refer_to_later_ones(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        '[vars]\na.first = "{{ a.second }}-1"\na.second = "{{ a.third }}-2"\na.third = "x"\n'
+        '[services.s]\nfiles = [{ template = "t.j2", dest = "etc/t" }]\n'
+        '[services.s.program]\ncommand = "x"\n',
+        template="{{ a.first }}\n",
+    )
+    d = desired.build(stk.load(str(tmp_path)), _target(), {}, _facts())
+    assert next(f.content for f in d.files if f.id == "t") == "x-2-1\n"
+
+
+def test_extends_rejects_redefining_a_service(tmp_path: Path) -> None:
+    _write(tmp_path, '[stack]\nextends = "halfstack"\n[services.redis.program]\ncommand = "x"\n')
+    with pytest.raises(ConfigError, match="already defined by halfstack"):
+        stk.load(str(tmp_path))
