@@ -40,7 +40,7 @@ def _session(args: argparse.Namespace, health: bool = False) -> tuple[Any, Any, 
     from devkit.provision import connect, runner, targets
     from devkit.provision import stack as stk
 
-    ps, [target] = targets.resolve(args, [args.host])
+    ps, [target, *_] = targets.resolve(args, [args.host] if args.host else [], start_sandbox=False)
     stack = stk.load(target.stack)
     r = connect.Remote(
         target.name,

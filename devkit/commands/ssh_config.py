@@ -10,7 +10,10 @@ from devkit.errors import ExitCode
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     parser.add_argument(
-        "host", metavar="HOST", help="an ssh_config alias, [user@]host[:port] or a sandbox name"
+        "host",
+        nargs="?",
+        metavar="HOST",
+        help="an ssh_config alias, [user@]host[:port] or a sandbox name (default: the sandbox host)",
     )
     parser.add_argument(
         "--stack", help="the stack whose ports to forward (default: the host's stack)"
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from devkit.provision import stack as stk
 
     args.base_dir = None
-    _, [target] = targets.resolve(args, [args.host])
+    _, [target, *_] = targets.resolve(args, [args.host] if args.host else [], start_sandbox=False)
     lookup = connect.ssh_config().lookup(hosts.parse_address(target.address).host)
     addr = hosts.parse_address(target.address)
     user = addr.user or lookup.get("user") or _me()

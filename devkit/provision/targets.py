@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from devkit import config
+from devkit.errors import DevkitError
 from devkit.provision import hosts
 
 
@@ -20,7 +21,11 @@ def add_common(parser: argparse.ArgumentParser, many: bool = False) -> None:
         )
     else:
         parser.add_argument(
-            "host", metavar="HOST", help="an ssh_config alias, [user@]host[:port] or a sandbox name"
+            "host",
+            nargs="?",
+            metavar="HOST",
+            help="an ssh_config alias, [user@]host[:port] or a sandbox name (default: the first "
+            "[tool.devkit.provision] host, else the sandbox host)",
         )
     parser.add_argument(
         "--stack",
@@ -46,8 +51,10 @@ def add_common(parser: argparse.ArgumentParser, many: bool = False) -> None:
 
 
 def resolve(
-    args: argparse.Namespace, names: list[str]
+    args: argparse.Namespace, names: list[str], start_sandbox: bool = True
 ) -> tuple[hosts.ProvisionSettings, list[hosts.Target]]:
+    """Targets for the named hosts; with none, the configured hosts, else the sandbox host (which
+    `provision` starts when it is down, and the other commands only name)."""
     from devkit.provision import sandbox
 
     settings = config.load(None, getattr(args, "config", None))
@@ -57,6 +64,11 @@ def resolve(
     if not names:
         box = sandbox.load(ps.sandbox_name)
         if box is None or not sandbox.alive(box.pid):
+            if not start_sandbox:
+                raise DevkitError(
+                    f"no host given and the sandbox host `{ps.sandbox_name}` is not running",
+                    "Name a host, or run `devkit provision` (it starts the sandbox).",
+                )
             sys.stderr.write(f"devkit: starting the sandbox host `{ps.sandbox_name}`\n")
             sandbox.up(ps.sandbox_name)
         names = [ps.sandbox_name]

@@ -355,3 +355,27 @@ def test_extends_rejects_redefining_a_service(tmp_path: Path) -> None:
     _write(tmp_path, '[stack]\nextends = "halfstack"\n[services.redis.program]\ncommand = "x"\n')
     with pytest.raises(ConfigError, match="already defined by halfstack"):
         stk.load(str(tmp_path))
+
+
+def test_single_host_commands_default_to_the_configured_host_or_the_sandbox(
+    tmp_path, monkeypatch
+) -> None:
+    import argparse
+
+    from devkit.errors import DevkitError
+    from devkit.provision import targets
+
+    monkeypatch.setenv("DEVKIT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".git").mkdir()
+    args = argparse.Namespace(stack=None, base_dir=None, config=None)
+    (tmp_path / "pyproject.toml").write_text("[tool.devkit]\n")
+    with pytest.raises(
+        DevkitError, match="no host given and the sandbox host `sandbox` is not running"
+    ):
+        targets.resolve(args, [], start_sandbox=False)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.devkit.provision]\nhosts = ["dev@vm1:2222", "vm2"]\n'
+    )
+    _, [first, second] = targets.resolve(args, [], start_sandbox=False)
+    assert (first.name, second.name) == ("dev@vm1:2222", "vm2")
