@@ -107,7 +107,7 @@ def main() -> int:
     if os.geteuid() != 0:
         sys.exit("[bench] needs root (sandbox hosts are network namespaces)")
     STATE.mkdir(parents=True, exist_ok=True)
-    (STATE / "pyproject.toml").write_text("[tool.devkit]\n")
+    (STATE / "pyproject.toml").write_text('[tool.devkit.provision]\nstack = "halfstack"\n')
     env = {
         **os.environ,
         "DEVKIT_STATE_DIR": str(STATE / "state"),

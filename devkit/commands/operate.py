@@ -10,6 +10,7 @@ import argparse
 import json
 import shlex
 import sys
+from pathlib import PurePosixPath
 from typing import Any
 
 from devkit.errors import DevkitError, ExitCode
@@ -198,13 +199,22 @@ def teardown(args: argparse.Namespace) -> int:
             # the marker check guards against ever deleting a directory devkit did not create
             r.run(
                 f'test "$(cat {shlex.quote(f.base + "/.devkit-stack")})" = {shlex.quote(stack.name)} && '
-                f"rm -rf -- {base}",
+                f"rm -rf -- {base}{_rmdir_devkit_parent(f.base)}",
                 "purge",
             )
             sys.stdout.write(f"{target.name}: removed {f.base}\n")
     finally:
         r.close()
     return ExitCode.OK
+
+
+def _rmdir_devkit_parent(base: str) -> str:
+    """A shell suffix that also removes devkit's own per-host folder above a default base dir
+    (~/.devkit/<sandbox>/<stack>) once it is empty; folders the user chose are left alone."""
+    parent = PurePosixPath(base).parent
+    if ".devkit" not in parent.parts[:-1] and parent.name != ".devkit":
+        return ""
+    return f" && {{ rmdir -- {shlex.quote(str(parent))} 2>/dev/null || true; }}"
 
 
 def run(args: argparse.Namespace) -> int:
