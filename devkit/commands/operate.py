@@ -24,7 +24,7 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     if verb in ("start", "stop", "restart"):
         parser.add_argument("service", nargs="?", help="one service (default: all)")
     elif verb == "logs":
-        parser.add_argument("service", help="the service whose log to show")
+        parser.add_argument("service", nargs="?", help="the service whose log to show")
         parser.add_argument("-f", "--follow", action="store_true", help="keep streaming new lines")
         parser.add_argument(
             "-n", "--lines", type=int, default=50, metavar="N", help="lines to show (default 50)"
@@ -217,8 +217,39 @@ def _rmdir_devkit_parent(base: str) -> str:
     return f" && {{ rmdir -- {shlex.quote(str(parent))} 2>/dev/null || true; }}"
 
 
+def _host_or_service(args: argparse.Namespace) -> None:
+    """`devkit restart manager` and `devkit logs manager` name a service of the default host: one
+    word that is a service of the stack, and not a host devkit knows, is taken as the service."""
+    if not args.host or getattr(args, "service", "absent") is not None:
+        return
+    from devkit import config
+    from devkit.provision import hosts, sandbox
+    from devkit.provision import stack as stk
+
+    settings = config.load(None, getattr(args, "config", None))
+    ps = hosts.provision_settings(settings.extra, settings.source)
+    known = {
+        *ps.hosts,
+        *(settings.extra.get("hosts") or {}),
+        *(b.name for b in sandbox.all_sandboxes()),
+    }
+    if args.host in known:
+        return
+    try:
+        services = {s.name for s in stk.load(args.stack or ps.stack).services}
+    except DevkitError:
+        return
+    if args.host in services:
+        args.host, args.service = None, args.host
+
+
 def run(args: argparse.Namespace) -> int:
     verb = args.command[0]
+    _host_or_service(args)
+    if verb == "logs" and not args.service:
+        raise DevkitError(
+            "which service's log? e.g. `devkit logs manager` or `devkit logs HOST manager`"
+        )
     if verb == "status":
         return status(args)
     if verb == "logs":

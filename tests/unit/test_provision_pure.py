@@ -379,3 +379,26 @@ def test_single_host_commands_default_to_the_configured_host_or_the_sandbox(
     )
     _, [first, second] = targets.resolve(args, [], start_sandbox=False)
     assert (first.name, second.name) == ("dev@vm1:2222", "vm2")
+
+
+def test_one_word_naming_a_service_is_the_service_of_the_default_host(
+    tmp_path, monkeypatch
+) -> None:
+    import argparse
+
+    from devkit.commands.operate import _host_or_service
+
+    monkeypatch.setenv("DEVKIT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "pyproject.toml").write_text('[tool.devkit.hosts.agent]\nbase_dir = "/srv"\n')
+
+    def shifted(host: str | None, service: str | None = None) -> tuple[str | None, str | None]:
+        args = argparse.Namespace(host=host, service=service, stack=None, config=None)
+        _host_or_service(args)
+        return args.host, args.service
+
+    assert shifted("manager") == (None, "manager")  # a service of the default (backend.ai) stack
+    assert shifted("vm1") == ("vm1", None)  # not a service: a host
+    assert shifted("agent") == ("agent", None)  # a configured host wins over a service name
+    assert shifted("vm1", "manager") == ("vm1", "manager")
