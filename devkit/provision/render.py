@@ -7,6 +7,7 @@ raised while planning, so nothing is written when a variable is undefined.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,19 @@ def sq(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+class UnsafeValue(ValueError):
+    pass
+
+
+def ident(value: Any) -> str:
+    """A SQL / config identifier (database, role, volume names): refused, not quoted, when it has
+    anything but letters, digits and underscores, so it is safe inside any quoting around it."""
+    text = str(value)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", text):
+        raise UnsafeValue(f"{text!r} is not a plain identifier (letters, digits, _; at most 63)")
+    return text
+
+
 def environment(stack_dir: Path, *more: Path) -> jinja2.Environment:
     """Templates are looked up in the stack's dir, then in the dirs of the stacks it extends."""
     env = jinja2.Environment(
@@ -34,7 +48,7 @@ def environment(stack_dir: Path, *more: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters.update(q=lambda v: shlex.quote(str(v)), dq=dq, sq=sq)
+    env.filters.update(q=lambda v: shlex.quote(str(v)), dq=dq, sq=sq, ident=ident)
     return env
 
 
@@ -45,6 +59,10 @@ def _fail(where: str, exc: Exception, lineno: int | None = None) -> DevkitError:
             f"{where}{line}: undefined variable: {exc.message}",
             "Define it under [vars] in stack.toml, per host in [tool.devkit.hosts.NAME.vars], "
             "or with --set NAME=VALUE.",
+        )
+    if isinstance(exc, UnsafeValue):
+        return DevkitError(
+            f"{where}{line}: {exc}", "Choose a name of letters, digits and underscores."
         )
     if isinstance(exc, jinja2.TemplateSyntaxError):
         return DevkitError(f"{where} line {exc.lineno}: template syntax error: {exc.message}")

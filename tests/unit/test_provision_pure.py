@@ -402,3 +402,11 @@ def test_one_word_naming_a_service_is_the_service_of_the_default_host(
     assert shifted("vm1") == ("vm1", None)  # not a service: a host
     assert shifted("agent") == ("agent", None)  # a configured host wins over a service name
     assert shifted("vm1", "manager") == ("vm1", "manager")
+
+
+@pytest.mark.parametrize("value", ["x'; rm -rf /", 'a"b', "has space", "$(id)"])
+def test_sql_names_with_quotes_are_refused_before_anything_is_written(value: str) -> None:
+    s = stk.load("halfstack")
+    with pytest.raises(DevkitError, match="is not a plain identifier") as info:
+        desired.build(s, _target(), {"postgres": {"database": value}}, _facts())
+    assert "postgres.database" in str(info.value) or "init" in str(info.value)
