@@ -387,19 +387,39 @@ def violation(
     return Violation(code, BY_CODE[code].name, message, location, hint, severity, context)
 
 
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance with adjacent transpositions (`fxi` -> `fix` is one edit); difflib
+    would do, but importing it costs a hook ~1 ms on the error path."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, prev2[j - 2] + 1)
+            cur.append(cost)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
 def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
     """A near-miss suggestion, e.g. `feet` -> `feat`; "" when nothing is close."""
     if not choices:
         return ""
-    import difflib  # only on the error path
-
     lowered = {c.lower(): c for c in choices}
-    if word.lower() in lowered:
-        return lowered[word.lower()]
+    w = word.lower()
+    if w in lowered:
+        return lowered[w]
     # prefix matches first ("feature" -> "feat", "bug" -> "bugfix")
     for c in choices:
-        prefix = word.lower().startswith(c.lower()) or c.lower().startswith(word.lower())
+        prefix = w.startswith(c.lower()) or c.lower().startswith(w)
         if prefix and min(len(word), len(c)) >= 3:
             return c
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[close[0]] if close else ""
+    # a choice inside the word ("bugfix" -> "fix"), then the closest within half its length
+    for c in choices:
+        if len(c) >= 3 and c.lower() in w:
+            return c
+    best = min(lowered, key=lambda c: (_distance(w, c), c))
+    dist = _distance(w, best)
+    return lowered[best] if dist <= max(1, len(w) // 2) and dist < len(best) else ""
