@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -184,6 +185,20 @@ def _sandbox_netns(bed: Bed) -> tuple[str, int]:
     return box["netns"], box["pid"]
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+# psql as the stack's database user, with its generated password read on the host
+_SQL = (
+    "PGPASSWORD=$(cat {base}/secrets/postgres_password) /usr/lib/postgresql/15/bin/psql -X -tA "
+    "-h 127.0.0.1 -p 8101 -U bai -d backend"
+)
+
+
 def test_backendai_stack_end_to_end(bed: Bed, phase: Callable[[str], Any]) -> None:
     args = ("--base-dir", str(bed.base), "--wheelhouse", str(bed.wheels))
 
@@ -236,11 +251,40 @@ def test_backendai_stack_end_to_end(bed: Bed, phase: Callable[[str], Any]) -> No
         assert data["status"] == "failed" and data["error"]["op"] == "venv:backend.ai", data
         assert not (bed.base / "venvs" / "backend.ai" / ".devkit-spec").exists()
 
+    with phase("provision, interrupted during the schema init"):
+        # the venv is finished on top of the half-done one, then the run is cut in `schema oneshot`
+        p = subprocess.Popen(
+            [sys.executable, "-m", "devkit", "provision", HOST, *args, "--format", "json"],
+            cwd=bed.dir,
+            env=bed.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 600
+        schema = None
+        while schema is None and time.monotonic() < deadline and p.poll() is None:
+            schema = next((c for c in children(sshd) if b"oneshot" in _cmdline(c)), None)
+            time.sleep(0.1)
+        assert schema is not None and p.poll() is None, "provision ended before the schema init"
+        time.sleep(1.0)  # well inside the ~5 s the schema takes
+        for pid in children(sshd):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        out, _ = p.communicate(timeout=120)
+        data = json.loads(out)["hosts"][0]
+        assert data["status"] == "failed" and data["error"]["op"] == "init:manager.schema", data
+        assert "venv:backend.ai" in [op["id"] for op in data["ops"] if op["status"] == "changed"]
+
     with phase("provision resumed to healthy"):
         r = run(bed, "provision", HOST, *args, check=True)
         assert f"{HOST}  changed" in r.stdout
-        assert "venv:backend.ai" in r.stdout  # installed again, on top of the half-done venv
         assert "http://127.0.0.1:8090/" in r.stdout  # the login URL, after the status table
+        sql = _SQL.format(base=shlex.quote(str(bed.base)))
+        r = on_host(bed, f"{sql} -c 'select count(*) from alembic_version'")
+        assert r.stdout.strip() == "1", r.stdout + r.stderr
 
     with phase("status: every service healthy"):
         st = status(bed)
