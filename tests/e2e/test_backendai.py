@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from tests.e2e.conftest import TIMINGS
-from tests.ssh.conftest import children
+from tests.ssh.conftest import children, isolated_env, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.ssh]
 
@@ -84,23 +84,7 @@ def run(
 
 def on_host(bed: Bed, script: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """A shell command on the sandbox host, over plain OpenSSH with the host key verified."""
-    return subprocess.run(
-        [
-            "ssh",
-            "-F",
-            bed.env["DEVKIT_SSH_CONFIG"],
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            HOST,
-            script,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return ssh(bed.env, HOST, script, timeout=timeout)
 
 
 def status(bed: Bed) -> dict[str, Any]:
@@ -159,15 +143,7 @@ def bed() -> Iterator[Bed]:
         os.environ.get("DEVKIT_TEST_WHEELS") or Path.home() / ".cache" / "devkit-tests" / "wheels"
     )
     wheels.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "DEVKIT_STATE_DIR": str(d / "state"),
-        "DEVKIT_SSH_CONFIG": str(d / "ssh_config"),
-        "DEVKIT_KNOWN_HOSTS": str(d / "known_hosts"),
-        "PYTHONPATH": str(ROOT),
-        "NO_COLOR": "1",
-    }
-    b = Bed(d, env, d / "base" / HOST, wheels)
+    b = Bed(d, isolated_env(d), d / "base" / HOST, wheels)
     yield b
     # clean up even after a failure: stop the stack (dockerd gets its SIGTERM and the time to stop
     # its containers), unmount what is left, then the sandbox by pid, then the files

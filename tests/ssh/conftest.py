@@ -41,6 +41,42 @@ def devkit(
     )
 
 
+def isolated_env(d: Path) -> dict[str, str]:
+    """The environment for devkit in tests: its state, ssh_config and known_hosts under d (the
+    real ~/.ssh is never touched) and this checkout's devkit first on the path."""
+    return {
+        **os.environ,
+        "DEVKIT_STATE_DIR": str(d / "state"),
+        "DEVKIT_SSH_CONFIG": str(d / "ssh_config"),
+        "DEVKIT_KNOWN_HOSTS": str(d / "known_hosts"),
+        "PYTHONPATH": str(ROOT),
+        "NO_COLOR": "1",
+    }
+
+
+def ssh(
+    env: dict[str, str], host: str, *command: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Plain OpenSSH to a sandbox host through devkit's ssh_config, with the host key verified."""
+    return subprocess.run(
+        [
+            "ssh",
+            "-F",
+            env["DEVKIT_SSH_CONFIG"],
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            host,
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def _need() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root: sandbox hosts are network namespaces with their own sshd")
@@ -67,15 +103,7 @@ def bed() -> Iterator[Bed]:
     (d / "pyproject.toml").write_text(
         '[tool.devkit.provision]\nstack = "halfstack"\n'
     )  # keeps config lookup inside the temp dir
-    env = {
-        **os.environ,
-        "DEVKIT_STATE_DIR": str(d / "state"),
-        "DEVKIT_SSH_CONFIG": str(d / "ssh_config"),
-        "DEVKIT_KNOWN_HOSTS": str(d / "known_hosts"),
-        "PYTHONPATH": str(ROOT),
-        "NO_COLOR": "1",
-    }
-    b = Bed(d, env, str(d / "b a'se\"" / "{host}"))
+    b = Bed(d, isolated_env(d), str(d / "b a'se\"" / "{host}"))
     yield b
     for box in sorted((d / "state" / "sandbox").glob("*/sandbox.json")):
         devkit(b, "sandbox", "down", box.parent.name, timeout=60)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ssh.conftest import Bed, children, devkit, sandbox_pid
+from tests.ssh.conftest import Bed, children, devkit, sandbox_pid, ssh
 
 pytestmark = [pytest.mark.ssh, pytest.mark.root]
 
@@ -33,24 +33,7 @@ def base(bed: Bed, host: str) -> Path:
 def test_sandbox_login_with_the_real_ssh_client_and_verified_host_key(
     bed: Bed, hosts3: list[str]
 ) -> None:
-    r = subprocess.run(
-        [
-            "ssh",
-            "-F",
-            bed.env["DEVKIT_SSH_CONFIG"],
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "h1",
-            "echo",
-            "in-sandbox",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    r = ssh(bed.env, "h1", "echo", "in-sandbox", timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "in-sandbox"
 
