@@ -96,7 +96,9 @@ def test_parsed_table_is_cached_in_git_dir_and_invalidated_on_change(tmp_path: P
     assert load(sub).commit.header_max_length == 72
 
 
-@pytest.mark.parametrize(("text", "key"), [("tool = 3\n", "tool"), ("[tool]\ndevkit = 3\n", "tool.devkit")])
+@pytest.mark.parametrize(
+    ("text", "key"), [("tool = 3\n", "tool"), ("[tool]\ndevkit = 3\n", "tool.devkit")]
+)
 def test_tool_tables_of_the_wrong_type(tmp_path: Path, text: str, key: str) -> None:
     (tmp_path / "pyproject.toml").write_text(text)
     with pytest.raises(ConfigError) as info:
