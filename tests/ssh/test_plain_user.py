@@ -160,3 +160,50 @@ def _services(data: object) -> list[dict]:
         for value in data:
             found += _services(value)
     return found
+
+
+STACK_NEEDING_A_PACKAGE = """\
+[stack]
+name = "pkgonly"
+description = "a stack that needs a package this machine does not have"
+packages = ["devkit-absent-package"]
+
+[services.idle.program]
+command = "/bin/sleep 100000"
+"""
+
+
+def test_packages_need_sudo_for_a_plain_user(plain) -> None:
+    """Privileged ops (packages) go through `sudo -n`: without sudo rights it is one clear line
+    before anything is installed; with them, apt-get really runs (and says the package is unknown)."""
+    run_as, _env, work = plain
+    stack_dir = work / "pkgonly"
+    stack_dir.mkdir()
+    (stack_dir / "stack.toml").write_text(STACK_NEEDING_A_PACKAGE)
+    stack_dir.chmod(0o755)
+
+    def devkit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*run_as, *args], cwd=work, capture_output=True, text=True, timeout=300, check=False
+        )
+
+    assert devkit("sandbox", "up", "p1").returncode == 0
+    base = ["--stack", str(stack_dir), "--base-dir", str(work / "base-{host}")]
+    r = devkit("provision", "p1", *base)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "sudo failed: installing devkit-absent-package needs root" in r.stdout
+    assert "Allow passwordless sudo for this user, or log in as root." in r.stdout
+    assert "Traceback" not in r.stdout + r.stderr
+    if not shutil.which("sudo"):
+        pytest.skip("sudo is not installed: the sudo path cannot be shown")
+    rule = Path("/etc/sudoers.d/devkit-plain-test")
+    rule.write_text(f"{USER} ALL=(ALL) NOPASSWD: ALL\n")
+    rule.chmod(0o440)
+    try:
+        r = devkit("provision", "p1", *base)
+    finally:
+        rule.unlink()
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Unable to locate package devkit-absent-package" in r.stdout + r.stderr, (
+        r.stdout + r.stderr
+    )
