@@ -1,0 +1,68 @@
+"""ProxyJump: every hop's host key is verified (Fabric would auto-accept the gateway's)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.ssh.conftest import Bed, devkit
+
+pytestmark = [pytest.mark.ssh, pytest.mark.root]
+
+
+def test_proxyjump_hops_verify_their_host_keys(bed: Bed, hosts3: list[str], tmp_path: Path) -> None:
+    boxes = bed.dir / "state" / "sandbox"
+    h1 = json.loads((boxes / "h1" / "sandbox.json").read_text())
+    h2 = json.loads((boxes / "h2" / "sandbox.json").read_text())
+    stranger = tmp_path / "known_hosts_without_h1"
+    stranger.write_text("")
+    cfg = Path(bed.env["DEVKIT_SSH_CONFIG"])
+    original = cfg.read_text() if cfg.exists() else ""
+    cfg.write_text(
+        original
+        + f"""
+Host via-h1
+  HostName {h2["address"]}
+  User root
+  IdentityFile {boxes}/h2/client_key
+  IdentitiesOnly yes
+  UserKnownHostsFile {boxes}/h2/known_hosts
+  ProxyJump h1
+Host h1-unverified
+  HostName {h1["address"]}
+  User root
+  IdentityFile {boxes}/h1/client_key
+  IdentitiesOnly yes
+  UserKnownHostsFile {stranger}
+Host via-unverified
+  HostName {h2["address"]}
+  User root
+  IdentityFile {boxes}/h2/client_key
+  IdentitiesOnly yes
+  UserKnownHostsFile {boxes}/h2/known_hosts
+  ProxyJump h1-unverified
+"""
+    )
+    dry = [
+        "--stack",
+        "halfstack",
+        "--base-dir",
+        str(tmp_path / "b-{host}"),
+        "--dry-run",
+        "--format",
+        "json",
+    ]
+    try:
+        through = devkit(bed, "provision", "via-h1", *dry)
+        assert through.returncode == 0, through.stdout + through.stderr
+        assert json.loads(through.stdout)["hosts"][0]["status"] == "planned"
+
+        refused = devkit(bed, "provision", "via-unverified", *dry)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        error = json.loads(refused.stdout)["hosts"][0]["error"]
+        assert f"unknown host key for {h1['address']}" in error["message"], error
+        assert stranger.read_text() == ""  # nothing recorded without the opt-in
+    finally:
+        cfg.write_text(original)
