@@ -175,6 +175,33 @@ _SQL = (
 )
 
 
+def provision_cut(
+    bed: Bed, args: tuple[str, ...], sshd: int, ready: Callable[[], bool], settle: float = 0.0
+) -> dict[str, Any]:
+    """Start a provision, wait until `ready()`, then cut the host's SSH sessions (and what they
+    run) by pid, keeping its sshd listening; the host's JSON result."""
+    p = subprocess.Popen(
+        [sys.executable, "-m", "devkit", "provision", HOST, *args, "--format", "json"],
+        cwd=bed.dir,
+        env=bed.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and p.poll() is None and not ready():
+        time.sleep(0.1)
+    assert p.poll() is None, "provision ended before the point to cut it"
+    time.sleep(settle)
+    for pid in children(sshd):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    out, _ = p.communicate(timeout=120)
+    return json.loads(out)["hosts"][0]
+
+
 def test_backendai_stack_end_to_end(bed: Bed, phase: Callable[[str], Any]) -> None:
     args = ("--base-dir", str(bed.base), "--wheelhouse", str(bed.wheels))
 
@@ -201,56 +228,22 @@ def test_backendai_stack_end_to_end(bed: Bed, phase: Callable[[str], Any]) -> No
             squatter.wait()
 
     with phase("provision, interrupted during pip install"):
-        p = subprocess.Popen(
-            [sys.executable, "-m", "devkit", "provision", HOST, *args, "--format", "json"],
-            cwd=bed.dir,
-            env=bed.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
         site = bed.base / "venvs" / "backend.ai" / "lib" / "python3.11" / "site-packages"
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and p.poll() is None:
-            if site.is_dir() and len(list(site.iterdir())) > 20:
-                break
-            time.sleep(0.2)
-        assert p.poll() is None, "provision ended before pip got going"
-        # cut the host's SSH sessions (and the pip they run), keep its sshd listening
-        for pid in children(sshd):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        out, _ = p.communicate(timeout=120)
-        data = json.loads(out)["hosts"][0]
+        data = provision_cut(
+            bed, args, sshd, lambda: site.is_dir() and len(list(site.iterdir())) > 20
+        )
         assert data["status"] == "failed" and data["error"]["op"] == "venv:backend.ai", data
         assert not (bed.base / "venvs" / "backend.ai" / ".devkit-spec").exists()
 
     with phase("provision, interrupted during the schema init"):
         # the venv is finished on top of the half-done one, then the run is cut in `schema oneshot`
-        p = subprocess.Popen(
-            [sys.executable, "-m", "devkit", "provision", HOST, *args, "--format", "json"],
-            cwd=bed.dir,
-            env=bed.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        data = provision_cut(
+            bed,
+            args,
+            sshd,
+            lambda: any(b"oneshot" in _cmdline(c) for c in children(sshd)),
+            settle=1.0,  # well inside the ~5 s the schema takes
         )
-        deadline = time.monotonic() + 600
-        schema = None
-        while schema is None and time.monotonic() < deadline and p.poll() is None:
-            schema = next((c for c in children(sshd) if b"oneshot" in _cmdline(c)), None)
-            time.sleep(0.1)
-        assert schema is not None and p.poll() is None, "provision ended before the schema init"
-        time.sleep(1.0)  # well inside the ~5 s the schema takes
-        for pid in children(sshd):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        out, _ = p.communicate(timeout=120)
-        data = json.loads(out)["hosts"][0]
         assert data["status"] == "failed" and data["error"]["op"] == "init:manager.schema", data
         assert "venv:backend.ai" in [op["id"] for op in data["ops"] if op["status"] == "changed"]
 
