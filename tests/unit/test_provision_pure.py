@@ -94,6 +94,18 @@ def _facts(**over: object) -> facts.Facts:
     return facts.Facts(**{**{k: FACTS.get(k) for k in facts.Facts._fields if k in FACTS}, **over})
 
 
+def _file_facts(d: desired.Desired) -> dict[str, dict[str, str]]:
+    """What the facts script reports for the desired files once they are written."""
+    return {
+        x.dest: {
+            "sha256": hashlib.sha256(x.content.encode()).hexdigest(),
+            "mode": f"{x.mode:04o}",
+            "owner": x.owner,
+        }
+        for x in d.files
+    }
+
+
 def _target() -> hosts.Target:
     return hosts.Target("vm", "vm", "halfstack", "/srv/dk", {})
 
@@ -117,16 +129,7 @@ def test_plan_for_converged_facts_is_empty() -> None:
     f = _facts()
     d = desired.build(s, _target(), {}, f)
     # the recorded facts were taken from a converged host; re-derive the file hashes they must match
-    files = {
-        x.dest: {
-            "sha256": hashlib.sha256(x.content.encode()).hexdigest(),
-            "mode": f"{x.mode:04o}",
-            "owner": x.owner,
-        }
-        for x in d.files
-    }
-    applied = {p.name: p.hash for p in d.programs}
-    f = f._replace(files=files, applied=applied)
+    f = f._replace(files=_file_facts(d), applied={p.name: p.hash for p in d.programs})
     assert plan.plan(d, f, "halfstack") == []
 
 
@@ -134,15 +137,7 @@ def test_plan_changed_port_touches_one_file_and_one_program() -> None:
     s = stk.load("halfstack")
     f = _facts()
     d = desired.build(s, _target(), {}, f)
-    files = {
-        x.dest: {
-            "sha256": hashlib.sha256(x.content.encode()).hexdigest(),
-            "mode": f"{x.mode:04o}",
-            "owner": x.owner,
-        }
-        for x in d.files
-    }
-    f = f._replace(files=files, applied={p.name: p.hash for p in d.programs})
+    f = f._replace(files=_file_facts(d), applied={p.name: p.hash for p in d.programs})
     d2 = desired.build(s, _target(), {"redis": {"port": 9999}}, f)
     ops = plan.plan(d2, f, "halfstack")
     assert [(o.id, o.action) for o in ops] == [
@@ -258,14 +253,7 @@ def test_backendai_configs_carry_ports_paths_and_generated_secrets() -> None:
 
 
 def _converged(d: desired.Desired) -> facts.Facts:
-    files = {
-        x.dest: {
-            "sha256": hashlib.sha256(x.content.encode()).hexdigest(),
-            "mode": f"{x.mode:04o}",
-            "owner": x.owner,
-        }
-        for x in d.files
-    }
+    files = _file_facts(d)
     running = {p.name: {"state": "RUNNING", "pid": 1} for p in d.programs}
     return _facts(
         files=files,
