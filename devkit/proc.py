@@ -25,17 +25,28 @@ class Result(Record):
         return self.stderr.decode("utf-8", "replace")
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while True:
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
+def _drain(out_fd: int, err_fd: int) -> tuple[bytes, bytes]:
+    """Read both pipes to EOF together, so a chatty stderr can never block the child."""
+    import select  # a built-in module: no import cost worth counting
+
+    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
+    poller = select.poll()
+    for fd in chunks:
+        poller.register(fd, select.POLLIN | select.POLLHUP)
+    open_fds = set(chunks)
+    while open_fds:
+        for fd, _ in poller.poll():
+            data = os.read(fd, 1 << 16)
+            if data:
+                chunks[fd].append(data)
+            else:
+                poller.unregister(fd)
+                open_fds.discard(fd)
+    return b"".join(chunks[out_fd]), b"".join(chunks[err_fd])
 
 
 def quick(*cmd: str, env: dict[str, str] | None = None) -> Result:
-    """Run a command that writes little to stderr (it is read after stdout); no stdin, no timeout."""
+    """Run a command with its output captured; no stdin, no timeout."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
@@ -60,8 +71,7 @@ def quick(*cmd: str, env: dict[str, str] | None = None) -> Result:
     os.close(out_w)
     os.close(err_w)
     try:
-        stdout = _read_all(out_r)
-        stderr = _read_all(err_r)
+        stdout, stderr = _drain(out_r, err_r)
     finally:
         os.close(out_r)
         os.close(err_r)
