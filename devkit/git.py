@@ -19,14 +19,15 @@ class Commit(Record):
     message: bytes  # the raw message (%B), undecoded
 
 
-def _git(*args: str, cwd: str | os.PathLike[str] | None = None) -> proc.Result:
+def run(*args: str, cwd: str | os.PathLike[str] | None = None) -> proc.Result:
+    """`git ARGS` in cwd, output captured; the one place devkit starts git."""
     if cwd is not None:
         return proc.quick("git", "-C", os.fspath(cwd), *args)
     return proc.quick("git", *args)
 
 
 def _checked(*args: str, cwd: str | os.PathLike[str] | None = None) -> str:
-    r = _git(*args, cwd=cwd)
+    r = run(*args, cwd=cwd)
     if r.returncode != 0:
         if r.returncode == 127:
             raise DevkitError("git is not installed or not on PATH", "Install git.")
@@ -37,7 +38,7 @@ def _checked(*args: str, cwd: str | os.PathLike[str] | None = None) -> str:
 def toplevel(cwd: str | os.PathLike[str] | None = None) -> Path:
     from pathlib import Path
 
-    r = _git("rev-parse", "--show-toplevel", cwd=cwd)
+    r = run("rev-parse", "--show-toplevel", cwd=cwd)
     if r.returncode != 0:
         raise DevkitError(
             f"not inside a git repository: {Path(cwd or '.').resolve()}",
@@ -48,7 +49,7 @@ def toplevel(cwd: str | os.PathLike[str] | None = None) -> Path:
 
 def current_branch(cwd: str | os.PathLike[str] | None = None) -> str | None:
     """The checked-out branch (also on an unborn branch), or None on a detached HEAD."""
-    r = _git("symbolic-ref", "--quiet", "--short", "HEAD", cwd=cwd)
+    r = run("symbolic-ref", "--quiet", "--short", "HEAD", cwd=cwd)
     if r.returncode == 0:
         return r.out.strip()
     if r.returncode == 1:
@@ -57,13 +58,13 @@ def current_branch(cwd: str | os.PathLike[str] | None = None) -> str | None:
 
 
 def config_get(key: str, cwd: str | os.PathLike[str] | None = None) -> str | None:
-    r = _git("config", "--get", key, cwd=cwd)
+    r = run("config", "--get", key, cwd=cwd)
     return r.out.strip() if r.returncode == 0 else None
 
 
 def comment_string(cwd: str | os.PathLike[str] | None = None) -> str:
     """core.commentString (git >= 2.45) or core.commentChar; "auto" is returned as is."""
-    r = _git("config", "--get-regexp", r"^core\.comment(char|string)$", cwd=cwd)
+    r = run("config", "--get-regexp", r"^core\.comment(char|string)$", cwd=cwd)
     value = "#"
     for line in r.out.splitlines():
         _, _, v = line.partition(" ")
@@ -73,39 +74,16 @@ def comment_string(cwd: str | os.PathLike[str] | None = None) -> str:
 
 
 def ref_exists(ref: str, cwd: str | os.PathLike[str] | None = None) -> bool:
-    return _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cwd).returncode == 0
+    return run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cwd).returncode == 0
 
 
 def is_shallow(cwd: str | os.PathLike[str] | None = None) -> bool:
-    return _git("rev-parse", "--is-shallow-repository", cwd=cwd).out.strip() == "true"
+    return run("rev-parse", "--is-shallow-repository", cwd=cwd).out.strip() == "true"
 
 
 def merge_base(a: str, b: str, cwd: str | os.PathLike[str] | None = None) -> str | None:
-    r = _git("merge-base", a, b, cwd=cwd)
+    r = run("merge-base", a, b, cwd=cwd)
     return r.out.strip() if r.returncode == 0 else None
-
-
-def require_base(base: str, head: str = "HEAD", cwd: str | os.PathLike[str] | None = None) -> str:
-    """The merge base of base and head, or a clear error for a missing ref or a shallow clone."""
-    if not ref_exists(base, cwd):
-        shallow = " (this is a shallow clone)" if is_shallow(cwd) else ""
-        raise DevkitError(
-            f"base ref `{base}` does not exist here{shallow}; nothing was checked",
-            f"Fetch it first, e.g. `git fetch origin {base.removeprefix('origin/')}`, "
-            "or use actions/checkout with `fetch-depth: 0`.",
-        )
-    mb = merge_base(base, head, cwd)
-    if mb is None:
-        shallow = is_shallow(cwd)
-        raise DevkitError(
-            f"`{base}` and `{head}` have no merge base"
-            + (" because the clone is shallow" if shallow else "")
-            + "; nothing was checked",
-            "Deepen the clone (`git fetch --deepen=200` or `--unshallow`), or use `fetch-depth: 0`."
-            if shallow
-            else "Check that the base branch is right.",
-        )
-    return mb
 
 
 def log_range(rev_range: str, cwd: str | os.PathLike[str] | None = None) -> list[Commit]:
@@ -120,7 +98,7 @@ def log_range(rev_range: str, cwd: str | os.PathLike[str] | None = None) -> list
         rev_range,
         "--",
     ]
-    r = _git(*args, cwd=cwd)
+    r = run(*args, cwd=cwd)
     if r.returncode != 0:
         shallow = " (this is a shallow clone)" if is_shallow(cwd) else ""
         raise GitError(

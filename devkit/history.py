@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from devkit import git, proc
+from devkit import git
 from devkit.errors import DevkitError
 
 Cwd = str | os.PathLike[str] | None
@@ -22,7 +22,7 @@ class Range(NamedTuple):
 
 def default_base(cwd: Cwd = None) -> str | None:
     """origin's default branch (origin/HEAD), else the first of origin/main, origin/master, main, master."""
-    r = proc.run("git", "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD", cwd=cwd)
+    r = git.run("symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD", cwd=cwd)
     if r.returncode == 0 and r.out.strip():
         return r.out.strip()
     for ref in ("origin/main", "origin/master", "main", "master"):
@@ -32,7 +32,7 @@ def default_base(cwd: Cwd = None) -> str | None:
 
 
 def _remotes(cwd: Cwd) -> list[str]:
-    return proc.run("git", "remote", cwd=cwd).out.split()
+    return git.run("remote", cwd=cwd).out.split()
 
 
 def _split(base: str, cwd: Cwd) -> tuple[str, str] | None:
@@ -43,7 +43,7 @@ def _split(base: str, cwd: Cwd) -> tuple[str, str] | None:
 
 
 def _fetch(cwd: Cwd, *args: str) -> None:
-    r = proc.run("git", "-c", "protocol.version=2", "fetch", "--quiet", "--no-tags", *args, cwd=cwd)
+    r = git.run("-c", "protocol.version=2", "fetch", "--quiet", "--no-tags", *args, cwd=cwd)
     if r.returncode != 0:
         tail = r.err.strip().splitlines()[-1] if r.err.strip() else f"exit code {r.returncode}"
         raise DevkitError(f"`git fetch {' '.join(args)}` failed: {tail}")

@@ -57,7 +57,13 @@ def news_report(
     changed: set[str] | None = None
     added: list[str] = []
     if base:
-        git.require_base(base, cwd=root)
+        from devkit import history
+
+        history.resolve(
+            base,
+            cwd=root,
+            advice=f"fetch it, e.g. `git fetch origin {base.removeprefix('origin/')}`",
+        )
         prefix = f"{fc.directory}/"
         added = [
             p.removeprefix(prefix)
