@@ -95,17 +95,8 @@ def test_port_change_touches_only_that_service(
     bed: Bed, provisioned: subprocess.CompletedProcess[str]
 ) -> None:
     before = pids(bed, "h1")
-    r = devkit(
-        bed,
-        "provision",
-        "h1",
-        "--base-dir",
-        bed.base,
-        "--set",
-        "redis.port=8112",
-        "--format",
-        "json",
-    )
+    move_redis = ("provision", "h1", "--base-dir", bed.base, "--set", "redis.port=8112")
+    r = devkit(bed, *move_redis, "--format", "json")
     assert r.returncode == 0, r.stdout + r.stderr
     ops = {op["id"] for op in json.loads(r.stdout)["hosts"][0]["ops"]}
     # services.json is devkit's record of the health checks (redis's now uses the new port)
@@ -114,17 +105,7 @@ def test_port_change_touches_only_that_service(
     assert after["redis"] != before["redis"]
     assert (after["postgres"], after["etcd"]) == (before["postgres"], before["etcd"])
     assert status(bed, "h1")["ok"]
-    r = devkit(
-        bed,
-        "provision",
-        "h1",
-        "--base-dir",
-        bed.base,
-        "--set",
-        "redis.port=8112",
-        "--format",
-        "json",
-    )
+    r = devkit(bed, *move_redis, "--format", "json")
     assert json.loads(r.stdout)["hosts"][0]["status"] == "unchanged"
 
 
