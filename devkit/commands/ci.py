@@ -119,11 +119,7 @@ def title_report(title: str, number: int | None, cfg: Settings) -> Report:
 
 
 def _sha(ref: str, root: Path) -> str:
-    from devkit import proc
-
-    return proc.run(
-        "git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=root
-    ).out.strip()
+    return git.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=root).out.strip()
 
 
 def guarded(check: str, fn: Callable[[], Report]) -> Report:

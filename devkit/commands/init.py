@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from devkit import __version__, proc, resources, sections
+from devkit import __version__, git, proc, resources, sections
 from devkit.conventions.settings import PRESETS, NewsSettings
 from devkit.errors import DevkitError
 
@@ -78,7 +78,7 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
 
 def issue_format(root: Path) -> str:
     """A link to the pull request when origin is on GitHub, else `(#N)`."""
-    url = proc.run("git", "remote", "get-url", "origin", cwd=root).out.strip()
+    url = git.run("remote", "get-url", "origin", cwd=root).out.strip()
     for prefix in ("https://github.com/", "git@github.com:", "ssh://git@github.com/"):
         if url.startswith(prefix):
             slug = url.removeprefix(prefix).removesuffix(".git").strip("/")
@@ -270,7 +270,7 @@ def _root(directory: str) -> Path:
     path = Path(directory)
     if not path.is_dir():
         raise DevkitError(f"no such directory: {directory}")
-    r = proc.run("git", "rev-parse", "--show-toplevel", cwd=path)
+    r = git.run("rev-parse", "--show-toplevel", cwd=path)
     return Path(r.out.strip()) if r.returncode == 0 else path.resolve()
 
 

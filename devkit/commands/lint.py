@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from devkit import git, history, lint, proc, sections
+from devkit import git, history, lint, sections
 from devkit.commands._common import add_config, add_format, finish, settings
 from devkit.errors import DevkitError
 
@@ -47,10 +47,8 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
 def local_changes(base: str, root: Path) -> list[str]:
     """Committed, staged, unstaged and untracked paths since the merge base (deleted ones dropped)."""
     mb = history.resolve(base, "HEAD", root, advice="`git fetch` the base first").merge_base
-    diff = proc.run(
-        "git", "diff", "--name-only", "-z", "--no-renames", "--diff-filter=d", mb, cwd=root
-    )
-    untracked = proc.run("git", "ls-files", "-z", "--others", "--exclude-standard", cwd=root)
+    diff = git.run("diff", "--name-only", "-z", "--no-renames", "--diff-filter=d", mb, cwd=root)
+    untracked = git.run("ls-files", "-z", "--others", "--exclude-standard", cwd=root)
     if diff.returncode != 0:
         raise DevkitError(f"`git diff {mb}` failed: {diff.err.strip()}")
     paths = {p for p in (diff.out + untracked.out).split("\0") if p}
