@@ -126,6 +126,14 @@ def coerce(kind: str, value: Any, source: str, key: str) -> Any:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise fail("a non-negative integer")
         return value
+    if kind == "number":
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise fail("a positive number")
+        return float(value)
+    if kind == "table":
+        if not isinstance(value, dict):
+            raise fail("a table")
+        return value
     if kind == "str":
         if not isinstance(value, str):
             raise fail("a string")

@@ -1,4 +1,5 @@
-"""The `[tool.devkit.<section>]` tables that commands own (ci, lint, init): validated against a schema."""
+"""The `[tool.devkit.<section>]` tables that commands own (ci, lint, init, provision, hosts):
+validated against a schema."""
 
 from __future__ import annotations
 
@@ -12,22 +13,30 @@ def read(
     settings: Settings, section: str, schema: dict[str, str], defaults: dict[str, Any]
 ) -> dict[str, Any]:
     """The section merged over defaults; an unknown key or a wrong type is a ConfigError naming it."""
+    table = settings.extra.get(section)
+    return read_table(table, settings.source, f"tool.devkit.{section}", schema, defaults)
+
+
+def read_table(
+    table: Any, source: str, path: str, schema: dict[str, str], defaults: dict[str, Any]
+) -> dict[str, Any]:
+    """A raw TOML table (None: absent) checked against schema (kinds as config.coerce) over defaults."""
     from devkit.config import coerce
     from devkit.conventions.registry import did_you_mean
 
-    table = settings.extra.get(section, {})
+    if table is None:
+        table = {}
     if not isinstance(table, dict):
-        raise ConfigError(settings.source, f"tool.devkit.{section}", "must be a table")
+        raise ConfigError(source, path, "must be a table")
     out = dict(defaults)
     for key, value in table.items():
-        path = f"tool.devkit.{section}.{key}"
         if key not in schema:
             guess = did_you_mean(key, list(schema))
             raise ConfigError(
-                settings.source,
-                path,
+                source,
+                f"{path}.{key}",
                 "unknown key",
                 f"Did you mean `{guess}`?" if guess else f"Known keys: {', '.join(schema)}.",
             )
-        out[key] = coerce(schema[key], value, settings.source, path)
+        out[key] = coerce(schema[key], value, source, f"{path}.{key}")
     return out

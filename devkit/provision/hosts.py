@@ -7,9 +7,6 @@ from typing import Any, NamedTuple
 
 from devkit.errors import ConfigError, DevkitError
 
-HOST_KEYS = ("address", "stack", "base_dir", "vars")
-PROVISION_KEYS = ("stack", "hosts", "parallel", "connect_timeout", "command_timeout")
-SANDBOX_KEYS = ("name",)
 DEFAULT_STACK = "backend.ai"
 
 _HOST_RE = re.compile(
@@ -59,44 +56,42 @@ def parse_address(text: str) -> Address:
     return Address(m["user"] or "", m["host"].strip("[]"), int(port) if port else None)
 
 
-def _table(raw: Any, source: str, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(source, key, "must be a table")
-    for k in raw:
-        if k not in allowed:
-            raise ConfigError(
-                source, f"{key}.{k}", "unknown key", f"Known keys: {', '.join(allowed)}."
-            )
-    return raw
-
-
-def _typed(value: Any, kind: type, source: str, key: str) -> Any:
-    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        ok, value = True, float(value)
-    if not ok:
-        raise ConfigError(
-            source, key, f"expected {kind.__name__}, got {type(value).__name__} {value!r}"
-        )
-    return value
+PROVISION_SCHEMA = {
+    "stack": "str",
+    "hosts": "strs",
+    "parallel": "int",
+    "connect_timeout": "number",
+    "command_timeout": "number",
+}
+HOST_SCHEMA = {"address": "str", "stack": "str", "base_dir": "str", "vars": "table"}
 
 
 def provision_settings(extra: dict[str, Any], source: str) -> ProvisionSettings:
-    p = _table(extra.get("provision"), source, "tool.devkit.provision", PROVISION_KEYS)
-    s = _table(extra.get("sandbox"), source, "tool.devkit.sandbox", SANDBOX_KEYS)
-    hosts = p.get("hosts", [])
-    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
-        raise ConfigError(source, "tool.devkit.provision.hosts", "expected a list of host names")
-    key = "tool.devkit.provision."
+    from devkit.sections import read_table
+
+    p = read_table(
+        extra.get("provision"),
+        source,
+        "tool.devkit.provision",
+        PROVISION_SCHEMA,
+        {
+            "stack": DEFAULT_STACK,
+            "hosts": (),
+            "parallel": 8,
+            "connect_timeout": 10.0,
+            "command_timeout": 600.0,
+        },
+    )
+    s = read_table(
+        extra.get("sandbox"), source, "tool.devkit.sandbox", {"name": "str"}, {"name": "sandbox"}
+    )
     return ProvisionSettings(
-        _typed(p.get("stack", DEFAULT_STACK), str, source, key + "stack"),
-        tuple(hosts),
-        _typed(p.get("parallel", 8), int, source, key + "parallel"),
-        _typed(p.get("connect_timeout", 10.0), float, source, key + "connect_timeout"),
-        _typed(p.get("command_timeout", 600.0), float, source, key + "command_timeout"),
-        _typed(s.get("name", "sandbox"), str, source, "tool.devkit.sandbox.name"),
+        p["stack"],
+        tuple(p["hosts"]),
+        p["parallel"],
+        p["connect_timeout"],
+        p["command_timeout"],
+        s["name"],
     )
 
 
@@ -107,21 +102,12 @@ def target(
     hosts = extra.get("hosts") or {}
     if not isinstance(hosts, dict):
         raise ConfigError(source, "tool.devkit.hosts", "must be a table of host tables")
-    key = f"tool.devkit.hosts.{name}"
-    cfg = _table(hosts.get(name), source, key, HOST_KEYS)
-    address = _typed(cfg.get("address", name), str, source, key + ".address")
-    parse_address(address)
-    variables = cfg.get("vars", {})
-    if not isinstance(variables, dict):
-        raise ConfigError(source, key + ".vars", "must be a table of stack variables")
-    return Target(
-        name,
-        address,
-        _typed(cfg.get("stack", default_stack), str, source, key + ".stack"),
-        _typed(cfg.get("base_dir", ""), str, source, key + ".base_dir"),
-        variables,
-        sandbox,
-    )
+    from devkit.sections import read_table
+
+    defaults = {"address": name, "stack": default_stack, "base_dir": "", "vars": {}}
+    cfg = read_table(hosts.get(name), source, f"tool.devkit.hosts.{name}", HOST_SCHEMA, defaults)
+    parse_address(cfg["address"])
+    return Target(name, cfg["address"], cfg["stack"], cfg["base_dir"], cfg["vars"], sandbox)
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
