@@ -1,10 +1,26 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.gitrepo import PYPROJECT_CONVENTIONAL, Repo
+
+# In CI every suite must run: a skip there (no root, no sshd, no PostgreSQL, no fixture) would hide
+# a suite that silently stopped running, so with DEVKIT_TEST_STRICT=1 a skip is reported as a failure.
+STRICT = os.environ.get("DEVKIT_TEST_STRICT") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under DEVKIT_TEST_STRICT=1 (CI runs every suite): {reason}"
 
 
 @pytest.fixture
