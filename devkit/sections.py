@@ -1,42 +1,38 @@
-"""The `[tool.devkit.<section>]` tables that commands own (ci, lint, init, provision, hosts):
-validated against a schema."""
+"""Provisioning's kind-string tables (`{"stack": "str", ...}`) read through devkit.schema.
+
+An adapter kept only until devkit.provision describes its tables with devkit.schema directly;
+new code declares a `schema.Table` instead.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from devkit.conventions.settings import Settings
-from devkit.errors import ConfigError
+from devkit import schema as s
 
 
-def read(
-    settings: Settings, section: str, schema: dict[str, str], defaults: dict[str, Any]
-) -> dict[str, Any]:
-    """The section merged over defaults; an unknown key or a wrong type is a ConfigError naming it."""
-    table = settings.extra.get(section)
-    return read_table(table, settings.source, f"tool.devkit.{section}", schema, defaults)
+def _any_table(value: Any, where: s.Where) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise where.fail(f"expected a table, got {type(value).__name__} {value!r}")
+    return value
+
+
+KINDS = {
+    "bool": s.boolean(),
+    "int": s.integer(),
+    "number": s.number(),
+    "str": s.string(),
+    "strs": s.strings(),
+    "pattern": s.strings_or_regex(),
+    "table": _any_table,
+}
 
 
 def read_table(
     table: Any, source: str, path: str, schema: dict[str, str], defaults: dict[str, Any]
 ) -> dict[str, Any]:
-    """A raw TOML table (None: absent) checked against schema (kinds as config.coerce) over defaults."""
-    from devkit.config import coerce
-    from devkit.conventions.registry import did_you_mean
-
-    if table is None:
-        table = {}
-    if not isinstance(table, dict):
-        raise ConfigError(source, path, "must be a table")
-    out = dict(defaults)
-    for key, value in table.items():
-        if key not in schema:
-            guess = did_you_mean(key, list(schema))
-            raise ConfigError(
-                source,
-                f"{path}.{key}",
-                "unknown key",
-                f"Did you mean `{guess}`?" if guess else f"Known keys: {', '.join(schema)}.",
-            )
-        out[key] = coerce(schema[key], value, source, f"{path}.{key}")
-    return out
+    """A raw TOML table (None: absent) checked against {key: kind} over defaults."""
+    keys = s.Table(*(s.Key(name, KINDS[kind], None) for name, kind in schema.items()))
+    out = s.validate(keys, table, s.Where(source, path), defaults)
+    present = {*defaults, *(table or {})}
+    return {k: v for k, v in out.items() if k in present}
