@@ -8,6 +8,9 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
 from devkit.provision.events import Emit, Event, HostResult, ServiceStatus
 
 _lock = threading.Lock()
@@ -31,9 +34,6 @@ class Live:
     """A rich progress line per host while the run lasts (only on a TTY)."""
 
     def __init__(self, hosts: list[str], stream: TextIO) -> None:
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.fields[host]}"),

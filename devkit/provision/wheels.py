@@ -15,13 +15,16 @@ import shlex
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devkit import proc
 from devkit.errors import RemoteError
 from devkit.provision import paths
 from devkit.provision.command import q, sh
 from devkit.provision.connection import Connection
-from devkit.provision.resources.venvs import DVenv
+
+if TYPE_CHECKING:
+    from devkit.provision.resources.venvs import DVenv
 
 _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()

@@ -18,6 +18,7 @@ from devkit.provision.resources.base import (
     Op,
     PlanState,
 )
+from devkit.provision.stack import all_dirs
 
 NAME = "dirs"
 
@@ -40,8 +41,6 @@ class DirFacts(NamedTuple):
 
 
 def request(stack: Any) -> list[str]:
-    from devkit.provision.stack import all_dirs
-
     return [p for p, _ in layout.BUILTIN_DIRS] + [d.path for d in all_dirs(stack)]
 
 
@@ -74,8 +73,6 @@ def parse(raw: Any) -> DirFacts:
 
 
 def desired(b: Build) -> tuple[DDir, ...]:
-    from devkit.provision.stack import all_dirs
-
     out = [DDir(p, mode, b.render.login) for p, mode in layout.BUILTIN_DIRS]
     out += [
         DDir(d.path, d.mode, b.render.who(d.owner, f"dirs {d.path} owner"))

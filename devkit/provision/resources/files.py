@@ -12,6 +12,7 @@ from devkit.provision import layout
 from devkit.provision.connection import Connection
 from devkit.provision.remote import file_fact
 from devkit.provision.resources.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit.provision.stack import all_files
 
 NAME = "files"
 
@@ -32,8 +33,6 @@ class FileStat(NamedTuple):
 
 
 def request(stack: Any) -> list[str]:
-    from devkit.provision.stack import all_files
-
     generated = [
         layout.SUPERVISOR_CONF,
         *(layout.program_conf_rel(s.name) for s in stack.services),
@@ -58,8 +57,6 @@ def parse(raw: Any) -> dict[str, FileStat | None]:
 
 def desired(b: Build) -> list[DFile]:
     """The stack's files; kinds built later (programs) add the files they generate."""
-    from devkit.provision.stack import all_files
-
     owner_of = {f.id: s.name for s in b.stack.services for f in s.files}
     return [
         DFile(

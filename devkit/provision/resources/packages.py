@@ -11,6 +11,7 @@ from devkit.provision.command import privileged, q, sh
 from devkit.provision.connection import Connection
 from devkit.provision.remote import run
 from devkit.provision.resources.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit.provision.stack import all_packages
 
 NAME = "packages"
 
@@ -21,8 +22,6 @@ class PackageFacts(NamedTuple):
 
 
 def request(stack: Any) -> list[str]:
-    from devkit.provision.stack import all_packages
-
     return all_packages(stack)
 
 
@@ -54,8 +53,6 @@ def parse(raw: Any) -> PackageFacts:
 
 
 def desired(b: Build) -> tuple[str, ...]:
-    from devkit.provision.stack import all_packages
-
     return tuple(all_packages(b.stack))
 
 

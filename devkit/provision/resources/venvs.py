@@ -9,7 +9,7 @@ import os
 from typing import Any, NamedTuple
 
 from devkit.errors import RemoteError
-from devkit.provision import layout
+from devkit.provision import layout, wheels
 from devkit.provision.command import cat, join, q, sh, write_text
 from devkit.provision.connection import Connection
 from devkit.provision.remote import read
@@ -150,8 +150,6 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     cons = f"{path}/devkit-constraints.txt"
     source: list[Any] = []
     if v.wheels == "controller" or ctx.wheelhouse:
-        from devkit.provision import wheels
-
         local = wheels.download(
             v, ctx.f.host.python, ctx.f.host.machine, conn.name, op.id, ctx.wheelhouse
         )
