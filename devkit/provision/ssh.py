@@ -318,9 +318,8 @@ class SSHConnection:
                 while chan.recv_stderr_ready():
                     err += chan.recv_stderr(65536)
                 drained = not chan.recv_ready() and not chan.recv_stderr_ready()
-                if chan.exit_status_ready() and drained:
-                    break
-                if chan.closed and not chan.exit_status_ready():
+                # the exit status may come before the last output: wait for EOF too
+                if drained and (chan.closed or (chan.eof_received and chan.exit_status_ready())):
                     break
                 if time.monotonic() > deadline:
                     raise ConnectionLost(
