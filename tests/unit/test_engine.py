@@ -288,3 +288,95 @@ def test_the_template_dir_stacks_load_and_plan(tmp_path: Path) -> None:
     for name in ("halfstack", "backend.ai"):
         d = desired_for(name)
         assert d.of("programs").programs
+
+
+def test_a_service_gone_from_the_stack_is_removed_and_a_new_supervisord_conf_reloads() -> None:
+    d = desired_for()
+    raw = converged_raw(d)
+    raw["kinds"]["programs"]["files"].append("old.conf")
+    raw["kinds"]["programs"]["programs"]["old"] = {"state": "RUNNING", "pid": 7, "uptime": 1}
+    [r], _ = provision({"vm": FakeHost("vm", raw)})
+    assert [(o.id, o.action) for o in r.ops] == [("program:old", "remove")]
+    raw = converged_raw(d)
+    raw["kinds"]["files"]["supervisor/supervisord.conf"]["sha256"] = "0" * 64
+    vm = FakeHost("vm", raw)
+    [r], _ = provision({"vm": vm})
+    ids = [(o.id, o.action) for o in r.ops]
+    assert ids[:2] == [("file:supervisord.conf", "update"), ("supervisord", "reload")]
+    assert [a for i, a in ids if i.startswith("program:")] == ["start", "start", "start"]
+    reload_cmd = next(t for op, t in vm.log if op == "supervisord")
+    assert "supervisorctl" in reload_cmd and "shutdown" in reload_cmd
+
+
+def test_a_program_that_crashes_on_start_names_its_log() -> None:
+    d = desired_for()
+    raw = converged_raw(d)
+    raw["kinds"]["programs"]["applied"]["redis"] = "stale"
+    vm = FakeHost("vm", raw).on(
+        r"^program:redis$",
+        rc=1,
+        stderr="redis crashed on start; the last lines of its log:\nbind: in use\n",
+    )
+    [r], _ = provision({"vm": vm})
+    e = r.error
+    assert (e.op, e.detail, e.cmd) == (
+        "program:redis",
+        "redis crashed on start; the last lines of its log",
+        "supervisorctl restart redis",
+    )
+    assert e.stderr_tail == "bind: in use" and "devkit logs vm redis" in e.hint
+
+
+def test_a_missing_interpreter_stops_before_anything_changes() -> None:
+    vm = FakeHost("vm", fresh_raw(base=BASE)).on(
+        r"^python$", rc=3, stdout="supervisor: /usr/bin/python3 not found\n"
+    )
+    [r], _ = provision({"vm": vm})
+    assert (
+        r.error.op == "python" and "venv supervisor: /usr/bin/python3 not found" in r.error.detail
+    )
+    assert vm.ops() == ["python"]
+
+
+def test_a_plain_user_without_sudo_gets_one_line_before_any_install() -> None:
+    raw = fresh_raw(base=BASE, user="dev", uid=1000)
+    raw["kinds"]["packages"] = {"installed": {"redis-server": False}, "sudo": False}
+    vm = FakeHost("vm", raw)
+    [r], _ = provision({"vm": vm})
+    assert "sudo failed: installing" in r.error.detail
+    assert r.error.hint.startswith("Allow passwordless sudo")
+    assert "packages" not in vm.ops()
+
+
+def test_root_opens_closed_parents_for_the_services_other_users() -> None:
+    raw = fresh_raw(base=BASE)
+    raw["kinds"]["dirs"] = {
+        "stats": {},
+        "marker": None,
+        "ancestors": {"/srv": {"mode": "0700", "owner": "root"}},
+    }
+    vm = FakeHost("vm", raw)
+    [r], _ = provision({"vm": vm})
+    trav = next(o for o in r.ops if o.id == "traverse")
+    assert trav.detail == "o+x on /srv so postgres can reach the base dir"
+    assert any(op == "traverse" and "chmod o+x -- /srv" in t for op, t in vm.log)
+
+
+def test_the_live_display_and_the_dry_run_text() -> None:
+    out = io.StringIO()
+    with report.Live(["vm"], out) as live:
+        live.emit(Event("vm", "connecting"))
+        live.emit(Event("vm", "changed", "dirs", "create"))
+    assert "vm: dirs create: changed" in out.getvalue()
+    d = desired_for()
+    [r], _ = provision({"vm": FakeHost("vm", converged_raw(d))}, dry_run=True)
+    text = io.StringIO()
+    report.text([r], True, text)
+    assert "vm: up to date, nothing to do" in text.getvalue()
+    [p], _ = provision({"vm": FakeHost("vm", fresh_raw(base=BASE))}, dry_run=True)
+    text = io.StringIO()
+    report.text([p], True, text)
+    assert (
+        "op(s) would change something" in text.getvalue()
+        and "+++ b/etc/redis.conf" in text.getvalue()
+    )

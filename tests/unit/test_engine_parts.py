@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from devkit.errors import DevkitError
 from devkit.provision import facts, hosts, operate, ssh
 from devkit.provision import stack as stk
 from devkit.provision.command import MASK, Secret, as_user, cat, join, q, sh, write_text
+from devkit.provision.resources import KINDS
 from devkit.provision.resources.base import HostInfo
 from tests.fakehost import FakeHost, parsed
 from tests.unit.test_engine import BASE, converged_raw, desired_for
@@ -121,6 +123,10 @@ def test_the_facts_script_runs_on_this_machine_and_parses(tmp_path: Path) -> Non
         "etcd-client",
         "python3-venv",
     }
+    # each kind's collector, called here, says what the shipped script said
+    req = facts.request(s, str(base), programs={"health": {"redis": "exit 3"}})
+    here = {k.NAME: k.parse(k.collect(req["kinds"][k.NAME], str(base))) for k in KINDS}
+    assert here == dict(f.kinds)
 
 
 def test_unreadable_facts_name_the_host_and_the_fix() -> None:
@@ -201,3 +207,57 @@ def test_assumed_host_renders_the_stack_without_facts() -> None:
 def test_fake_host_json_roundtrip_is_what_the_script_prints() -> None:
     raw = converged_raw(desired_for())
     assert json.loads(json.dumps(raw)) == raw
+
+
+def test_the_programs_collector_reads_a_real_supervisord(tmp_path: Path) -> None:
+    """supervisord (from PyPI, as on a host) in a temp base dir: the collector sees it RUNNING,
+    its program, the recorded checks and hashes, and runs the checks it is asked for."""
+    pytest.importorskip("supervisor")
+    from devkit.provision import supervisor
+    from devkit.provision.layout import Layout
+    from devkit.provision.resources import programs
+
+    base = tmp_path / "b"
+    for d in ("run", "logs", "state", "supervisor/programs"):
+        (base / d).mkdir(parents=True)
+    lay = Layout(str(base))
+    (base / "supervisor" / "supervisord.conf").write_text(supervisor.daemon_conf(lay, "t"))
+    prog = supervisor.Program("idle", "/bin/sleep 300", {}, "", "", 10, 0, "TERM", 5)
+    (base / "supervisor" / "programs" / "idle.conf").write_text(supervisor.program_conf(lay, prog))
+    (base / "state" / "programs.json").write_text('{"idle": "abc"}')
+    (base / "state" / "services.json").write_text(
+        json.dumps({"health": {"idle": "true"}, "ports": [{"service": "idle", "port": 9}]})
+    )
+    py = __import__("sys").executable
+    conf = str(base / "supervisor" / "supervisord.conf")
+    subprocess.run([py, "-m", "supervisor.supervisord", "-c", conf], check=True, cwd=base)
+    ctl = [py, "-m", "supervisor.supervisorctl", "-c", conf]
+    try:
+        for _ in range(50):
+            if (base / "run" / "supervisor.sock").exists():
+                break
+            time.sleep(0.1)
+        subprocess.run([*ctl, "start", "idle"], check=True, capture_output=True)
+        req = {**programs.request(None), "health": "provisioned"}
+        pf = programs.parse(programs.collect(req, str(base)))
+        assert pf.running and pf.pid > 0
+        assert pf.programs["idle"].state == "RUNNING" and pf.programs["idle"].pid > 0
+        assert pf.files == ("idle.conf",) and pf.applied == {"idle": "abc"}
+        assert pf.ports == (("idle", 9),) and pf.checks == {"idle": "true"}
+        assert pf.health["idle"].ok
+    finally:
+        subprocess.run([*ctl, "shutdown"], capture_output=True, check=False)
+    for _ in range(50):
+        if not programs.parse(programs.collect(programs.request(None), str(base))).running:
+            break
+        time.sleep(0.1)
+    assert not programs.parse(programs.collect(programs.request(None), str(base))).running
+
+
+def test_host_info_describes_this_machine(tmp_path: Path) -> None:
+    from devkit.provision import remote
+
+    info = HostInfo.parse(remote.host_info(str(tmp_path)))
+    assert info.uid == os.getuid() and info.base == str(tmp_path)
+    assert info.os["id"] and info.machine == os.uname().machine
+    assert all(isinstance(p, int) for p in info.listening)
