@@ -6,6 +6,7 @@ import re
 from typing import Any, NamedTuple
 
 from devkit import schema as s
+from devkit.conventions.suggest import did_you_mean
 from devkit.errors import DevkitError
 
 DEFAULT_STACK = "backend.ai"
@@ -132,9 +133,11 @@ def merge(base: dict[str, Any], over: dict[str, Any], where: str, path: str = ""
     for k, v in over.items():
         full = f"{path}{k}"
         if k not in base:
+            known = sorted(_flat(base, path))
+            guess = did_you_mean(full, known)
             raise DevkitError(
                 f"{where}: unknown stack variable `{full}`",
-                f"The stack defines: {', '.join(sorted(_flat(base)))}.",
+                f"Did you mean `{guess}`?" if guess else f"The stack defines: {', '.join(known)}.",
             )
         if isinstance(base[k], dict):
             if not isinstance(v, dict):
