@@ -39,6 +39,20 @@ class Sandbox(NamedTuple):
     pid: int
 
 
+class NewSandbox(NamedTuple):
+    """What `up` would create, for a dry run that creates nothing."""
+
+    user: str
+    home: str
+    what: str
+
+
+def describe_new(name: str) -> NewSandbox:
+    if os.geteuid() == 0:
+        return NewSandbox("root", "/root", f"a network namespace `{name}` with its own sshd")
+    return NewSandbox(_login(), str(Path.home()), "an sshd on a free loopback port, as you")
+
+
 def root() -> Path:
     return paths.state_dir() / "sandbox"
 
