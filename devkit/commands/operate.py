@@ -30,10 +30,10 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
         parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
-def _open(args: argparse.Namespace, health: bool = False) -> operate.Deployment:
+def _open_all(args: argparse.Namespace, health: bool = False) -> list[operate.Deployment]:
+    """Every stack devkit provisioned on the host (or the one --stack / --base-dir names)."""
     sel = targets.selection(args, [args.host] if args.host else [])
     ps, [target, *_] = targets.resolve(sel, start_sandbox=False)
-    stack = stk.load(target.stack)
     conn = ssh.connect(
         target.name,
         target.address,
@@ -42,37 +42,63 @@ def _open(args: argparse.Namespace, health: bool = False) -> operate.Deployment:
         ps.command_timeout,
     )
     try:
-        return operate.find(conn, stack, target, health)
+        found = operate.choose(operate.inventory(conn, target), target, args.stack)
+        return [
+            operate.find(conn, operate.load_found(f), target._replace(base_dir=f.base), health)
+            for f in found
+        ]
     except BaseException:
         conn.close()
         raise
 
 
+def _open(args: argparse.Namespace, health: bool = False) -> operate.Deployment:
+    deps = _open_all(args, health)
+    if len(deps) > 1:
+        deps[0].conn.close()
+        where = ", ".join(f"{d.stack.name} at {d.layout.base}" for d in deps)
+        raise DevkitError(
+            f"{deps[0].target.name}: several stacks: {where}",
+            "Say which with --stack NAME (or --base-dir DIR).",
+        )
+    return deps[0]
+
+
 def status(args: argparse.Namespace) -> int:
-    dep = _open(args, health=True)
+    deps = _open_all(args, health=True)
     try:
-        rows = operate.status(dep)
+        tables = [(dep, operate.status(dep)) for dep in deps]
     finally:
-        dep.conn.close()
-    pf = dep.programs
-    ok = operate.all_ok(dep, rows)
+        deps[0].conn.close()
+    ok = all(operate.all_ok(dep, rows) for dep, rows in tables)
     if args.format == "json":
-        data = {
-            "host": dep.target.name,
-            "base": dep.layout.base,
-            "supervisord": {"running": pf.running, "pid": pf.pid},
-            "services": [
-                {k: v for k, v in r._asdict().items() if k != "log_tail" or v} for r in rows
-            ],
-            "ok": ok,
-        }
-        json.dump(data, sys.stdout, indent=2)
+        data = [_status_json(dep, rows) for dep, rows in tables]
+        json.dump(data[0] if len(data) == 1 else {"stacks": data, "ok": ok}, sys.stdout, indent=2)
         sys.stdout.write("\n")
-    else:
+        return ExitCode.OK if ok else ExitCode.VIOLATIONS
+    for dep, rows in tables:
+        pf = dep.programs
         head = f"supervisord pid {pf.pid}" if pf.running else "supervisord is not running"
         sys.stdout.write(f"{dep.target.name}: {dep.stack.name} at {dep.layout.base} ({head})\n")
         report.status_table(rows, sys.stdout)
+        if not pf.running:
+            sys.stdout.write(f"  {operate.down_note(dep)}\n")
     return ExitCode.OK if ok else ExitCode.VIOLATIONS
+
+
+def _status_json(dep: operate.Deployment, rows: list) -> dict:
+    pf = dep.programs
+    data = {
+        "host": dep.target.name,
+        "stack": dep.stack.name,
+        "base": dep.layout.base,
+        "supervisord": {"running": pf.running, "pid": pf.pid},
+        "services": [{k: v for k, v in r._asdict().items() if k != "log_tail" or v} for r in rows],
+        "ok": operate.all_ok(dep, rows),
+    }
+    if not pf.running:
+        data["note"] = operate.down_note(dep)
+    return data
 
 
 def control(args: argparse.Namespace) -> int:

@@ -95,6 +95,19 @@ def privileged(cmd: Command, is_root: bool) -> Command:
 
 
 def write_text(path: str, text: str) -> Command:
-    """Write one line into path through a temp file and a rename (never a half-written file)."""
+    """Write one line into path through a temp file and a rename (never a half-written file),
+    readable by the login user and its group only."""
     tmp = f"{path}.devkit-tmp"
-    return sh("printf", "'%s\\n'", q(text), ">", q(tmp), "&&", "mv", "-f", "--", q(tmp), q(path))
+    return sh(
+        "( umask 027 && printf",
+        "'%s\\n'",
+        q(text),
+        ">",
+        q(tmp),
+        ") &&",
+        "mv",
+        "-f",
+        "--",
+        q(tmp),
+        q(path),
+    )

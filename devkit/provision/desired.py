@@ -63,7 +63,17 @@ def build(
     b.built["files"] = tuple(b.built["files"])  # the kinds after files may add to it; now frozen
     notes = r.file(stack.notes) if stack.notes else ""
     masked = {**secret_values, **{f"var:{k}": v for k, v in typed.secrets.items()}}
-    return Desired(lay, host.user, host.uid == 0, stack.name, b.built, masked, notes)
+    own = stk.builtin(stack)
+    return Desired(
+        lay,
+        host.user,
+        host.uid == 0,
+        stack.name,
+        b.built,
+        masked,
+        notes,
+        "" if own else str(stack.dir),
+    )
 
 
 def _enabled(value: str) -> bool:

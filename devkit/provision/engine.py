@@ -17,7 +17,7 @@ from devkit.provision import stack as stk
 from devkit.provision.apply import apply
 from devkit.provision.connection import Connection, Held, Interrupted
 from devkit.provision.events import Emit, Event, HostResult, OpResult, Redact
-from devkit.provision.resources import BY_NAME, programs
+from devkit.provision.resources import BY_NAME, KINDS, programs
 from devkit.provision.resources.base import ApplyContext, Desired, Facts, Op
 
 
@@ -91,6 +91,10 @@ def _converge(h: _Host, opts: Options, emit: Emit, cancel: threading.Event) -> N
     assert h.conn is not None and h.facts is not None and h.desired is not None
     conn, d, f = h.conn, h.desired, h.facts
     try:
+        for kind in KINDS:  # a second look, with the rendered stack, where a kind needs one
+            refresh = getattr(kind, "refresh", None)
+            if refresh is not None:
+                f = refresh(conn, d, f)
         ops = plan.plan(d, f)
         busy = programs.conflicts(d, f)
         if busy and opts.dry_run:

@@ -13,7 +13,7 @@ from devkit.errors import RemoteError
 from devkit.provision import remote
 from devkit.provision.command import Command, q, sh
 from devkit.provision.connection import Connection, tail
-from devkit.provision.resources import BY_NAME, KINDS
+from devkit.provision.resources import KINDS
 from devkit.provision.resources.base import Facts, HostInfo
 
 # /usr/bin/python3 first: a login shell's python3 may be a pyenv shim that costs ~0.1 s per call
@@ -57,9 +57,9 @@ def command(req: dict[str, Any]) -> Command:
 def parse(output: str) -> Facts:
     """Parse the script's JSON; raises ValueError (or KeyError, TypeError) on garbage."""
     data = json.loads(output)
+    kinds = data["kinds"]
     return Facts(
-        HostInfo.parse(data["host"]),
-        {name: BY_NAME[name].parse(raw) for name, raw in data["kinds"].items()},
+        HostInfo.parse(data["host"]), {k.NAME: k.parse(kinds.get(k.NAME) or {}) for k in KINDS}
     )
 
 

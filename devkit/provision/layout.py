@@ -7,30 +7,28 @@ from typing import NamedTuple
 
 STACK_MARKER = ".devkit-stack"  # names the stack a base dir belongs to; purge checks it
 SERVICES = "state/services.json"  # health checks and ports as last provisioned (for `status`)
-APPLIED = "state/programs.json"  # each program's config hash when it was last (re)started
+APPLIED = "state/programs.json"
+PROBES = "state/probes.json"  # what the host had at the first provision (its Docker engine)  # each program's config hash when it was last (re)started
 SUPERVISOR_VENV = "venvs/supervisor"
 SUPERVISOR_CONF = "supervisor/supervisord.conf"
 PROGRAMS_DIR = "supervisor/programs"
+START_ALL = "supervisor/start-all.sh"  # every program in order, each healthy before the next
 SOCK = "run/supervisor.sock"
 PIDFILE = "run/supervisord.pid"
 WHEELS = "wheels"
 
-# every stack gets these (secrets is private), before the stack's own dirs
+# every stack gets these, before the stack's own dirs; others may pass through etc, data and run
+# (a service running as another user, such as postgres, reads its files there) but list nothing
 BUILTIN_DIRS: tuple[tuple[str, int], ...] = (
-    *(
-        (p, 0o755)
-        for p in (
-            "etc",
-            "data",
-            "logs",
-            "run",
-            "state",
-            "state/init",
-            "venvs",
-            "supervisor",
-            PROGRAMS_DIR,
-        )
-    ),
+    ("etc", 0o751),
+    ("data", 0o751),
+    ("logs", 0o750),
+    ("run", 0o751),
+    ("state", 0o750),
+    ("state/init", 0o750),
+    ("venvs", 0o755),
+    ("supervisor", 0o750),
+    (PROGRAMS_DIR, 0o750),
     ("secrets", 0o700),
 )
 
@@ -82,9 +80,25 @@ class Layout(NamedTuple):
         return self.path(f"{SUPERVISOR_VENV}/bin/python")
 
 
+# devkit's own folder on a host, resolved there: /var/lib/devkit for root (never under /root, which
+# the stack's other users, such as `postgres`, must not be given a way into), else ~/.devkit
+HOME = "@devkit"
+ROOT_HOME, USER_HOME = "/var/lib/devkit", "~/.devkit"
+PERMISSIONS = "state/permissions.json"  # modes and ACLs devkit changed outside the base dir
+
+
 def default_base(stack_name: str, host_name: str, base_dir: str, sandbox: bool) -> str:
-    """The base dir to ask the host for: the user's (with {host}), else ~/.devkit/<stack>; sandboxes
-    that share this machine's filesystem get one per sandbox."""
+    """The base dir to ask the host for: the user's (with {host}), else devkit's own folder
+    (@devkit/<stack>); sandboxes that share this machine's filesystem get one per sandbox."""
     if base_dir:
         return base_dir.replace("{host}", host_name)
-    return f"~/.devkit/{host_name}/{stack_name}" if sandbox else f"~/.devkit/{stack_name}"
+    return f"{HOME}/{host_name}/{stack_name}" if sandbox else f"{HOME}/{stack_name}"
+
+
+def on_host(base: str, uid: int, home: str) -> str:
+    """A base dir as the host spells it (what the facts script does with @devkit and ~)."""
+    if base == HOME or base.startswith(HOME + "/"):
+        base = (ROOT_HOME if uid == 0 else USER_HOME) + base[len(HOME) :]
+    if base == "~" or base.startswith("~/"):
+        base = home + base[1:]
+    return base

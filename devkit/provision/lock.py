@@ -12,6 +12,7 @@ import socket
 import time
 
 from devkit.errors import RemoteError
+from devkit.provision import layout
 from devkit.provision.command import Command, Part, cat, q, sh
 from devkit.provision.connection import Connection, Held
 
@@ -19,21 +20,37 @@ WAIT = 10  # seconds a second run waits for the first before it says who holds t
 READY = "devkit-locked"
 
 
-def _base(base: str) -> Part:
-    """The base dir as one shell word; a leading ~/ expands to the login user's home."""
+def base_word(base: str) -> Part:
+    """The base dir as one shell word, @devkit/ and ~/ expanded on the host (layout.on_host)."""
+    if base == layout.HOME or base.startswith(layout.HOME + "/"):
+        home = f'"$(if [ "$(id -u)" = 0 ]; then echo {layout.ROOT_HOME}; else echo "$HOME/.devkit"; fi)"'
+        return cat(home, q(base[len(layout.HOME) :]))
     if base == "~" or base.startswith("~/"):
         return cat('"$HOME"', q(base[1:]))
     return q(base)
 
 
+def _lock_file(base: str) -> Command:
+    """Shell that sets $d (the login user's lock folder) and $f (this base dir's lock file), named
+    by a hash of the base dir's canonical path: every spelling of it takes the same lock."""
+    return sh(
+        "d=/tmp/devkit-locks-$(id -u) &&",
+        'f="$d/$(realpath -m --',
+        base_word(base),
+        "| tr -d '\\n' | sha256sum | cut -c1-16).lock\"",
+    )
+
+
+def remove(base: str) -> Command:
+    """Take the base dir's lock file away (teardown --purge), and the folder once it is empty."""
+    return sh(_lock_file(base), '&& rm -f -- "$f" "$f.holder"; rmdir -- "$d" 2>/dev/null || true')
+
+
 def command(base: str, holder: str, wait: int = WAIT) -> Command:
     inner = sh('printf "%s\\n"', q(holder), '>"$0.holder"; echo', READY, "; cat >/dev/null")
     return sh(
-        'd=/tmp/devkit-locks-$(id -u) && mkdir -p -m 0700 "$d" &&',
-        'f="$d/$(printf %s',
-        _base(base),
-        '| sha256sum | cut -c1-16).lock" &&',
-        "flock -w",
+        _lock_file(base),
+        '&& mkdir -p -m 0700 "$d" && flock -w',
         str(wait),
         '-E 75 "$f" sh -c',
         q(inner),

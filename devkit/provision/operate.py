@@ -7,13 +7,14 @@ from pathlib import PurePosixPath
 from typing import NamedTuple, TextIO
 
 from devkit.errors import DevkitError
-from devkit.provision import facts, hosts, layout, mounts, supervisor
+from devkit.provision import facts, hosts, layout, lock, mounts, supervisor
 from devkit.provision import stack as stk
-from devkit.provision.command import Part, join, q, sh
+from devkit.provision.command import Part, cat, join, q, sh
 from devkit.provision.connection import Connection
 from devkit.provision.events import ServiceStatus
 from devkit.provision.layout import Layout
-from devkit.provision.resources import programs
+from devkit.provision.resources import boot as boot_kind
+from devkit.provision.resources import dirs, programs
 from devkit.provision.resources.base import Facts
 
 CRASHED = ("FATAL", "BACKOFF", "EXITED")
@@ -37,6 +38,62 @@ class Deployment(NamedTuple):
 
     def services(self) -> list[str]:
         return [s.name for s in self.stack.services]
+
+
+class Found(NamedTuple):
+    """A stack devkit provisioned on a host, as its base dir's marker says."""
+
+    base: str
+    stack: str
+    stack_dir: str  # "" for devkit's own stacks
+
+
+def inventory(conn: Connection, target: hosts.Target) -> list[Found]:
+    """The stacks devkit provisioned on the host: at the target's base dir when it has one, else in
+    devkit's folders (/var/lib/devkit, ~/.devkit) and their folder for this host (a sandbox that
+    shares this machine's filesystem keeps its stacks in one named after it)."""
+    if target.base_dir:
+        dirs_: list[Part] = [lock.base_word(target.base_dir.replace("{host}", target.name))]
+    else:
+        homes = (layout.ROOT_HOME, '"$HOME"/.devkit')
+        dirs_ = [cat(h, "/*") for h in homes] + [cat(h, "/", q(target.name), "/*") for h in homes]
+    script = sh(
+        "for d in",
+        *dirs_,
+        '; do [ -f "$d/.devkit-stack" ] || continue;',
+        "printf '%s\\0' \"$d\"; cat \"$d/.devkit-stack\"; printf '\\0'; done",
+    )
+    out = conn.run(script, "inventory", check=False).stdout.split("\0")
+    found = []
+    for base, marker in zip(out[0::2], out[1::2], strict=False):
+        lines = [*marker.splitlines(), "", ""]
+        if lines[0]:
+            found.append(Found(base, lines[0], lines[1]))
+    return list(dict.fromkeys(found))
+
+
+def choose(found: list[Found], target: hosts.Target, stack: str | None) -> list[Found]:
+    """The deployments a command acts on: the one asked for (--stack, --base-dir), or all found."""
+    if stack:
+        found = [f for f in found if stack in (f.stack, f.stack_dir)]
+    if not found:
+        what = (
+            f"no {stack} stack"
+            if stack
+            else f"no {target.stack} stack (nor any other devkit stack)"
+        )
+        raise DevkitError(
+            f"{target.name}: {what} found (looked in {layout.ROOT_HOME}, ~/.devkit"
+            + (f" and {target.base_dir}" if target.base_dir else "")
+            + ")",
+            f"Provision it first: devkit provision {target.name}"
+            + (f" --stack {stack}" if stack else ""),
+        )
+    return found
+
+
+def load_found(f: Found) -> stk.Stack:
+    return stk.load(f.stack_dir or f.stack)
 
 
 def find(
@@ -102,34 +159,39 @@ def _check_service(dep: Deployment, service: str) -> None:
 
 def control(dep: Deployment, verb: str, service: str | None) -> tuple[bool, str]:
     """start / stop / restart one service or all (in priority order, each healthy before the
-    next); returns (ok, stderr of the failure)."""
+    next); returns (ok, stderr of the failure). With supervisord down (a reboot), start and
+    restart bring the whole stack back."""
     pf, lay = dep.programs, dep.layout
-    if not pf.running:
-        raise DevkitError(
-            f"{dep.target.name}: supervisord is not running",
-            f"Start everything with: devkit provision {dep.target.name}",
-        )
     if service:
         _check_service(dep, service)
-        if service not in pf.programs:
+        if pf.running and service not in pf.programs:
             raise DevkitError(f"{dep.target.name}: {service!r} does not run on this host")
-    if verb == "stop":
+    start_all = sh("sh", q(lay.path(layout.START_ALL)))
+    if not pf.running:
+        if verb == "stop":
+            return True, ""
+        cmd = join([supervisor.start_daemon(lay), start_all])
+    elif verb == "stop":
         cmd = supervisor.ctl(lay, "stop", service or "all")
     elif service:
         cmd = supervisor.start(
             lay, service, pf.checks.get(service, ""), "ensure" if verb == "start" else verb
         )
+    elif verb == "restart":
+        cmd = join([sh(supervisor.ctl(lay, "stop", "all"), ">/dev/null"), start_all])
     else:
-        prio = {s.name: s.program.priority for s in dep.stack.services}
-        names = sorted((n for n in dep.services() if n in pf.programs), key=lambda n: prio[n])
-        start = join(supervisor.start(lay, n, pf.checks.get(n, ""), "ensure") for n in names)
-        cmd = (
-            join([sh(supervisor.ctl(lay, "stop", "all"), ">/dev/null"), start])
-            if verb == "restart"
-            else start
-        )
+        cmd = start_all
     res = dep.conn.run(cmd, verb, check=False)
     return res.rc == 0, res.stderr
+
+
+def down_note(dep: Deployment) -> str:
+    """Why the stack is not running and how to bring it back (supervisord is down)."""
+    boot = dep.facts.of(boot_kind.NAME)
+    how = f"`devkit start {dep.target.name}` brings it back"
+    if boot.enabled:
+        return f"the stack is down (its systemd unit {boot.unit} is not running): {how}"
+    return f"the stack is down (the host rebooted, or supervisord was stopped): {how}"
 
 
 def logs(dep: Deployment, service: str, lines: int, follow: bool, out: TextIO) -> int:
@@ -151,6 +213,14 @@ def teardown(dep: Deployment, purge: bool) -> list[str]:
     if gone:
         done.append(f"{name}: unmounted {len(gone)} mount(s) left under {lay.base}")
     if purge:
+        unit = boot_kind.remove(dep.facts)
+        if unit:
+            dep.conn.run(join(unit), "purge")
+            done.append(f"{name}: removed the systemd unit {dep.facts.of(boot_kind.NAME).unit}")
+        undo = dirs.restore(dep.facts.of(dirs.NAME).granted)
+        if undo:  # the parents devkit opened for the stack's other users, put back as they were
+            dep.conn.run(join(undo), "purge")
+            done.append(f"{name}: restored the permissions of {len(undo)} parent folder(s)")
         marker = q(lay.path(layout.STACK_MARKER))
         # the marker check guards against ever deleting a directory devkit did not create
         cmd = sh(
@@ -163,14 +233,17 @@ def teardown(dep: Deployment, purge: bool) -> list[str]:
             *_rmdir_devkit_parent(lay.base),
         )
         dep.conn.run(cmd, "purge")
+        dep.conn.run(lock.remove(lay.base), "purge")
         done.append(f"{name}: removed {lay.base}")
     return done
 
 
 def _rmdir_devkit_parent(base: str) -> tuple[Part, ...]:
     """Shell words that also remove devkit's own per-host folder above a default base dir
-    (~/.devkit/<sandbox>/<stack>) once it is empty; folders the user chose are left alone."""
+    (devkit's own folder, or <it>/<sandbox>) once it is empty; folders the user chose are left alone."""
     parent = PurePosixPath(base).parent
-    if ".devkit" not in parent.parts[:-1] and parent.name != ".devkit":
+    homes = (PurePosixPath(layout.ROOT_HOME),)
+    mine = parent.name == ".devkit" or parent.parent.name == ".devkit"
+    if not (mine or parent in homes or parent.parent in homes):
         return ()
     return ("&& { rmdir --", q(str(parent)), "2>/dev/null || true; }")

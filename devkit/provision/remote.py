@@ -117,6 +117,13 @@ def docker_engine():
 
 def host_info(base):
     uid = os.getuid()
+    # what the host had when the stack was first provisioned is kept: a Docker engine that
+    # appears later must not flip the stack's choice (state/probes.json, layout.PROBES)
+    try:
+        probes = json.loads(read(os.path.join(base, "state/probes.json")) or "{}")
+    except ValueError:
+        probes = {}
+    docker_now = docker_engine()
     return {
         "user": pwd.getpwuid(uid).pw_name,
         "uid": uid,
@@ -126,14 +133,19 @@ def host_info(base):
         "python": sys.version.split()[0],
         "machine": os.uname().machine,
         "listening": listening(),
-        "docker": docker_engine(),
+        "docker": probes.get("docker", docker_now) if isinstance(probes, dict) else docker_now,
+        "docker_now": docker_now,
+        "init": (read("/proc/1/comm") or "").strip(),
         "time": time.time(),
     }
 
 
 def main(collectors):
     req = json.loads(sys.argv[1])
-    base = os.path.abspath(os.path.expanduser(req["base"]))
+    base = req["base"]
+    if base == "@devkit" or base.startswith("@devkit/"):  # devkit's own folder (layout.HOME)
+        base = ("/var/lib/devkit" if os.getuid() == 0 else "~/.devkit") + base[len("@devkit") :]
+    base = os.path.abspath(os.path.expanduser(base))
     out = {"host": host_info(base), "kinds": {}}
     for name, kind_req in req["kinds"].items():
         out["kinds"][name] = collectors[name](kind_req, base)

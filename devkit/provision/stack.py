@@ -40,6 +40,7 @@ class VenvSpec(NamedTuple):
     wheels: str  # "controller", "remote" or "" (the stack's default)
     python_version: str = ""  # template: the interpreter must be this version (prefix, "3.11")
     python_hint: str = ""  # template: what to install when it is not
+    check: str = ""  # a module the venv must be able to find (else it is rebuilt)
 
 
 class InitSpec(NamedTuple):
@@ -51,7 +52,8 @@ class InitSpec(NamedTuple):
         str  # template: when it succeeds the step counts as done (marker is written, run skipped)
     )
     user: str  # template; "" = the login user
-    uses: tuple[str, ...] = ()  # file ids: a change to one of them runs the step again
+    uses: tuple[str, ...] = ()  # file ids or secret:NAME: a change to one runs the step again
+    recheck: bool = False  # verify it on every run (cheaply), and run it again when that fails
 
 
 class ProgramSpec(NamedTuple):
@@ -120,6 +122,11 @@ def find(name: str) -> Path:
             return root / name
     known = sorted({p.parent.name for r in paths.stacks_dirs() for p in r.glob("*/stack.toml")})
     raise DevkitError(f"unknown stack `{name}`", f"Known stacks: {', '.join(known) or 'none'}.")
+
+
+def builtin(stack: Stack) -> bool:
+    """Is this one of devkit's own stacks (loaded by name), not a folder of the user's?"""
+    return any(stack.dir.resolve() == (root / stack.name).resolve() for root in paths.stacks_dirs())
 
 
 def load(name: str, _seen: tuple[str, ...] = ()) -> Stack:
@@ -204,7 +211,7 @@ FILE = s.Table(
     s.Key("id", s.string(), ""),
     s.Key("template", s.string()),
     s.Key("dest", _rel),
-    s.Key("mode", _mode, 0o644),
+    s.Key("mode", _mode, 0o640),
     s.Key("owner", s.string(), ""),
 )
 PROGRAM = s.Table(
@@ -226,6 +233,7 @@ INIT = s.Table(
     s.Key("unless", s.string(), ""),
     s.Key("user", s.string(), ""),
     s.Key("uses", s.strings(), ()),
+    s.Key("recheck", s.boolean(), False),
 )
 PORT = s.Table(s.Key("name", s.string()), s.Key("port", _port), s.Key("forward", s.boolean(), True))
 SERVICE = s.Table(
@@ -247,6 +255,7 @@ VENV = s.Table(
     s.Key("wheels", _WHEELS, ""),
     s.Key("python_version", s.string(), ""),
     s.Key("python_hint", s.string(), ""),
+    s.Key("check", s.string(r"[A-Za-z_][\w.]*", "a module name"), ""),
 )
 HEAD = s.Table(
     s.Key("name", s.string(), ""),
@@ -373,6 +382,7 @@ def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None)
                 x["wheels"],
                 x["python_version"],
                 x["python_hint"],
+                x["check"],
             )
             for k, x in v["venvs"].items()
         ),
@@ -406,9 +416,15 @@ def _check_refs(stack: Stack) -> None:
                 )
         for i in svc.init:
             for ref in i.uses:
-                if ref not in files:
+                kind, _, name = ref.rpartition(":")
+                if (kind, name in files) != ("", True) and (kind, name in stack.secrets) != (
+                    "secret",
+                    True,
+                ):
                     raise ConfigError(
-                        stack.source, f"services.{svc.name}.init.uses", f"no file with id {ref!r}"
+                        stack.source,
+                        f"services.{svc.name}.init.uses",
+                        f"{ref!r}: expected a file id or secret:NAME of this stack",
                     )
         for u in svc.uses:
             kind, _, ref = u.partition(":")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from devkit.provision.command import Command, join, q, sh
-from devkit.provision.layout import PIDFILE, SOCK, SUPERVISOR_CONF, Layout
+from devkit.provision.layout import PIDFILE, SERVICES, SOCK, SUPERVISOR_CONF, Layout
 
 HEALTH_TIMEOUT = 120  # seconds a program may take to pass its health check after it starts
 
@@ -42,7 +42,9 @@ def daemon_conf(lay: Layout, stack: str) -> str:
         "; written by devkit: do not edit, re-run `devkit provision` instead\n"
         f"[unix_http_server]\nfile={base}/{SOCK}\nchmod=0700\n\n"
         f"[supervisord]\nlogfile={base}/logs/supervisord.log\npidfile={base}/{PIDFILE}\n"
-        f"childlogdir={base}/logs\ndirectory={base}\nidentifier=devkit-{stack}\n\n"
+        f"childlogdir={base}/logs\ndirectory={base}\nidentifier=devkit-{stack}\n"
+        # what the services write (logs, data) is not for other users to read
+        "umask=027\n\n"
         "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
         f"[supervisorctl]\nserverurl=unix://{base}/{SOCK}\n\n"
         # relative to this file's directory: supervisord splits `files` on whitespace
@@ -98,7 +100,8 @@ def start_daemon(lay: Layout) -> Command:
     return join(
         [
             sh("cd", q(lay.base)),
-            sh(q(py), "-m", "supervisor.supervisord", "-c", q(conf)),
+            # its own log is opened before the config's umask applies: start it under that umask
+            sh("umask 027 &&", q(py), "-m", "supervisor.supervisord", "-c", q(conf)),
             sh(
                 "i=0; until [ -S",
                 q(sock),
@@ -132,6 +135,9 @@ def _crashed(lay: Layout, name: str) -> Command:
     )
 
 
+HEALTH_VAR = '"$health"'  # wait_healthy(..., HEALTH_VAR): the check is in $health at run time
+
+
 def wait_healthy(lay: Layout, name: str, health: str) -> Command:
     """Poll the health check until it passes, for at most HEALTH_TIMEOUT seconds (by the clock).
     A program that dies (supervisord gives up, or restarts it under a new pid) fails at once, and
@@ -142,7 +148,7 @@ def wait_healthy(lay: Layout, name: str, health: str) -> Command:
     late = f"{name} is not healthy after {HEALTH_TIMEOUT} s; the last lines of its log:"
     return sh(
         f"end=$(( $(date +%s) + {HEALTH_TIMEOUT} )); n=0; first=; until sh -c",
-        q(health),
+        health if health == HEALTH_VAR else q(health),
         ">/dev/null 2>&1; do n=$((n+1)); if [ $((n % 10)) -eq 1 ]; then st=$(",
         ctl(lay, "status", name),
         '2>&1); case "$st" in *FATAL*|*EXITED*|*BACKOFF*|*STOPPED*)',
@@ -178,3 +184,24 @@ def start(lay: Layout, name: str, health: str, verb: str = "start") -> Command:
         wait_healthy(lay, name, health),
         "; }",
     )
+
+
+def start_all(lay: Layout, names: list[str]) -> str:
+    """A script that starts every program, in this order, each healthy before the next, with the
+    health checks as last provisioned (state/services.json, read when it runs)."""
+    read = (
+        "import json, sys; "
+        "print(json.load(open(sys.argv[1])).get('health', {}).get(sys.argv[2], ''))"
+    )
+    services = q(lay.path(SERVICES))
+    lines = [
+        "#!/bin/sh",
+        "# written by devkit: re-run `devkit provision` instead of editing",
+        "set -e",
+    ]
+    for name in names:
+        lines.append(
+            str(sh("health=$(", q(lay.supervisor_python), "-I -c", q(read), services, q(name), ")"))
+        )
+        lines.append(str(start(lay, name, HEALTH_VAR, "ensure")))
+    return "\n".join(lines) + "\n"

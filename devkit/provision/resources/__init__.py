@@ -7,9 +7,18 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from devkit.provision.resources import dirs, files, inits, packages, programs, secrets, venvs
+from devkit.provision.resources import (
+    boot,
+    dirs,
+    files,
+    inits,
+    packages,
+    programs,
+    secrets,
+    venvs,
+)
 
-KINDS: tuple[ModuleType, ...] = (packages, dirs, secrets, venvs, files, inits, programs)
+KINDS: tuple[ModuleType, ...] = (packages, dirs, secrets, venvs, files, inits, programs, boot)
 BY_NAME: dict[str, ModuleType] = {k.NAME: k for k in KINDS}
 # kinds whose ops run inside a service's bring-up (before or after it starts), in this order
 STEPS: tuple[ModuleType, ...] = (inits,)

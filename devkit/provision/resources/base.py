@@ -9,8 +9,9 @@ A kind is a module (pre-commit's languages, pyinfra's facts + operations in one 
   desired(build)            the kind's desired state, rendered from the stack
   plan(d, f, state)         the ops that would change something (none on a converged host)
   apply(conn, op, ctx)      the commands and file writes of one op
-and optionally check(conn, ops, ctx) (before any op runs), finish(conn, ctx) (after the last),
-diff(conn, op, d) (what a dry run shows) and ops(d, f, service, stage) (a service's steps).
+and optionally refresh(conn, d, f) (a second look once the stack is rendered), check(conn, ops,
+ctx) (before any op runs), finish(conn, ctx) (after the last), diff(conn, op, d) (what a dry run
+shows) and ops(d, f, service, stage) (a service's steps).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class HostInfo(NamedTuple):
     machine: str = "x86_64"
     listening: tuple[int, ...] = ()  # TCP ports something listens on (this host's netns)
     docker: str = ""  # the host's own Docker engine (unix:// URL) when it answers, else ""
+    init: str = ""  # what runs as PID 1 ("systemd" where the stack can start at boot)
+    docker_now: str = ""  # the engine that answers now (`docker` is the one first recorded)
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> HostInfo:
@@ -53,6 +56,8 @@ class HostInfo(NamedTuple):
             str(raw.get("machine") or "x86_64"),
             tuple(int(p) for p in raw.get("listening") or ()),
             str(raw.get("docker") or ""),
+            str(raw.get("init") or ""),
+            str(raw.get("docker_now") or ""),
         )
 
     @classmethod
@@ -77,6 +82,7 @@ class Desired(NamedTuple):
     items: Mapping[str, Any]  # kind name -> that kind's desired state
     secrets: Mapping[str, str]  # every value to mask in what people see
     notes: str = ""  # what to tell the user once the host is provisioned
+    stack_dir: str = ""  # where the stack comes from, when it is not one of devkit's own
 
     def of(self, kind: str) -> Any:
         return self.items[kind]

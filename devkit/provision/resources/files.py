@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 from typing import Any, NamedTuple
 
@@ -35,8 +36,10 @@ class FileStat(NamedTuple):
 def request(stack: Any) -> list[str]:
     generated = [
         layout.SUPERVISOR_CONF,
+        layout.START_ALL,
         *(layout.program_conf_rel(s.name) for s in stack.services),
         layout.SERVICES,
+        layout.PROBES,
     ]
     return [f.dest for f in all_files(stack)] + generated
 
@@ -58,7 +61,8 @@ def parse(raw: Any) -> dict[str, FileStat | None]:
 def desired(b: Build) -> list[DFile]:
     """The stack's files; kinds built later (programs) add the files they generate."""
     owner_of = {f.id: s.name for s in b.stack.services for f in s.files}
-    return [
+    probes = json.dumps({"docker": b.facts.host.docker}) + "\n"
+    return [DFile("probes.json", layout.PROBES, probes, 0o640, b.render.login, "")] + [
         DFile(
             f.id,
             f.dest,

@@ -25,7 +25,8 @@ class DInit(NamedTuple):
     verify: str
     unless: str
     user: str
-    hash: str = ""  # of the files it uses: the marker holds it, and a change runs the step again
+    hash: str = ""  # of the files and secrets it uses: the marker holds it; a change runs it again
+    recheck: bool = False  # verified on every run: when that fails, it runs again
 
 
 def request(stack: Any) -> dict[str, str]:
@@ -54,7 +55,9 @@ def desired(b: Build) -> tuple[DInit, ...]:
             if i.uses:
                 dh = hashlib.sha256()
                 for ref in i.uses:
-                    dh.update(f"\0{ref}\0{files[ref].content}".encode())
+                    kind, _, name = ref.rpartition(":")
+                    value = b.secrets[name] if kind == "secret" else files[name].content
+                    dh.update(f"\0{ref}\0{value}".encode())
                 h = dh.hexdigest()[:16]
             r = b.render.text
             out.append(
@@ -67,15 +70,43 @@ def desired(b: Build) -> tuple[DInit, ...]:
                     r(i.unless, f"{at}.unless"),
                     b.render.who(i.user, f"{at}.user"),
                     h,
+                    i.recheck,
                 )
             )
     return tuple(out)
 
 
 def pending(i: DInit, f: Facts) -> bool:
-    """Not run yet, or (for a step that uses files) run against files that have changed since."""
+    """Not run yet, or run against files or secrets that have changed since, or (a step that is
+    rechecked) its verify failed on this run (the marker is then dropped from the facts)."""
     have = f.of(NAME).get(i.id)
     return have is None or (bool(i.hash) and have != i.hash)
+
+
+def refresh(conn: Connection, d: Desired, f: Facts) -> Facts:
+    """Verify the rechecked steps marked done, all at once on the host: a database dropped behind
+    devkit's back is then created again, instead of passing as converged on its marker."""
+    steps = [i for i in d.of(NAME) if i.recheck and not pending(i, f)]
+    if not steps:
+        return f
+    checks = [
+        sh(
+            "{",
+            as_user(sh(i.verify), i.user, d.user, d.is_root),
+            ">/dev/null 2>&1 && echo",
+            q("ok " + i.id),
+            "|| echo",
+            q("bad " + i.id),
+            "; } &",
+        )
+        for i in steps
+    ]
+    out = conn.run(join([sh("cd", q(d.layout.base)), sh(*checks, "wait")]), "recheck", check=False)
+    bad = {line[4:] for line in out.stdout.splitlines() if line.startswith("bad ")}
+    if not bad:
+        return f
+    markers = {k: v for k, v in f.of(NAME).items() if k not in bad}
+    return f._replace(kinds={**f.kinds, NAME: markers})
 
 
 def ops(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:

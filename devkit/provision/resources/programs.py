@@ -87,13 +87,18 @@ def _supervisor(base: str, pidfile: str, sock: str) -> dict[str, Any]:  # runs o
     pid = int(text) if text.isdigit() else 0
     out: dict[str, Any] = {"running": False, "pid": pid, "programs": {}, "error": ""}
     if pid:
+        # the pid file can outlive supervisord (a reboot, a kill -9) and its pid be reused: it
+        # is ours only if that process is a supervisord of this base dir
         try:
-            os.kill(pid, 0)
-            out["running"] = True
-        except ProcessLookupError:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                argv = fh.read().split(b"\0")
+            out["running"] = any(b"supervisord" in a for a in argv) and any(
+                a.startswith(base.encode() + b"/") for a in argv
+            )
+        except OSError:
             pass
-        except PermissionError:
-            out["running"] = True
+        if pid and not out["running"]:
+            out["error"] = f"stale pid file: process {pid} is not this stack's supervisord"
     if not out["running"]:
         return out
     import http.client
@@ -192,7 +197,7 @@ def desired(b: Build) -> DPrograms:
             "supervisord.conf",
             layout.SUPERVISOR_CONF,
             supervisor.daemon_conf(lay, s.name),
-            0o644,
+            0o640,
             login,
             "",
         )
@@ -222,7 +227,7 @@ def desired(b: Build) -> DPrograms:
                 f"program:{svc.name}",
                 layout.program_conf_rel(svc.name),
                 conf,
-                0o644,
+                0o640,
                 login,
                 svc.name,
             )
@@ -251,6 +256,10 @@ def desired(b: Build) -> DPrograms:
                     s.source, f"{at}.ports.{port.name}", f"port {text!r} is not a number"
                 )
             ports.append(DPort(svc.name, port.name, int(text), port.forward))
+    # how the stack comes back: supervisord's programs in order, each healthy before the next
+    # (run by `devkit start` and, where the host has systemd, at boot)
+    script = supervisor.start_all(lay, [p.name for p in ordered(programs)])
+    files.append(DFile("start-all", layout.START_ALL, script, 0o750, login, ""))
     # what `devkit status` checks later, as provisioned (with this run's --set values)
     record = {
         "health": {p.name: p.health for p in programs if p.health},
@@ -258,7 +267,7 @@ def desired(b: Build) -> DPrograms:
     }
     files.append(
         DFile(
-            "services.json", layout.SERVICES, json.dumps(record, indent=1) + "\n", 0o644, login, ""
+            "services.json", layout.SERVICES, json.dumps(record, indent=1) + "\n", 0o640, login, ""
         )
     )
     return DPrograms(tuple(programs), tuple(ports))
@@ -383,6 +392,6 @@ def finish(conn: Connection, ctx: ApplyContext) -> None:
     if NAME in ctx.state:
         data = json.dumps(ctx.state[NAME], sort_keys=True).encode()
         try:
-            conn.put(ctx.d.layout.path(layout.APPLIED), data, 0o644, "state")
+            conn.put(ctx.d.layout.path(layout.APPLIED), data, 0o640, "state")
         except RemoteError:
             pass  # connection gone: the next run sees the old hashes and restarts what it must

@@ -12,7 +12,7 @@ from devkit.errors import RemoteError
 from devkit.provision import layout, wheels
 from devkit.provision.command import cat, join, q, sh, write_text
 from devkit.provision.connection import Connection
-from devkit.provision.remote import read
+from devkit.provision.remote import read, run
 from devkit.provision.resources.base import ApplyContext, Build, Desired, Facts, Op, PlanState
 
 NAME = "venvs"
@@ -30,13 +30,40 @@ class DVenv(NamedTuple):
     python_hint: str = ""  # what to install when the interpreter is missing or wrong
 
 
-def request(stack: Any) -> dict[str, str]:
-    names = [SUPERVISOR, *(v.name for v in stack.venvs)]
-    return {n: layout.venv_spec_rel(n) for n in names}
+def request(stack: Any) -> dict[str, dict[str, str]]:
+    checks = {SUPERVISOR: "supervisor", **{v.name: v.check for v in stack.venvs}}
+    return {
+        n: {
+            "spec": layout.venv_spec_rel(n),
+            "python": layout.venv_rel(n) + "/bin/python",
+            "check": m,
+        }
+        for n, m in checks.items()
+    }
 
 
-def collect(req: dict[str, str], base: str) -> dict[str, Any]:  # runs on the host
-    return {name: read(os.path.join(base, rel)) for name, rel in req.items()}
+def collect(req: dict[str, dict[str, str]], base: str) -> dict[str, Any]:  # runs on the host
+    """Each venv's spec, when its interpreter starts and finds its module (a venv whose Python
+    was removed or upgraded under it counts as absent)."""
+    import threading
+
+    out: dict[str, Any] = {}
+
+    def one(name: str, r: dict[str, str]) -> None:
+        spec = read(os.path.join(base, r["spec"]))
+        if spec is None:
+            out[name] = None
+            return
+        probe = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec(sys.argv[1]) else 3)"
+        rc, _ = run([os.path.join(base, r["python"]), "-I", "-c", probe, r["check"] or "sys"])
+        out[name] = spec if rc == 0 else None
+
+    threads = [threading.Thread(target=one, args=item) for item in req.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
 
 
 REMOTE = (collect,)
@@ -157,7 +184,10 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
         source = ["--no-index", "--find-links", q(lay.path(layout.WHEELS))]
     cmd = join(
         [
-            sh(q(v.python), "-m", "venv", q(path)),
+            # a venv that is absent or broken is made anew; a changed spec updates it in place
+            sh(
+                q(v.python), "-m", "venv", *(("--clear",) if op.action == "create" else ()), q(path)
+            ),
             sh("printf", "'%s\\n'", *(q(c) for c in v.constraints), ">", q(cons)),
             sh(
                 q(path + "/bin/python"),
