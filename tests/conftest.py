@@ -23,6 +23,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"skipped under DEVKIT_TEST_STRICT=1 (CI runs every suite): {reason}"
 
 
+# The suite must leave the machine as it found it, even when a test fails or is interrupted: in CI
+# (or with DEVKIT_LEAK_CHECK=1) what a session leaves behind fails the run. Off by default
+# elsewhere, where other runs on the machine make their own namespaces and temp folders.
+LEAK_CHECK = os.environ.get("DEVKIT_LEAK_CHECK", "1" if STRICT else "0") == "1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def machine_left_as_found() -> Iterator[None]:
+    if not LEAK_CHECK:
+        yield
+        return
+    from tests import leaks
+
+    before = leaks.snapshot()
+    yield
+    left = leaks.left_behind(before, leaks.snapshot())
+    if left:
+        pytest.fail("the test session left this behind:\n  " + "\n  ".join(left), pytrace=False)
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
     """A repository on `main` with a conventional pyproject, a towncrier config and one commit."""

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from tests.e2e.conftest import TIMINGS
-from tests.ssh.conftest import children, isolated_env, ssh
+from tests.ssh.conftest import children, drop_lock_dirs, isolated_env, lock_dirs, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.ssh]
 
@@ -144,6 +144,7 @@ def bed() -> Iterator[Bed]:
     )
     wheels.mkdir(parents=True, exist_ok=True)
     b = Bed(d, isolated_env(d), d / "base" / HOST, wheels)
+    locks = lock_dirs()
     yield b
     # clean up even after a failure: stop the stack (dockerd gets its SIGTERM and the time to stop
     # its containers), unmount what is left, then the sandbox by pid, then the files
@@ -153,6 +154,7 @@ def bed() -> Iterator[Bed]:
         subprocess.run(["umount", "-l", mp], check=False)
     for box in sorted((d / "state" / "sandbox").glob("*/sandbox.json")):
         run(b, "sandbox", "down", box.parent.name, timeout=120)
+    drop_lock_dirs(locks)
     shutil.rmtree(d, ignore_errors=True)
 
 
@@ -263,6 +265,17 @@ def test_backendai_stack_end_to_end(bed: Bed, phase: Callable[[str], Any]) -> No
         assert names in (SERVICES, SERVICES - {"docker"}), names
         assert all(s["state"] == "RUNNING" and s["healthy"] for s in st["services"]), st
 
+    with phase("nothing but sshd listens beyond loopback"):
+        r = on_host(bed, "ss -Hltnp")
+        assert r.returncode == 0, r.stderr
+        exposed = [
+            line
+            for line in r.stdout.splitlines()
+            if not line.split()[3].startswith(("127.", "[::1]", "[::ffff:127."))
+            and '"sshd"' not in line  # the sandbox's own sshd, how devkit reaches the host
+        ]
+        assert exposed == [], exposed
+
     with phase("webserver login and a signed API call"):
         r = on_host(bed, f"python3 - {bed.base}/client/admin-login.json <<'EOF'\n{_LOGIN}\nEOF")
         assert r.returncode == 0, r.stdout + r.stderr
@@ -282,10 +295,11 @@ def test_backendai_stack_end_to_end(bed: Bed, phase: Callable[[str], Any]) -> No
         assert json.loads(r.stdout)["hosts"][0]["status"] == "unchanged", r.stdout
 
     with phase("a crashing service is reported with its log"):
-        r = run(bed, "provision", HOST, *args, "--set", "agent.rpc_port=70000")
+        # a valid port (70000 is refused before anything starts), the one its agent socket uses
+        r = run(bed, "provision", HOST, *args, "--set", "agent.rpc_port=6007")
         assert r.returncode == 1
         assert "agent crashed on start; the last lines of its log" in r.stdout, r.stdout
-        assert "rpc-listen-addr" in r.stdout  # the config error, from the agent's own log
+        assert "address already in use" in r.stdout.lower()  # from the agent's own log
         assert "devkit logs bai agent" in r.stdout
         run(bed, "provision", HOST, *args, check=True)
         st = status(bed)

@@ -54,6 +54,17 @@ def isolated_env(d: Path) -> dict[str, str]:
     }
 
 
+def lock_dirs() -> set[Path]:
+    return set(Path("/tmp").glob("devkit-locks-*"))
+
+
+def drop_lock_dirs(before: set[Path]) -> None:
+    """The lock files devkit made in /tmp, which network-namespace sandboxes share with this
+    machine (an isolated sandbox has its own /tmp): removed with the sandboxes that made them."""
+    for d in lock_dirs() - before:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def ssh(
     env: dict[str, str], host: str, *command: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
@@ -104,9 +115,11 @@ def bed() -> Iterator[Bed]:
         '[tool.devkit.provision]\nstack = "halfstack"\n'
     )  # keeps config lookup inside the temp dir
     b = Bed(d, isolated_env(d), str(d / "b a'se\"" / "{host}"))
+    locks = lock_dirs()
     yield b
     for box in sorted((d / "state" / "sandbox").glob("*/sandbox.json")):
         devkit(b, "sandbox", "down", box.parent.name, timeout=60)
+    drop_lock_dirs(locks)
     leftover = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     shutil.rmtree(d, ignore_errors=True)
     assert f"{d.name}" not in leftover

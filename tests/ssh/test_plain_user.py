@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ssh.conftest import drop_lock_dirs, lock_dirs
+
 USER = "devkit-plain"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,6 +103,7 @@ def plain(plain_user) -> Iterator[tuple[list[str], dict[str, str], Path]]:
     pw, python = plain_user
     work = Path(tempfile.mkdtemp(prefix="dkplain-", dir="/tmp"))
     work.chmod(0o777)
+    locks = lock_dirs()
     (work / "pyproject.toml").write_text('[tool.devkit.provision]\nstack = "halfstack"\n')
     env = {
         "HOME": pw.pw_dir,
@@ -133,6 +136,7 @@ def plain(plain_user) -> Iterator[tuple[list[str], dict[str, str], Path]]:
         [*run_as, "sandbox", "down", "p1"], cwd=work, capture_output=True, timeout=60, check=False
     )
     shutil.rmtree(work, ignore_errors=True)
+    drop_lock_dirs(locks)
 
 
 def test_loopback_sandbox_and_halfstack_as_a_plain_user(plain) -> None:

@@ -232,7 +232,9 @@ def test_unknown_host_key_is_refused_then_accepted_and_a_changed_key_refused(
     assert not kh.exists()
     r = devkit(bed, *args, "--accept-new-host-key", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert kh.read_text().startswith(f"{box['address']} ssh-ed25519 ")
+    assert not kh.exists()  # a dry run changes nothing, known_hosts included
+    r = devkit(bed, "status", "hk", "--base-dir", bed.base, "--accept-new-host-key", env=env)
+    assert kh.read_text().startswith(f"{box['address']} ssh-ed25519 "), r.stdout + r.stderr
     r = devkit(bed, *args, env=env)  # now known: no flag needed
     assert r.returncode == 0, r.stdout + r.stderr
     other = bed.dir / "otherkey"

@@ -66,3 +66,33 @@ Host via-unverified
         assert stranger.read_text() == ""  # nothing recorded without the opt-in
     finally:
         cfg.write_text(original)
+
+
+def test_a_two_hop_proxyjump_dials_the_hops_in_order(
+    bed: Bed, hosts3: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ProxyJump h1,h2` reaches h3 through h1 first, then h2: h3 sees the session come from h2."""
+    from devkit.provision import ssh
+    from devkit.provision.command import sh
+
+    boxes = bed.dir / "state" / "sandbox"
+    addr = {h: json.loads((boxes / h / "sandbox.json").read_text())["address"] for h in hosts3}
+    cfg = bed.dir / "ssh_config_chain"
+    cfg.write_text(
+        f"Include {bed.env['DEVKIT_SSH_CONFIG']}\n"
+        f"Host chain\n  HostName {addr['h3']}\n  User root\n  IdentityFile {boxes}/h3/client_key\n"
+        f"  IdentitiesOnly yes\n  UserKnownHostsFile {boxes}/h3/known_hosts\n  ProxyJump h1,h2\n"
+    )
+    for k, v in bed.env.items():
+        if k.startswith("DEVKIT_"):
+            monkeypatch.setenv(k, v)
+    monkeypatch.setenv("DEVKIT_SSH_CONFIG", str(cfg))
+    opts = ssh.resolve("chain")
+    assert opts.proxy_jump == ("h1", "h2")
+    conn = ssh.connect("chain", "chain", ssh.REFUSE, 10, 30)
+    try:
+        assert conn.cx.gateway.host == addr["h2"] and conn.cx.gateway.gateway.host == addr["h1"]
+        client = conn.run(sh("echo $SSH_CLIENT"), "probe").stdout.split()[0]
+        assert client == addr["h2"], client  # the last hop dialled h3
+    finally:
+        conn.close()

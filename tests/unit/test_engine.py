@@ -389,7 +389,9 @@ def test_a_run_holds_the_hosts_lock_and_a_second_run_says_who_has_it() -> None:
     [r], _ = provision({"vm": vm})
     assert r.status == "changed" and vm.held == 0 and vm.log[-1] == ("lock", "release")
     lock_cmd = vm.log[0][1]
-    assert "flock -w 10 -E 75" in lock_cmd and "'/srv/b a'\"'\"'se\"/dk' | sha256sum" in lock_cmd
+    assert (
+        "flock -w 10 -E 75" in lock_cmd and "realpath -m -- '/srv/b a'\"'\"'se\"/dk' |" in lock_cmd
+    )
     busy = FakeHost("vm", fresh_raw(base=BASE)).on(
         r"^lock$", rc=75, stdout="devkit (pid 4242) of dev@laptop, since 2026-12-01 10:00:00\n"
     )
@@ -400,3 +402,20 @@ def test_a_run_holds_the_hosts_lock_and_a_second_run_says_who_has_it() -> None:
     dry = FakeHost("vm", fresh_raw(base=BASE))
     provision({"vm": dry}, dry_run=True)
     assert dry.log == []  # a dry run takes no lock: it changes nothing
+
+
+def test_a_systemd_host_gets_a_unit_that_brings_the_stack_back_at_boot() -> None:
+    vm = FakeHost("vm", fresh_raw(base=BASE, init="systemd"))
+    [r], _ = provision({"vm": vm})
+    assert r.ops[-1].id == "boot" and "starts at boot" in r.ops[-1].detail
+    (unit_path,) = [p for p in vm.files if p.startswith("/etc/systemd/system/devkit-")]
+    unit = vm.files[unit_path][0].decode()
+    assert 'ExecStart="/srv/b a\'se\\"/dk/venvs/supervisor/bin/python" -m' in unit
+    assert "start-all.sh" in unit and "Type=forking" in unit
+    assert any("systemctl enable" in t for op, t in vm.log if op == "boot")
+    plain = FakeHost("vm", fresh_raw(base=BASE, init="systemd", user="dev", uid=1000))
+    [p], _ = provision({"vm": plain})
+    assert "boot" not in [o.id for o in p.ops]  # a plain user's stack is not started at boot
+    no_systemd = FakeHost("vm", fresh_raw(base=BASE))
+    [n], _ = provision({"vm": no_systemd})
+    assert "boot" not in [o.id for o in n.ops]

@@ -169,14 +169,22 @@ def test_control_starts_in_priority_order_and_names_unknown_services() -> None:
     ok, _ = operate.control(dep, "restart", None)
     assert ok
     (cmd,) = [t for op, t in dep.conn.log if op == "restart"]
-    assert re.findall(r" start ([\w-]+)", cmd) == ["postgres", "redis", "etcd"]
-    assert " stop all" in cmd
+    assert " stop all" in cmd and cmd.endswith(
+        "sh '/srv/b a'\"'\"'se\"/dk/supervisor/start-all.sh' ; }"
+    )
+    script = next(f.content for f in desired_for().of("files") if f.id == "start-all")
+    assert re.findall(r" start ([\w-]+)", script) == ["postgres", "redis", "etcd"]
+    assert "services.json" in script  # the checks as last provisioned, read when it runs
     with pytest.raises(DevkitError, match="no service 'redsi'"):
         operate.control(dep, "stop", "redsi")
     raw = converged_raw(desired_for())
-    raw["kinds"]["programs"]["running"] = False
-    with pytest.raises(DevkitError, match="supervisord is not running"):
-        operate.control(_deployment(raw), "start", None)
+    raw["kinds"]["programs"]["running"] = False  # a reboot: start brings the whole stack back
+    down = _deployment(raw)
+    assert operate.control(down, "start", "redis")[0]
+    (cmd,) = [t for op, t in down.conn.log if op == "start"]
+    assert "supervisor.supervisord -c" in cmd and "start-all.sh" in cmd
+    assert "devkit start vm" in operate.down_note(down)
+    assert operate.control(down, "stop", None) == (True, "")
 
 
 def test_teardown_purges_only_a_base_dir_marked_as_devkits() -> None:
@@ -261,3 +269,68 @@ def test_host_info_describes_this_machine(tmp_path: Path) -> None:
     assert info.uid == os.getuid() and info.base == str(tmp_path)
     assert info.os["id"] and info.machine == os.uname().machine
     assert all(isinstance(p, int) for p in info.listening)
+
+
+def test_a_pid_file_naming_another_process_is_not_a_running_supervisord(tmp_path: Path) -> None:
+    from devkit.provision.resources import programs
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "supervisord.pid").write_text(f"{os.getpid()}\n")  # alive, not ours
+    pf = programs.parse(programs.collect(programs.request(None), str(tmp_path)))
+    assert not pf.running and "stale pid file" in pf.error
+
+
+def test_the_docker_engine_found_at_the_first_provision_is_kept(tmp_path: Path) -> None:
+    """`docker.engine = "auto"` must not flip when a host engine appears (or goes) later."""
+    from devkit.provision import remote
+
+    (tmp_path / "state").mkdir()
+    fresh = HostInfo.parse(remote.host_info(str(tmp_path)))
+    (tmp_path / "state" / "probes.json").write_text('{"docker": "unix:///run/first.sock"}')
+    later = HostInfo.parse(remote.host_info(str(tmp_path)))
+    assert later.docker == "unix:///run/first.sock" and later.docker_now == fresh.docker
+    from tests.unit.test_provision_pure import _bai
+
+    d = _bai({"docker": "unix:///run/first.sock"})
+    probes = next(f for f in d.of("files") if f.id == "probes.json")
+    assert json.loads(probes.content) == {"docker": "unix:///run/first.sock"}
+
+
+def test_inventory_finds_every_stack_devkit_left_on_a_host(tmp_path: Path) -> None:
+    """The inventory script, run by a real shell with its own HOME: markers in ~/.devkit and in its
+    folder for this host are found (not another sandbox's); with a base dir, only there."""
+    home = tmp_path / "home"
+    for rel, marker in [
+        (".devkit/halfstack", "halfstack\n"),
+        (".devkit/vm/backend.ai", "backend.ai\n"),
+        (".devkit/other-host/backend.ai", "backend.ai\n"),
+        ("elsewhere/mine", "custom\n/srv/stacks/custom\n"),
+        (".devkit/notdevkits", None),
+    ]:
+        (home / rel).mkdir(parents=True)
+        if marker:
+            (home / rel / ".devkit-stack").write_text(marker)
+
+    def found_for(t: hosts.Target) -> list[operate.Found]:
+        recorder = FakeHost("vm")
+        operate.inventory(recorder, t)
+        env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+        out = subprocess.run(
+            ["sh", "-c", recorder.log[-1][1]], capture_output=True, text=True, env=env
+        )
+        return sorted(operate.inventory(FakeHost("vm").on(r"^inventory$", stdout=out.stdout), t))
+
+    t = hosts.Target("vm", "vm", "halfstack", "", {})
+    found = found_for(t)
+    assert found == [
+        operate.Found(f"{home}/.devkit/halfstack", "halfstack", ""),
+        operate.Found(f"{home}/.devkit/vm/backend.ai", "backend.ai", ""),
+    ]
+    mine = hosts.Target("vm", "vm", "halfstack", "~/elsewhere/mine", {})
+    assert found_for(mine) == [
+        operate.Found(f"{home}/elsewhere/mine", "custom", "/srv/stacks/custom")
+    ]
+    assert [f.stack for f in operate.choose(found, t, "halfstack")] == ["halfstack"]
+    with pytest.raises(DevkitError, match="no backend stack found") as info:
+        operate.choose(found, t, "backend")
+    assert "--stack backend" in info.value.hint

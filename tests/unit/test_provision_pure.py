@@ -119,7 +119,7 @@ def _with(f: Facts, **kinds: object) -> Facts:
 def _applied(f: Facts, d: Desired) -> Facts:
     """f with the desired files written and every program started with its current hash."""
     pf = f.of("programs")._replace(applied={p.name: p.hash for p in d.of("programs").programs})
-    return _with(f, files=_file_facts(d), programs=pf)
+    return _with(f, files=_file_facts(d), programs=pf, inits={i.id: i.hash for i in d.of("inits")})
 
 
 def _target() -> hosts.Target:
