@@ -28,6 +28,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "devkit.commands.check_branch",
         "Check a branch name (default: the current branch).",
     ),
+    ("check", "title"): (
+        "devkit.commands.check_title",
+        "Check a pull request title as the commit it becomes: devkit check title TEXT [--pr N].",
+    ),
     ("check", "news"): (
         "devkit.commands.check_news",
         "Check the news fragments in the towncrier directory.",

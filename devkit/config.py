@@ -7,6 +7,7 @@ import marshal  # built in
 import os
 
 from devkit import schema as s
+from devkit.conventions.registry import RULES, lookup
 from devkit.conventions.settings import (
     PRESETS,
     BranchSettings,
@@ -129,6 +130,8 @@ COMMIT = s.Table(
     s.Key("types", s.strings_or_regex(), _C.types, "a list, or a regex string; [] allows any type"),
     s.Key("type_case", s.choice("any", "lower"), _C.type_case),
     s.Key("scopes", s.strings_or_regex(), _C.scopes, "a list or a regex; [] allows any scope"),
+    s.Key("scope_patterns", s.strings(s.regex()), _C.scope_patterns, "regexes, e.g. ticket keys"),
+    s.Key("scope_dirs", s.strings(), _C.scope_dirs, 'folder globs: "src/pkg/*" allows each name'),
     s.Key("scope_delimiter", s.string(), _C.scope_delimiter),
     s.Key("scope_required", s.boolean(), _C.scope_required),
     s.Key("allow_breaking_marker", s.boolean(), _C.allow_breaking_marker),
@@ -137,6 +140,7 @@ COMMIT = s.Table(
     s.Key("subject_full_stop", s.boolean(), _C.subject_full_stop),
     s.Key("body_max_line_length", s.integer(), _C.body_max_line_length),
     s.Key("squash_suffix", s.boolean(), _C.squash_suffix),
+    s.Key("lenient_header", s.boolean(), _C.lenient_header),
     s.Key("required_trailers", s.strings(), _C.required_trailers),
     s.Key("forbidden_trailers", s.strings(), _C.forbidden_trailers),
     s.Key("allow_merge_commits", s.boolean(), _C.allow_merge_commits),
@@ -179,8 +183,25 @@ SECTIONS: dict[str, s.Table] = {
     "lint": s.Table(s.Key("base", s.string(), None)),
     "init": s.Table(s.Key("devkit_repo", s.string(), "https://github.com/devkit-dev/devkit")),
 }
+
+
+def _rules(value: Any, where: s.Where) -> dict[str, str]:
+    """{code or name: severity} -> {code: severity}."""
+    table = s.mapping(s.choice("error", "warning", "off"))(value, where)
+    out = {}
+    for name, severity in table.items():
+        rule = lookup(name)
+        if rule is None:
+            raise s.unknown_key(
+                where, name, tuple(r.code for r in RULES) + tuple(r.name for r in RULES)
+            )
+        out[rule.code] = severity
+    return out
+
+
 TOP = s.Table(
     s.Key("preset", _preset, "conventional"),
+    s.Key("rules", _rules, None, "rule code or name -> error | warning | off"),
     s.Key("commit", s.anything(), None),
     s.Key("branch", s.anything(), None),
     s.Key("news", s.anything(), None),
@@ -188,7 +209,22 @@ TOP = s.Table(
     # provisioning's tables: devkit.provision validates them
     *(s.Key(name, s.anything(), None) for name in ("hosts", "provision", "sandbox")),
 )
-EXTRA = tuple(n for n in TOP.names if n not in ("preset", "commit", "branch", "news"))
+EXTRA = tuple(n for n in TOP.names if n not in ("preset", "rules", "commit", "branch", "news"))
+
+
+def folder_scopes(root: str, globs: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of the folders the globs match under root (`src/ai/backend/*` -> agent, manager, ...)."""
+    if not globs:
+        return ()
+    import glob  # only for projects that derive scopes from folders
+
+    names = set()
+    for pattern in globs:
+        for path in glob.glob(os.path.join(root or ".", pattern)):
+            name = os.path.basename(path.rstrip("/"))
+            if os.path.isdir(path) and not name.startswith((".", "_")):
+                names.add(name)
+    return tuple(sorted(names))
 
 
 def build(table: dict[str, Any], source: str, root: str) -> Settings:
@@ -200,6 +236,8 @@ def build(table: dict[str, Any], source: str, root: str) -> Settings:
     commit = CommitSettings(
         **s.validate(COMMIT, top["commit"], where.key("commit"), defaults.get("commit", {}))
     )
+    if commit.scope_dirs:
+        commit = commit._replace(folder_scopes=folder_scopes(root, commit.scope_dirs))
     branch_defaults = dict(defaults.get("branch", {}))
     if "types" not in branch_defaults and isinstance(commit.types, tuple):
         branch_defaults["types"] = commit.types
@@ -210,7 +248,8 @@ def build(table: dict[str, Any], source: str, root: str) -> Settings:
         **s.validate(NEWS, top["news"], where.key("news"), defaults.get("news", {}))
     )
     extra = {k: table[k] for k in EXTRA if k in table}
-    return Settings(preset, commit, branch, news, source, root, extra)
+    rules = {**defaults.get("rules", {}), **(top["rules"] or {})}
+    return Settings(preset, commit, branch, news, rules, source, root, extra)
 
 
 def section(settings: Settings, name: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from devkit.conventions.branch_rules import check_branch, is_exempt
+from devkit.conventions.registry import with_severities
 from devkit.record import TYPE_CHECKING
 from devkit.violations import Report
 
@@ -38,4 +39,4 @@ def branch_report(name: str | None, cfg: Settings) -> Report:
     name = name.removeprefix("refs/heads/")
     if is_exempt(name, cfg.branch):
         return Report("branch", (), 1, (f"`{name}` is exempt from the naming rules",))
-    return Report("branch", tuple(check_branch(name, cfg.branch)), 1)
+    return Report("branch", with_severities(check_branch(name, cfg.branch), cfg.rules), 1)

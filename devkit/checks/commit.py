@@ -11,7 +11,7 @@ from devkit.conventions.message import (
     detect_auto_comment,
     needs_comment_string,
 )
-from devkit.conventions.registry import violation
+from devkit.conventions.registry import violation, with_severities
 from devkit.record import TYPE_CHECKING
 from devkit.violations import Location, Report, Violation
 
@@ -47,13 +47,16 @@ def check_file(
 
 
 def file_report(path: str, data: bytes, comment_string: Callable[[], str], cfg: Settings) -> Report:
-    return Report("commit", tuple(check_file(path, data, comment_string, cfg)), 1)
+    return Report(
+        "commit", with_severities(check_file(path, data, comment_string, cfg), cfg.rules), 1
+    )
 
 
 def text_report(text: str, cfg: Settings) -> Report:
     """A message given as text (`-m`): kept as written, comment lines included (git's -m)."""
     lines, numbers = cleanup(text.replace("\r\n", "\n"), None)
-    return Report("commit", tuple(check_message(lines, cfg.commit, numbers=numbers)), 1)
+    found = check_message(lines, cfg.commit, numbers=numbers)
+    return Report("commit", with_severities(found, cfg.rules), 1)
 
 
 def range_report(rev_range: str, cfg: Settings, cwd: str | None = None) -> Report:
@@ -80,4 +83,4 @@ def range_report(rev_range: str, cfg: Settings, cwd: str | None = None) -> Repor
             author=c.author_email,
         )
     notes = () if commits else (f"the range `{rev_range}` has no commits",)
-    return Report("commit", tuple(found), len(commits), notes)
+    return Report("commit", with_severities(found, cfg.rules), len(commits), notes)

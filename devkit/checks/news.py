@@ -7,6 +7,7 @@ from pathlib import Path
 
 from devkit import git, history, towncrier_config
 from devkit.conventions.fragment_rules import Entry, check_added, check_entry, is_exempt
+from devkit.conventions.registry import with_severities
 from devkit.conventions.settings import Settings
 from devkit.violations import Report, Violation
 
@@ -67,4 +68,4 @@ def news_report(
     if base:
         found += check_added(added, fc, cfg.news, pr)
         notes.append(f"{len(added)} fragment(s) added since `{base}`")
-    return Report("news", tuple(found), checked, tuple(notes))
+    return Report("news", with_severities(found, cfg.rules), checked, tuple(notes))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from devkit.conventions.commit_rules import check_message
+from devkit.conventions.registry import with_severities
 from devkit.conventions.settings import Settings
 from devkit.violations import Report
 
@@ -25,4 +26,4 @@ def title_report(title: str, number: int | None, cfg: Settings) -> Report:
         v._replace(message=f"pull request title {title!r}: {v.message}", context=header)
         for v in check_message([header], cfg.commit, parents=1)
     ]
-    return Report("title", tuple(found), 1)
+    return Report("title", with_severities(found, cfg.rules), 1)

@@ -31,7 +31,8 @@ def _slug(text: str) -> str:
 
 
 def suggest(name: str, settings: BranchSettings) -> str:
-    """A rename that matches the first form, e.g. `Feature_Login` -> `feat/login`."""
+    """A rename that matches a pattern, e.g. `Feature_Login` -> `feat/login`; "" when none is found.
+    A suggestion always passes the rule it is the hint of (and is never the name itself)."""
     types = settings.types
     head, sep, rest = name.partition("/")
     if not sep:
@@ -41,7 +42,12 @@ def suggest(name: str, settings: BranchSettings) -> str:
     if not guess:
         guess = "feat" if "feat" in types or not types else types[0]
         rest = rest if sep else name
-    return f"{guess}/{_slug(rest) or 'change'}"
+    patterns = compile_patterns(settings)
+    slug = _slug(rest) or "change"
+    for candidate in (f"{guess}/{slug}", f"{guess}/{slug.lower()}"):
+        if candidate != name and any(p.fullmatch(candidate) for p in patterns):
+            return candidate
+    return ""
 
 
 def check_branch(name: str, settings: BranchSettings) -> list[Violation]:
@@ -53,11 +59,12 @@ def check_branch(name: str, settings: BranchSettings) -> list[Violation]:
         f"`{p}`" for p in settings.patterns
     )
     head, sep, _ = name.partition("/")
+    new = suggest(name, settings)
     if sep and settings.types and head not in settings.types:
         guess = did_you_mean(head, settings.types)
         hint = (
-            f"Did you mean `{guess}/`? Rename with `git branch -m {suggest(name, settings)}`."
-            if guess
+            f"Did you mean `{guess}/`? Rename with `git branch -m {new}`."
+            if guess and new
             else f"Use one of: {', '.join(settings.types)}."
         )
         return [
@@ -69,13 +76,12 @@ def check_branch(name: str, settings: BranchSettings) -> list[Violation]:
                 context=name,
             )
         ]
-    new = suggest(name, settings)
     return [
         violation(
             "BR001",
             f"branch `{name}` does not match {forms}",
             loc,
-            f"Rename it, e.g. `git branch -m {new}`.",
+            f"Rename it, e.g. `git branch -m {new}`." if new else f"Rename it to {forms}.",
             context=name,
         )
     ]

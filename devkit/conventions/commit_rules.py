@@ -8,7 +8,7 @@ from devkit.conventions.message import FOOTER, SQUASH_SUFFIX, Message, parse, sp
 from devkit.conventions.registry import violation
 from devkit.conventions.settings import CommitSettings, Pattern
 from devkit.conventions.suggest import did_you_mean
-from devkit.violations import Location, Violation
+from devkit.violations import ERROR, WARNING, Location, Violation
 
 _URL = r"https?://"
 _BREAKING_LIKE = r"^(?P<tok>breaking[ _-]?changes?)\s*(?P<sep>:?)\s?(?P<rest>.*)$"
@@ -30,6 +30,35 @@ def _describe(allowed: Pattern) -> str:
     if isinstance(allowed, str):
         return f"the pattern `{allowed}`"
     return ", ".join(f"`{a}`" for a in allowed)
+
+
+def _scope_allowed(part: str, s: CommitSettings) -> bool:
+    if not (s.scopes or s.scope_patterns or s.scope_dirs):
+        return True  # nothing configured: any scope
+    if s.scopes and _matches(part, s.scopes, ignore_case=True):
+        return True
+    if part in s.folder_scopes:
+        return True
+    return any(re.fullmatch(p, part) for p in s.scope_patterns)
+
+
+def _describe_scopes(s: CommitSettings) -> str:
+    described = [_describe(s.scopes)] if s.scopes else []
+    if s.folder_scopes:
+        described.append("the folders " + ", ".join(f"`{n}`" for n in s.folder_scopes))
+    elif s.scope_dirs:
+        described.append("the folders of " + ", ".join(f"`{d}`" for d in s.scope_dirs))
+    described += [f"the pattern `{p}`" for p in s.scope_patterns]
+    return "; ".join(described)
+
+
+def _scope_guess(part: str, s: CommitSettings) -> str:
+    """A near-miss name, or the scope without its stray whitespace when that is allowed."""
+    squeezed = "".join(part.split())
+    if squeezed != part and _scope_allowed(squeezed, s):
+        return squeezed
+    names = (*(s.scopes if isinstance(s.scopes, tuple) else ()), *s.folder_scopes)
+    return did_you_mean(part, names)
 
 
 def _first_word_is_name(desc: str) -> bool:
@@ -58,8 +87,10 @@ def check_message(
         line = numbers[index] if 0 <= index < len(numbers) else 0
         return Location(file, line, col, commit)
 
-    def v(code: str, message: str, index: int = 0, col: int = 0, hint: str = "") -> Violation:
-        return violation(code, message, loc(index, col), hint, context=context)
+    def v(
+        code: str, message: str, index: int = 0, col: int = 0, hint: str = "", severity: str = ""
+    ) -> Violation:
+        return violation(code, message, loc(index, col), hint, severity or ERROR, context)
 
     if not lines:
         return [
@@ -112,10 +143,13 @@ def check_message(
 def _header_rules(msg: Message, s: CommitSettings, v) -> list[Violation]:  # type: ignore[no-untyped-def]
     h = msg.header
     header = msg.lines[0]
+    out: list[Violation] = []
     if h.error:
         col, message, hint = h.error
-        return [v("CM002", message, 0, col, hint)]
-    out: list[Violation] = []
+        if not (h.lenient and s.lenient_header):
+            return [v("CM002", message, 0, col, hint)]
+        # the project's CI accepts it: say what the convention is, then check the rest
+        out.append(v("CM002", message, 0, col, hint, WARNING))
     if not _matches(h.type, s.types, ignore_case=True):
         guess = did_you_mean(h.type, s.types) if isinstance(s.types, tuple) else ""
         hint = f"Did you mean `{guess}`?" if guess else f"Use one of {_describe(s.types)}."
@@ -144,13 +178,14 @@ def _header_rules(msg: Message, s: CommitSettings, v) -> list[Violation]:  # typ
                 else [p.strip() for p in h.scope.split(s.scope_delimiter)]
             )
             for part in parts:
-                if not _matches(part, s.scopes, ignore_case=True):
-                    guess = did_you_mean(part, s.scopes) if isinstance(s.scopes, tuple) else ""
-                    hint = f"Did you mean `{guess}`?" if guess else f"Use {_describe(s.scopes)}."
+                if not _scope_allowed(part, s):
+                    allowed = _describe_scopes(s)
+                    guess = _scope_guess(part, s)
+                    hint = f"Did you mean `{guess}`?" if guess else f"Use {allowed}."
                     out.append(
                         v(
                             "CM005",
-                            f"scope `{part}` is not allowed; allowed: {_describe(s.scopes)}",
+                            f"scope `{part}` is not allowed; allowed: {allowed}",
                             0,
                             h.scope_col,
                             hint,

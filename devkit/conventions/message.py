@@ -26,6 +26,9 @@ class Header(Record):
     error: tuple[int, str, str] | None = None
     scope_col: int = 0
     description_col: int = 0
+    # the error is only the spacing after the colon or an empty description: the fields are complete
+    # (a project whose CI reads just the prefix, as Backend.AI's does, accepts such a header)
+    lenient: bool = False
 
 
 class Footer(Record):
@@ -180,20 +183,33 @@ def parse_header(header: str) -> Header:
             "Put `: ` right after the type, scope and `!`, e.g. `feat(api)!: drop v1`.",
         )
     pos += 1
-    if pos == len(header):
-        return fail(
+    rest = header[pos:]
+    desc = rest.strip()
+    desc_col = pos + len(rest) - len(rest.lstrip()) + 1
+
+    def loose(col: int, message: str, hint: str) -> Header:
+        return Header(
+            type=typ,
+            scope=scope,
+            breaking=breaking,
+            description=desc,
+            error=(col, message, hint),
+            scope_col=scope_col,
+            description_col=desc_col,
+            lenient=True,
+        )
+
+    if not rest:
+        return loose(
             pos + 1, "the description after `:` is empty", "Describe the change after `: `."
         )
-    if not header.startswith(" ", pos):
-        return fail(
-            pos + 1, "expected a space after `:`", f"Write `{header[:pos]} {header[pos:]}`."
-        )
+    if not rest.startswith(" "):
+        return loose(pos + 1, "expected a space after `:`", f"Write `{header[:pos]} {rest}`.")
     pos += 1
-    desc = header[pos:]
-    if not desc.strip():
-        return fail(pos, "the description after `: ` is empty", "Describe the change after `: `.")
-    if desc[0].isspace():
-        return fail(
+    if not desc:
+        return loose(pos, "the description after `: ` is empty", "Describe the change after `: `.")
+    if rest[1].isspace():
+        return loose(
             pos + 1,
             "the description must follow `: ` immediately, found more whitespace",
             "Use exactly one space after the colon.",
@@ -202,7 +218,7 @@ def parse_header(header: str) -> Header:
         type=typ,
         scope=scope,
         breaking=breaking,
-        description=desc,
+        description=rest[1:],
         scope_col=scope_col,
         description_col=pos + 1,
     )

@@ -385,3 +385,20 @@ def violation(
     context: str = "",
 ) -> Violation:
     return Violation(code, BY_CODE[code].name, message, location, hint, severity, context)
+
+
+SEVERITIES = ("error", "warning", "off")
+
+
+def with_severities(
+    violations: list[Violation] | tuple[Violation, ...], rules: dict[str, str]
+) -> tuple[Violation, ...]:
+    """The project's severity per rule ([tool.devkit.rules] over its preset): "off" drops a rule."""
+    if not rules:
+        return tuple(violations)
+    out = []
+    for v in violations:
+        severity = rules.get(v.code, v.severity)
+        if severity != "off":
+            out.append(v if severity == v.severity else v._replace(severity=severity))
+    return tuple(out)

@@ -14,7 +14,10 @@ Pattern = tuple[str, ...] | str
 class CommitSettings(Record):
     types: Pattern = ()  # empty: any noun is a type
     type_case: str = "any"  # "any" | "lower"
-    scopes: Pattern = ()  # empty: any scope
+    scopes: Pattern = ()  # with scope_patterns and scope_dirs all empty: any scope
+    scope_patterns: tuple[str, ...] = ()  # regexes a scope may fullmatch (e.g. ticket keys)
+    scope_dirs: tuple[str, ...] = ()  # globs of folders whose names are scopes ("src/pkg/*")
+    folder_scopes: tuple[str, ...] = ()  # scope_dirs resolved to names (by devkit.config)
     scope_delimiter: str = ","
     scope_required: bool = False
     allow_breaking_marker: bool = True
@@ -23,6 +26,8 @@ class CommitSettings(Record):
     subject_full_stop: bool = True  # False: a trailing "." is a violation
     body_max_line_length: int = 0
     squash_suffix: bool = False  # accept GitHub's " (#123)" squash-merge suffix
+    # a header whose only fault is the spacing after `:` or an empty description is a warning
+    lenient_header: bool = False
     required_trailers: tuple[str, ...] = ()
     forbidden_trailers: tuple[str, ...] = ()
     allow_merge_commits: bool = True
@@ -61,6 +66,7 @@ class Settings(Record):
     commit: CommitSettings = CommitSettings()
     branch: BranchSettings = BranchSettings()
     news: NewsSettings = NewsSettings()
+    rules: dict[str, str] = {}  # rule code -> "error" | "warning" | "off" ([tool.devkit.rules])
     source: str = ""  # the file the settings came from ("" = built-in defaults)
     root: str = ""  # the directory of that file
     extra: dict[str, Any] = {}
@@ -79,6 +85,7 @@ CONVENTIONAL_TYPES = (
     "style",
     "test",
 )
+# .github/workflows/pr-prefix.yml's list, plus the area prefixes changes/README.md documents
 BACKENDAI_TYPES = (
     "feat",
     "fix",
@@ -90,6 +97,8 @@ BACKENDAI_TYPES = (
     "release",
     "test",
     "deps",
+    "repo",
+    "setup",
 )
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -109,24 +118,35 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "news": {},
     },
-    # lablup/backend.ai: .github/workflows/pr-prefix.yml, changes/README.md, branch habits (reference/backendai.md)
+    # lablup/backend.ai: errors exactly where its CI fails (pr-prefix.yml reads only the type before
+    # the first `:`; towncrier check and assign-pr-number read fragment names), warnings for what
+    # CONTRIBUTING.md and changes/README.md recommend (scopes, branch names, one-sentence fragments)
     "backend.ai": {
+        "rules": {"CM005": "warning", "BR001": "warning", "BR002": "warning", "NF006": "warning"},
         "commit": {
             "types": BACKENDAI_TYPES,
             "type_case": "lower",
+            "lenient_header": True,
             "scopes": r"BA-\d+(?:, ?BA-\d+)*|(?!BA-)[A-Za-z0-9][A-Za-z0-9_.\-/]*",
             "scope_delimiter": "",
             "allow_breaking_marker": False,
             "squash_suffix": True,
         },
         "branch": {
-            "types": (*BACKENDAI_TYPES, "feature", "hotfix", "perf", "topic"),
+            "types": (*BACKENDAI_TYPES, "feature", "hotfix", "maintenance", "perf", "topic"),
             "patterns": (
                 r"(?P<type>{types})/(?P<ticket>BA-\d+)(?:[-/](?P<slug>[a-z0-9][a-z0-9._-]*))?",
                 r"(?P<type>{types})/(?P<slug>[a-z0-9][a-z0-9._-]*)",
             ),
             "forms": ("<type>/BA-<n>[-<slug>]", "<type>/<slug>"),
-            "exempt": ("main", r"\d{2}\.\d{1,2}", r"release/.+", r"backport/.+", r"dependabot/.+"),
+            "exempt": (
+                "main",
+                r"\d+\.\d+",  # release branches, `26.4` and old ones such as `1.2`
+                r"release/.+",
+                r"backport/.+",
+                r"gh-readonly-queue/.+",  # GitHub's merge queue
+                r"(?:dependabot|renovate|claude|copilot)/.+",  # bots and coding agents
+            ),
         },
         "news": {
             "single_line": True,

@@ -185,3 +185,21 @@ def test_a_bad_exempt_regex_is_a_config_error() -> None:
         ConfigError, match=r"^f: tool\.devkit\.branch\.exempt: invalid regex '\(main'"
     ):
         build({"branch": {"exempt": ["(main"]}}, "f", "")
+
+
+def test_rule_severities_by_code_or_name_over_the_preset() -> None:
+    from devkit.checks.commit import text_report
+
+    cfg = build({"preset": "backend.ai", "rules": {"scope-enum": "error", "CM002": "off"}}, "f", "")
+    assert cfg.rules["CM005"] == "error" and cfg.rules["BR001"] == "warning"
+    report = text_report("feat(BA- 1):x", cfg)
+    assert [(v.code, v.severity) for v in report.violations] == [("CM005", "error")]
+    with pytest.raises(
+        ConfigError, match=r"^f: tool\.devkit\.rules\.scope-enums: unknown key$"
+    ) as info:
+        build({"rules": {"scope-enums": "off"}}, "f", "")
+    assert info.value.hint == "Did you mean `scope-enum`?"
+    with pytest.raises(
+        ConfigError, match=r"tool\.devkit\.rules\.CM005: expected one of 'error', 'warning', 'off'"
+    ):
+        build({"rules": {"CM005": "warn"}}, "f", "")
