@@ -125,6 +125,12 @@ def _branch_pattern(value: str, where: s.Where) -> str:
     return value
 
 
+def _auto_or_bool(value: Any, where: s.Where) -> bool | str:
+    if value == "auto" or isinstance(value, bool):
+        return value  # type: ignore[no-any-return]
+    raise where.fail(f'expected true, false or "auto", got {type(value).__name__} {value!r}')
+
+
 _C = CommitSettings()
 COMMIT = s.Table(
     s.Key("types", s.strings_or_regex(), _C.types, "a list, or a regex string; [] allows any type"),
@@ -162,6 +168,8 @@ NEWS = s.Table(
     s.Key("exempt", s.strings(), _N.exempt),
     s.Key("skip_labels", s.strings(), _N.skip_labels),
     s.Key("skip_title_prefixes", s.strings(), _N.skip_title_prefixes),
+    s.Key("skip_trigger_labels", s.strings(), _N.skip_trigger_labels),
+    s.Key("assign_workflow", _auto_or_bool, _N.assign_workflow),
 )
 CI_CHECKS = ("branch", "commit", "title", "news", "lint")
 

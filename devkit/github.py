@@ -20,6 +20,7 @@ class PullRequest(NamedTuple):
     head_ref: str | None = None  # branch name of the PR (GITHUB_HEAD_REF)
     head_sha: str | None = None  # the PR's tip (HEAD is GitHub's merge commit by default)
     in_actions: bool = False
+    trigger_label: str | None = None  # the label added or removed, on a labeled/unlabeled event
 
 
 def _event(path: str) -> dict[str, Any]:
@@ -45,8 +46,12 @@ def from_env(env: Mapping[str, str] | None = None) -> PullRequest:
     event_path = env.get("GITHUB_EVENT_PATH")
     pr: dict[str, Any] = {}
     number: int | None = None
+    trigger: str | None = None
     if event_path:
         event = _event(event_path)
+        label = event.get("label")
+        if event.get("action") in ("labeled", "unlabeled") and isinstance(label, dict):
+            trigger = _str(label.get("name"))
         raw = event.get("pull_request")
         pr = raw if isinstance(raw, dict) else {}
         n = pr.get("number", event.get("number"))
@@ -66,4 +71,5 @@ def from_env(env: Mapping[str, str] | None = None) -> PullRequest:
         head_ref=_str(env.get("GITHUB_HEAD_REF")) or _str(head.get("ref")),
         head_sha=_str(head.get("sha")),
         in_actions=env.get("GITHUB_ACTIONS") == "true",
+        trigger_label=trigger,
     )

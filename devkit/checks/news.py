@@ -11,6 +11,14 @@ from devkit.conventions.registry import with_severities
 from devkit.conventions.settings import Settings
 from devkit.violations import Report, Violation
 
+ASSIGN_WORKFLOW = ".github/workflows/devkit-news-assign.yml"
+
+
+def numbered_by_workflow(root: Path, cfg: Settings) -> bool:
+    """Whether placeholders get their number from the news-assign workflow ([news] assign_workflow)."""
+    setting = cfg.news.assign_workflow
+    return (root / ASSIGN_WORKFLOW).is_file() if setting == "auto" else bool(setting)
+
 
 def scan(fragment_dir: Path) -> list[Entry]:
     entries = []
@@ -57,6 +65,7 @@ def news_report(
     entries = scan(news.fragment_dir) if news.fragment_dir.is_dir() else []
     if not news.fragment_dir.is_dir():
         notes.append(f"the fragment directory `{fc.directory}/` does not exist")
+    assigned = numbered_by_workflow(root, cfg)
     checked = 0
     for entry in entries:
         if is_exempt(entry.name, fc, cfg.news):
@@ -64,8 +73,8 @@ def news_report(
         checked += 1
         # with a base, only what the branch touched gets the content rules (old fragments are history)
         content = changed is None or entry.name in changed
-        found += check_entry(entry, fc, cfg.news, content=content)
+        found += check_entry(entry, fc, cfg.news, content=content, assigned=assigned)
     if base:
-        found += check_added(added, fc, cfg.news, pr)
+        found += check_added(added, fc, cfg.news, pr, assigned)
         notes.append(f"{len(added)} fragment(s) added since `{base}`")
     return Report("news", with_severities(found, cfg.rules), checked, tuple(notes))

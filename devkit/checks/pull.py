@@ -3,6 +3,7 @@ must pass, each run on its own so that one that cannot run never hides the other
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,6 +28,7 @@ class Pull(NamedTuple):
     labels: tuple[str, ...]
     branch: str | None
     deepen: bool
+    trigger_label: str | None = None
 
 
 def resolve(
@@ -58,13 +60,17 @@ def resolve(
         (*gh.labels, *labels),
         branch or gh.head_ref,
         bool(deepen),
+        gh.trigger_label,
     )
 
 
 def news_skip_reason(pull: Pull, cfg: Settings) -> str:
     for label in pull.labels:
-        if label in cfg.news.skip_labels:
+        if any(fnmatch.fnmatchcase(label, p) for p in cfg.news.skip_labels):
             return f"skipped: the pull request has the `{label}` label"
+    trigger = pull.trigger_label
+    if trigger and any(fnmatch.fnmatchcase(trigger, p) for p in cfg.news.skip_trigger_labels):
+        return f"skipped: this run was started by the `{trigger}` label"
     if pull.title is not None:
         prefix = title.title_prefix(pull.title)
         if prefix in cfg.news.skip_title_prefixes:

@@ -16,6 +16,7 @@ from tomlkit.exceptions import TOMLKitError
 
 from devkit import __version__, config, git, proc, resources
 from devkit.checks.lint import RuffMissing, ruff_command
+from devkit.checks.news import ASSIGN_WORKFLOW
 from devkit.conventions.settings import PRESETS, NewsSettings
 from devkit.errors import DevkitError
 
@@ -65,6 +66,12 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be written, write nothing"
+    )
+    parser.add_argument(
+        "--assign-workflow",
+        action="store_true",
+        help=f"also write {ASSIGN_WORKFLOW}: it numbers placeholder fragments (changes/fix.md) "
+        "in each pull request and commits the rename",
     )
     parser.add_argument(
         "--force",
@@ -180,7 +187,7 @@ def _file(root: Path, rel: str, new: str) -> Change:
     return Change(rel, "unchanged" if old == new else "overwrite", old, new)
 
 
-def plan(root: Path, preset: str, devkit_repo: str) -> list[Change]:
+def plan(root: Path, preset: str, devkit_repo: str, assign_workflow: bool = False) -> list[Change]:
     """Every file devkit init would write, with what it would do to it (no I/O but reading)."""
     old_py = _read(root / "pyproject.toml")
     new_py, conflict, done = merge_pyproject(old_py, preset, root)
@@ -231,6 +238,9 @@ def plan(root: Path, preset: str, devkit_repo: str) -> list[Change]:
     changes.append(_file(root, PRE_COMMIT, pre_commit))
     workflow = resources.template("ci", "github-actions.yml").read_text(encoding="utf-8")
     changes.append(_file(root, WORKFLOW, workflow))
+    if assign_workflow:
+        assign = resources.template("ci", "news-assign.yml").read_text(encoding="utf-8")
+        changes.append(_file(root, ASSIGN_WORKFLOW, assign))
     return changes
 
 
@@ -275,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = None  # init may be what fixes the config; merge_pyproject reports unreadable TOML
     opts = config.section(cfg or config.build({}, "", ""), "init")
     preset = args.preset or (cfg.preset if cfg and cfg.source else "conventional")
-    changes = plan(root, preset, opts["devkit_repo"])
+    changes = plan(root, preset, opts["devkit_repo"], args.assign_workflow)
     width = max(len(c.action) for c in changes)
     print(f"devkit init ({preset} preset) in {root}:")
     for c in changes:

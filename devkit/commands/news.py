@@ -9,7 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from devkit import git, towncrier_config
+from devkit import git, history, towncrier_config
 from devkit.commands._common import add_config, settings
 from devkit.conventions.fragment_rules import (
     FragmentName,
@@ -18,6 +18,7 @@ from devkit.conventions.fragment_rules import (
     is_exempt,
     parse_name,
 )
+from devkit.conventions.settings import Settings
 from devkit.conventions.suggest import did_you_mean
 from devkit.errors import DevkitError
 
@@ -31,15 +32,25 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
         )
         parser.add_argument(
             "--pr",
-            type=int,
+            type=pr_number,
             metavar="N",
             help="the pull request number (default: a placeholder "
             "name that `devkit news assign N` renames later)",
         )
     elif sub == "assign":
-        parser.add_argument("pr", type=int, metavar="N", help="the pull request number")
+        parser.add_argument("pr", type=pr_number, metavar="N", help="the pull request number")
         parser.add_argument(
             "--dry-run", action="store_true", help="print the renames, change nothing"
+        )
+        parser.add_argument(
+            "--base",
+            metavar="REF",
+            help="only the placeholders the branch adds since REF (as the news-assign workflow does)",
+        )
+        parser.add_argument(
+            "--commit",
+            action="store_true",
+            help="commit the renames (`docs: number the news fragments for #N`)",
         )
     elif sub == "preview":
         parser.add_argument(
@@ -49,6 +60,15 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
             "(default: [project].version, else 'Unreleased')",
         )
     add_config(parser)
+
+
+def pr_number(text: str) -> int:
+    """A pull request number: a positive integer."""
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a pull request number (a positive integer)"
+        )
+    return int(text)
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -96,12 +116,20 @@ def new(args: argparse.Namespace) -> int:
 
 
 def assign(args: argparse.Namespace) -> int:
-    _, cfg, news = _load(args)
+    root, cfg, news = _load(args)
     fc = news.fragments
     if not news.fragment_dir.is_dir():
         raise DevkitError(f"there is no fragment directory {fc.directory}/")
+    names = sorted(os.listdir(news.fragment_dir))
+    if args.base:
+        history.resolve(
+            args.base, cwd=root, advice=f"fetch it, e.g. `git fetch origin {args.base}`"
+        )
+        prefix = f"{fc.directory}/"
+        added = {p.removeprefix(prefix) for p in git.added_files(args.base, fc.directory, cwd=root)}
+        names = [n for n in names if n in added]
     plan: list[tuple[str, str]] = []
-    for entry in sorted(os.listdir(news.fragment_dir)):
+    for entry in names:
         if is_exempt(entry, fc, cfg.news):
             continue
         parsed = parse_name(entry, fc)
@@ -122,10 +150,28 @@ def assign(args: argparse.Namespace) -> int:
                 f"cannot rename {src}: {fc.directory}/{dst} already exists; nothing was renamed",
                 "Merge the entries, or remove the old fragment.",
             )
-    for src, dst in plan:
-        print(f"{fc.directory}/{src} -> {fc.directory}/{dst}")
+    lines = [f"{fc.directory}/{src} -> {fc.directory}/{dst}" for src, dst in plan]
+    for (src, dst), line in zip(plan, lines, strict=True):
+        print(line)
         if not args.dry_run:
             os.rename(news.fragment_dir / src, news.fragment_dir / dst)
+    if args.commit and not args.dry_run:
+        paths = [f"{fc.directory}/{n}" for pair in plan for n in pair]
+        for cmd in (
+            ("add", "-A", "--", *paths),
+            (
+                "commit",
+                "-q",
+                "-m",
+                f"docs: number the news fragments for #{args.pr}",
+                "-m",
+                "\n".join(lines),
+            ),
+        ):
+            r = git.run(*cmd, cwd=root)
+            if r.returncode != 0:
+                raise DevkitError(f"`git {cmd[0]}` failed: {(r.err or r.out).strip()}")
+        print(f"committed: docs: number the news fragments for #{args.pr}")
     return 0
 
 
@@ -138,7 +184,7 @@ def _project_version(root: Path) -> str:
 
 
 def preview(args: argparse.Namespace) -> int:
-    root, _, news = _load(args)
+    root, cfg, news = _load(args)
     version = args.project_version or _project_version(root)
     cmd = [
         sys.executable,
@@ -159,7 +205,27 @@ def preview(args: argparse.Namespace) -> int:
             f"towncrier build --draft failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}"
         )
     sys.stdout.write(r.stdout)
+    sys.stdout.write(_placeholders_note(news, cfg))
     return 0
+
+
+def _placeholders_note(news: towncrier_config.NewsConfig, cfg: Settings) -> str:
+    """towncrier drops unnumbered fragments (fix.md) from its draft: list them instead."""
+    fc = news.fragments
+    rows = []
+    if news.fragment_dir.is_dir():
+        for name in sorted(os.listdir(news.fragment_dir)):
+            parsed = parse_name(name, fc)
+            if is_exempt(name, fc, cfg.news) or not isinstance(parsed, FragmentName):
+                continue
+            if parsed.placeholder and (news.fragment_dir / name).is_file():
+                text = (news.fragment_dir / name).read_text(encoding="utf-8", errors="replace")
+                kind = news.type_names.get(parsed.type, parsed.type)
+                rows.append(f"- {kind}: {' '.join(text.split())} ({fc.directory}/{name})")
+    if not rows:
+        return ""
+    head = "\nNot numbered yet (left out above; `devkit news assign N` numbers them):\n\n"
+    return head + "\n".join(rows) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -115,10 +115,19 @@ def _sentences(text: str) -> int:
     return len(_SENTENCE_END_RE.findall(without_code)) + 1
 
 
+ASSIGNED_HINT = "The news-assign workflow gives it the pull request's number when it is pushed."
+
+
 def check_entry(
-    entry: Entry, cfg: FragmentConfig, settings: NewsSettings, *, content: bool = True
+    entry: Entry,
+    cfg: FragmentConfig,
+    settings: NewsSettings,
+    *,
+    content: bool = True,
+    assigned: bool = False,
 ) -> list[Violation]:
-    """Violations for one item of the fragment directory (exempt names are the caller's business)."""
+    """Violations for one item of the fragment directory (exempt names are the caller's business);
+    `assigned`: a workflow numbers placeholders, so they need no action from the contributor."""
     path = f"{cfg.directory}/{entry.name}"
     loc = Location(path)
     if entry.kind != "file":
@@ -144,7 +153,9 @@ def check_entry(
                 "NF003",
                 f"`{entry.name}` has no number yet",
                 loc,
-                "Run `devkit news assign <PR number>` once the pull request exists.",
+                ASSIGNED_HINT
+                if assigned
+                else "Run `devkit news assign <PR number>` once the pull request exists.",
                 sev,
                 entry.name,
             )
@@ -225,9 +236,14 @@ def check_content(path: str, data: bytes, settings: NewsSettings) -> list[Violat
 
 
 def check_added(
-    added: list[str], cfg: FragmentConfig, settings: NewsSettings, pr: int | None
+    added: list[str],
+    cfg: FragmentConfig,
+    settings: NewsSettings,
+    pr: int | None,
+    assigned: bool = False,
 ) -> list[Violation]:
-    """Branch-level rules over the fragment names the branch adds."""
+    """Branch-level rules over the fragment names the branch adds; `assigned`: a workflow numbers
+    placeholders, so an unnumbered one is not a wrong number."""
     out: list[Violation] = []
     fragments = []
     for name in added:
@@ -253,6 +269,8 @@ def check_added(
         )
     if pr is not None:
         for name, parsed in fragments:
+            if assigned and parsed.placeholder:
+                continue
             if parsed.number != str(pr):
                 path = f"{cfg.directory}/{name}"
                 if parsed.number:

@@ -57,8 +57,15 @@ class NewsSettings(Record):
         ".gitkeep",
         ".keep",
     )
-    skip_labels: tuple[str, ...] = ("skip:changelog",)
+    skip_labels: tuple[str, ...] = (
+        "skip:changelog",
+    )  # globs: `devkit ci` skips the fragment check
     skip_title_prefixes: tuple[str, ...] = ()
+    # globs: a run started by adding or removing one of these labels skips the fragment check
+    skip_trigger_labels: tuple[str, ...] = ()
+    # placeholders (fix.md) are numbered by the news-assign workflow: accepted in a pull request;
+    # "auto": when .github/workflows/devkit-news-assign.yml exists
+    assign_workflow: bool | str = "auto"
 
 
 class Settings(Record):
@@ -152,6 +159,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "single_line": True,
             "skip_labels": ("skip:changelog",),
             "skip_title_prefixes": ("release",),
+            # timeline-check.yml: a process label added or removed does not re-run the check
+            "skip_trigger_labels": ("flow:*",),
         },
         # the project squash-merges: commits inside a pull request are free-form, the title is what lands
         "ci": {"commit_severity": "warning"},
