@@ -188,7 +188,10 @@ SECTIONS: dict[str, s.Table] = {
         s.Key("deepen", s.boolean(), None),
         s.Key("commit_severity", s.choice("error", "warning"), "error"),
     ),
-    "lint": s.Table(s.Key("base", s.string(), None)),
+    "lint": s.Table(
+        s.Key("base", s.string(), None),
+        s.Key("ruff", s.string(r"\d+\.\d+\.\d+", 'a ruff version such as "0.14.0"'), None),
+    ),
     "init": s.Table(s.Key("devkit_repo", s.string(), "https://github.com/devkit-dev/devkit")),
 }
 

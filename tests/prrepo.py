@@ -6,7 +6,11 @@ import json
 import subprocess
 from pathlib import Path
 
+from devkit import ruff
 from tests.gitrepo import PYPROJECT_CONVENTIONAL, Repo
+
+# every lint report names the ruff that ran (issue 13); these repositories pin none
+RUFF_NOTE = f"ruff {ruff.version_of(ruff.bundled())} (devkit's own; the project pins none)"
 
 RUFF = """
 [tool.ruff]

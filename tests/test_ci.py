@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.gitrepo import PYPROJECT_BACKENDAI, Repo
-from tests.prrepo import clone, devkit, event, gh_env, upstream
+from tests.prrepo import RUFF_NOTE, clone, devkit, event, gh_env, upstream
 
 TYPES = (
     "`build`, `chore`, `ci`, `docs`, `feat`, `fix`, `perf`, `refactor`, `revert`, `style`, `test`"
@@ -67,6 +67,7 @@ def test_text_output_lists_every_violation_and_exits_1(pr: Repo) -> None:
         "    hint: Run `devkit lint --fix`.",
         "src/ugly.py:1:2: error FMT [unformatted] `src/ugly.py` would be reformatted by `ruff format`",
         "    hint: Run `devkit lint --fix` (or `ruff format src/ugly.py`).",
+        f"lint: note: {RUFF_NOTE}",
         "devkit: 4 error(s), 0 warning(s) "
         "(1 branch name, 7 commit messages, 2 fragments, 4 files checked)",
     ]
@@ -143,6 +144,7 @@ def test_github_format_annotations_and_step_summary(pr: Repo, tmp_path: Path) ->
         "— Run `devkit lint --fix`.",
         "::error file=src/ugly.py,line=1,col=2,title=devkit FMT unformatted::`src/ugly.py` would be "
         "reformatted by `ruff format` — Run `devkit lint --fix` (or `ruff format src/ugly.py`).",
+        f"::notice title=devkit lint::{RUFF_NOTE}",
         "devkit: 5 error(s), 0 warning(s) "
         "(1 branch name, 1 title, 7 commit messages, 2 fragments, 4 files checked)",
     ]
@@ -172,6 +174,7 @@ def test_clean_pull_request_exits_0(tmp_path: Path) -> None:
     assert p.stdout.splitlines() == [
         "commit: note: 1 commit(s) in `main..HEAD`",
         "news: note: 1 fragment(s) added since `main`",
+        f"lint: note: {RUFF_NOTE}",
         "devkit: all good (1 branch name, 1 title, 1 commit message, 2 fragments, 1 file checked)",
     ]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.gitrepo import Repo
-from tests.prrepo import clone, devkit, upstream
+from tests.prrepo import RUFF_NOTE, clone, devkit, upstream
 
 
 @pytest.fixture
@@ -32,6 +32,7 @@ def test_changed_files_only_with_rule_file_line_col(branch: Repo) -> None:
     assert p.stdout.splitlines() == [
         "src/x.py:1:8: error F401 [unused-import] `os` imported but unused",
         "    hint: Run `devkit lint --fix`.",
+        f"lint: note: {RUFF_NOTE}",
         "devkit: 1 error(s), 0 warning(s) (1 file checked)",
     ]
 
@@ -91,6 +92,7 @@ def test_fix_applies_safe_fixes_and_format_then_reports_the_rest(branch: Repo) -
     assert p.stdout.splitlines() == [
         "src/x.py:5:12: error F821 [undefined-name] Undefined name `undefined_name`",
         "    hint: See https://docs.astral.sh/ruff/rules/undefined-name",
+        f"lint: note: {RUFF_NOTE}",
         "lint: note: applied ruff's safe fixes and formatting; what is left is below",
         "devkit: 1 error(s), 0 warning(s) (1 file checked)",
     ]
@@ -140,6 +142,7 @@ def test_github_format(branch: Repo, tmp_path: Path) -> None:
     assert p.stdout.splitlines() == [
         "::error file=src/x.py,line=1,col=2,title=devkit FMT unformatted::`src/x.py` would be reformatted "
         "by `ruff format` — Run `devkit lint --fix` (or `ruff format src/x.py`).",
+        f"::notice title=devkit lint::{RUFF_NOTE}",
         "devkit: 1 error(s), 0 warning(s) (1 file checked)",
     ]
     assert "| lint | ❌ fail | 1 | 1 | 0 |" in summary.read_text()

@@ -11,7 +11,7 @@ import yaml
 
 from devkit.resources import templates_dir
 from tests.gitrepo import Repo
-from tests.prrepo import clone, event, gh_env, upstream
+from tests.prrepo import RUFF_NOTE, clone, event, gh_env, upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = templates_dir() / "ci" / "github-actions.yml"
@@ -93,6 +93,7 @@ def test_workflow_passes_a_clean_pull_request(tmp_path: Path) -> None:
     assert p.stdout.splitlines() == [
         "::notice title=devkit commit::1 commit(s) in `origin/main..HEAD`",
         "::notice title=devkit news::1 fragment(s) added since `origin/main`",
+        f"::notice title=devkit lint::{RUFF_NOTE}",
         "devkit: all good (1 branch name, 1 title, 1 commit message, 2 fragments, 1 file checked)",
     ]
     summary = (tmp_path / "summary.md").read_text()

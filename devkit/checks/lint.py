@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
-from devkit import git, history, proc
+from devkit import git, history, proc, ruff
 from devkit.errors import DevkitError
+from devkit.ruff import RuffMissing
 from devkit.violations import ERROR, Location, Report, Violation, sort_key
 
 PY_SUFFIXES = (".py", ".pyi")
 FIX_HINT = "Run `devkit lint --fix`."
-
-
-class RuffMissing(Exception):
-    pass
-
-
-def ruff_command() -> list[str]:
-    """The ruff installed with devkit: $DEVKIT_RUFF, sys.executable's sibling, `python -m ruff`, PATH."""
-    override = os.environ.get("DEVKIT_RUFF")
-    if override:
-        return [override]
-    sibling = Path(sys.executable).with_name("ruff.exe" if os.name == "nt" else "ruff")
-    if sibling.is_file():
-        return [str(sibling)]
-    if importlib.util.find_spec("ruff") is not None:
-        return [sys.executable, "-m", "ruff"]
-    found = shutil.which("ruff")
-    if found:
-        return [found]
-    raise RuffMissing("ruff is not installed (it is a dependency of devkit: reinstall devkit)")
 
 
 def local_changes(base: str, root: Path) -> list[str]:
@@ -49,9 +26,9 @@ def local_changes(base: str, root: Path) -> list[str]:
     return sorted(paths)
 
 
-def changed_report(base: str, head: str, root: Path) -> Report:
+def changed_report(base: str, head: str, root: Path, pin: str | None = None) -> Report:
     """Lint the Python files changed between the merge base of base and head."""
-    return run(python_files(git.changed_files(base, head, cwd=root), root), root)
+    return run(python_files(git.changed_files(base, head, cwd=root), root), root, pin=pin)
 
 
 def python_files(paths: list[str], root: Path) -> list[str]:
@@ -135,19 +112,28 @@ def select(targets: list[str], root: Path, cmd: list[str]) -> list[str]:
     return [_rel(line, root) for line in r.out.splitlines() if line.strip().endswith(PY_SUFFIXES)]
 
 
-def run(targets: list[str], root: Path, *, fix: bool = False, all_files: bool = False) -> Report:
-    """Lint files (repository-relative) or, with all_files, the whole tree at root. Never raises for a
-    ruff problem: a check that cannot run is a Report with `error` set."""
+def run(
+    targets: list[str],
+    root: Path,
+    *,
+    fix: bool = False,
+    all_files: bool = False,
+    pin: str | None = None,
+) -> Report:
+    """Lint files (repository-relative) or, with all_files, the whole tree at root, with the project's
+    ruff (`pin`: [tool.devkit.lint] ruff); the first note names the version that ran. Never raises for
+    a ruff problem: a check that cannot run is a Report with `error` set."""
+    if not targets and not all_files:
+        return Report("lint", (), 0, ("no Python files to lint",))
     try:
-        cmd = ruff_command()
-        files = select(["."] if all_files else targets, root, cmd) if (targets or all_files) else []
+        tool = ruff.resolve(root, pin)
+        cmd = tool.cmd
+        files = select(["."] if all_files else targets, root, cmd)
         if not files:
-            note = "no Python files to lint" + (
-                " (all excluded by ruff's settings)" if targets else ""
-            )
-            return Report("lint", (), 0, (note,))
+            notes = (tool.label, "no Python files to lint (all excluded by ruff's settings)")
+            return Report("lint", (), 0, notes)
         paths = ["."] if all_files else files
-        notes: list[str] = []
+        notes = [tool.label]
         if fix:
             _ruff(cmd, ["check", "--fix", "--force-exclude", "--quiet", "--", *paths], root)
             _ruff(cmd, ["format", "--force-exclude", "--quiet", "--", *paths], root)

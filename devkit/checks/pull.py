@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from devkit import git, github, history
+from devkit import config, git, github, history
 from devkit.checks import branch, commit, lint, news, title
 from devkit.conventions.settings import Settings
 from devkit.errors import DevkitError
@@ -153,7 +153,8 @@ def run_checks(
                 guarded("news", lambda: news.news_report(root, cfg, rng.base, pull.number))
             )
     if "lint" in ranged:
-        reports.append(guarded("lint", lambda: lint.changed_report(rng.base, rng.head, root)))
+        pin = config.section(cfg, "lint")["ruff"]
+        reports.append(guarded("lint", lambda: lint.changed_report(rng.base, rng.head, root, pin)))
     if rng.notes:
         first = next(i for i, r in enumerate(reports) if r.check in ranged)
         reports[first] = reports[first]._replace(notes=(*rng.notes, *reports[first].notes))

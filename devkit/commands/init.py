@@ -14,8 +14,7 @@ import jinja2
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from devkit import __version__, config, git, proc, resources
-from devkit.checks.lint import RuffMissing, ruff_command
+from devkit import __version__, config, git, resources, ruff
 from devkit.checks.news import ASSIGN_WORKFLOW
 from devkit.conventions.settings import PRESETS, NewsSettings
 from devkit.errors import DevkitError
@@ -163,12 +162,15 @@ def _render(name: str, **values: Any) -> str:
     )
 
 
-def _ruff_version() -> str:
+def _ruff_version(root: Path) -> str:
+    """The project's ruff pin, else the ruff devkit runs (for ruff-pre-commit's `rev`)."""
+    pin = ruff.find_pin(root)
+    if pin is not None:
+        return pin.version
     try:
-        out = proc.run(*ruff_command(), "--version").out.split()
-    except RuffMissing:
-        out = []
-    return out[1] if len(out) == 2 else "0.17.6"
+        return ruff.version_of(ruff.bundled())
+    except ruff.RuffMissing:
+        return "0.17.6"
 
 
 def _read(path: Path) -> str | None:
@@ -231,7 +233,7 @@ def plan(root: Path, preset: str, devkit_repo: str, assign_workflow: bool = Fals
         changes.append(_file(root, "changes/template.md", template))
     pre_commit = _render(
         "pre-commit/pre-commit-config.yaml",
-        ruff_version=_ruff_version(),
+        ruff_version=_ruff_version(root),
         devkit_repo=devkit_repo,
         devkit_version=__version__,
     )

@@ -78,10 +78,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = settings(args, root)
     opts = config.section(cfg, "lint")
     if args.all:
-        report = lint.run([], root, fix=args.fix, all_files=True)
+        report = lint.run([], root, fix=args.fix, all_files=True, pin=opts["ruff"])
     else:
         paths, source = targets(args, root, opts["base"])
-        report = lint.run(paths, root, fix=args.fix)
+        report = lint.run(paths, root, fix=args.fix, pin=opts["ruff"])
         if not paths:
             report = report._replace(notes=(f"no Python files to lint ({source})",))
     return finish([report], args.format)
