@@ -55,6 +55,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ),
     ("ci",): ("devkit.commands.ci", "Everything a pull request must pass, in one report."),
     ("init",): ("devkit.commands.init", "Set up devkit's conventions in a repository."),
+    ("doctor",): (
+        "devkit.commands.doctor",
+        "Check this clone: config, fragments, pre-commit's git hooks, the project's ruff.",
+    ),
     ("provision",): (
         "devkit.commands.provision",
         "Bring hosts to the stack's desired state over SSH.",

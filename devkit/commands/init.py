@@ -14,7 +14,7 @@ import jinja2
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from devkit import __version__, config, git, resources, ruff
+from devkit import __version__, config, git, hooks, resources, ruff
 from devkit.checks.news import ASSIGN_WORKFLOW
 from devkit.conventions.settings import PRESETS, NewsSettings
 from devkit.errors import DevkitError
@@ -65,6 +65,11 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be written, write nothing"
+    )
+    parser.add_argument(
+        "--install-hooks",
+        action="store_true",
+        help="then install pre-commit's git hooks (pre-commit, commit-msg, pre-push) in this clone",
     )
     parser.add_argument(
         "--assign-workflow",
@@ -298,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n" + diff(c))
     if args.dry_run or not todo:
         print("\n" + ("dry run: nothing was written" if args.dry_run else "nothing to do"))
-        return 0
+        return 0 if args.dry_run else _install_hooks(root, args.install_hooks)
     tty = sys.stdin.isatty()
     overwrites = [c for c in todo if c.action == "overwrite"]
     if overwrites and not args.force and not tty:
@@ -320,5 +325,23 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {c.path}")
     for path in skipped:
         print(f"kept {path} (not overwritten)")
-    print("next: commit these files, then `pre-commit install` in each clone")
+    if not args.install_hooks:
+        print("next: commit these files, then `pre-commit install` in each clone")
+    return _install_hooks(root, args.install_hooks)
+
+
+def _install_hooks(root: Path, wanted: bool) -> int:
+    """`--install-hooks`: pre-commit's hooks for every stage devkit uses, checked afterwards."""
+    if not wanted:
+        return 0
+    for line in hooks.install(root):
+        print(line)
+    missing = [h for h in hooks.states(root) if not h.installed]
+    if missing:
+        raise DevkitError(
+            f"the {missing[0].hook_type} hook is still missing after `pre-commit install` "
+            f"({missing[0].detail}: {missing[0].path})"
+        )
+    print(f"hooks installed: {', '.join(hooks.HOOK_TYPES)} (`devkit doctor` checks them)")
+    print("next: commit these files; every other clone runs `devkit init --install-hooks` once")
     return 0
