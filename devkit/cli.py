@@ -155,7 +155,7 @@ def _dispatch(argv: list[str]) -> int:
             raise DevkitError(f"`devkit {' '.join(path)}` is not available in this build") from None
         raise DevkitError(
             f"`devkit {' '.join(path)}` needs the Python package `{exc.name}`",
-            "Reinstall devkit with its dependencies (`pip install devkit`).",
+            "Reinstall devkit with its dependencies (`pip install monorepo-devkit`).",
         ) from None
     args = fast_parse(rest, module.FAST_OPTIONS) if hasattr(module, "FAST_OPTIONS") else None
     if args is None:
