@@ -6,12 +6,10 @@ tests/test_imports.py enforces it.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
 from devkit import __version__
-from devkit.conventions.suggest import did_you_mean
 from devkit.errors import DevkitError, ExitCode
 from devkit.record import TYPE_CHECKING
 
@@ -122,6 +120,8 @@ def _find(argv: list[str]) -> tuple[tuple[str, ...], list[str]]:
 
 
 def _suggest(words: list[str]) -> str:
+    from devkit.conventions.suggest import did_you_mean  # the error path only
+
     names = sorted({" ".join(k[: len(words)]) for k in COMMANDS} | set(GROUPS))
     close = did_you_mean(" ".join(words), names)
     return (
@@ -149,7 +149,8 @@ def _dispatch(argv: list[str]) -> int:
         )
     module_name, summary = COMMANDS[path]
     try:
-        module = importlib.import_module(module_name)
+        __import__(module_name)  # what importlib.import_module does, without importing importlib
+        module = sys.modules[module_name]
     except ModuleNotFoundError as exc:
         if exc.name and (exc.name == module_name or module_name.startswith(exc.name + ".")):
             raise DevkitError(f"`devkit {' '.join(path)}` is not available in this build") from None

@@ -1,20 +1,16 @@
-"""`[tool.devkit]` in pyproject.toml: found, parsed with tomllib, validated against its schema (below),
-merged over a preset."""
+"""`[tool.devkit]` in pyproject.toml: the nearest pyproject.toml that has one (up to the repository
+root), parsed with tomllib, validated against its schema (devkit.config_schema), merged over a preset.
+
+The hook paths run on every commit: the validated result is cached in .git, keyed by the file's
+identity, so that a warm run imports neither tomllib nor the schema (marshal is built in)."""
 
 from __future__ import annotations
 
 import marshal  # built in
 import os
 
-from devkit import schema as s
-from devkit.conventions.registry import RULES, lookup
-from devkit.conventions.settings import (
-    PRESETS,
-    BranchSettings,
-    CommitSettings,
-    NewsSettings,
-    Settings,
-)
+from devkit import __version__
+from devkit.conventions.settings import BranchSettings, CommitSettings, NewsSettings, Settings
 from devkit.errors import ConfigError
 from devkit.record import TYPE_CHECKING
 
@@ -22,22 +18,27 @@ if TYPE_CHECKING:
     from typing import Any
 
 CACHE_NAME = "devkit-config.cache"
+# what a cache entry depends on besides the file: its shape and devkit's presets
+CACHE_FORMAT = (3, __version__)
+NO_TABLE = "no [tool.devkit]"  # a cached verdict: the file has no table, look further up
+DEFAULTS = "<defaults>"  # the cache entry of the preset defaults, when no file has the table
 
 
-def find_pyproject(start: str | os.PathLike[str] | None = None) -> tuple[str | None, str | None]:
-    """(nearest pyproject.toml up to the repository root, that root's .git directory)."""
+def candidates(start: str | os.PathLike[str] | None = None) -> tuple[list[str], str | None]:
+    """(every pyproject.toml from start up to the repository root, nearest first; that root's .git
+    directory). Outside a repository: up to the filesystem root."""
     here = os.path.abspath(start or os.getcwd())
+    found: list[str] = []
     while True:
         candidate = os.path.join(here, "pyproject.toml")
-        dotgit = os.path.join(here, ".git")
-        gitdir = dotgit if os.path.isdir(dotgit) else None
         if os.path.isfile(candidate):
-            return candidate, gitdir or _gitdir_above(here)
+            found.append(candidate)
+        dotgit = os.path.join(here, ".git")
         if os.path.exists(dotgit):
-            return None, gitdir
+            return found, dotgit if os.path.isdir(dotgit) else None
         parent = os.path.dirname(here)
         if parent == here:
-            return None, None
+            return found, None
         here = parent
 
 
@@ -50,23 +51,47 @@ def _gitdir_above(here: str) -> str | None:
         here = os.path.dirname(here)
 
 
-def _read_table(file: str, gitdir: str | None) -> dict[str, Any]:
-    """[tool.devkit] from file. The hook paths run on every commit and tomllib costs them ~5 ms
-    of imports, so the parsed table is cached in .git, keyed by the file's identity (marshal: built in)."""
-    try:
-        st = os.stat(file)
-    except FileNotFoundError:
-        raise ConfigError(file, "", "file not found") from None
-    key = (os.path.abspath(file), st.st_mtime_ns, st.st_size, st.st_ino)
-    cache = os.path.join(gitdir, CACHE_NAME) if gitdir else None
-    if cache:
+class _Cache:
+    """The validated [tool.devkit] of each pyproject.toml, in .git, keyed by the file's identity."""
+
+    def __init__(self, gitdir: str | None) -> None:
+        self.path = os.path.join(gitdir, CACHE_NAME) if gitdir else None
+        self.entries: dict[str, Any] = {}
+        self.dirty = False
+        if self.path:
+            try:
+                with open(self.path, "rb") as fh:
+                    fmt, entries = marshal.load(fh)
+                if fmt == CACHE_FORMAT and isinstance(entries, dict):
+                    self.entries = entries
+            except (OSError, EOFError, ValueError, TypeError):
+                pass
+
+    def get(self, file: str, stamp: tuple[int, int, int]) -> Any:
+        hit = self.entries.get(file)
+        return hit[1] if hit and tuple(hit[0]) == stamp else None
+
+    def put(self, file: str, stamp: tuple[int, int, int], data: Any) -> None:
+        self.entries[file] = (stamp, data)
+        self.dirty = True
+
+    def save(self) -> None:
+        if not (self.path and self.dirty):
+            return
         try:
-            with open(cache, "rb") as fh:
-                cached_key, table = marshal.load(fh)
-            if tuple(cached_key) == key:
-                return table  # type: ignore[no-any-return]
-        except (OSError, EOFError, ValueError, TypeError):
-            pass
+            tmp = f"{self.path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as fh:
+                marshal.dump((CACHE_FORMAT, self.entries), fh)
+            os.replace(tmp, self.path)
+        except (OSError, ValueError):  # read-only .git, or a value marshal cannot store (dates)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _parse(file: str) -> Any:
+    """The validated data of file's [tool.devkit], or NO_TABLE."""
     import tomllib  # ~5 ms, only when the cache is cold
 
     try:
@@ -78,149 +103,30 @@ def _read_table(file: str, gitdir: str | None) -> dict[str, Any]:
         raise ConfigError(
             file, "", f"invalid TOML: {exc}", "Fix the TOML syntax at that line."
         ) from None
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read it: {exc.strerror}") from None
     tool = data.get("tool", {})
     if not isinstance(tool, dict):
         raise ConfigError(file, "tool", "must be a table")
-    table = tool.get("devkit", {})
+    if "devkit" not in tool:
+        return NO_TABLE
+    table = tool["devkit"]
     if not isinstance(table, dict):
         raise ConfigError(file, "tool.devkit", "must be a table")
-    if cache:
-        try:
-            tmp = f"{cache}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as fh:
-                marshal.dump((key, table), fh)
-            os.replace(tmp, cache)
-        except (OSError, ValueError):  # read-only .git, or a value marshal cannot store (dates)
-            pass
-    return table
+    from devkit import config_schema
+
+    return config_schema.validate(table, file)
 
 
-def load(
-    start: str | os.PathLike[str] | None = None, path: str | os.PathLike[str] | None = None
-) -> Settings:
-    """Settings from the nearest pyproject.toml (up to the repository root), or the defaults."""
-    if path:
-        file, gitdir = os.fspath(path), None
-    else:
-        file, gitdir = find_pyproject(start)
-    if file is None:
-        return build({}, "", "")
-    table = _read_table(file, gitdir)
-    return build(table, file, os.path.dirname(os.path.abspath(file)))
-
-
-# --- the schema of [tool.devkit] ------------------------------------------------------------------
-
-
-def _preset(value: Any, where: s.Where) -> str:
-    if not isinstance(value, str):
-        raise where.fail(f"expected a string, got {type(value).__name__} {value!r}")
-    if value not in PRESETS:
-        raise where.fail(f"unknown preset {value!r}", f"Use one of: {', '.join(PRESETS)}.")
-    return value
-
-
-def _branch_pattern(value: str, where: s.Where) -> str:
-    s.regex()(value.replace("{types}", "x"), where)
-    return value
-
-
-def _auto_or_bool(value: Any, where: s.Where) -> bool | str:
-    if value == "auto" or isinstance(value, bool):
-        return value  # type: ignore[no-any-return]
-    raise where.fail(f'expected true, false or "auto", got {type(value).__name__} {value!r}')
-
-
-_C = CommitSettings()
-COMMIT = s.Table(
-    s.Key("types", s.strings_or_regex(), _C.types, "a list, or a regex string; [] allows any type"),
-    s.Key("type_case", s.choice("any", "lower"), _C.type_case),
-    s.Key("scopes", s.strings_or_regex(), _C.scopes, "a list or a regex; [] allows any scope"),
-    s.Key("scope_patterns", s.strings(s.regex()), _C.scope_patterns, "regexes, e.g. ticket keys"),
-    s.Key("scope_dirs", s.strings(), _C.scope_dirs, 'folder globs: "src/pkg/*" allows each name'),
-    s.Key("scope_delimiter", s.string(), _C.scope_delimiter),
-    s.Key("scope_required", s.boolean(), _C.scope_required),
-    s.Key("allow_breaking_marker", s.boolean(), _C.allow_breaking_marker),
-    s.Key("header_max_length", s.integer(), _C.header_max_length, "0: no limit"),
-    s.Key("subject_case", s.choice("any", "lower", "upper"), _C.subject_case),
-    s.Key("subject_full_stop", s.boolean(), _C.subject_full_stop),
-    s.Key("body_max_line_length", s.integer(), _C.body_max_line_length),
-    s.Key("squash_suffix", s.boolean(), _C.squash_suffix),
-    s.Key("lenient_header", s.boolean(), _C.lenient_header),
-    s.Key("required_trailers", s.strings(), _C.required_trailers),
-    s.Key("forbidden_trailers", s.strings(), _C.forbidden_trailers),
-    s.Key("allow_merge_commits", s.boolean(), _C.allow_merge_commits),
-    s.Key("allow_revert_commits", s.boolean(), _C.allow_revert_commits),
-    s.Key("allow_fixup_commits", s.boolean(), _C.allow_fixup_commits),
-)
-_B = BranchSettings()
-BRANCH = s.Table(
-    s.Key("types", s.strings(), _B.types),
-    s.Key("patterns", s.strings(_branch_pattern), _B.patterns),
-    s.Key("forms", s.strings(), _B.forms),
-    s.Key("exempt", s.strings(s.regex()), _B.exempt),
-)
-_N = NewsSettings()
-NEWS = s.Table(
-    s.Key("single_line", s.boolean(), _N.single_line),
-    s.Key("allow_placeholders", s.boolean(), _N.allow_placeholders),
-    s.Key("require", s.boolean(), _N.require),
-    s.Key("exempt", s.strings(), _N.exempt),
-    s.Key("skip_labels", s.strings(), _N.skip_labels),
-    s.Key("skip_title_prefixes", s.strings(), _N.skip_title_prefixes),
-    s.Key("skip_trigger_labels", s.strings(), _N.skip_trigger_labels),
-    s.Key("assign_workflow", _auto_or_bool, _N.assign_workflow),
-)
-CI_CHECKS = ("branch", "commit", "title", "news", "lint")
-
-
-def _ci_check(value: str, where: s.Where) -> str:
-    if value not in CI_CHECKS:
-        raise where.fail(f"unknown check {value!r}", f"Use some of: {', '.join(CI_CHECKS)}.")
-    return value
-
-
-# the tables the other commands read (validated when they are read: `section`)
-SECTIONS: dict[str, s.Table] = {
-    "ci": s.Table(
-        s.Key("base", s.string(), None),
-        s.Key("checks", s.strings(_ci_check), CI_CHECKS),
-        s.Key("deepen", s.boolean(), None),
-        s.Key("commit_severity", s.choice("error", "warning"), "error"),
-    ),
-    "lint": s.Table(
-        s.Key("base", s.string(), None),
-        s.Key("ruff", s.string(r"\d+\.\d+\.\d+", 'a ruff version such as "0.14.0"'), None),
-    ),
-    "init": s.Table(s.Key("devkit_repo", s.string(), "https://github.com/devkit-dev/devkit")),
-}
-
-
-def _rules(value: Any, where: s.Where) -> dict[str, str]:
-    """{code or name: severity} -> {code: severity}."""
-    table = s.mapping(s.choice("error", "warning", "off"))(value, where)
-    out = {}
-    for name, severity in table.items():
-        rule = lookup(name)
-        if rule is None:
-            raise s.unknown_key(
-                where, name, tuple(r.code for r in RULES) + tuple(r.name for r in RULES)
-            )
-        out[rule.code] = severity
-    return out
-
-
-TOP = s.Table(
-    s.Key("preset", _preset, "conventional"),
-    s.Key("rules", _rules, None, "rule code or name -> error | warning | off"),
-    s.Key("commit", s.anything(), None),
-    s.Key("branch", s.anything(), None),
-    s.Key("news", s.anything(), None),
-    *(s.Key(name, s.anything(), None) for name in SECTIONS),
-    # provisioning's tables: devkit.provision validates them
-    *(s.Key(name, s.anything(), None) for name in ("hosts", "provision", "sandbox")),
-)
-EXTRA = tuple(n for n in TOP.names if n not in ("preset", "rules", "commit", "branch", "news"))
+def _stamp(file: str) -> tuple[int, int, int]:
+    try:
+        st = os.stat(file)
+        os.close(os.open(file, os.O_RDONLY))  # a warm cache must not hide an unreadable file
+    except FileNotFoundError:
+        raise ConfigError(file, "", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read it: {exc.strerror}") from None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def folder_scopes(root: str, globs: tuple[str, ...]) -> tuple[str, ...]:
@@ -238,33 +144,63 @@ def folder_scopes(root: str, globs: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def settings(data: dict[str, Any], source: str, root: str) -> Settings:
+    """Records from validated data (devkit.config_schema.validate)."""
+    commit = CommitSettings(**data["commit"])
+    if commit.scope_dirs:  # not cached: folders come and go
+        commit = commit._replace(folder_scopes=folder_scopes(root, commit.scope_dirs))
+    return Settings(
+        data["preset"],
+        commit,
+        BranchSettings(**data["branch"]),
+        NewsSettings(**data["news"]),
+        data["rules"],
+        source,
+        root,
+        data["extra"],
+    )
+
+
 def build(table: dict[str, Any], source: str, root: str) -> Settings:
     """Settings from a raw [tool.devkit] table: validated, merged over its preset."""
-    where = s.Where(source, "tool.devkit")
-    top = s.validate(TOP, table, where)
-    preset = top["preset"]
-    defaults = PRESETS[preset]
-    commit = CommitSettings(
-        **s.validate(COMMIT, top["commit"], where.key("commit"), defaults.get("commit", {}))
-    )
-    if commit.scope_dirs:
-        commit = commit._replace(folder_scopes=folder_scopes(root, commit.scope_dirs))
-    branch_defaults = dict(defaults.get("branch", {}))
-    if "types" not in branch_defaults and isinstance(commit.types, tuple):
-        branch_defaults["types"] = commit.types
-    branch = BranchSettings(
-        **s.validate(BRANCH, top["branch"], where.key("branch"), branch_defaults)
-    )
-    news = NewsSettings(
-        **s.validate(NEWS, top["news"], where.key("news"), defaults.get("news", {}))
-    )
-    extra = {k: table[k] for k in EXTRA if k in table}
-    rules = {**defaults.get("rules", {}), **(top["rules"] or {})}
-    return Settings(preset, commit, branch, news, rules, source, root, extra)
+    from devkit import config_schema
+
+    return settings(config_schema.validate(table, source), source, root)
 
 
-def section(settings: Settings, name: str) -> dict[str, Any]:
+def section(cfg: Settings, name: str) -> dict[str, Any]:
     """[tool.devkit.NAME] of one command (ci, lint, init), validated, over its preset's defaults."""
-    where = s.Where(settings.source, f"tool.devkit.{name}")
-    preset = PRESETS.get(settings.preset, {}).get(name, {})
-    return s.validate(SECTIONS[name], settings.extra.get(name), where, preset)
+    from devkit import config_schema
+
+    return config_schema.section(cfg.preset, cfg.extra, cfg.source, name)
+
+
+def load(
+    start: str | os.PathLike[str] | None = None, path: str | os.PathLike[str] | None = None
+) -> Settings:
+    """Settings from the nearest pyproject.toml that has [tool.devkit] (up to the repository root),
+    or from `path`; else the defaults."""
+    if path:
+        files, gitdir = [os.path.abspath(path)], None
+    else:
+        files, gitdir = candidates(start)
+    cache = _Cache(gitdir)
+    try:
+        for file in files:
+            stamp = _stamp(file)
+            data = cache.get(file, stamp)
+            if data is None:
+                data = _parse(file)
+                cache.put(file, stamp, data)
+            if data != NO_TABLE:
+                return settings(data, file, os.path.dirname(file))
+        source = files[0] if path else ""  # an explicit file without the table: its defaults
+        data = cache.get(DEFAULTS, (0, 0, 0))
+        if data is None:
+            from devkit import config_schema
+
+            data = config_schema.validate({}, source)
+            cache.put(DEFAULTS, (0, 0, 0), data)
+        return settings(data, source, os.path.dirname(source))
+    finally:
+        cache.save()

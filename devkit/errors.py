@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import enum
 
+class ExitCode:
+    """The exit codes (plain ints: an IntEnum class costs a hook run ~0.2 ms to create)."""
 
-class ExitCode(enum.IntEnum):
     OK = 0
     VIOLATIONS = 1
     ERROR = 2

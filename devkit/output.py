@@ -132,10 +132,24 @@ def as_dict(reports: list[Report]) -> dict[str, object]:
 
 
 def render_json(reports: list[Report], stream: TextIO) -> None:
-    import json
+    """Indented down to each violation, which is one line: json's C encoder only runs without
+    `indent`, and the pure-Python one made a 5,000-commit report a third slower than the text."""
+    import json  # ~2 ms: not on the hook paths unless asked for
 
-    json.dump(as_dict(reports), stream, indent=2, ensure_ascii=False)
-    stream.write("\n")
+    def dump(value: object, depth: int, pad: str) -> str:
+        if depth == 0 or not isinstance(value, dict | list) or not value:
+            return json.dumps(value, ensure_ascii=False)
+        inner = pad + "  "
+        if isinstance(value, dict):
+            items = [
+                f"{inner}{json.dumps(k)}: {dump(v, depth - 1, inner)}" for k, v in value.items()
+            ]
+            return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+        items = [f"{inner}{dump(v, depth - 1, inner)}" for v in value]
+        return "[\n" + ",\n".join(items) + f"\n{pad}]"
+
+    # levels: the report, its checks, each check, its violations; a violation is one line
+    stream.write(dump(as_dict(reports), 4, "") + "\n")
 
 
 def _escape_data(s: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from devkit.conventions.branch_rules import check_branch, is_exempt
-from devkit.conventions.registry import with_severities
+from devkit.conventions.verdict import with_severities
 from devkit.record import TYPE_CHECKING
 from devkit.violations import Report
 

@@ -11,7 +11,7 @@ from devkit.conventions.message import (
     detect_auto_comment,
     needs_comment_string,
 )
-from devkit.conventions.registry import violation, with_severities
+from devkit.conventions.verdict import violation, with_severities
 from devkit.record import TYPE_CHECKING
 from devkit.violations import Location, Report, Violation
 

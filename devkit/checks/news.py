@@ -7,8 +7,8 @@ from pathlib import Path
 
 from devkit import git, history, towncrier_config
 from devkit.conventions.fragment_rules import Entry, check_added, check_entry, is_exempt
-from devkit.conventions.registry import with_severities
 from devkit.conventions.settings import Settings
+from devkit.conventions.verdict import with_severities
 from devkit.violations import Report, Violation
 
 ASSIGN_WORKFLOW = ".github/workflows/devkit-news-assign.yml"

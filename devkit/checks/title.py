@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from devkit.conventions.commit_rules import check_message
-from devkit.conventions.registry import with_severities
 from devkit.conventions.settings import Settings
+from devkit.conventions.verdict import with_severities
 from devkit.violations import Report
 
 _SCOPE_RE = re.compile(r"\([^)]+\)$")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from devkit.conventions.registry import violation
 from devkit.conventions.settings import BranchSettings
-from devkit.conventions.suggest import did_you_mean
+from devkit.conventions.verdict import did_you_mean, violation
 from devkit.violations import Location, Violation
 
-_TICKET_RE = re.compile(r"[A-Z][A-Z0-9]+-\d+")
+_TICKET = r"[A-Z][A-Z0-9]+-\d+"
+_REGEX_CHARS = frozenset("\\.^$*+?{}[]()|")
 
 
 def compile_patterns(settings: BranchSettings) -> list[re.Pattern[str]]:
@@ -18,12 +18,15 @@ def compile_patterns(settings: BranchSettings) -> list[re.Pattern[str]]:
 
 
 def is_exempt(name: str, settings: BranchSettings) -> bool:
-    return any(re.fullmatch(p, name) for p in settings.exempt)
+    # a plain name (`main`) is compared, not compiled: a hook run pays only for real patterns
+    return any(
+        p == name if _REGEX_CHARS.isdisjoint(p) else re.fullmatch(p, name) for p in settings.exempt
+    )
 
 
 def _slug(text: str) -> str:
     """Lower-case kebab slug that keeps ticket keys (BA-123) as they are."""
-    tickets = _TICKET_RE.findall(text)
+    tickets = re.findall(_TICKET, text)
     out = re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-.")
     for t in tickets:
         out = out.replace(t.lower(), t, 1)

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import re
 
-from devkit.conventions.message import FOOTER, SQUASH_SUFFIX, Message, parse, special_kind
-from devkit.conventions.registry import violation
+from devkit.conventions.message import SQUASH_SUFFIX, Message, footer_match, parse, special_kind
 from devkit.conventions.settings import CommitSettings, Pattern
-from devkit.conventions.suggest import did_you_mean
+from devkit.conventions.verdict import did_you_mean, violation
 from devkit.violations import ERROR, WARNING, Location, Violation
 
 _URL = r"https?://"
 _BREAKING_LIKE = r"^(?P<tok>breaking[ _-]?changes?)\s*(?P<sep>:?)\s?(?P<rest>.*)$"
 _SPACED_TOKEN = r"^(?P<token>[A-Za-z][A-Za-z0-9]*(?: [A-Za-z][A-Za-z0-9]*){1,2}): \S"
 _BOT_AUTHOR = r"\[bot\]|^dependabot|^renovate"
+
+
+def _breaking_like(line: str) -> re.Match[str] | None:
+    """`BREAKING CHANGE`-like text at the start of a line, in any case or spelling (only lines that
+    start with "breaking" compile the pattern)."""
+    if line[:8].lower() != "breaking":
+        return None
+    return re.match(_BREAKING_LIKE, line, re.I)
 
 
 def _matches(value: str, allowed: Pattern, ignore_case: bool) -> bool:
@@ -281,9 +288,9 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
         while last_para > 0 and lines[last_para - 1]:
             last_para -= 1
         tail = len(lines)
-        while tail > last_para + 1 and re.match(FOOTER, lines[tail - 1]):
+        while tail > last_para + 1 and footer_match(lines[tail - 1]):
             tail -= 1
-        if tail < len(lines) and last_para > 1 and not re.match(FOOTER, lines[last_para]):
+        if tail < len(lines) and last_para > 1 and not footer_match(lines[last_para]):
             out.append(
                 v(
                     "CM013",
@@ -295,7 +302,7 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
                 )
             )
     for i in range(1, len(lines)):
-        m = re.match(_BREAKING_LIKE, lines[i], re.I)
+        m = _breaking_like(lines[i])
         if not m:
             continue
         tok, sep, rest = m["tok"], m["sep"], m["rest"]
@@ -305,7 +312,7 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
             and lines[i].startswith(f"{tok}: ")
         )
         if exact:
-            continued = i + 1 < len(lines) and lines[i + 1] and not re.match(FOOTER, lines[i + 1])
+            continued = i + 1 < len(lines) and lines[i + 1] and not footer_match(lines[i + 1])
             if not rest.strip() and not continued:
                 out.append(
                     v(
@@ -342,7 +349,7 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
     if footer_start < len(lines):
         for i in range(footer_start, len(lines)):
             line = lines[i]
-            if re.match(FOOTER, line) or re.match(_BREAKING_LIKE, line, re.I):
+            if footer_match(line) or _breaking_like(line):
                 continue
             m = re.match(_SPACED_TOKEN, line)
             if m:

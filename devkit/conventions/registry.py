@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from devkit.record import Record
-from devkit.violations import ERROR, Location, Violation
 
 
 class Rule(Record):
@@ -371,34 +370,3 @@ BY_NAME: dict[str, Rule] = {r.name: r for r in RULES}
 
 def lookup(code_or_name: str) -> Rule | None:
     return BY_CODE.get(code_or_name.upper()) or BY_NAME.get(code_or_name.lower())
-
-
-NOWHERE = Location()
-
-
-def violation(
-    code: str,
-    message: str,
-    location: Location = NOWHERE,
-    hint: str = "",
-    severity: str = ERROR,
-    context: str = "",
-) -> Violation:
-    return Violation(code, BY_CODE[code].name, message, location, hint, severity, context)
-
-
-SEVERITIES = ("error", "warning", "off")
-
-
-def with_severities(
-    violations: list[Violation] | tuple[Violation, ...], rules: dict[str, str]
-) -> tuple[Violation, ...]:
-    """The project's severity per rule ([tool.devkit.rules] over its preset): "off" drops a rule."""
-    if not rules:
-        return tuple(violations)
-    out = []
-    for v in violations:
-        severity = rules.get(v.code, v.severity)
-        if severity != "off":
-            out.append(v if severity == v.severity else v._replace(severity=severity))
-    return tuple(out)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from devkit import schema as s
-from devkit.config import SECTIONS, build, section
+from devkit.config import build, section
+from devkit.config_schema import SECTIONS
 from devkit.errors import ConfigError
 
 SERVICE = s.Table(
