@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    REPO,
     WORK,
     Cmd,
     Stats,
@@ -42,6 +43,7 @@ from _common import (
 )
 
 HOOK_REPO = WORK / "hook-repo"
+WHEEL_VENV = WORK / "wheel-venv"
 
 GOOD = """feat(parser): accept footers with multi-line values
 
@@ -99,6 +101,25 @@ def make_repo(tools: Tools) -> tuple[Path, Path]:
     good.write_text(GOOD)
     bad.write_text(BAD)
     return good, bad
+
+
+def wheel_install(py: str) -> str:
+    """devkit as users and pre-commit get it: a wheel built from this checkout, pip-installed (with its
+    dependencies from PyPI, byte-compiled) into a fresh venv; returns that venv's interpreter."""
+    dist = WORK / "wheel-dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    shutil.rmtree(WHEEL_VENV, ignore_errors=True)
+    log("building a wheel of this checkout and installing it into " + str(WHEEL_VENV))
+    build = [py, "-m", "build", "--no-isolation", "--wheel", "--outdir", str(dist), str(REPO)]
+    if subprocess.run(build, capture_output=True, check=False).returncode != 0:
+        # without `build` (the test extras): pip builds it in an isolated environment
+        pip_wheel = [py, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(REPO)]
+        subprocess.run(pip_wheel, capture_output=True, check=True)
+    subprocess.run([py, "-m", "venv", str(WHEEL_VENV)], capture_output=True, check=True)
+    wpy = str(WHEEL_VENV / "bin" / "python")
+    wheel = next(dist.glob("*.whl"))
+    subprocess.run([wpy, "-m", "pip", "install", "-q", str(wheel)], capture_output=True, check=True)
+    return wpy
 
 
 def commands(py: str, tools: Tools, msg: Path, tag: str) -> list[Cmd]:
@@ -235,6 +256,11 @@ def main() -> int:
         action="store_true",
         help="print the section instead of writing bench/RESULTS.md",
     )
+    ap.add_argument(
+        "--editable",
+        action="store_true",
+        help="measure --devkit-python's (editable) install instead of a wheel built from this checkout",
+    )
     args = ap.parse_args()
     py = args.devkit_python
     started = machine()
@@ -243,8 +269,13 @@ def main() -> int:
         return 2
 
     tools = ensure_tools(install=not args.no_install)
+    if not args.editable:
+        py = wheel_install(py)
+    install = "editable install" if args.editable else "wheel install, byte-compiled by pip"
     good, bad = make_repo(tools)
-    base = Cmd("python -c pass (devkit's venv interpreter)", [py, "-c", "pass"], str(HOOK_REPO))
+    base = Cmd(
+        f"python -c pass (devkit's venv interpreter: {install})", [py, "-c", "pass"], str(HOOK_REPO)
+    )
     script = str(Path(py).parent / "devkit")
     good_cmds = commands(py, tools, good, "good")
     bad_cmds = commands(py, tools, bad, "bad")
@@ -324,7 +355,8 @@ def main() -> int:
 
     body = "\n".join(
         [
-            f"Measured {today()} by `bench/bench_hook.py` ({args.runs} interleaved rounds after {args.warmup} warm-up; "
+            f"Measured {today()} by `bench/bench_hook.py` on a {install} of devkit "
+            f"({args.runs} interleaved rounds after {args.warmup} warm-up; "
             "whole-process wall time from spawn to reap, output to /dev/null; CPU = user+sys; peak RSS = max over runs; "
             "PYTHONDONTWRITEBYTECODE unset, so every Python tool runs from byte-code caches after the warm-up).",
             "",
@@ -344,7 +376,7 @@ def main() -> int:
             "",
             *skipped,
             "",
-            "Target (issue 2): the hook within 2x of `python -c pass`:",
+            "Targets (issues 2 and 13): the hook within 2x of `python -c pass`, as installed from a wheel:",
             "",
             *targets,
             "",

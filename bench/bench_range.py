@@ -307,6 +307,9 @@ def recall_cells(f: Found, msgs: list[Msg]) -> list[str]:
     ]
 
 
+JSON_LABEL = "devkit check commit --range --format json (console script)"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -380,6 +383,11 @@ def main() -> int:
             Cmd(
                 "python -m devkit check commit --range",
                 [py, "-m", "devkit", "check", "commit", "--range", rng],
+                cwd,
+            ),
+            Cmd(
+                JSON_LABEL,
+                [script, "check", "commit", "--range", rng, "--format", "json"],
                 cwd,
             ),
         ]
@@ -459,6 +467,7 @@ def main() -> int:
         devkit_found = Found(set(), set(), f"FAILED to run (exit {code}): {why}")
     found["devkit check commit --range (console script)"] = devkit_found
     rc["devkit check commit --range (console script)"] = code
+    rc[JSON_LABEL] = code
     rc["python -m devkit check commit --range"], _ = capture(
         [py, "-m", "devkit", "check", "commit", "--range", big]
     )
@@ -562,6 +571,7 @@ def main() -> int:
     )
 
     dk = big_stats[dk_label]
+    js = big_stats[JSON_LABEL]
     dk_ratio = dk.median / flo_big.median
     want = {i for i, m in enumerate(msgs) if m.verdict in ("spec", "type")}
     fine = {i for i, m in enumerate(msgs) if m.verdict in ("ok", "case")}
@@ -655,6 +665,12 @@ def main() -> int:
             f"bad-type commits and {len(extra):,} valid ones → **{'met' if not missed else 'NOT met'}**"
             + ("" if extra else " (no false positives)"),
             *examples,
+            "",
+            "Target (issue 13): `--format json` within 1.2x of the text output on the same range:",
+            "",
+            f"- {args.commits:,} commits: json {ms(js.median)} ms vs text {ms(dk.median)} ms, "
+            f"**{js.median / dk.median:.2f}x** → **{'met' if js.median <= 1.2 * dk.median else 'NOT met'}**; "
+            f"min vs min {js.lo / dk.lo:.2f}x, CPU median {js.cpu_median / dk.cpu_median:.2f}x.",
         ]
     )
     if args.no_write:

@@ -34,21 +34,31 @@ def candidates(start: str | os.PathLike[str] | None = None) -> tuple[list[str], 
         if os.path.isfile(candidate):
             found.append(candidate)
         dotgit = os.path.join(here, ".git")
-        if os.path.exists(dotgit):
-            return found, dotgit if os.path.isdir(dotgit) else None
+        if os.path.isdir(dotgit):
+            return found, dotgit
+        if os.path.exists(dotgit):  # a worktree or submodule: `gitdir: <path>`
+            return found, _linked_gitdir(dotgit)
         parent = os.path.dirname(here)
         if parent == here:
             return found, None
         here = parent
 
 
-def _gitdir_above(here: str) -> str | None:
-    while True:
-        if os.path.isdir(os.path.join(here, ".git")):
-            return os.path.join(here, ".git")
-        if os.path.exists(os.path.join(here, ".git")) or os.path.dirname(here) == here:
-            return None
-        here = os.path.dirname(here)
+def _linked_gitdir(dotgit: str) -> str | None:
+    try:
+        with open(dotgit, encoding="utf-8") as fh:
+            line = fh.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not line.startswith("gitdir: "):
+        return None
+    path = os.path.join(os.path.dirname(dotgit), line.removeprefix("gitdir: "))
+    return path if os.path.isdir(path) else None
+
+
+def gitdir(start: str | os.PathLike[str] | None = None) -> str | None:
+    """The git directory of the repository around start (a worktree's own), None outside one."""
+    return candidates(start)[1]
 
 
 class _Cache:

@@ -1,16 +1,26 @@
-"""Branch names: the current branch (or CI's head ref) against the configured patterns (hook path)."""
+"""Branch names: the current branch (or CI's head ref) against the configured patterns (hook path).
+
+The hook runs at every commit on the same branch with the same settings, and its answer depends on
+nothing else: the verdict is kept in .git (`devkit-branch.cache`), so a repeated run compiles no
+pattern and imports no `re` (about a fifth of a hook run).
+"""
 
 from __future__ import annotations
 
+import marshal  # built in
 import os
 
-from devkit.conventions.branch_rules import check_branch, is_exempt
 from devkit.conventions.verdict import with_severities
 from devkit.record import TYPE_CHECKING
-from devkit.violations import Report
+from devkit.violations import Location, Report, Violation
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from devkit.conventions.settings import Settings
+
+MEMO_NAME = "devkit-branch.cache"
+MEMO_SIZE = 64  # verdicts kept, newest last
 
 
 def resolve_name(explicit: str | None, cwd: str | None = None) -> tuple[str | None, str]:
@@ -28,7 +38,25 @@ def resolve_name(explicit: str | None, cwd: str | None = None) -> tuple[str | No
     return None, "detached HEAD"
 
 
-def branch_report(name: str | None, cfg: Settings) -> Report:
+def _compute(name: str, cfg: Settings) -> Report:
+    from devkit.conventions.branch_rules import check_branch, is_exempt  # compiles the patterns
+
+    if is_exempt(name, cfg.branch):
+        return Report("branch", (), 1, (f"`{name}` is exempt from the naming rules",))
+    return Report("branch", with_severities(check_branch(name, cfg.branch), cfg.rules), 1)
+
+
+def _plain(report: Report) -> Any:
+    return (tuple((*v[:3], tuple(v.location), *v[4:]) for v in report.violations), report.notes)
+
+
+def _report(plain: Any) -> Report:
+    found = tuple(Violation(c, n, m, Location(*loc), *rest) for c, n, m, loc, *rest in plain[0])
+    return Report("branch", found, 1, tuple(plain[1]))
+
+
+def branch_report(name: str | None, cfg: Settings, gitdir: str | None = None) -> Report:
+    """The verdict on a branch name; with gitdir, remembered there for the next run."""
     if name is None:
         return Report(
             "branch",
@@ -37,6 +65,29 @@ def branch_report(name: str | None, cfg: Settings) -> Report:
             ("HEAD is detached; no branch to check (pass a name or set GITHUB_HEAD_REF)",),
         )
     name = name.removeprefix("refs/heads/")
-    if is_exempt(name, cfg.branch):
-        return Report("branch", (), 1, (f"`{name}` is exempt from the naming rules",))
-    return Report("branch", with_severities(check_branch(name, cfg.branch), cfg.rules), 1)
+    if not gitdir:
+        return _compute(name, cfg)
+    key = (name, tuple(cfg.branch), tuple(sorted(cfg.rules.items())))
+    path = os.path.join(gitdir, MEMO_NAME)
+    memo: dict[Any, Any] = {}
+    try:
+        with open(path, "rb") as fh:
+            loaded = marshal.load(fh)
+        memo = loaded if isinstance(loaded, dict) else {}
+        if key in memo:
+            return _report(memo[key])
+    except (OSError, EOFError, ValueError, TypeError, IndexError):
+        memo = {}
+    report = _compute(name, cfg)
+    memo.pop(key, None)
+    memo[key] = _plain(report)
+    while len(memo) > MEMO_SIZE:
+        memo.pop(next(iter(memo)))
+    try:
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            marshal.dump(memo, fh)
+        os.replace(tmp, path)
+    except (OSError, ValueError):  # a read-only .git: no memory, same verdict
+        pass
+    return report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devkit import output
+from devkit import config, output
 from devkit.checks.branch import branch_report, resolve_name
 from devkit.commands._common import add_config, add_format, finish, format_default, settings
 from devkit.record import TYPE_CHECKING
@@ -38,4 +38,4 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = settings(args)
     name, _ = resolve_name(args.name or args.name_opt)
-    return finish([branch_report(name, cfg)], args.format)
+    return finish([branch_report(name, cfg, config.gitdir())], args.format)

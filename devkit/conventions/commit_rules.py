@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import re
-
-from devkit.conventions.message import SQUASH_SUFFIX, Message, footer_match, parse, special_kind
+from devkit.conventions.message import (
+    Message,
+    footer_match,
+    parse,
+    regex,
+    special_kind,
+    without_squash_suffix,
+)
 from devkit.conventions.settings import CommitSettings, Pattern
 from devkit.conventions.verdict import did_you_mean, violation
+from devkit.record import TYPE_CHECKING
 from devkit.violations import ERROR, WARNING, Location, Violation
 
-_URL = r"https?://"
+if TYPE_CHECKING:
+    import re
+
 _BREAKING_LIKE = r"^(?P<tok>breaking[ _-]?changes?)\s*(?P<sep>:?)\s?(?P<rest>.*)$"
 _SPACED_TOKEN = r"^(?P<token>[A-Za-z][A-Za-z0-9]*(?: [A-Za-z][A-Za-z0-9]*){1,2}): \S"
-_BOT_AUTHOR = r"\[bot\]|^dependabot|^renovate"
 
 
 def _breaking_like(line: str) -> re.Match[str] | None:
@@ -20,12 +27,18 @@ def _breaking_like(line: str) -> re.Match[str] | None:
     start with "breaking" compile the pattern)."""
     if line[:8].lower() != "breaking":
         return None
-    return re.match(_BREAKING_LIKE, line, re.I)
+    return regex().match(_BREAKING_LIKE, line, regex().I)
+
+
+def _is_bot(author: str) -> bool:
+    """Bots' commits are exempt from line lengths (dependabot, renovate, `name[bot]`)."""
+    lowered = author.lower()
+    return "[bot]" in lowered or lowered.startswith(("dependabot", "renovate"))
 
 
 def _matches(value: str, allowed: Pattern, ignore_case: bool) -> bool:
     if isinstance(allowed, str):
-        return re.fullmatch(allowed, value, re.I if ignore_case else 0) is not None
+        return regex().fullmatch(allowed, value, regex().I if ignore_case else 0) is not None
     if not allowed:
         return True
     if ignore_case:
@@ -46,7 +59,7 @@ def _scope_allowed(part: str, s: CommitSettings) -> bool:
         return True
     if part in s.folder_scopes:
         return True
-    return any(re.fullmatch(p, part) for p in s.scope_patterns)
+    return any(regex().fullmatch(p, part) for p in s.scope_patterns)
 
 
 def _describe_scopes(s: CommitSettings) -> str:
@@ -221,9 +234,9 @@ def _header_rules(msg: Message, s: CommitSettings, v) -> list[Violation]:  # typ
         )
     desc = h.description
     counted = header
-    if s.squash_suffix and re.search(SQUASH_SUFFIX, desc):
-        desc = re.sub(SQUASH_SUFFIX, "", desc)
-        counted = re.sub(SQUASH_SUFFIX, "", header)
+    if s.squash_suffix and without_squash_suffix(desc) != desc:
+        desc = without_squash_suffix(desc)
+        counted = without_squash_suffix(header)
     if s.header_max_length and len(counted) > s.header_max_length:
         out.append(
             v(
@@ -351,7 +364,7 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
             line = lines[i]
             if footer_match(line) or _breaking_like(line):
                 continue
-            m = re.match(_SPACED_TOKEN, line)
+            m = regex().match(_SPACED_TOKEN, line)
             if m:
                 tok = m["token"]
                 out.append(
@@ -363,10 +376,14 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
                         f"Write `{tok.replace(' ', '-')}:`; only `BREAKING CHANGE` may contain a space.",
                     )
                 )
-    if s.body_max_line_length and not re.search(_BOT_AUTHOR, author, re.I):
+    if s.body_max_line_length and not _is_bot(author):
         for i in range(2, min(footer_start, len(lines))):
             line = lines[i]
-            if len(line) > s.body_max_line_length and not re.search(_URL, line):
+            if (
+                len(line) > s.body_max_line_length
+                and "http://" not in line
+                and "https://" not in line
+            ):
                 out.append(
                     v(
                         "CM017",
