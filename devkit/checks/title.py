@@ -22,8 +22,13 @@ def title_report(title: str, number: int | None, cfg: Settings) -> Report:
     header = title.strip()
     if cfg.commit.squash_suffix and number is not None:
         header = f"{header} (#{number})"
+    suffix = header[len(title.strip()) :]  # the squash suffix: the merge writes it, not the author
     found = [
-        v._replace(message=f"pull request title {title!r}: {v.message}", context=header)
+        v._replace(
+            message=f"pull request title {title!r}: {v.message}",
+            context=header,
+            hint=v.hint.replace(suffix, "") if suffix else v.hint,
+        )
         for v in check_message([header], cfg.commit, parents=1)
     ]
     return Report("title", with_severities(found, cfg.rules), 1)

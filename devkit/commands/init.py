@@ -231,6 +231,7 @@ def plan(root: Path, preset: str, devkit_repo: str, assign_workflow: bool = Fals
         changelog=towncrier.get("filename", "CHANGELOG.md"),
         single_line=news.single_line,
         skip_labels=news.skip_labels,
+        assign_workflow=assign_workflow,
     )
     changes = [py, _file(root, f"{directory}/README.md", readme)]
     if towncrier.get("template") == "changes/template.md":
