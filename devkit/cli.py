@@ -164,7 +164,12 @@ def _dispatch(argv: list[str]) -> int:
 
         parser = argparse.ArgumentParser(prog=f"devkit {' '.join(path)}", description=summary)
         module.configure(parser, path)
-        args = parser.parse_args(rest)
+        try:
+            args = parser.parse_args(rest)
+        except SystemExit as exc:  # argparse printed the usage error (or --help) already
+            if exc.code == ExitCode.ERROR and _wants_json(argv):
+                _json_error(path, "usage error: see the message on standard error")
+            raise
     args.command = path
     return int(module.run(args))
 
@@ -206,6 +211,25 @@ def fast_parse(argv: list[str], spec: dict[str, Any]):  # type: ignore[no-untype
     return SimpleNamespace(**values)
 
 
+def _wants_json(argv: list[str]) -> bool:
+    """Whether the run asked for `--format json` (an option, or DEVKIT_FORMAT)."""
+    for i, arg in enumerate(argv):
+        if arg == "--format=json" or (arg == "--format" and argv[i + 1 : i + 2] == ["json"]):
+            return True
+        if arg == "--format" or arg.startswith("--format="):
+            return False
+    return os.environ.get("DEVKIT_FORMAT") == "json"
+
+
+def _json_error(path: tuple[str, ...], message: str) -> None:
+    """The JSON report of a run that could not check anything (a usage or configuration error)."""
+    from devkit import output
+    from devkit.violations import Report
+
+    check = path[-1] if path[:1] == ("check",) else (path[0] if path else "devkit")
+    output.render_json([Report(check, error=message)], sys.stdout)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = bool(os.environ.get("DEVKIT_DEBUG"))
@@ -217,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"devkit: error: {exc.message}\n")
         if exc.hint:
             sys.stderr.write(f"    hint: {exc.hint}\n")
+        if _wants_json(argv):
+            _json_error(_find(argv)[0], exc.message + (f" ({exc.hint})" if exc.hint else ""))
         return ExitCode.ERROR
     except KeyboardInterrupt:
         sys.stderr.write("devkit: interrupted\n")
@@ -233,4 +259,6 @@ def main(argv: list[str] | None = None) -> int:
             f"devkit: internal error: {type(exc).__name__}: {exc}\n"
             "    hint: run again with `devkit --debug ...` for the traceback and report it.\n"
         )
+        if _wants_json(argv):
+            _json_error(_find(argv)[0], f"internal error: {type(exc).__name__}: {exc}")
         return ExitCode.ERROR

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import marshal  # built in
 import os
+from stat import S_ISREG  # built in (_stat)
 
 from devkit import __version__
 from devkit.conventions.settings import BranchSettings, CommitSettings, NewsSettings, Settings
@@ -131,6 +132,8 @@ def _parse(file: str) -> Any:
 def _stamp(file: str) -> tuple[int, int, int]:
     try:
         st = os.stat(file)
+        if not S_ISREG(st.st_mode):  # a directory (`--config DIR`), a FIFO (opening it would hang)
+            raise ConfigError(file, "", "not a regular file", "Point --config at a pyproject.toml.")
         os.close(os.open(file, os.O_RDONLY))  # a warm cache must not hide an unreadable file
     except FileNotFoundError:
         raise ConfigError(file, "", "file not found") from None

@@ -39,7 +39,12 @@ class GitError(DevkitError):
     """A git command failed in a way the caller did not expect."""
 
     def __init__(self, cmd: list[str], returncode: int, stderr: str, hint: str = "") -> None:
-        tail = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {returncode}"
+        lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+        # git's own verdict (`fatal: ...`), not the usage text it may print after it
+        tail = next(
+            (line for line in lines if line.startswith(("fatal:", "error:"))),
+            lines[-1] if lines else f"exit code {returncode}",
+        )
         super().__init__(f"`{' '.join(cmd)}` failed: {tail}", hint)
         self.cmd = cmd
         self.returncode = returncode

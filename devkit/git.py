@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 class Commit(Record):
     sha: str
-    parents: int
+    parents: int | None  # None: a shallow clone's boundary, whose parents are unknown
     author_email: str
     message: bytes  # the raw message (%B), undecoded
 
@@ -88,6 +88,11 @@ def merge_base(a: str, b: str, cwd: str | os.PathLike[str] | None = None) -> str
 
 def log_range(rev_range: str, cwd: str | os.PathLike[str] | None = None) -> list[Commit]:
     """Every commit of a range with its raw message, in one `git log` call, oldest first."""
+    if not rev_range or rev_range.startswith("-") or "\0" in rev_range:
+        raise DevkitError(
+            f"`{rev_range}` is not a revision range",
+            "Give one such as `main..HEAD` or `origin/main..feat/x`.",
+        )
     args = [
         "-c",
         "log.showSignature=false",
@@ -95,6 +100,7 @@ def log_range(rev_range: str, cwd: str | os.PathLike[str] | None = None) -> list
         "-z",
         "--reverse",
         "--format=%H%x1f%P%x1f%ae%x1f%B",
+        "--end-of-options",  # whatever the range says, git reads it as a revision, never an option
         rev_range,
         "--",
     ]
@@ -104,18 +110,35 @@ def log_range(rev_range: str, cwd: str | os.PathLike[str] | None = None) -> list
         raise GitError(
             ["git", "log", rev_range],
             r.returncode,
-            r.err + shallow,
-            "Check the range; in CI fetch enough history (`fetch-depth: 0`).",
+            r.err,
+            "Check the range; in CI fetch enough history (`fetch-depth: 0`)" + shallow + ".",
         )
+    grafted = shallow_boundary(cwd)
     commits = []
     for record in r.stdout.split(b"\0"):
         if not record.strip(b"\n"):
             continue
         sha, parents, email, message = record.lstrip(b"\n").split(b"\x1f", 3)
-        commits.append(
-            Commit(sha.decode(), len(parents.split()), email.decode("utf-8", "replace"), message)
-        )
+        name = sha.decode()
+        # a shallow clone's boundary commit shows no parents: whether it is a merge is unknown
+        count = None if name in grafted else len(parents.split())
+        commits.append(Commit(name, count, email.decode("utf-8", "replace"), message))
     return commits
+
+
+def shallow_boundary(cwd: str | os.PathLike[str] | None = None) -> set[str]:
+    """The commits a shallow clone cut the history at (their parents are not here)."""
+    r = run("rev-parse", "--git-path", "shallow", cwd=cwd)
+    path = r.out.strip()
+    if r.returncode != 0 or not path:
+        return set()
+    if cwd is not None and not os.path.isabs(path):
+        path = os.path.join(os.fspath(cwd), path)
+    try:
+        with open(path, encoding="ascii") as fh:
+            return {line.strip() for line in fh if line.strip()}
+    except (OSError, UnicodeDecodeError):
+        return set()
 
 
 def added_files(

@@ -227,8 +227,14 @@ def render_github(reports: list[Report], stream: TextIO) -> None:
     stream.write(summary_line(reports) + "\n")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        with open(summary, "a", encoding="utf-8") as fh:
-            fh.write(markdown_summary(reports))
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(markdown_summary(reports))
+        except OSError as exc:  # the report above stands; only the job summary is lost
+            sys.stderr.write(
+                f"devkit: warning: cannot write the job summary to GITHUB_STEP_SUMMARY "
+                f"{summary}: {exc.strerror}\n"
+            )
 
 
 def render(reports: list[Report], fmt: str, stream: TextIO | None = None) -> None:

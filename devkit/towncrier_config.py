@@ -41,6 +41,8 @@ def load(root: Path) -> NewsConfig:
     try:
         with open(config_file, "rb") as fh:
             has_table = "towncrier" in tomllib.load(fh).get("tool", {})
+    except UnicodeDecodeError as exc:
+        raise ConfigError(config_file, "", f"not valid UTF-8 (byte {exc.start})") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(config_file, "", f"cannot read it: {exc}") from None
     if not has_table:

@@ -25,6 +25,8 @@ def check_file(
     path: str, data: bytes, comment_string: Callable[[], str], cfg: Settings
 ) -> list[Violation]:
     """A hook's message file; git's comment string is asked for only when it matters."""
+    if b"\0" in data:
+        return [_nul(Location(path, data[: data.index(b"\0")].count(b"\n") + 1))]
     try:
         text = decode(data)
     except DecodeFailure as exc:
@@ -52,8 +54,19 @@ def file_report(path: str, data: bytes, comment_string: Callable[[], str], cfg: 
     )
 
 
+def _nul(location: Location) -> Violation:
+    return violation(
+        "CM023",
+        "the message contains a NUL byte; git refuses such a message",
+        location,
+        "Remove the NUL byte (a binary paste or a wrong encoding).",
+    )
+
+
 def text_report(text: str, cfg: Settings) -> Report:
     """A message given as text (`-m`): kept as written, comment lines included (git's -m)."""
+    if "\0" in text:
+        return Report("commit", (_nul(Location(line=text[: text.index("\0")].count("\n") + 1)),), 1)
     lines, numbers = cleanup(text.replace("\r\n", "\n"), None)
     found = check_message(lines, cfg.commit, numbers=numbers)
     return Report("commit", with_severities(found, cfg.rules), 1)

@@ -6,9 +6,16 @@ import os
 from pathlib import Path
 
 from devkit import git, history, towncrier_config
-from devkit.conventions.fragment_rules import Entry, check_added, check_entry, is_exempt
+from devkit.conventions.fragment_rules import (
+    Entry,
+    check_added,
+    check_duplicates,
+    check_entry,
+    is_exempt,
+)
 from devkit.conventions.settings import Settings
 from devkit.conventions.verdict import with_severities
+from devkit.errors import DevkitError
 from devkit.violations import Report, Violation
 
 ASSIGN_WORKFLOW = ".github/workflows/devkit-news-assign.yml"
@@ -21,18 +28,34 @@ def numbered_by_workflow(root: Path, cfg: Settings) -> bool:
 
 
 def scan(fragment_dir: Path) -> list[Entry]:
+    """What the fragment directory holds; a FIFO or device is never opened (reading one can hang)."""
     entries = []
-    with os.scandir(fragment_dir) as it:
-        for e in sorted(it, key=lambda e: e.name):
-            if e.is_symlink():
-                entries.append(Entry(e.name, "symlink"))
-            elif e.is_dir(follow_symlinks=False):
-                entries.append(Entry(e.name, "dir"))
-            elif e.is_file(follow_symlinks=False):
-                entries.append(Entry(e.name, "file", Path(e.path).read_bytes()))
-            else:
-                entries.append(Entry(e.name, "other"))
+    try:
+        with os.scandir(fragment_dir) as it:
+            for e in sorted(it, key=lambda e: e.name):
+                if e.is_symlink():
+                    entries.append(Entry(e.name, "symlink"))
+                elif e.is_dir(follow_symlinks=False):
+                    entries.append(Entry(e.name, "dir"))
+                elif e.is_file(follow_symlinks=False):
+                    entries.append(Entry(e.name, "file", _read(Path(e.path))))
+                else:
+                    entries.append(Entry(e.name, "other"))
+    except PermissionError as exc:
+        raise DevkitError(
+            f"cannot read the fragment directory {fragment_dir}: {exc.strerror}",
+            "Make it readable (e.g. `chmod u+rx`).",
+        ) from None
     return entries
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DevkitError(
+            f"cannot read the fragment {path}: {exc.strerror}", "Make it readable (`chmod u+r`)."
+        ) from None
 
 
 def news_report(
@@ -74,6 +97,9 @@ def news_report(
         # with a base, only what the branch touched gets the content rules (old fragments are history)
         content = changed is None or entry.name in changed
         found += check_entry(entry, fc, cfg.news, content=content, assigned=assigned)
+    found += check_duplicates(
+        [e.name for e in entries if e.kind == "file" and not is_exempt(e.name, fc, cfg.news)], fc
+    )
     if base:
         found += check_added(added, fc, cfg.news, pr, assigned)
         notes.append(f"{len(added)} fragment(s) added since `{base}`")

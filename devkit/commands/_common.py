@@ -37,10 +37,29 @@ def add_config(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def pr_number(text: str) -> int:
+    """argparse's type for a pull request number: a positive integer."""
+    if not text.isdigit() or int(text) == 0:
+        import argparse  # only for this error
+
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a pull request number (a positive integer)"
+        )
+    return int(text)
+
+
 def settings(args: argparse.Namespace, start: str | os.PathLike[str] | None = None) -> Settings:
     return config.load(start, getattr(args, "config", None))
 
 
 def finish(reports: list[Report], fmt: str) -> int:
-    output.render(reports, fmt, sys.stdout)
-    return output.exit_code(reports)
+    """Print the reports; the exit code is theirs even when the reader went away early
+    (`devkit check commit --range A..B | head -1` still fails on a violation)."""
+    code = output.exit_code(reports)
+    try:
+        output.render(reports, fmt, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # and silence the flush at exit
+    return code

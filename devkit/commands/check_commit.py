@@ -35,10 +35,30 @@ FAST_OPTIONS = {
 }
 
 
+def _paragraphs_action() -> type:
+    import argparse
+
+    class Paragraphs(argparse.Action):
+        """Repeated -m: the texts joined by a blank line, as git commit joins them."""
+
+        def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+            before = getattr(namespace, self.dest, None)
+            setattr(namespace, self.dest, values if before is None else f"{before}\n\n{values}")
+
+    return Paragraphs
+
+
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
+    _Paragraphs = _paragraphs_action()
     src = parser.add_mutually_exclusive_group()
     src.add_argument("file", nargs="?", help="a message file, as git gives it to a commit-msg hook")
-    src.add_argument("-m", "--message", metavar="TEXT", help="check this text")
+    src.add_argument(
+        "-m",
+        "--message",
+        metavar="TEXT",
+        action=_Paragraphs,
+        help="check this text (repeated: paragraphs, as `git commit -m A -m B` joins them)",
+    )
     src.add_argument(
         "--range", metavar="A..B", dest="rev_range", help="check every commit of a revision range"
     )

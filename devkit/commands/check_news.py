@@ -6,7 +6,7 @@ import argparse
 
 from devkit import git
 from devkit.checks.news import news_report
-from devkit.commands._common import add_config, add_format, finish, settings
+from devkit.commands._common import add_config, add_format, finish, pr_number, settings
 from devkit.errors import DevkitError
 
 
@@ -18,7 +18,7 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     )
     parser.add_argument(
         "--pr",
-        type=int,
+        type=pr_number,
         metavar="N",
         help="the pull request number every added fragment must carry",
     )

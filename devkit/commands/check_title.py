@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 
 from devkit.checks.title import title_report
-from devkit.commands._common import add_config, add_format, finish, settings
+from devkit.commands._common import add_config, add_format, finish, pr_number, settings
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     parser.add_argument("title", help="the pull request title")
     parser.add_argument(
         "--pr",
-        type=int,
+        type=pr_number,
         metavar="N",
         help="the pull request number (a preset that squash-merges checks `TITLE (#N)`)",
     )

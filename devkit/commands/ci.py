@@ -7,7 +7,7 @@ import argparse
 from devkit import config, git
 from devkit.checks import pull
 from devkit.checks.pull import CHECKS
-from devkit.commands._common import add_config, add_format, finish, settings
+from devkit.commands._common import add_config, add_format, finish, pr_number, settings
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
@@ -24,7 +24,7 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     )
     parser.add_argument(
         "--pr",
-        type=int,
+        type=pr_number,
         metavar="N",
         help="the pull request number (default: from GITHUB_EVENT_PATH)",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import stat
 import sys
 import tomllib
 from pathlib import Path
@@ -12,12 +13,14 @@ from typing import Any, NamedTuple
 
 import jinja2
 import tomlkit
+from tomlkit.container import OutOfOrderTableProxy
 from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import InlineTable
 
 from devkit import __version__, config, git, hooks, resources, ruff
 from devkit.checks.news import ASSIGN_WORKFLOW
 from devkit.conventions.settings import PRESETS, NewsSettings
-from devkit.errors import DevkitError
+from devkit.errors import ConfigError, DevkitError
 
 WORKFLOW = ".github/workflows/devkit.yml"
 PRE_COMMIT = ".pre-commit-config.yaml"
@@ -133,15 +136,31 @@ def merge_pyproject(old: str | None, preset: str, root: Path) -> tuple[str, bool
     if "tool" not in doc:
         doc.add("tool", tomlkit.table(is_super_table=True))
     tool = doc["tool"]
+    if isinstance(tool, InlineTable) and ("devkit" not in tool or "towncrier" not in tool):
+        raise ConfigError(
+            "pyproject.toml",
+            "tool",
+            "is an inline table (`tool = {...}`): devkit init cannot add [tool.devkit] to it",
+            "Write it as [tool.<name>] tables, then run `devkit init` again.",
+        )
     if not isinstance(tool, dict) or not isinstance(tool.get("devkit", {}), dict):
         raise DevkitError(
             "pyproject.toml: `tool` and `tool.devkit` must be tables",
             "Fix it, then run `devkit init` again.",
         )
+    # [tool.*] tables split by another table (`[tool.a]`, `[project]`, `[tool.b]`) come as a proxy:
+    # new tables go after the first part, separated by a blank line
+    split = isinstance(tool, OutOfOrderTableProxy)
+
+    def add(name: str, table: Any) -> None:
+        if split:
+            table.add(tomlkit.nl())
+        tool[name] = table
+
     if "devkit" not in tool:
         devkit = tomlkit.table()
         devkit.add("preset", preset)
-        tool.add("devkit", devkit)
+        add("devkit", devkit)
         done.append("adds [tool.devkit]")
     elif tool["devkit"].get("preset") != preset:
         if "preset" in tool["devkit"]:
@@ -153,7 +172,7 @@ def merge_pyproject(old: str | None, preset: str, root: Path) -> tuple[str, bool
             done.append("adds tool.devkit.preset")
         tool["devkit"]["preset"] = preset
     if "towncrier" not in tool:
-        tool.add("towncrier", towncrier_table(preset, root))
+        add("towncrier", towncrier_table(preset, root))
         done.append("adds [tool.towncrier]")
     return tomlkit.dumps(doc), conflict, done
 
@@ -179,19 +198,53 @@ def _ruff_version(root: Path) -> str:
 
 
 def _read(path: Path) -> str | None:
+    """The file's text as it is (CRLF kept), None when it does not exist."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise DevkitError(f"cannot read {path}: {exc}") from None
 
 
+def _like(old: str | None, new: str) -> str:
+    """new with old's line endings: a CRLF file stays CRLF."""
+    if old is not None and "\r\n" in old:
+        return new.replace("\r\n", "\n").replace("\n", "\r\n")
+    return new
+
+
+def _link_note(root: Path, rel: str) -> str:
+    path = root / rel
+    if not path.is_symlink():
+        return ""
+    return f"a symlink to {os.readlink(path)}: written there, the link kept"
+
+
+def _change(root: Path, rel: str, old: str | None, new: str, action: str, note: str = "") -> Change:
+    link = _link_note(root, rel)
+    return Change(rel, action, old, _like(old, new), "; ".join(n for n in (note, link) if n))
+
+
 def _file(root: Path, rel: str, new: str) -> Change:
     old = _read(root / rel)
     if old is None:
-        return Change(rel, "create", None, new)
-    return Change(rel, "unchanged" if old == new else "overwrite", old, new)
+        return _change(root, rel, None, new, "create")
+    return _change(root, rel, old, new, "unchanged" if old == _like(old, new) else "overwrite")
+
+
+def _inside(root: Path, directory: str) -> str:
+    """The fragment directory relative to root; one outside the repository is refused."""
+    path = Path(directory) if os.path.isabs(directory) else root / directory
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise ConfigError(
+            str(root / "pyproject.toml"),
+            "tool.towncrier.directory",
+            f"{directory!r} is outside the repository; devkit init writes only inside it",
+            "Point it at a folder of the repository (e.g. `changes`), then run `devkit init` again.",
+        ) from None
 
 
 def plan(root: Path, preset: str, devkit_repo: str, assign_workflow: bool = False) -> list[Change]:
@@ -199,21 +252,21 @@ def plan(root: Path, preset: str, devkit_repo: str, assign_workflow: bool = Fals
     old_py = _read(root / "pyproject.toml")
     new_py, conflict, done = merge_pyproject(old_py, preset, root)
     if old_py is None:
-        py = Change("pyproject.toml", "create", None, new_py)
+        py = _change(root, "pyproject.toml", None, new_py, "create")
     elif new_py == old_py:
-        py = Change(
+        py = _change(
+            root,
             "pyproject.toml",
-            "unchanged",
             old_py,
             new_py,
+            "unchanged",
             "already has [tool.devkit] and [tool.towncrier]",
         )
     else:
-        py = Change(
-            "pyproject.toml", "overwrite" if conflict else "update", old_py, new_py, "; ".join(done)
-        )
+        action = "overwrite" if conflict else "update"
+        py = _change(root, "pyproject.toml", old_py, new_py, action, "; ".join(done))
     towncrier = tomllib.loads(new_py).get("tool", {}).get("towncrier", {})
-    directory = str(towncrier.get("directory", "changes")).strip("/")
+    directory = _inside(root, str(towncrier.get("directory", "changes")))
     types = (
         tuple(
             (str(t["directory"]), str(t.get("name", t["directory"])))
@@ -270,10 +323,15 @@ def _ask(question: str, default: bool) -> bool:
 
 
 def _write(root: Path, change: Change) -> None:
+    """Atomically, through a symlink (the link is kept), with the file's mode kept."""
     target = root / change.path
+    if target.is_symlink():
+        target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.devkit-tmp")
-    tmp.write_text(change.new, encoding="utf-8")
+    tmp.write_bytes(change.new.encode("utf-8"))
+    if target.exists():
+        os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
     os.replace(tmp, target)
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 from devkit import git, history, towncrier_config
-from devkit.commands._common import add_config, settings
+from devkit.commands._common import add_config, pr_number, settings
 from devkit.conventions.fragment_rules import (
     FragmentName,
     canonical,
@@ -60,15 +61,6 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
             "(default: [project].version, else 'Unreleased')",
         )
     add_config(parser)
-
-
-def pr_number(text: str) -> int:
-    """A pull request number: a positive integer."""
-    if not text.isdigit() or int(text) == 0:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a pull request number (a positive integer)"
-        )
-    return int(text)
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -183,8 +175,26 @@ def _project_version(root: Path) -> str:
         return "Unreleased"
 
 
+def _refuse_special_files(news: towncrier_config.NewsConfig) -> None:
+    """towncrier opens every entry of the fragment directory: a FIFO (or a link to one) would make
+    it wait forever."""
+    if not news.fragment_dir.is_dir():
+        return
+    for name in sorted(os.listdir(news.fragment_dir)):
+        try:
+            mode = os.stat(news.fragment_dir / name).st_mode
+        except OSError:
+            continue  # a dangling link: towncrier skips it too
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise DevkitError(
+                f"{news.fragments.directory}/{name} is not a regular file; towncrier would wait on it",
+                "Remove it from the fragment directory.",
+            )
+
+
 def preview(args: argparse.Namespace) -> int:
     root, cfg, news = _load(args)
+    _refuse_special_files(news)
     version = args.project_version or _project_version(root)
     cmd = [
         sys.executable,

@@ -48,8 +48,41 @@ def suggest(name: str, settings: BranchSettings) -> str:
     patterns = compile_patterns(settings)
     slug = _slug(rest) or "change"
     for candidate in (f"{guess}/{slug}", f"{guess}/{slug.lower()}"):
-        if candidate != name and any(p.fullmatch(candidate) for p in patterns):
+        valid = any(p.fullmatch(candidate) for p in patterns) and not ref_format_problem(candidate)
+        if candidate != name and valid:
             return candidate
+    return ""
+
+
+_REF_FORBIDDEN = frozenset(" ~^:?*[\\\x7f") | frozenset(chr(c) for c in range(32))
+
+
+def ref_format_problem(name: str) -> str:
+    """Why git refuses name as a branch (git-check-ref-format(1) with --branch), or "" when it
+    accepts it."""
+    if not name or name == "@":
+        return "is not a branch name"
+    if name.startswith("-"):
+        return "starts with `-`"
+    bad = sorted({c for c in name if c in _REF_FORBIDDEN})
+    if bad:
+        shown = ", ".join(
+            repr(c) if c.isspace() or ord(c) < 32 or c == "\x7f" else f"`{c}`" for c in bad
+        )
+        return f"contains {shown}"
+    if ".." in name:
+        return "contains `..`"
+    if "@{" in name:
+        return "contains `@{`"
+    if name.endswith((".", "/")) or name.startswith("/"):
+        return f"{'starts' if name.startswith('/') else 'ends'} with `{name[0] if name.startswith('/') else name[-1]}`"
+    for part in name.split("/"):
+        if not part:
+            return "contains `//`"
+        if part.startswith("."):
+            return f"has a part that starts with `.` (`{part}`)"
+        if part.endswith(".lock"):
+            return f"has a part that ends in `.lock` (`{part}`)"
     return ""
 
 
@@ -57,7 +90,19 @@ def check_branch(name: str, settings: BranchSettings) -> list[Violation]:
     loc = Location()
     patterns = compile_patterns(settings)
     if any(p.fullmatch(name) for p in patterns):
-        return []
+        # the form is right; git may still refuse the name (`feat/a..b`, `fix/x.lock`)
+        problem = ref_format_problem(name)
+        if not problem:
+            return []
+        return [
+            violation(
+                "BR003",
+                f"branch `{name}` {problem}: git does not accept it as a branch name",
+                loc,
+                "Rename it with letters, digits, `-`, `_`, `.` and `/` only, e.g. `feat/a-b`.",
+                context=name,
+            )
+        ]
     forms = " or ".join(f"`{f}`" for f in settings.forms) or " or ".join(
         f"`{p}`" for p in settings.patterns
     )

@@ -8,6 +8,7 @@ from devkit.conventions.message import (
     parse,
     regex,
     special_kind,
+    visible,
     without_squash_suffix,
 )
 from devkit.conventions.settings import CommitSettings, Pattern
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
     import re
 
 _BREAKING_LIKE = r"^(?P<tok>breaking[ _-]?changes?)\s*(?P<sep>:?)\s?(?P<rest>.*)$"
-_SPACED_TOKEN = r"^(?P<token>[A-Za-z][A-Za-z0-9]*(?: [A-Za-z][A-Za-z0-9]*){1,2}): \S"
+_ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_WORD_CHARS = _ASCII_LETTERS | frozenset("0123456789")
 
 
 def _breaking_like(line: str) -> re.Match[str] | None:
@@ -28,6 +30,17 @@ def _breaking_like(line: str) -> re.Match[str] | None:
     if line[:8].lower() != "breaking":
         return None
     return regex().match(_BREAKING_LIKE, line, regex().I)
+
+
+def _spaced_token(line: str) -> str:
+    """The token of a trailer-like line whose token has spaces (`Reviewed by: Z`): two or three
+    ASCII words, `: `, then text; "" for any other line."""
+    token, sep, rest = line.partition(": ")
+    words = token.split(" ")
+    if not sep or not rest[:1] or rest[0].isspace() or not 2 <= len(words) <= 3:
+        return ""
+    ok = all(w and w[0] in _ASCII_LETTERS and _WORD_CHARS.issuperset(w) for w in words)
+    return token if ok else ""
 
 
 def _is_bot(author: str) -> bool:
@@ -181,7 +194,7 @@ def _header_rules(msg: Message, s: CommitSettings, v) -> list[Violation]:  # typ
             v("CM004", f"type `{h.type}` must be lower-case", 0, 1, f"Write `{h.type.lower()}`.")
         )
     if h.scope is not None:
-        if not h.scope.strip():
+        if not visible(h.scope):
             out.append(
                 v(
                     "CM007",
@@ -197,7 +210,17 @@ def _header_rules(msg: Message, s: CommitSettings, v) -> list[Violation]:  # typ
                 if not s.scope_delimiter
                 else [p.strip() for p in h.scope.split(s.scope_delimiter)]
             )
-            for part in parts:
+            if any(not visible(part) for part in parts):
+                out.append(
+                    v(
+                        "CM007",
+                        f"the scope list `{h.scope}` has an empty entry",
+                        0,
+                        h.scope_col,
+                        f"Write `{s.scope_delimiter}`-separated names, e.g. `fix(api{s.scope_delimiter}cli): ...`.",
+                    )
+                )
+            for part in (p for p in parts if visible(p)):
                 if not _scope_allowed(part, s):
                     allowed = _describe_scopes(s)
                     guess = _scope_guess(part, s)
@@ -319,10 +342,11 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
         if not m:
             continue
         tok, sep, rest = m["tok"], m["sep"], m["rest"]
+        # `BREAKING CHANGE: text`, or `BREAKING CHANGE:` with the text on the next lines (rule 10)
         exact = (
             tok in ("BREAKING CHANGE", "BREAKING-CHANGE")
             and sep == ":"
-            and lines[i].startswith(f"{tok}: ")
+            and (lines[i].startswith(f"{tok}: ") or lines[i] == f"{tok}:")
         )
         if exact:
             continued = i + 1 < len(lines) and lines[i + 1] and not footer_match(lines[i + 1])
@@ -359,14 +383,24 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
                         f"Write `{fixed}: {rest}`.",
                     )
                 )
-    if footer_start < len(lines):
-        for i in range(footer_start, len(lines)):
+    trailers = footer_start
+    if footer_start == len(lines):
+        # no valid trailer: a last paragraph made only of trailer-like lines (`Reviewed by: Z`) is one
+        last = len(lines) - 1
+        while last > 0 and lines[last - 1]:
+            last -= 1
+        para = lines[last:]
+        if last >= 2 and all(
+            footer_match(x) or _breaking_like(x) or _spaced_token(x) for x in para
+        ):
+            trailers = last
+    if trailers < len(lines):
+        for i in range(trailers, len(lines)):
             line = lines[i]
             if footer_match(line) or _breaking_like(line):
                 continue
-            m = regex().match(_SPACED_TOKEN, line)
-            if m:
-                tok = m["token"]
+            tok = _spaced_token(line)
+            if tok:
                 out.append(
                     v(
                         "CM016",

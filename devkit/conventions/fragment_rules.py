@@ -287,3 +287,31 @@ def check_added(
                     )
                 )
     return out
+
+
+def check_duplicates(names: list[str], cfg: FragmentConfig) -> list[Violation]:
+    """Names towncrier reads as one fragment (`7.fix.md` and `007.fix.md`: issue 7, fix, counter 0):
+    its build fails on them."""
+    seen: dict[tuple[str, str, int], str] = {}
+    out = []
+    for name in names:
+        parsed = parse_name(name, cfg)
+        if not isinstance(parsed, FragmentName) or not parsed.number:
+            continue
+        key = (parsed.number, parsed.type, parsed.counter)
+        if key in seen:
+            path = f"{cfg.directory}/{name}"
+            free = canonical(parsed.number, parsed.type, cfg, parsed.counter + 1)
+            out.append(
+                violation(
+                    "NF001",
+                    f"`{name}` and `{seen[key]}` are the same fragment for towncrier "
+                    f"(number {parsed.number}, type {parsed.type}): its build fails",
+                    Location(path),
+                    f"Merge the two, or rename `{name}` to `{free}`.",
+                    context=name,
+                )
+            )
+        else:
+            seen[key] = name
+    return out

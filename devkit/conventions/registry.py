@@ -235,8 +235,9 @@ RULES: tuple[Rule, ...] = (
         "CM023",
         "message-encoding",
         "commit",
-        "The message file is valid UTF-8.",
-        "git stores messages as UTF-8 unless i18n.commitEncoding says otherwise; other bytes garble logs.",
+        "The message file is valid UTF-8 and has no NUL byte.",
+        "git stores messages as UTF-8 unless i18n.commitEncoding says otherwise; other bytes garble logs, "
+        "and git refuses a message with a NUL byte.",
         "",
         "fix: x",
     ),
@@ -259,6 +260,16 @@ RULES: tuple[Rule, ...] = (
         "feet/login-form",
         "feat/login-form",
         ("branch.types",),
+    ),
+    Rule(
+        "BR003",
+        "branch-ref-format",
+        "branch",
+        "The name is one git accepts for a branch (`git check-ref-format --branch`).",
+        "git refuses `..`, a component that starts with `.` or ends in `.lock`, a trailing `.` or `/`, "
+        "`@{`, spaces, control characters and `~^:?*[\\`: such a name cannot be pushed or checked out.",
+        "feat/a..b",
+        "feat/a-b",
     ),
     Rule(
         "NF001",
