@@ -213,12 +213,12 @@ def fast_parse(argv: list[str], spec: dict[str, Any]):  # type: ignore[no-untype
 
 def _wants_json(argv: list[str]) -> bool:
     """Whether the run asked for `--format json` (an option, or DEVKIT_FORMAT)."""
-    for i, arg in enumerate(argv):
-        if arg == "--format=json" or (arg == "--format" and argv[i + 1 : i + 2] == ["json"]):
-            return True
-        if arg == "--format" or arg.startswith("--format="):
-            return False
-    return os.environ.get("DEVKIT_FORMAT") == "json"
+    asked = [
+        argv[i + 1] if arg == "--format" else arg.removeprefix("--format=")
+        for i, arg in enumerate(argv)
+        if (arg == "--format" and i + 1 < len(argv)) or arg.startswith("--format=")
+    ]
+    return "json" in asked if asked else os.environ.get("DEVKIT_FORMAT") == "json"
 
 
 def _json_error(path: tuple[str, ...], message: str) -> None:

@@ -39,9 +39,17 @@ def resolve_name(explicit: str | None, cwd: str | None = None) -> tuple[str | No
 
 
 def _compute(name: str, cfg: Settings) -> Report:
-    from devkit.conventions.branch_rules import check_branch, is_exempt  # compiles the patterns
+    from devkit.conventions.branch_rules import (  # compiles the patterns
+        check_branch,
+        is_exempt,
+        ref_format_violation,
+    )
 
     if is_exempt(name, cfg.branch):
+        # exempt from the project's forms, not from git's: `release/a..b` is no branch at all
+        refused = ref_format_violation(name)
+        if refused:
+            return Report("branch", with_severities(refused, cfg.rules), 1)
         return Report("branch", (), 1, (f"`{name}` is exempt from the naming rules",))
     return Report("branch", with_severities(check_branch(name, cfg.branch), cfg.rules), 1)
 

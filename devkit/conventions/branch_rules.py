@@ -86,23 +86,28 @@ def ref_format_problem(name: str) -> str:
     return ""
 
 
+def ref_format_violation(name: str) -> list[Violation]:
+    """BR003 when git refuses name as a branch, else nothing."""
+    problem = ref_format_problem(name)
+    if not problem:
+        return []
+    return [
+        violation(
+            "BR003",
+            f"branch `{name}` {problem}: git does not accept it as a branch name",
+            Location(),
+            "Rename it with letters, digits, `-`, `_`, `.` and `/` only, e.g. `feat/a-b`.",
+            context=name,
+        )
+    ]
+
+
 def check_branch(name: str, settings: BranchSettings) -> list[Violation]:
     loc = Location()
     patterns = compile_patterns(settings)
     if any(p.fullmatch(name) for p in patterns):
         # the form is right; git may still refuse the name (`feat/a..b`, `fix/x.lock`)
-        problem = ref_format_problem(name)
-        if not problem:
-            return []
-        return [
-            violation(
-                "BR003",
-                f"branch `{name}` {problem}: git does not accept it as a branch name",
-                loc,
-                "Rename it with letters, digits, `-`, `_`, `.` and `/` only, e.g. `feat/a-b`.",
-                context=name,
-            )
-        ]
+        return ref_format_violation(name)
     forms = " or ".join(f"`{f}`" for f in settings.forms) or " or ".join(
         f"`{p}`" for p in settings.patterns
     )
