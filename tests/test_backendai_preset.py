@@ -179,3 +179,33 @@ def test_scopes_from_the_monorepo_folders(bai: Path, repo: Repo) -> None:
     )
     assert "the pattern `BA-\\d+`" in p.stdout
     assert "hint: Did you mean `manager`?" in p.stdout
+
+
+def test_without_the_preset_a_rename_hint_is_never_the_name_itself(repo: Repo) -> None:
+    """Issue 13: a Backend.AI clone with no [tool.devkit] (the conventional defaults) once got BR001
+    with "Rename it, e.g. `git branch -m fix/BA-9999-session-timeout`", the very name it rejected."""
+    repo.write("pyproject.toml", "[project]\nname = 'backend.ai'\n")
+    p = repo.devkit("check", "branch", "fix/BA-9999-session-timeout")
+    assert p.returncode == 1
+    new = re.search(r"git branch -m (\S+?)`", p.stdout).group(1)
+    assert new == "fix/ba-9999-session-timeout"
+    assert repo.devkit("check", "branch", new).returncode == 0
+
+
+def test_check_title_on_its_own(repo: Repo) -> None:
+    repo.write(
+        "pyproject.toml",
+        (repo.path / "pyproject.toml").read_text().replace('"conventional"', '"backend.ai"'),
+    )
+    p = repo.devkit("check", "title", "feat(BA-4184):Enable the model store", "--pr", "13594")
+    assert p.returncode == 0
+    assert p.stdout.splitlines() == [
+        "title:1:15: warning CM002 [header-format] pull request title 'feat(BA-4184):Enable the model "
+        "store': expected a space after `:`",
+        "    hint: Write `feat(BA-4184): Enable the model store`.",
+        "devkit: 0 error(s), 1 warning(s) (1 title checked)",
+    ]
+    p = repo.devkit("check", "title", "hotfix: add the device", "--format", "json")
+    assert (
+        p.returncode == 1 and json.loads(p.stdout)["checks"][0]["violations"][0]["code"] == "CM003"
+    )
