@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 from devkit import ruff
@@ -27,6 +29,17 @@ def devkit(
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return repo.devkit(*args, cwd=cwd, env=env, input=input)
+
+
+def run_bash(
+    work: Repo, script: Path, text: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """A workflow's `run:` steps as one bash script in work, with this interpreter's devkit on PATH."""
+    script.write_text(text)
+    full = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{work.env['PATH']}"}
+    return subprocess.run(
+        ["bash", str(script)], cwd=work.path, env=full, capture_output=True, text=True, check=False
+    )
 
 
 def upstream(tmp_path: Path, pyproject: str = PYPROJECT_CONVENTIONAL, extra: str = "") -> Repo:

@@ -4,9 +4,7 @@ placeholder fragment, pushing to a real `origin`; and `devkit ci` accepting the 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
@@ -14,7 +12,7 @@ import yaml
 from devkit.checks.news import ASSIGN_WORKFLOW
 from devkit.resources import templates_dir
 from tests.gitrepo import Repo
-from tests.prrepo import clone, devkit, upstream
+from tests.prrepo import clone, devkit, run_bash, upstream
 
 TEMPLATE = templates_dir() / "ci" / "news-assign.yml"
 
@@ -44,22 +42,14 @@ def test_template_never_loops_and_skips_forks_and_drafts() -> None:
 
 
 def run_script(work: Repo, tmp_path: Path, pr: int) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "assign.sh").write_text(script())
     # a runner sets no GIT_AUTHOR_* / GIT_COMMITTER_*: the script's `git config user.*` decides
     env = {
         **{k: v for k, v in work.env.items() if not k.startswith(("GIT_AUTHOR", "GIT_COMMITTER"))},
         "PR_NUMBER": str(pr),
         "BASE_REF": "main",
         "GITHUB_HEAD_REF": "feat/search",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{work.env['PATH']}",
     }
-    return subprocess.run(
-        ["bash", str(tmp_path / "assign.sh")],
-        cwd=work.path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    return run_bash(work, tmp_path / "assign.sh", script(), env)
 
 
 def test_workflow_numbers_the_placeholder_and_pushes_once(tmp_path: Path) -> None:

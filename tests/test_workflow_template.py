@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
 from devkit.resources import templates_dir
 from tests.gitrepo import Repo
-from tests.prrepo import RUFF_NOTE, clone, event, gh_env, upstream
+from tests.prrepo import RUFF_NOTE, clone, event, gh_env, run_bash, upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = templates_dir() / "ci" / "github-actions.yml"
@@ -54,20 +52,7 @@ def test_template_checks_out_the_branch_with_history_and_installs_devkit() -> No
 def run_workflow(
     work: Repo, tmp_path: Path, env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "workflow.sh").write_text(script())
-    full = {
-        **work.env,
-        **env,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{work.env['PATH']}",
-    }
-    return subprocess.run(
-        ["bash", str(tmp_path / "workflow.sh")],
-        cwd=work.path,
-        env=full,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_bash(work, tmp_path / "workflow.sh", script(), {**work.env, **env})
 
 
 def pr(tmp_path: Path, good: bool) -> tuple[Repo, str]:

@@ -6,6 +6,7 @@ from devkit.record import TYPE_CHECKING, Record
 
 if TYPE_CHECKING:
     from types import ModuleType
+    from typing import Any
 
 SCISSORS = "------------------------ >8 ------------------------"
 # git's candidates for core.commentChar=auto (builtin/commit.c: adjust_comment_line_char)
@@ -193,13 +194,15 @@ def parse_header(header: str) -> Header:
     scope_col = 0
     breaking = False
 
-    def fail(col: int, message: str, hint: str) -> Header:
+    def fail(col: int, message: str, hint: str, **complete: Any) -> Header:
+        """The header with its first problem; `complete` fills the rest when the parse got through."""
         return Header(
             type=typ,
             scope=scope,
             breaking=breaking,
             scope_col=scope_col,
             error=(col, message, hint),
+            **complete,
         )
 
     if header.startswith("(", pos):
@@ -244,16 +247,7 @@ def parse_header(header: str) -> Header:
     desc_col = pos + len(rest) - len(rest.lstrip()) + 1
 
     def loose(col: int, message: str, hint: str) -> Header:
-        return Header(
-            type=typ,
-            scope=scope,
-            breaking=breaking,
-            description=desc,
-            error=(col, message, hint),
-            scope_col=scope_col,
-            description_col=desc_col,
-            lenient=True,
-        )
+        return fail(col, message, hint, description=desc, description_col=desc_col, lenient=True)
 
     if not desc:  # nothing, spaces, or only invisible characters
         after = "`: `" if rest.startswith(" ") else "`:`"
