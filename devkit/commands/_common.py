@@ -48,6 +48,10 @@ def pr_number(text: str) -> int:
     return int(text)
 
 
+def add_pr(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--pr", type=pr_number, metavar="N", help=help)
+
+
 def settings(args: argparse.Namespace, start: str | os.PathLike[str] | None = None) -> Settings:
     return config.load(start, getattr(args, "config", None))
 

@@ -6,7 +6,7 @@ import argparse
 
 from devkit import git
 from devkit.checks.news import news_report
-from devkit.commands._common import add_config, add_format, finish, pr_number, settings
+from devkit.commands._common import add_config, add_format, add_pr, finish, settings
 from devkit.errors import DevkitError
 
 
@@ -16,12 +16,7 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
         metavar="REF",
         help="the base branch: the branch must add a fragment (e.g. origin/main)",
     )
-    parser.add_argument(
-        "--pr",
-        type=pr_number,
-        metavar="N",
-        help="the pull request number every added fragment must carry",
-    )
+    add_pr(parser, "the pull request number every added fragment must carry")
     add_format(parser)
     add_config(parser)
 

@@ -7,7 +7,7 @@ import argparse
 from devkit import config, git
 from devkit.checks import pull
 from devkit.checks.pull import CHECKS
-from devkit.commands._common import add_config, add_format, finish, pr_number, settings
+from devkit.commands._common import add_config, add_format, add_pr, finish, settings
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
@@ -22,12 +22,7 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
         metavar="REF",
         help="the pull request's tip (default: the event's head sha when present, else HEAD)",
     )
-    parser.add_argument(
-        "--pr",
-        type=pr_number,
-        metavar="N",
-        help="the pull request number (default: from GITHUB_EVENT_PATH)",
-    )
+    add_pr(parser, "the pull request number (default: from GITHUB_EVENT_PATH)")
     parser.add_argument("--title", help="the pull request title (default: from GITHUB_EVENT_PATH)")
     parser.add_argument(
         "--label",

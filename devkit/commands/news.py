@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 from devkit import git, history, towncrier_config
-from devkit.commands._common import add_config, pr_number, settings
+from devkit.commands._common import add_config, add_pr, pr_number, settings
 from devkit.conventions.fragment_rules import (
     FragmentName,
     canonical,
@@ -31,11 +31,9 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
         parser.add_argument(
             "text", nargs="?", help="the entry, one line (`-` reads standard input)"
         )
-        parser.add_argument(
-            "--pr",
-            type=pr_number,
-            metavar="N",
-            help="the pull request number (default: a placeholder "
+        add_pr(
+            parser,
+            "the pull request number (default: a placeholder "
             "name that `devkit news assign N` renames later)",
         )
     elif sub == "assign":
