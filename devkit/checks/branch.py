@@ -10,6 +10,7 @@ from __future__ import annotations
 import marshal  # built in
 import os
 
+from devkit import __version__
 from devkit.conventions.verdict import with_severities
 from devkit.record import TYPE_CHECKING
 from devkit.violations import Location, Report, Violation
@@ -75,7 +76,8 @@ def branch_report(name: str | None, cfg: Settings, gitdir: str | None = None) ->
     name = name.removeprefix("refs/heads/")
     if not gitdir:
         return _compute(name, cfg)
-    key = (name, tuple(cfg.branch), tuple(sorted(cfg.rules.items())))
+    # the verdict is a function of these alone (and of devkit's rules: its version)
+    key = (__version__, name, tuple(cfg.branch), tuple(sorted(cfg.rules.items())))
     path = os.path.join(gitdir, MEMO_NAME)
     memo: dict[Any, Any] = {}
     try:
