@@ -267,23 +267,26 @@ def ensure_include() -> None:
 
 
 def remove_include() -> None:
-    """Take back what ensure_include added (the file as it was before; gone if devkit created it)."""
+    """Take back what ensure_include added: the Include line, and the file and directory if devkit
+    created them and nothing else is in them now."""
     cfg = paths.ssh_config_file()
-    if not cfg.is_file():
-        return
-    text = cfg.read_text(encoding="utf-8")
-    ours = f"{INCLUDE_MARK}\n{_include_line()}\n\n"
-    if text.startswith(ours):
-        rest = text[len(ours) :]
-    else:
-        lines = text.splitlines(keepends=True)
-        rest = "".join(ln for ln in lines if ln.rstrip("\n") not in (INCLUDE_MARK, _include_line()))
-    if rest != text:
-        cfg.write_text(rest, encoding="utf-8")
     info = root() / "include.json"
     created = json.loads(info.read_text())["created"] if info.is_file() else []
-    if str(cfg) in created and not cfg.read_text(encoding="utf-8"):
-        cfg.unlink()
+    if cfg.is_file():
+        text = cfg.read_text(encoding="utf-8")
+        ours = f"{INCLUDE_MARK}\n{_include_line()}\n\n"
+        if text.startswith(ours):
+            rest = text[len(ours) :]
+        else:  # moved or edited by hand: drop just our two lines
+            rest = "".join(
+                ln
+                for ln in text.splitlines(keepends=True)
+                if ln.rstrip("\n") not in (INCLUDE_MARK, _include_line())
+            )
+        if rest != text:
+            cfg.write_text(rest, encoding="utf-8")
+        if str(cfg) in created and not rest:
+            cfg.unlink()
     if str(cfg.parent) in created and cfg.parent.is_dir() and not any(cfg.parent.iterdir()):
         cfg.parent.rmdir()
     info.unlink(missing_ok=True)

@@ -88,10 +88,51 @@ def init_alive(s: Sandbox) -> bool:
     return s.init > 0 and start_time(s.init) == s.init_start and not zombie(s.init)
 
 
+def _make_root() -> None:
+    """Create the state dir, remembering which directories devkit made (`forget` removes them)."""
+    made = []
+    for d in [root(), *root().parents]:
+        if d.exists():
+            break
+        made.append(str(d))
+    root().mkdir(parents=True, exist_ok=True)
+    if made:
+        (root() / "created.json").write_text(json.dumps(made))
+
+
 @contextlib.contextmanager
 def locked() -> Iterator[None]:
-    """One `sandbox up`/`down` at a time per state dir (they share the bridge and the proxy)."""
-    root().mkdir(parents=True, exist_ok=True)
-    with (root() / ".lock").open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
+    """One `sandbox up`/`down` at a time per state dir (they share the bridge and the proxy): a lock
+    on the directory itself, so the last `down` can remove it; a waiter whose directory was removed
+    meanwhile locks the new one."""
+    while True:
+        _make_root()
+        fd = os.open(root(), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(root()).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                try:
+                    yield
+                finally:
+                    if all(p.name == "created.json" for p in root().iterdir()):
+                        forget()  # nothing of devkit's left: nor the dirs it made for it
+                return
+        finally:
+            os.close(fd)
+
+
+def forget() -> None:
+    """Remove the (empty) state dir and the parents devkit created for it, if nothing else is in
+    them (under `locked()`, once no sandbox is left)."""
+    f = root() / "created.json"
+    made = json.loads(f.read_text()) if f.is_file() else []
+    f.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: something else lives there, keep it
+        root().rmdir()
+        for d in made:
+            if d != str(root()):
+                os.rmdir(d)
