@@ -9,7 +9,6 @@ devkit-<tag>-<sandbox>; `sandbox down` removes them once every process in them i
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -77,6 +76,17 @@ def create(hs: list[Hierarchy], name: str) -> list[Path]:
     return out
 
 
+def park(hs: list[Hierarchy], name: str, pid: int) -> None:
+    """On a pure cgroup v2 machine, move `pid` (unshare, outside the sandbox) into a leaf of the
+    sandbox's cgroup: v2 hands controllers down only from a cgroup without processes of its own, and
+    the sandbox's init hands them to dockerd from there (init.py)."""
+    for h in hs:
+        if h.fstype == "cgroup2" and h.mount == "/sys/fs/cgroup":
+            leaf = Path(h.mount) / name / "devkit-host"
+            leaf.mkdir(exist_ok=True)
+            (leaf / "cgroup.procs").write_text(str(pid))
+
+
 def procs(ds: list[Path]) -> list[int]:
     """Every process in these cgroups and below them."""
     found: set[int] = set()
@@ -114,9 +124,3 @@ def join_command(ds: list[Path]) -> list[str]:
     """A command prefix that moves itself into these cgroups, then execs the rest of the command."""
     script = 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"'
     return ["/bin/sh", "-c", script, "devkit-cgroups", *(str(d) for d in ds), "--"]
-
-
-def pid_in(pid: int, ds: list[Path]) -> bool:
-    with contextlib.suppress(OSError):
-        return pid in procs(ds) and os.path.exists(f"/proc/{pid}")
-    return False

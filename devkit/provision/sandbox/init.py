@@ -9,6 +9,7 @@ then kills every process of the sandbox, containers of its dockerd included.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -29,9 +30,16 @@ def delegate_cgroup2() -> None:
         f.write("0")  # "0": the writing process itself
     with open(f"{root}/cgroup.controllers") as f:
         wanted = " ".join(f"+{c}" for c in f.read().split())
-    if wanted:
-        with open(f"{root}/cgroup.subtree_control", "w") as f:
-            f.write(wanted)
+    for _ in range(50):  # until devkit has moved `unshare`, outside the sandbox, into a leaf too
+        try:
+            if wanted:
+                with open(f"{root}/cgroup.subtree_control", "w") as f:
+                    f.write(wanted)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+            time.sleep(0.1)
 
 
 def start_sshd() -> int:

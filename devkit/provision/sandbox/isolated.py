@@ -281,6 +281,8 @@ def boot(s: Sandbox, proxy_port: int) -> Sandbox:
             start_new_session=True,
         )
     init = _child(p.pid)
+    if init:
+        cgroups.park(hs, cgroup_name(s.name), p.pid)
     if not init:
         p.wait(5)
         raise DevkitError(
