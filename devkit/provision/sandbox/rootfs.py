@@ -214,6 +214,11 @@ def ensure(release: str, say: bool = True) -> Root:
     final = cache / cache_key(release, architecture, m, cas)
     if (final / INFO).is_file():
         return Root(release, architecture, final)
+    if os.geteuid() != 0:
+        raise DevkitError(
+            f"sandbox: building the Debian {release} root needs root (debootstrap)",
+            "Run it as root (sudo).",
+        )
     if not shutil.which("debootstrap"):
         raise DevkitError(
             f"sandbox: debootstrap is not installed: it builds the sandbox's Debian {release} root",
