@@ -6,10 +6,12 @@ tests/test_imports.py enforces it.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 from devkit import __version__
+from devkit.conventions.suggest import did_you_mean
 from devkit.errors import DevkitError, ExitCode
 from devkit.record import TYPE_CHECKING
 
@@ -88,7 +90,7 @@ GROUPS = {
 
 
 def _available() -> dict[tuple[str, ...], tuple[str, str]]:
-    import importlib.util
+    import importlib.util  # --help only: the hook paths never need it
 
     return {k: v for k, v in COMMANDS.items() if importlib.util.find_spec(v[0]) is not None}
 
@@ -116,12 +118,10 @@ def _find(argv: list[str]) -> tuple[tuple[str, ...], list[str]]:
 
 
 def _suggest(words: list[str]) -> str:
-    import difflib
-
     names = sorted({" ".join(k[: len(words)]) for k in COMMANDS} | set(GROUPS))
-    close = difflib.get_close_matches(" ".join(words), names, n=1)
+    close = did_you_mean(" ".join(words), names)
     return (
-        f"Did you mean `devkit {close[0]}`?"
+        f"Did you mean `devkit {close}`?"
         if close
         else "Run `devkit --help` for the list of commands."
     )
@@ -144,8 +144,6 @@ def _dispatch(argv: list[str]) -> int:
             _suggest(argv[:2]),
         )
     module_name, summary = COMMANDS[path]
-    import importlib
-
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

@@ -1,13 +1,14 @@
-"""`[tool.devkit]` in pyproject.toml: found, parsed with tomllib, validated, merged over a preset."""
+"""`[tool.devkit]` in pyproject.toml: found, parsed with tomllib, validated against its schema (below),
+merged over a preset."""
 
 from __future__ import annotations
 
+import marshal  # built in
 import os
-import re
 
+from devkit import schema as s
 from devkit.conventions.settings import (
     PRESETS,
-    SCHEMA,
     BranchSettings,
     CommitSettings,
     NewsSettings,
@@ -19,9 +20,6 @@ from devkit.record import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any
 
-# sections other commands own and validate themselves
-PASSTHROUGH = ("hosts", "provision", "ci", "lint", "init", "sandbox")
-TOP_KEYS = ("preset", *SCHEMA, *PASSTHROUGH)
 CACHE_NAME = "devkit-config.cache"
 
 
@@ -54,8 +52,6 @@ def _gitdir_above(here: str) -> str | None:
 def _read_table(file: str, gitdir: str | None) -> dict[str, Any]:
     """[tool.devkit] from file. The hook paths run on every commit and tomllib costs them ~5 ms
     of imports, so the parsed table is cached in .git, keyed by the file's identity (marshal: built in)."""
-    import marshal
-
     try:
         st = os.stat(file)
     except FileNotFoundError:
@@ -70,7 +66,7 @@ def _read_table(file: str, gitdir: str | None) -> dict[str, Any]:
                 return table  # type: ignore[no-any-return]
         except (OSError, EOFError, ValueError, TypeError):
             pass
-    import tomllib
+    import tomllib  # ~5 ms, only when the cache is cold
 
     try:
         with open(file, "rb") as fh:
@@ -112,110 +108,113 @@ def load(
     return build(table, file, os.path.dirname(os.path.abspath(file)))
 
 
-def coerce(kind: str, value: Any, source: str, key: str) -> Any:
-    def fail(expected: str) -> ConfigError:
-        return ConfigError(
-            source, key, f"expected {expected}, got {type(value).__name__} {value!r}"
-        )
+# --- the schema of [tool.devkit] ------------------------------------------------------------------
 
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise fail("true or false")
-        return value
-    if kind == "int":
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise fail("a non-negative integer")
-        return value
-    if kind == "number":
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            raise fail("a positive number")
-        return float(value)
-    if kind == "table":
-        if not isinstance(value, dict):
-            raise fail("a table")
-        return value
-    if kind == "str":
-        if not isinstance(value, str):
-            raise fail("a string")
-        return value
-    if kind.startswith("choice:"):
-        choices = kind[7:].split("|")
-        if value not in choices:
-            raise ConfigError(
-                source, key, f"expected one of {', '.join(map(repr, choices))}, got {value!r}"
-            )
-        return value
-    if kind in ("strs", "pattern"):
-        if kind == "pattern" and isinstance(value, str):
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ConfigError(source, key, f"invalid regex {value!r}: {exc}") from None
-            return value
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise fail("a list of strings" + (" or a regex string" if kind == "pattern" else ""))
-        return tuple(value)
-    raise AssertionError(kind)
+
+def _preset(value: Any, where: s.Where) -> str:
+    if not isinstance(value, str):
+        raise where.fail(f"expected a string, got {type(value).__name__} {value!r}")
+    if value not in PRESETS:
+        raise where.fail(f"unknown preset {value!r}", f"Use one of: {', '.join(PRESETS)}.")
+    return value
+
+
+def _branch_pattern(value: str, where: s.Where) -> str:
+    s.regex()(value.replace("{types}", "x"), where)
+    return value
+
+
+_C = CommitSettings()
+COMMIT = s.Table(
+    s.Key("types", s.strings_or_regex(), _C.types, "a list, or a regex string; [] allows any type"),
+    s.Key("type_case", s.choice("any", "lower"), _C.type_case),
+    s.Key("scopes", s.strings_or_regex(), _C.scopes, "a list or a regex; [] allows any scope"),
+    s.Key("scope_delimiter", s.string(), _C.scope_delimiter),
+    s.Key("scope_required", s.boolean(), _C.scope_required),
+    s.Key("allow_breaking_marker", s.boolean(), _C.allow_breaking_marker),
+    s.Key("header_max_length", s.integer(), _C.header_max_length, "0: no limit"),
+    s.Key("subject_case", s.choice("any", "lower", "upper"), _C.subject_case),
+    s.Key("subject_full_stop", s.boolean(), _C.subject_full_stop),
+    s.Key("body_max_line_length", s.integer(), _C.body_max_line_length),
+    s.Key("squash_suffix", s.boolean(), _C.squash_suffix),
+    s.Key("required_trailers", s.strings(), _C.required_trailers),
+    s.Key("forbidden_trailers", s.strings(), _C.forbidden_trailers),
+    s.Key("allow_merge_commits", s.boolean(), _C.allow_merge_commits),
+    s.Key("allow_revert_commits", s.boolean(), _C.allow_revert_commits),
+    s.Key("allow_fixup_commits", s.boolean(), _C.allow_fixup_commits),
+)
+_B = BranchSettings()
+BRANCH = s.Table(
+    s.Key("types", s.strings(), _B.types),
+    s.Key("patterns", s.strings(_branch_pattern), _B.patterns),
+    s.Key("forms", s.strings(), _B.forms),
+    s.Key("exempt", s.strings(s.regex()), _B.exempt),
+)
+_N = NewsSettings()
+NEWS = s.Table(
+    s.Key("single_line", s.boolean(), _N.single_line),
+    s.Key("allow_placeholders", s.boolean(), _N.allow_placeholders),
+    s.Key("require", s.boolean(), _N.require),
+    s.Key("exempt", s.strings(), _N.exempt),
+    s.Key("skip_labels", s.strings(), _N.skip_labels),
+    s.Key("skip_title_prefixes", s.strings(), _N.skip_title_prefixes),
+)
+CI_CHECKS = ("branch", "commit", "title", "news", "lint")
+
+
+def _ci_check(value: str, where: s.Where) -> str:
+    if value not in CI_CHECKS:
+        raise where.fail(f"unknown check {value!r}", f"Use some of: {', '.join(CI_CHECKS)}.")
+    return value
+
+
+# the tables the other commands read (validated when they are read: `section`)
+SECTIONS: dict[str, s.Table] = {
+    "ci": s.Table(
+        s.Key("base", s.string(), None),
+        s.Key("checks", s.strings(_ci_check), CI_CHECKS),
+        s.Key("deepen", s.boolean(), None),
+        s.Key("commit_severity", s.choice("error", "warning"), "error"),
+    ),
+    "lint": s.Table(s.Key("base", s.string(), None)),
+    "init": s.Table(s.Key("devkit_repo", s.string(), "https://github.com/devkit-dev/devkit")),
+}
+TOP = s.Table(
+    s.Key("preset", _preset, "conventional"),
+    s.Key("commit", s.anything(), None),
+    s.Key("branch", s.anything(), None),
+    s.Key("news", s.anything(), None),
+    *(s.Key(name, s.anything(), None) for name in SECTIONS),
+    # provisioning's tables: devkit.provision validates them
+    *(s.Key(name, s.anything(), None) for name in ("hosts", "provision", "sandbox")),
+)
+EXTRA = tuple(n for n in TOP.names if n not in ("preset", "commit", "branch", "news"))
 
 
 def build(table: dict[str, Any], source: str, root: str) -> Settings:
-    for key in table:
-        if key not in TOP_KEYS:
-            from devkit.conventions.registry import did_you_mean
-
-            guess = did_you_mean(key, TOP_KEYS)
-            raise ConfigError(
-                source,
-                f"tool.devkit.{key}",
-                "unknown key",
-                f"Did you mean `{guess}`?" if guess else f"Known keys: {', '.join(TOP_KEYS)}.",
-            )
-    preset = table.get("preset", "conventional")
-    if preset not in PRESETS:
-        raise ConfigError(
-            source,
-            "tool.devkit.preset",
-            f"unknown preset {preset!r}",
-            f"Use one of: {', '.join(PRESETS)}.",
-        )
-    sections: dict[str, dict[str, Any]] = {}
-    for section, schema in SCHEMA.items():
-        merged = dict(PRESETS[preset].get(section, {}))
-        user = table.get(section, {})
-        if not isinstance(user, dict):
-            raise ConfigError(source, f"tool.devkit.{section}", "must be a table")
-        for key, value in user.items():
-            path = f"tool.devkit.{section}.{key}"
-            if key not in schema:
-                from devkit.conventions.registry import did_you_mean
-
-                guess = did_you_mean(key, list(schema))
-                raise ConfigError(
-                    source,
-                    path,
-                    "unknown key",
-                    f"Did you mean `{guess}`?" if guess else f"Known keys: {', '.join(schema)}.",
-                )
-            merged[key] = coerce(schema[key], value, source, path)
-        sections[section] = merged
-    commit = CommitSettings(**sections["commit"])
-    branch_data = sections["branch"]
-    if "types" not in branch_data and isinstance(commit.types, tuple):
-        branch_data["types"] = commit.types
-    for p in branch_data.get("patterns", ()):
-        try:
-            re.compile(p.replace("{types}", "x"))
-        except re.error as exc:
-            raise ConfigError(
-                source, "tool.devkit.branch.patterns", f"invalid regex {p!r}: {exc}"
-            ) from None
-    extra = {k: table[k] for k in PASSTHROUGH if k in table}
-    return Settings(
-        preset,
-        commit,
-        BranchSettings(**branch_data),
-        NewsSettings(**sections["news"]),
-        source,
-        root,
-        extra,
+    """Settings from a raw [tool.devkit] table: validated, merged over its preset."""
+    where = s.Where(source, "tool.devkit")
+    top = s.validate(TOP, table, where)
+    preset = top["preset"]
+    defaults = PRESETS[preset]
+    commit = CommitSettings(
+        **s.validate(COMMIT, top["commit"], where.key("commit"), defaults.get("commit", {}))
     )
+    branch_defaults = dict(defaults.get("branch", {}))
+    if "types" not in branch_defaults and isinstance(commit.types, tuple):
+        branch_defaults["types"] = commit.types
+    branch = BranchSettings(
+        **s.validate(BRANCH, top["branch"], where.key("branch"), branch_defaults)
+    )
+    news = NewsSettings(
+        **s.validate(NEWS, top["news"], where.key("news"), defaults.get("news", {}))
+    )
+    extra = {k: table[k] for k in EXTRA if k in table}
+    return Settings(preset, commit, branch, news, source, root, extra)
+
+
+def section(settings: Settings, name: str) -> dict[str, Any]:
+    """[tool.devkit.NAME] of one command (ci, lint, init), validated, over its preset's defaults."""
+    where = s.Where(settings.source, f"tool.devkit.{name}")
+    preset = PRESETS.get(settings.preset, {}).get(name, {})
+    return s.validate(SECTIONS[name], settings.extra.get(name), where, preset)

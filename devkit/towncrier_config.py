@@ -11,6 +11,9 @@ import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
+from towncrier._builder import FragmentsPath
+from towncrier._settings.load import load_config_from_options
+
 from devkit.conventions.fragment_rules import FragmentConfig
 from devkit.errors import ConfigError
 
@@ -25,9 +28,6 @@ class NewsConfig(NamedTuple):
 
 def load(root: Path) -> NewsConfig:
     """towncrier's config for the repository at root (towncrier.toml wins over pyproject.toml)."""
-    from towncrier._builder import FragmentsPath
-    from towncrier._settings.load import load_config_from_options
-
     config_file = next(
         (str(root / n) for n in ("towncrier.toml", "pyproject.toml") if (root / n).is_file()), ""
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,8 +61,15 @@ def test_hook_paths_stay_light(argv: list[str], tmp_path) -> None:
         check=True,
         capture_output=True,
     )  # a first run parses pyproject.toml and caches the table
+    # without coverage's subprocess hook (it loads modules a real hook run never sees)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE")}
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env=env,
     )
     _, _, heavy = out.stdout.strip().partition(" ")
     assert heavy == "", f"{argv} imported {heavy}"
@@ -92,3 +101,49 @@ def test_core_imports_no_edge_modules() -> None:
                     assert n.split(".")[0] in sys.stdlib_module_names or n == "__future__", (
                         f"{f.name} imports {n}"
                     )
+
+
+def _module_imports(path: Path, name: str, known: set[str]) -> set[str]:
+    """The devkit modules a module imports when it is loaded (not inside functions, not for
+    type checking only)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    out: set[str] = set()
+    body = list(tree.body)
+    while body:
+        node = body.pop(0)
+        if isinstance(node, ast.If):  # `if TYPE_CHECKING:` holds imports for type checkers only
+            test = node.test
+            if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
+                continue
+            body += node.body + node.orelse
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name in known}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("devkit"):
+            for a in node.names:
+                full = f"{node.module}.{a.name}"
+                out.add(full if full in known else node.module)
+    return out & known - {name}
+
+
+def test_devkit_has_no_import_cycle() -> None:
+    root = Path(__file__).resolve().parents[1] / "devkit"
+    mods = {}
+    for f in root.rglob("*.py"):
+        parts = f.relative_to(root.parent).with_suffix("").parts
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    graph = {m: _module_imports(f, m, set(mods)) for m, f in mods.items()}
+    seen: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(m: str, path: list[str]) -> None:
+        seen[m] = 1
+        for n in sorted(graph[m]):
+            assert seen.get(n) != 1, "import cycle: " + " -> ".join([*path, m, n])
+            if n not in seen:
+                visit(n, [*path, m])
+        seen[m] = 2
+
+    for m in sorted(graph):
+        if m not in seen:
+            visit(m, [])

@@ -7,6 +7,7 @@ import json
 import sys
 
 from devkit.conventions.registry import RULES, Rule, lookup
+from devkit.conventions.suggest import did_you_mean
 from devkit.errors import DevkitError
 
 
@@ -45,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     rule = lookup(args.rule)
     if rule is None:
-        from devkit.conventions.registry import did_you_mean
-
         guess = did_you_mean(args.rule, [r.code for r in RULES] + [r.name for r in RULES])
         raise DevkitError(
             f"no rule `{args.rule}`",

@@ -6,15 +6,19 @@ import argparse
 import difflib
 import os
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from devkit import __version__, git, proc, resources, sections
+import jinja2
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+from devkit import __version__, config, git, proc, resources
+from devkit.checks.lint import RuffMissing, ruff_command
 from devkit.conventions.settings import PRESETS, NewsSettings
 from devkit.errors import DevkitError
 
-DEVKIT_REPO = "https://github.com/devkit-dev/devkit"
-SCHEMA = {"devkit_repo": "str"}
 WORKFLOW = ".github/workflows/devkit.yml"
 PRE_COMMIT = ".pre-commit-config.yaml"
 TYPES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -87,8 +91,6 @@ def issue_format(root: Path) -> str:
 
 
 def towncrier_table(preset: str, root: Path) -> Any:
-    import tomlkit
-
     t = tomlkit.table()
     t.add("directory", "changes")
     t.add("filename", "CHANGELOG.md")
@@ -109,9 +111,6 @@ def towncrier_table(preset: str, root: Path) -> Any:
 
 def merge_pyproject(old: str | None, preset: str, root: Path) -> tuple[str, bool, list[str]]:
     """(new text, whether an existing value changes, what was done); comments and keys are kept."""
-    import tomlkit
-    from tomlkit.exceptions import TOMLKitError
-
     try:
         doc = tomlkit.parse(old or "")
     except TOMLKitError as exc:
@@ -149,8 +148,6 @@ def merge_pyproject(old: str | None, preset: str, root: Path) -> tuple[str, bool
 
 
 def _render(name: str, **values: Any) -> str:
-    import jinja2
-
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
     )
@@ -160,8 +157,6 @@ def _render(name: str, **values: Any) -> str:
 
 
 def _ruff_version() -> str:
-    from devkit.lint import RuffMissing, ruff_command
-
     try:
         out = proc.run(*ruff_command(), "--version").out.split()
     except RuffMissing:
@@ -187,8 +182,6 @@ def _file(root: Path, rel: str, new: str) -> Change:
 
 def plan(root: Path, preset: str, devkit_repo: str) -> list[Change]:
     """Every file devkit init would write, with what it would do to it (no I/O but reading)."""
-    import tomllib
-
     old_py = _read(root / "pyproject.toml")
     new_py, conflict, done = merge_pyproject(old_py, preset, root)
     if old_py is None:
@@ -275,18 +268,12 @@ def _root(directory: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from devkit import config
-
     root = _root(args.directory)
     try:
         cfg = config.load(root)
     except DevkitError:
         cfg = None  # init may be what fixes the config; merge_pyproject reports unreadable TOML
-    opts = (
-        sections.read(cfg, "init", SCHEMA, {"devkit_repo": DEVKIT_REPO})
-        if cfg
-        else {"devkit_repo": DEVKIT_REPO}
-    )
+    opts = config.section(cfg or config.build({}, "", ""), "init")
     preset = args.preset or (cfg.preset if cfg and cfg.source else "conventional")
     changes = plan(root, preset, opts["devkit_repo"])
     width = max(len(c.action) for c in changes)

@@ -6,11 +6,10 @@ import argparse
 import os
 from pathlib import Path
 
-from devkit import git, history, lint, sections
+from devkit import config, git, history
+from devkit.checks import lint
 from devkit.commands._common import add_config, add_format, finish, settings
 from devkit.errors import DevkitError
-
-SCHEMA = {"base": "str"}
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
@@ -44,17 +43,6 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     add_config(parser)
 
 
-def local_changes(base: str, root: Path) -> list[str]:
-    """Committed, staged, unstaged and untracked paths since the merge base (deleted ones dropped)."""
-    mb = history.resolve(base, "HEAD", root, advice="`git fetch` the base first").merge_base
-    diff = git.run("diff", "--name-only", "-z", "--no-renames", "--diff-filter=d", mb, cwd=root)
-    untracked = git.run("ls-files", "-z", "--others", "--exclude-standard", cwd=root)
-    if diff.returncode != 0:
-        raise DevkitError(f"`git diff {mb}` failed: {diff.err.strip()}")
-    paths = {p for p in (diff.out + untracked.out).split("\0") if p}
-    return sorted(paths)
-
-
 def targets(
     args: argparse.Namespace, root: Path, base_default: str | None
 ) -> tuple[list[str], str]:
@@ -82,13 +70,13 @@ def targets(
             "cannot tell what changed: no base branch found (no origin/HEAD, main or master)",
             "Pass `--base REF`, `--all`, or paths.",
         )
-    return lint.python_files(local_changes(base, root), root), f"changed since `{base}`"
+    return lint.python_files(lint.local_changes(base, root), root), f"changed since `{base}`"
 
 
 def run(args: argparse.Namespace) -> int:
     root = git.toplevel()
     cfg = settings(args, root)
-    opts = sections.read(cfg, "lint", SCHEMA, {"base": None})
+    opts = config.section(cfg, "lint")
     if args.all:
         report = lint.run([], root, fix=args.fix, all_files=True)
     else:

@@ -9,7 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from devkit import git
+from devkit import git, towncrier_config
 from devkit.commands._common import add_config, settings
 from devkit.conventions.fragment_rules import (
     FragmentName,
@@ -18,7 +18,7 @@ from devkit.conventions.fragment_rules import (
     is_exempt,
     parse_name,
 )
-from devkit.conventions.registry import did_you_mean
+from devkit.conventions.suggest import did_you_mean
 from devkit.errors import DevkitError
 
 
@@ -52,8 +52,6 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from devkit import towncrier_config
-
     root = git.toplevel()
     return root, settings(args, root), towncrier_config.load(root)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from devkit.errors import ExitCode
+from devkit.errors import DevkitError, ExitCode
+from devkit.provision import engine, hosts, report, ssh, targets
+from devkit.provision import stack as stk
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
-    from devkit.provision import targets
-
     targets.add_common(parser, many=True)
     parser.add_argument(
         "--set",
@@ -42,50 +43,53 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from devkit.provision import hosts, report, runner, targets
-    from devkit.provision import stack as stk
+def _wheelhouse(text: str | None) -> str:
+    if not text:
+        return ""
+    wh = Path(text).expanduser()
+    if not wh.is_dir():
+        raise DevkitError(
+            f"--wheelhouse {text}: not a directory",
+            "Create it (it may be empty: devkit fills it from PyPI) or point at your wheels.",
+        )
+    return str(wh.resolve())
 
-    ps, tgts = targets.resolve(args, args.hosts)
+
+def run(args: argparse.Namespace) -> int:
+    ps, tgts = targets.resolve(targets.selection(args, args.hosts))
     overrides = hosts.parse_set(args.set)
     stacks = {name: stk.load(name) for name in dict.fromkeys(t.stack for t in tgts)}
-    for t in tgts:  # undefined variables and bad templates fail here, before any connection
-        runner.preflight(stacks[t.stack], t, overrides)
-    wheelhouse = ""
-    if args.wheelhouse:
-        from pathlib import Path
-
-        from devkit.errors import DevkitError
-
-        wh = Path(args.wheelhouse).expanduser()
-        if not wh.is_dir():
-            raise DevkitError(
-                f"--wheelhouse {args.wheelhouse}: not a directory",
-                "Create it (it may be empty: devkit fills it from PyPI) or point at your wheels.",
-            )
-        wheelhouse = str(wh.resolve())
-    opts = runner.Options(
+    opts = engine.Options(
         overrides,
         args.dry_run,
-        args.accept_new_host_key,
         args.parallel or ps.parallel,
-        args.connect_timeout or ps.connect_timeout,
-        args.command_timeout or ps.command_timeout,
-        wheelhouse,
+        _wheelhouse(args.wheelhouse),
         show_status=args.format == "text",
     )
-    jobs = [(stacks[t.stack], t) for t in tgts]
+
+    def connect(t: hosts.Target) -> ssh.SSHConnection:
+        return ssh.connect(
+            t.name,
+            t.address,
+            args.accept_new_host_key,
+            args.connect_timeout or ps.connect_timeout,
+            args.command_timeout or ps.command_timeout,
+        )
+
+    jobs = [engine.Job(stacks[t.stack], t) for t in tgts]
     out = sys.stdout
     if args.format == "json":
-        results = runner.run(jobs, opts, lambda h, t: None)
+        results = engine.run(jobs, opts, connect, lambda e: None)
         report.as_json(results, out)
     else:
         if out.isatty():
             with report.Live([t.name for t in tgts], out) as live:
-                results = runner.run(jobs, opts, live.event)
+                results = engine.run(jobs, opts, connect, live.emit)
         else:
-            results = runner.run(jobs, opts, report.plain_event(out))
+            results = engine.run(jobs, opts, connect, report.plain(out))
         report.text(results, args.dry_run, out)
         if not args.dry_run:
             report.after(results, out)
+    if any(r.status == "interrupted" for r in results):
+        return ExitCode.INTERRUPTED
     return ExitCode.VIOLATIONS if any(r.status == "failed" for r in results) else ExitCode.OK

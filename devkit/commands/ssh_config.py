@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 
 from devkit.errors import ExitCode
+from devkit.provision import desired, facts, hosts, ssh, targets
+from devkit.provision import stack as stk
+from devkit.provision.resources import programs
+from devkit.provision.resources.base import HostInfo
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
@@ -27,45 +32,35 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from devkit.provision import connect, desired, facts, hosts, targets
-    from devkit.provision import stack as stk
+def forwarded_ports(stack: stk.Stack, target: hosts.Target, user: str) -> list[int]:
+    """The ports the stack forwards, rendered with the host's variables (no connection needed)."""
+    f = facts.fresh(HostInfo.assumed(user))
+    d = desired.build(stack, target, {}, f, new_secret=lambda n: "")
+    return [p.port for p in d.of(programs.NAME).ports if p.forward]
 
-    args.base_dir = None
-    _, [target, *_] = targets.resolve(args, [args.host] if args.host else [], start_sandbox=False)
-    lookup = connect.ssh_config().lookup(hosts.parse_address(target.address).host)
-    addr = hosts.parse_address(target.address)
-    user = addr.user or lookup.get("user") or _me()
-    port = addr.port or int(lookup.get("port", 22))
+
+def run(args: argparse.Namespace) -> int:
+    sel = targets.Selection((args.host,) if args.host else (), args.stack, None, args.config)
+    _, [target, *_] = targets.resolve(sel, start_sandbox=False)
+    user_at, host, port = ssh.split_hop(target.address)
+    opts = ssh.resolve(host, user_at, port)
     lines = [
         f"Host {args.alias or target.name}",
-        f"  HostName {lookup.get('hostname', addr.host)}",
-        f"  Port {port}",
-        f"  User {user}",
+        f"  HostName {opts.hostname}",
+        f"  Port {opts.port}",
+        f"  User {opts.user or getpass.getuser()}",
     ]
-    for key in lookup.get("identityfile", []):
+    for key in opts.identity_files:
         lines.append(f"  IdentityFile {key}")
-    if lookup.get("identityfile"):
+    if opts.identity_files:
         lines.append("  IdentitiesOnly yes")
-    if "userknownhostsfile" in lookup:
-        lines.append(f"  UserKnownHostsFile {lookup['userknownhostsfile']}")
+    if not ssh.default_known_hosts(opts.known_hosts):
+        lines.append(f"  UserKnownHostsFile {' '.join(opts.known_hosts)}")
     lines.append("  StrictHostKeyChecking yes")
-    if "proxyjump" in lookup:
-        lines.append(f"  ProxyJump {lookup['proxyjump']}")
+    if opts.proxy_jump:
+        lines.append(f"  ProxyJump {','.join(opts.proxy_jump)}")
     if not args.no_forwards:
-        stack = stk.load(target.stack)
-        stand_in = facts.Facts(
-            user, 1000, "/home", "/base", {}, None, {}, {}, {}, {}, {}, [], {}, [], {}, {}, {}, None
-        )
-        d = desired.build(stack, target, {}, stand_in, new_secret=lambda n: "")
-        for p in d.ports:
-            if p.forward:
-                lines.append(f"  LocalForward {p.port} 127.0.0.1:{p.port}")
+        for p in forwarded_ports(stk.load(target.stack), target, opts.user or getpass.getuser()):
+            lines.append(f"  LocalForward {p} 127.0.0.1:{p}")
     sys.stdout.write("\n".join(lines) + "\n")
     return ExitCode.OK
-
-
-def _me() -> str:
-    import getpass
-
-    return getpass.getuser()

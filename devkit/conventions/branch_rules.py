@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from devkit.conventions.registry import did_you_mean, violation
+from devkit.conventions.registry import violation
 from devkit.conventions.settings import BranchSettings
+from devkit.conventions.suggest import did_you_mean
 from devkit.violations import Location, Violation
 
 _TICKET_RE = re.compile(r"[A-Z][A-Z0-9]+-\d+")

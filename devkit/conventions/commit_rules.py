@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 from devkit.conventions.message import FOOTER, SQUASH_SUFFIX, Message, parse, special_kind
-from devkit.conventions.registry import did_you_mean, violation
+from devkit.conventions.registry import violation
 from devkit.conventions.settings import CommitSettings, Pattern
+from devkit.conventions.suggest import did_you_mean
 from devkit.violations import Location, Violation
 
 _URL = r"https?://"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from devkit.conventions.registry import did_you_mean, violation
+from devkit.conventions.registry import violation
 from devkit.conventions.settings import NewsSettings
+from devkit.conventions.suggest import did_you_mean
 from devkit.record import Record
 from devkit.violations import ERROR, WARNING, Location, Violation
 

@@ -1,4 +1,4 @@
-"""Typed settings for the checks, their schema (for config validation) and the built-in presets."""
+"""Typed settings for the checks and the built-in presets (devkit.config holds their schema)."""
 
 from __future__ import annotations
 
@@ -133,36 +133,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "skip_labels": ("skip:changelog",),
             "skip_title_prefixes": ("release",),
         },
-    },
-}
-
-# key -> kind, for config validation; kinds: bool, int, choice:a|b, strs, pattern, str
-SCHEMA: dict[str, dict[str, str]] = {
-    "commit": {
-        "types": "pattern",
-        "type_case": "choice:any|lower",
-        "scopes": "pattern",
-        "scope_delimiter": "str",
-        "scope_required": "bool",
-        "allow_breaking_marker": "bool",
-        "header_max_length": "int",
-        "subject_case": "choice:any|lower|upper",
-        "subject_full_stop": "bool",
-        "body_max_line_length": "int",
-        "squash_suffix": "bool",
-        "required_trailers": "strs",
-        "forbidden_trailers": "strs",
-        "allow_merge_commits": "bool",
-        "allow_revert_commits": "bool",
-        "allow_fixup_commits": "bool",
-    },
-    "branch": {"types": "strs", "patterns": "strs", "forms": "strs", "exempt": "strs"},
-    "news": {
-        "single_line": "bool",
-        "allow_placeholders": "bool",
-        "require": "bool",
-        "exempt": "strs",
-        "skip_labels": "strs",
-        "skip_title_prefixes": "strs",
+        # the project squash-merges: commits inside a pull request are free-form, the title is what lands
+        "ci": {"commit_severity": "warning"},
     },
 }

@@ -1,84 +1,86 @@
-"""Facts: what a host has, gathered by ONE remote script per host (remote_facts.py), parsed into a record."""
+"""Gathering facts: every kind's question in ONE remote script per host, answered as JSON and parsed
+into each kind's typed facts."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
-import shlex
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from devkit.provision import stack as stk
+from devkit.errors import RemoteError
+from devkit.provision import remote
+from devkit.provision.command import Command, q, sh
+from devkit.provision.connection import Connection, tail
+from devkit.provision.resources import BY_NAME, KINDS
+from devkit.provision.resources.base import Facts, HostInfo
 
-SCRIPT = (Path(__file__).with_name("remote_facts.py")).read_text(encoding="utf-8")
 # /usr/bin/python3 first: a login shell's python3 may be a pyenv shim that costs ~0.1 s per call
-PYTHON = 'P=/usr/bin/python3; [ -x "$P" ] || P=python3; exec "$P" -I -S -c '
+PYTHON = 'P=/usr/bin/python3; [ -x "$P" ] || P=python3; exec "$P" -I -S -c'
+
+_LOADER = """
+COLLECTORS = {}
+for _name, _source in SOURCES.items():
+    _ns = dict(globals())
+    exec(_source, _ns)
+    COLLECTORS[_name] = _ns["collect"]
+main(COLLECTORS)
+"""
 
 
-class Facts(NamedTuple):
-    user: str
-    uid: int
-    home: str
-    base: str
-    os: dict[str, str]
-    base_marker: str | None
-    ancestors: dict[str, dict[str, str] | None]
-    packages: dict[str, bool]
-    dirs: dict[str, dict[str, str] | None]
-    files: dict[str, dict[str, str] | None]
-    secrets: dict[str, str]
-    markers: list[str]
-    venvs: dict[str, str | None]
-    program_files: list[str]
-    applied: dict[str, str]
-    supervisor: dict[str, Any]
-    health: dict[str, dict[str, Any]]
-    sudo: bool | None
-    python: str = "3"
-    machine: str = "x86_64"
-    marker_hashes: dict[str, str] | None = None  # init id -> what its marker holds
-    listening: tuple[int, ...] = ()  # TCP ports something listens on (this host's netns)
-    provisioned_ports: tuple[tuple[str, int], ...] = ()  # (service, port) as last provisioned
-    docker: str = ""  # the host's own Docker engine (unix:// URL) when it answers, else ""
-
-
-def supervisor_files(stack: stk.Stack) -> list[str]:
-    return [
-        "supervisor/supervisord.conf",
-        *(f"supervisor/programs/{s.name}.conf" for s in stack.services),
-    ]
-
-
-def request(
-    stack: stk.Stack, base: str, health: dict[str, str] | str | None = None
-) -> dict[str, Any]:
-    """What to ask the host about: everything the stack manages (paths are relative to the base dir)."""
-    from devkit.provision import desired
-
-    return {
-        "base": base,
-        "packages": stk.all_packages(stack),
-        "dirs": [d.path for d in desired.builtin_dirs()] + [d.path for d in stk.all_dirs(stack)],
-        "files": [f.dest for f in stk.all_files(stack)]
-        + supervisor_files(stack)
-        + [desired.SERVICES],
-        "secrets": sorted(stack.secrets),
-        "markers": [i.id for s in stack.services for i in s.init],
-        "venvs": ["supervisor", *(v.name for v in stack.venvs)],
-        "health": health or {},
+@functools.cache
+def script() -> str:
+    """remote.py, then each kind's collector source in a namespace of its own, then main()."""
+    sources = {
+        k.NAME: "from __future__ import annotations\n"
+        + "\n\n".join(inspect.getsource(fn) for fn in k.REMOTE)
+        for k in KINDS
     }
+    return (
+        Path(remote.__file__).read_text(encoding="utf-8") + f"\nSOURCES = {sources!r}\n" + _LOADER
+    )
 
 
-def command(req: dict[str, Any]) -> str:
-    return PYTHON + shlex.quote(SCRIPT) + " " + shlex.quote(json.dumps(req))
+def request(stack: Any, base: str, **extra: dict[str, Any]) -> dict[str, Any]:
+    """What to ask: each kind's request, with `extra` merged into a kind's (health=... for status)."""
+    kinds = {k.NAME: k.request(stack) for k in KINDS}
+    for name, more in extra.items():
+        kinds[name] = {**kinds[name], **more}
+    return {"base": base, "kinds": kinds}
+
+
+def command(req: dict[str, Any]) -> Command:
+    return sh(PYTHON, q(script()), q(json.dumps(req))).labelled("<facts script>")
 
 
 def parse(output: str) -> Facts:
-    """Parse the script's JSON; raises ValueError on garbage (the caller names the host)."""
+    """Parse the script's JSON; raises ValueError (or KeyError, TypeError) on garbage."""
     data = json.loads(output)
-    f = Facts(**{k: data.get(k) for k in Facts._fields if k in data})
-    return f._replace(
-        marker_hashes=f.marker_hashes or {},
-        listening=tuple(f.listening or ()),
-        provisioned_ports=tuple((str(s), int(p)) for s, p in f.provisioned_ports or ()),
-        docker=f.docker or "",
+    return Facts(
+        HostInfo.parse(data["host"]),
+        {name: BY_NAME[name].parse(raw) for name, raw in data["kinds"].items()},
     )
+
+
+def fresh(host: HostInfo) -> Facts:
+    """The facts of a host with nothing of the stack on it (what a kind parses from no answer)."""
+    return Facts(host, {k.NAME: k.parse({}) for k in KINDS})
+
+
+def gather(conn: Connection, stack: Any, base: str, **extra: dict[str, Any]) -> Facts:
+    out = conn.run(command(request(stack, base, **extra)), "facts", check=False)
+    try:
+        if out.rc != 0:
+            raise ValueError(f"the facts script exited with {out.rc}")
+        return parse(out.stdout)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RemoteError(
+            conn.name,
+            "facts",
+            f"unreadable facts: {exc}",
+            "<facts script>",
+            out.rc,
+            tail(out.stderr),
+            hint="Does the host have python3?",
+        ) from None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from devkit.errors import ConfigError, DevkitError
+from devkit import schema as s
+from devkit.errors import DevkitError
 
 DEFAULT_STACK = "backend.ai"
 
@@ -56,42 +57,33 @@ def parse_address(text: str) -> Address:
     return Address(m["user"] or "", m["host"].strip("[]"), int(port) if port else None)
 
 
-PROVISION_SCHEMA = {
-    "stack": "str",
-    "hosts": "strs",
-    "parallel": "int",
-    "connect_timeout": "number",
-    "command_timeout": "number",
-}
-HOST_SCHEMA = {"address": "str", "stack": "str", "base_dir": "str", "vars": "table"}
+PROVISION = s.Table(
+    s.Key("stack", s.string(), DEFAULT_STACK),
+    s.Key("hosts", s.strings(), ()),
+    s.Key("parallel", s.integer(min=1), 8),
+    s.Key("connect_timeout", s.number(), 10.0),
+    s.Key("command_timeout", s.number(), 600.0),
+)
+SANDBOX = s.Table(s.Key("name", s.string(), "sandbox"))
+HOST = s.Table(
+    s.Key("address", s.string(), ""),
+    s.Key("stack", s.string(), ""),
+    s.Key("base_dir", s.string(), ""),
+    s.Key("vars", s.mapping(s.anything()), {}),
+)
 
 
 def provision_settings(extra: dict[str, Any], source: str) -> ProvisionSettings:
-    from devkit.sections import read_table
-
-    p = read_table(
-        extra.get("provision"),
-        source,
-        "tool.devkit.provision",
-        PROVISION_SCHEMA,
-        {
-            "stack": DEFAULT_STACK,
-            "hosts": (),
-            "parallel": 8,
-            "connect_timeout": 10.0,
-            "command_timeout": 600.0,
-        },
-    )
-    s = read_table(
-        extra.get("sandbox"), source, "tool.devkit.sandbox", {"name": "str"}, {"name": "sandbox"}
-    )
+    where = s.Where(source, "tool.devkit")
+    p = s.validate(PROVISION, extra.get("provision"), where.key("provision"))
+    box = s.validate(SANDBOX, extra.get("sandbox"), where.key("sandbox"))
     return ProvisionSettings(
         p["stack"],
-        tuple(p["hosts"]),
+        p["hosts"],
         p["parallel"],
         p["connect_timeout"],
         p["command_timeout"],
-        s["name"],
+        box["name"],
     )
 
 
@@ -99,15 +91,14 @@ def target(
     name: str, extra: dict[str, Any], source: str, default_stack: str, sandbox: bool = False
 ) -> Target:
     """The Target for a host name, merging [tool.devkit.hosts.NAME] when present."""
-    hosts = extra.get("hosts") or {}
-    if not isinstance(hosts, dict):
-        raise ConfigError(source, "tool.devkit.hosts", "must be a table of host tables")
-    from devkit.sections import read_table
-
-    defaults = {"address": name, "stack": default_stack, "base_dir": "", "vars": {}}
-    cfg = read_table(hosts.get(name), source, f"tool.devkit.hosts.{name}", HOST_SCHEMA, defaults)
-    parse_address(cfg["address"])
-    return Target(name, cfg["address"], cfg["stack"], cfg["base_dir"], cfg["vars"], sandbox)
+    where = s.Where(source, "tool.devkit.hosts")
+    tables = s.validate(s.Table(), extra.get("hosts"), where, open=True)
+    cfg = s.validate(HOST, tables.get(name), where.key(name))
+    address = cfg["address"] or name
+    parse_address(address)
+    return Target(
+        name, address, cfg["stack"] or default_stack, cfg["base_dir"], cfg["vars"], sandbox
+    )
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:

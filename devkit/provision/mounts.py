@@ -6,7 +6,7 @@ live mount would delete the data behind it, or fail half-way with "Device or res
 
 from __future__ import annotations
 
-import shlex
+from devkit.provision.command import Command, q, sh
 
 # runs on the host (stdlib only); prints each mount point it unmounted
 _SCRIPT = r"""
@@ -28,15 +28,10 @@ for mp in sorted(set(found), key=len, reverse=True):
 """
 
 
-def unmount_under(base: str, is_root: bool = True) -> str:
-    """A shell command that unmounts everything mounted below `base` (not `base` itself)."""
-    cmd = f"/usr/bin/python3 -I -c {shlex.quote(_SCRIPT)} {shlex.quote(base)}"
+def unmount_under(base: str, is_root: bool = True) -> Command:
+    """A command that unmounts everything mounted below `base` (not `base` itself)."""
+    cmd = sh("/usr/bin/python3 -I -c", q(_SCRIPT), q(base))
     if is_root:
         return cmd
     # a plain user has nothing of devkit's mounted unless it could sudo (dockerd runs as root)
-    return f'if [ "$(id -u)" = 0 ]; then {cmd}; else sudo -n {cmd} 2>/dev/null || true; fi'
-
-
-def list_under(base: str) -> str:
-    """A shell command printing the mount points below `base` (for tests and checks)."""
-    return f"awk -v b={shlex.quote(base.rstrip('/') + '/')} 'index($5, b) == 1 {{ print $5 }}' /proc/self/mountinfo"
+    return sh('if [ "$(id -u)" = 0 ]; then', cmd, "; else sudo -n", cmd, "2>/dev/null || true; fi")

@@ -1,4 +1,5 @@
-"""Reporting a run: plain lines (or a rich live display on a TTY), a per-host summary, or JSON."""
+"""Reporting a run: progress lines (or a rich live display on a TTY), the per-host summary, the
+status table, or JSON."""
 
 from __future__ import annotations
 
@@ -7,28 +8,32 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from devkit.provision.runner import HostResult
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from devkit.provision.events import Emit, Event, HostResult, ServiceStatus
 
 _lock = threading.Lock()
 
 
-def plain_event(stream: TextIO) -> Any:
-    def event(host: str, text: str) -> None:
-        if text.endswith(": changed") or text.startswith("failed"):
+def _worth_a_line(e: Event) -> bool:
+    return e.what in ("changed", "failed")
+
+
+def plain(stream: TextIO) -> Emit:
+    def emit(e: Event) -> None:
+        if _worth_a_line(e):
             with _lock:
-                stream.write(f"{host}: {text}\n")
+                stream.write(f"{e.host}: {e.line()}\n")
                 stream.flush()
 
-    return event
+    return emit
 
 
 class Live:
     """A rich progress line per host while the run lasts (only on a TTY)."""
 
     def __init__(self, hosts: list[str], stream: TextIO) -> None:
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.fields[host]}"),
@@ -46,10 +51,14 @@ class Live:
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(*exc)  # type: ignore[arg-type]
 
-    def event(self, host: str, text: str) -> None:
-        self.progress.update(self.tasks[host], description=text)
-        if text.endswith(": changed") or text.startswith("failed"):
-            self.progress.console.print(f"{host}: {text}", highlight=False, markup=False)
+    def emit(self, e: Event) -> None:
+        self.progress.update(self.tasks[e.host], description=e.line())
+        if _worth_a_line(e):
+            self.progress.console.print(f"{e.host}: {e.line()}", highlight=False, markup=False)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 def text(results: list[HostResult], dry_run: bool, stream: TextIO) -> None:
@@ -57,11 +66,10 @@ def text(results: list[HostResult], dry_run: bool, stream: TextIO) -> None:
         for r in results:
             if r.error is None:
                 stream.write(
-                    f"{r.host}: {len(r.ops)} op(s) would change something"
+                    f"{r.host}: {len(r.ops)} op(s) would change something\n"
                     if r.ops
-                    else f"{r.host}: up to date, nothing to do"
+                    else f"{r.host}: up to date, nothing to do\n"
                 )
-                stream.write("\n")
             for op in r.ops:
                 stream.write(f"  {op.id:<28} {op.action:<8} {op.detail}\n")
                 if op.diff:
@@ -73,34 +81,27 @@ def text(results: list[HostResult], dry_run: bool, stream: TextIO) -> None:
     for r in results:
         n = sum(op.status == "changed" for op in r.ops)
         what = {
-            "changed": f"changed ({n} op{'s' if n != 1 else ''})",
+            "changed": f"changed ({_plural(n, 'op')})",
             "unchanged": "unchanged (nothing to do)",
-            "planned": f"would change ({len(r.ops)} op{'s' if len(r.ops) != 1 else ''})",
+            "planned": f"would change ({_plural(len(r.ops), 'op')})",
             "failed": "FAILED",
+            "interrupted": f"INTERRUPTED after {_plural(n, 'op')}",
         }[r.status]
         stream.write(f"  {r.host.ljust(width)}  {what}  {r.seconds:.1f}s\n")
-        if r.error is not None:
-            e = r.error
-            stream.write(f"    op: {e.op}: {e.detail}\n")
-            if e.cmd:
-                stream.write(
-                    f"    command: {e.cmd if len(e.cmd) < 300 else e.cmd[:300] + ' ...'}\n"
-                )
-            if e.rc is not None:
-                stream.write(f"    exit code: {e.rc}\n")
-            if e.stderr_tail:
-                stream.write(
-                    "    stderr:\n"
-                    + "".join(f"      {line}\n" for line in e.stderr_tail.splitlines())
-                )
-            if e.hint:
-                stream.write(f"    hint: {e.hint}\n")
-
-
-def all_ok(sv: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
-    return bool(sv.get("running")) and all(
-        x["state"] in ("RUNNING", "STARTING") and x["healthy"] is not False for x in rows
-    )
+        e = r.error
+        if e is None:
+            continue
+        stream.write(f"    op: {e.op}: {e.detail}\n")
+        if e.cmd:
+            stream.write(f"    command: {e.cmd if len(e.cmd) < 300 else e.cmd[:300] + ' ...'}\n")
+        if e.rc is not None:
+            stream.write(f"    exit code: {e.rc}\n")
+        if e.stderr_tail:
+            stream.write(
+                "    stderr:\n" + "".join(f"      {x}\n" for x in e.stderr_tail.splitlines())
+            )
+        if e.hint:
+            stream.write(f"    hint: {e.hint}\n")
 
 
 def _uptime(seconds: int) -> str:
@@ -108,28 +109,16 @@ def _uptime(seconds: int) -> str:
     return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
 
 
-def status_table(
-    host: str,
-    stack: str,
-    base: str,
-    sv: dict[str, Any] | None,
-    rows: list[dict[str, Any]],
-    stream: TextIO,
-) -> None:
-    if sv is not None:
-        head = f"supervisord pid {sv['pid']}" if sv["running"] else "supervisord is not running"
-        stream.write(f"{host}: {stack} at {base} ({head})\n")
-    width = max([12, *(len(x["service"]) for x in rows)])
+def status_table(rows: list[ServiceStatus], stream: TextIO) -> None:
+    width = max([12, *(len(x.service) for x in rows)])
     stream.write(f"  {'SERVICE':<{width}} {'STATE':<9} {'PID':>7}  {'UPTIME':>7}  HEALTH\n")
     for x in rows:
-        health = {True: "ok", False: "FAILING", None: "-"}[x["healthy"]]
-        if x["healthy"] is False and x["health_output"]:
-            health += f" ({x['health_output'].splitlines()[-1][:60]})"
-        up = _uptime(x["uptime"]) if x["state"] == "RUNNING" else "-"
-        stream.write(
-            f"  {x['service']:<{width}} {x['state']:<9} {x['pid'] or '-':>7}  {up:>7}  {health}\n"
-        )
-        for line in x.get("log_tail", "").rstrip().splitlines():
+        health = {True: "ok", False: "FAILING", None: "-"}[x.healthy]
+        if x.healthy is False and x.health_output:
+            health += f" ({x.health_output.splitlines()[-1][:60]})"
+        up = _uptime(x.uptime) if x.state == "RUNNING" else "-"
+        stream.write(f"  {x.service:<{width}} {x.state:<9} {x.pid or '-':>7}  {up:>7}  {health}\n")
+        for line in x.log_tail.rstrip().splitlines():
             stream.write(f"      | {line}\n")
 
 
@@ -140,33 +129,35 @@ def after(results: list[HostResult], stream: TextIO) -> None:
             continue
         if r.services is not None:
             stream.write(f"\n{r.host}:\n")
-            status_table(r.host, "", "", None, r.services, stream)
+            status_table(r.services, stream)
         if r.notes:
             stream.write("\n" + r.notes.rstrip() + "\n")
 
 
+def result_json(r: HostResult) -> dict[str, Any]:
+    e = r.error
+    return {
+        "host": r.host,
+        "status": r.status,
+        "seconds": round(r.seconds, 3),
+        "ops": [op._asdict() for op in r.ops],
+        "error": None
+        if e is None
+        else {
+            "op": e.op,
+            "message": e.detail,
+            "command": e.cmd,
+            "exit_code": e.rc,
+            "stderr_tail": e.stderr_tail,
+            "hint": e.hint,
+        },
+    }
+
+
 def as_json(results: list[HostResult], stream: TextIO = sys.stdout) -> None:
     data = {
-        "ok": all(r.status != "failed" for r in results),
-        "hosts": [
-            {
-                "host": r.host,
-                "status": r.status,
-                "seconds": round(r.seconds, 3),
-                "ops": [op._asdict() for op in r.ops],
-                "error": None
-                if r.error is None
-                else {
-                    "op": r.error.op,
-                    "message": r.error.detail,
-                    "command": r.error.cmd,
-                    "exit_code": r.error.rc,
-                    "stderr_tail": r.error.stderr_tail,
-                    "hint": r.error.hint,
-                },
-            }
-            for r in results
-        ],
+        "ok": all(r.status not in ("failed", "interrupted") for r in results),
+        "hosts": [result_json(r) for r in results],
     }
     json.dump(data, stream, indent=2)
     stream.write("\n")

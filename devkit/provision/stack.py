@@ -11,11 +11,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from devkit import schema as s
 from devkit.errors import ConfigError, DevkitError
 from devkit.provision import paths
 
 _REL = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
-_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 class DirSpec(NamedTuple):
@@ -105,69 +105,6 @@ class Stack(NamedTuple):
     notes: str = ""  # template file: what to tell the user after provisioning (login URL...)
 
 
-class _Reader:
-    """Typed access to one TOML table, naming file and key path on every mistake."""
-
-    def __init__(self, source: str, key: str, table: Any, allowed: tuple[str, ...]) -> None:
-        if not isinstance(table, dict):
-            raise ConfigError(source, key, "must be a table")
-        for k in table:
-            if k not in allowed:
-                raise ConfigError(
-                    source,
-                    f"{key}.{k}" if key else k,
-                    "unknown key",
-                    f"Known keys: {', '.join(allowed)}.",
-                )
-        self.source, self.key, self.t = source, key, table
-
-    def _k(self, name: str) -> str:
-        return f"{self.key}.{name}" if self.key else name
-
-    def get(self, name: str, kind: type, default: Any) -> Any:
-        v = self.t.get(name, default)
-        if (kind is int and isinstance(v, bool)) or not isinstance(v, kind):
-            raise ConfigError(
-                self.source,
-                self._k(name),
-                f"expected {getattr(kind, '__name__', 'a string')}, got {type(v).__name__} {v!r}",
-            )
-        return v
-
-    def strs(self, name: str) -> tuple[str, ...]:
-        v = self.t.get(name, [])
-        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            raise ConfigError(self.source, self._k(name), "expected a list of strings")
-        return tuple(v)
-
-    def rel(self, name: str, value: str) -> str:
-        if not _REL.match(value) or ".." in value.split("/"):
-            raise ConfigError(
-                self.source,
-                self._k(name),
-                f"{value!r} must be a relative path inside the base dir",
-                "Use letters, digits, . _ - and /, no `..`, no leading /.",
-            )
-        return value
-
-    def mode(self, name: str, default: str) -> int:
-        v = self.get(name, str, default)
-        if not re.fullmatch(r"0?[0-7]{3}", v):
-            raise ConfigError(
-                self.source, self._k(name), f"{v!r} is not an octal mode", 'Write it as "0644".'
-            )
-        return int(v, 8)
-
-    def sub(self, name: str, allowed: tuple[str, ...]) -> _Reader:
-        return _Reader(self.source, self._k(name), self.t.get(name, {}), allowed)
-
-    def items(self, name: str, allowed: tuple[str, ...]) -> list[_Reader]:
-        v = self.t.get(name, [])
-        if not isinstance(v, list):
-            raise ConfigError(self.source, self._k(name), "expected a list of tables")
-        return [_Reader(self.source, f"{self._k(name)}[{i}]", x, allowed) for i, x in enumerate(v)]
-
-
 def find(name: str) -> Path:
     """The directory of stack `name` (a built-in name, or a path to a directory with stack.toml)."""
     if "/" in name or name.startswith("."):
@@ -191,6 +128,8 @@ def load(name: str, _seen: tuple[str, ...] = ()) -> Stack:
         data = tomllib.loads((d / "stack.toml").read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "", f"invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "", f"cannot read it: {exc}") from None
     parent = data.get("stack", {}).get("extends") if isinstance(data.get("stack"), dict) else None
     if parent is None:
         return parse(data, d, source)
@@ -211,10 +150,10 @@ def _deep(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def extend(base: Stack, child: Stack, source: str) -> Stack:
     """`child` on top of `base`: vars and secrets merged (the child wins), everything else appended."""
-    names = {s.name for s in base.services}
-    for s in child.services:
-        if s.name in names:
-            raise ConfigError(source, f"services.{s.name}", f"already defined by {base.name}")
+    names = {svc.name for svc in base.services}
+    for svc in child.services:
+        if svc.name in names:
+            raise ConfigError(source, f"services.{svc.name}", f"already defined by {base.name}")
     stack = child._replace(
         packages=tuple(dict.fromkeys((*base.packages, *child.packages))),
         vars=_deep(base.vars, child.vars),
@@ -230,214 +169,208 @@ def extend(base: Stack, child: Stack, source: str) -> Stack:
     return stack
 
 
-def _dirs(r: _Reader, name: str) -> tuple[DirSpec, ...]:
-    out = []
-    for x in r.items(name, ("path", "mode", "owner")):
-        out.append(
-            DirSpec(
-                x.rel("path", x.get("path", str, "")),
-                x.mode("mode", "0755"),
-                x.get("owner", str, ""),
-            )
+def _mode(value: Any, where: s.Where) -> int:
+    if not isinstance(value, str) or not re.fullmatch(r"0?[0-7]{3}", value):
+        raise where.fail(f"{value!r} is not an octal mode", 'Write it as "0644".')
+    return int(value, 8)
+
+
+def _rel(value: Any, where: s.Where) -> str:
+    if not isinstance(value, str) or not _REL.match(value) or ".." in value.split("/"):
+        raise where.fail(
+            f"{value!r} must be a relative path inside the base dir",
+            "Use letters, digits, . _ - and /, no `..`, no leading /.",
         )
-    return tuple(out)
+    return value
 
 
-def _files(r: _Reader, d: Path, name: str, base: Stack | None) -> tuple[FileSpec, ...]:
-    dirs = [d, *((base.dir, *base.search) if base else ())]
+def _port(value: Any, where: s.Where) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise where.fail(f"expected a port number or a template string, got {value!r}")
+    return str(value)
+
+
+def _use(value: str, where: s.Where) -> str:
+    if value.partition(":")[0] not in ("file", "secret", "venv"):
+        raise where.fail(f"{value!r}: expected file:ID, secret:NAME or venv:NAME")
+    return value
+
+
+_WHEELS = s.choice("controller", "remote", "")
+DIR = s.Table(s.Key("path", _rel), s.Key("mode", _mode, 0o755), s.Key("owner", s.string(), ""))
+FILE = s.Table(
+    s.Key("id", s.string(), ""),
+    s.Key("template", s.string()),
+    s.Key("dest", _rel),
+    s.Key("mode", _mode, 0o644),
+    s.Key("owner", s.string(), ""),
+)
+PROGRAM = s.Table(
+    s.Key("command", s.string(r".+", "a command"), doc="every service needs a program command"),
+    s.Key("environment", s.mapping(s.string()), {}),
+    s.Key("directory", s.string(), ""),
+    s.Key("user", s.string(), ""),
+    s.Key("priority", s.integer(), 100),
+    s.Key("startsecs", s.integer(), 1),
+    s.Key("stopsignal", s.string(), "TERM"),
+    s.Key("stopwaitsecs", s.integer(), 10),
+    s.Key("stopasgroup", s.boolean(), True),
+)
+INIT = s.Table(
+    s.Key("id", s.string(r"[A-Za-z0-9._-]+", "letters, digits, . _ -")),
+    s.Key("stage", s.choice("prestart", "poststart"), "poststart"),
+    s.Key("run", s.string(), ""),
+    s.Key("verify", s.string(), "true"),
+    s.Key("unless", s.string(), ""),
+    s.Key("user", s.string(), ""),
+    s.Key("uses", s.strings(), ()),
+)
+PORT = s.Table(s.Key("name", s.string()), s.Key("port", _port), s.Key("forward", s.boolean(), True))
+SERVICE = s.Table(
+    s.Key("packages", s.strings(), ()),
+    s.Key("dirs", s.list_of(s.table(DIR)), ()),
+    s.Key("files", s.list_of(s.table(FILE)), ()),
+    s.Key("secrets", s.strings(), ()),
+    s.Key("uses", s.strings(_use), ()),
+    s.Key("init", s.list_of(s.table(INIT)), ()),
+    s.Key("program", s.table(PROGRAM)),
+    s.Key("health", s.string(), ""),
+    s.Key("ports", s.list_of(s.table(PORT)), ()),
+    s.Key("when", s.string(), ""),
+)
+VENV = s.Table(
+    s.Key("python", s.string(), ""),
+    s.Key("requirements", s.strings(), ()),
+    s.Key("constraints", s.strings(), ()),
+    s.Key("wheels", _WHEELS, ""),
+    s.Key("python_version", s.string(), ""),
+    s.Key("python_hint", s.string(), ""),
+)
+HEAD = s.Table(
+    s.Key("name", s.string(), ""),
+    s.Key("description", s.string(), ""),
+    s.Key("python", s.string(), "/usr/bin/python3"),
+    s.Key("supervisor", s.string(), "supervisor==4.3.0"),
+    s.Key("packages", s.strings(), ()),
+    s.Key("wheels", _WHEELS, "controller"),
+    s.Key("extends", s.string(r".+", "the name of another stack"), ""),
+    s.Key("notes", s.string(), ""),
+)
+SERVICE_NAME = s.string(r"[a-z][a-z0-9_-]*", "a service name: lowercase letters, digits, - and _")
+STACK = s.Table(
+    s.Key("stack", s.anything(), None),  # HEAD, validated with its defaults
+    s.Key("vars", s.mapping(s.anything()), {}),
+    s.Key("secrets", s.mapping(s.table(s.Table(s.Key("length", s.integer(min=8), 32)))), {}),
+    s.Key("venvs", s.mapping(s.table(VENV)), {}),
+    s.Key("dirs", s.list_of(s.table(DIR)), ()),
+    s.Key("files", s.list_of(s.table(FILE)), ()),
+    s.Key("services", s.mapping(s.table(SERVICE), key=SERVICE_NAME), {}),
+)
+
+
+def _dirs(items: tuple[dict[str, Any], ...]) -> tuple[DirSpec, ...]:
+    return tuple(DirSpec(x["path"], x["mode"], x["owner"]) for x in items)
+
+
+def _files(
+    items: tuple[dict[str, Any], ...], where: s.Where, dirs: list[Path]
+) -> tuple[FileSpec, ...]:
     out = []
-    for x in r.items(name, ("id", "template", "dest", "mode", "owner")):
-        tpl = x.get("template", str, "")
-        if not any((t / tpl).is_file() for t in dirs):
-            raise ConfigError(x.source, x._k("template"), f"template {tpl!r} not found in {d}")
-        dest = x.rel("dest", x.get("dest", str, ""))
+    for i, x in enumerate(items):
+        if not any((t / x["template"]).is_file() for t in dirs):
+            raise (
+                where.index(i)
+                .key("template")
+                .fail(f"template {x['template']!r} not found in {dirs[0]}")
+            )
         out.append(
             FileSpec(
-                x.get("id", str, Path(dest).name),
-                tpl,
-                dest,
-                x.mode("mode", "0644"),
-                x.get("owner", str, ""),
+                x["id"] or Path(x["dest"]).name, x["template"], x["dest"], x["mode"], x["owner"]
             )
         )
     return tuple(out)
 
 
-def _service(name: str, r: _Reader, d: Path, base: Stack | None) -> ServiceSpec:
-    p = r.sub(
-        "program",
-        (
-            "command",
-            "environment",
-            "directory",
-            "user",
-            "priority",
-            "startsecs",
-            "stopsignal",
-            "stopwaitsecs",
-            "stopasgroup",
-        ),
-    )
-    env = p.get("environment", dict, {})
-    if not all(isinstance(v, str) for v in env.values()):
-        raise ConfigError(r.source, p._k("environment"), "values must be strings")
-    program = ProgramSpec(
-        p.get("command", str, ""),
-        env,
-        p.get("directory", str, ""),
-        p.get("user", str, ""),
-        p.get("priority", int, 100),
-        p.get("startsecs", int, 1),
-        p.get("stopsignal", str, "TERM"),
-        p.get("stopwaitsecs", int, 10),
-        p.get("stopasgroup", bool, True),
-    )
-    if not program.command:
-        raise ConfigError(r.source, p._k("command"), "every service needs a program command")
-    inits = []
-    for x in r.items("init", ("id", "stage", "run", "verify", "unless", "user", "uses")):
-        stage = x.get("stage", str, "poststart")
-        if stage not in ("prestart", "poststart"):
-            raise ConfigError(
-                x.source, x._k("stage"), f"{stage!r}: expected 'prestart' or 'poststart'"
-            )
-        inits.append(
-            InitSpec(
-                f"{name}.{x.get('id', str, '')}",
-                stage,
-                x.get("run", str, ""),
-                x.get("verify", str, "true"),
-                x.get("unless", str, ""),
-                x.get("user", str, ""),
-                x.strs("uses"),
-            )
-        )
-    ports = tuple(
-        PortSpec(
-            x.get("name", str, ""), str(x.get("port", (str, int), "")), x.get("forward", bool, True)
-        )
-        for x in r.items("ports", ("name", "port", "forward"))
-    )
-    uses = r.strs("uses")
-    for u in uses:
-        if u.partition(":")[0] not in ("file", "secret", "venv"):
-            raise ConfigError(
-                r.source, r._k("uses"), f"{u!r}: expected file:ID, secret:NAME or venv:NAME"
-            )
+def _service(name: str, x: dict[str, Any], where: s.Where, dirs: list[Path]) -> ServiceSpec:
+    p = x["program"]
     return ServiceSpec(
         name,
-        r.strs("packages"),
-        _dirs(r, "dirs"),
-        _files(r, d, "files", base),
-        r.strs("secrets"),
-        uses,
-        tuple(inits),
-        program,
-        r.get("health", str, ""),
-        ports,
-        r.get("when", str, ""),
+        x["packages"],
+        _dirs(x["dirs"]),
+        _files(x["files"], where.key("files"), dirs),
+        x["secrets"],
+        x["uses"],
+        tuple(
+            InitSpec(
+                f"{name}.{i['id']}",
+                i["stage"],
+                i["run"],
+                i["verify"],
+                i["unless"],
+                i["user"],
+                i["uses"],
+            )
+            for i in x["init"]
+        ),
+        ProgramSpec(
+            p["command"],
+            p["environment"],
+            p["directory"],
+            p["user"],
+            p["priority"],
+            p["startsecs"],
+            p["stopsignal"],
+            p["stopwaitsecs"],
+            p["stopasgroup"],
+        ),
+        x["health"],
+        tuple(PortSpec(q["name"], q["port"], q["forward"]) for q in x["ports"]),
+        x["when"],
     )
 
 
 def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None) -> Stack:
-    top = _Reader(
-        source, "", data, ("stack", "vars", "secrets", "venvs", "dirs", "files", "services")
+    where = s.Where(source)
+    v = s.validate(STACK, data, where)
+    head = s.validate(HEAD, v["stack"], where.key("stack"))
+    dirs = [d, *((base.dir, *base.search) if base else ())]
+    services = tuple(
+        _service(name, x, where.key("services").key(name), dirs)
+        for name, x in v["services"].items()
     )
-    s = top.sub(
-        "stack",
-        ("name", "description", "python", "supervisor", "packages", "wheels", "extends", "notes"),
-    )
-    secrets: dict[str, int] = {}
-    for k, v in top.get("secrets", dict, {}).items():
-        length = _Reader(source, f"secrets.{k}", v, ("length",)).get("length", int, 32)
-        secrets[k] = length
-    venvs = []
-    for k, v in top.get("venvs", dict, {}).items():
-        x = _Reader(
-            source,
-            f"venvs.{k}",
-            v,
-            (
-                "python",
-                "requirements",
-                "constraints",
-                "wheels",
-                "python_version",
-                "python_hint",
-            ),
-        )
-        venvs.append(
-            VenvSpec(
-                k,
-                x.get("python", str, ""),
-                x.strs("requirements"),
-                x.strs("constraints"),
-                _wheels(x, ""),
-                x.get("python_version", str, ""),
-                x.get("python_hint", str, ""),
-            )
-        )
-    services = []
-    for k, v in top.get("services", dict, {}).items():
-        if not _NAME.match(k):
-            raise ConfigError(
-                source, f"services.{k}", "service names are lowercase letters, digits, - and _"
-            )
-        services.append(
-            _service(
-                k,
-                _Reader(
-                    source,
-                    f"services.{k}",
-                    v,
-                    (
-                        "packages",
-                        "dirs",
-                        "files",
-                        "secrets",
-                        "uses",
-                        "init",
-                        "program",
-                        "health",
-                        "ports",
-                        "when",
-                    ),
-                ),
-                d,
-                base,
-            )
-        )
     stack = Stack(
-        s.get("name", str, d.name),
+        head["name"] or d.name,
         d,
         source,
-        s.get("description", str, ""),
-        s.get("python", str, "/usr/bin/python3"),
-        s.get("supervisor", str, "supervisor==4.3.0"),
-        _wheels(s, "controller"),
-        s.strs("packages"),
-        top.get("vars", dict, {}),
-        secrets,
-        tuple(venvs),
-        _dirs(top, "dirs"),
-        _files(top, d, "files", base),
-        tuple(services),
-        notes=s.get("notes", str, ""),
+        head["description"],
+        head["python"],
+        head["supervisor"],
+        head["wheels"] or "controller",
+        head["packages"],
+        v["vars"],
+        {k: x["length"] for k, x in v["secrets"].items()},
+        tuple(
+            VenvSpec(
+                k,
+                x["python"],
+                x["requirements"],
+                x["constraints"],
+                x["wheels"],
+                x["python_version"],
+                x["python_hint"],
+            )
+            for k, x in v["venvs"].items()
+        ),
+        _dirs(v["dirs"]),
+        _files(v["files"], where.key("files"), dirs),
+        services,
+        notes=head["notes"],
     )
-    if stack.notes and not any(
-        (t / stack.notes).is_file() for t in (d, *((base.dir, *base.search) if base else ()))
-    ):
+    if stack.notes and not any((t / stack.notes).is_file() for t in dirs):
         raise ConfigError(source, "stack.notes", f"template {stack.notes!r} not found in {d}")
     if base is None:
         _check_refs(stack)
     return stack
-
-
-def _wheels(r: _Reader, default: str) -> str:
-    v = r.get("wheels", str, default)
-    if v not in ("controller", "remote", ""):
-        raise ConfigError(r.source, r._k("wheels"), f"{v!r}: expected 'controller' or 'remote'")
-    return v or default
 
 
 def _check_refs(stack: Stack) -> None:
@@ -477,12 +410,12 @@ def _check_refs(stack: Stack) -> None:
 
 
 def all_files(stack: Stack) -> list[FileSpec]:
-    return [*stack.files, *(f for s in stack.services for f in s.files)]
+    return [*stack.files, *(f for svc in stack.services for f in svc.files)]
 
 
 def all_dirs(stack: Stack) -> list[DirSpec]:
-    return [*stack.dirs, *(d for s in stack.services for d in s.dirs)]
+    return [*stack.dirs, *(d for svc in stack.services for d in svc.dirs)]
 
 
 def all_packages(stack: Stack) -> list[str]:
-    return sorted({*stack.packages, *(p for s in stack.services for p in s.packages)})
+    return sorted({*stack.packages, *(p for svc in stack.services for p in svc.packages)})

@@ -1,4 +1,4 @@
-"""supervisord: its config rendered from the stack's programs, and the commands that drive it over SSH.
+"""supervisord: its config rendered from the stack's programs, and the commands that drive it.
 
 supervisord comes from PyPI into a venv under the base dir; each program has its own include file, so a
 change to one service rewrites only that file and `supervisorctl update` restarts only that program.
@@ -6,12 +6,27 @@ change to one service rewrites only that file and `supervisorctl update` restart
 
 from __future__ import annotations
 
-import shlex
+from typing import NamedTuple
 
-VENV = "venvs/supervisor"
-CONF = "supervisor/supervisord.conf"
-SOCK = "run/supervisor.sock"
-PIDFILE = "run/supervisord.pid"
+from devkit.provision.command import Command, join, q, sh
+from devkit.provision.layout import PIDFILE, SOCK, SUPERVISOR_CONF, Layout
+
+HEALTH_TIMEOUT = 120  # seconds a program may take to pass its health check after it starts
+
+
+class Program(NamedTuple):
+    """What supervisord runs for one service (rendered)."""
+
+    name: str
+    command: str
+    environment: dict[str, str]
+    directory: str
+    user: str  # "" = the login user
+    priority: int
+    startsecs: int
+    stopsignal: str
+    stopwaitsecs: int
+    stopasgroup: bool = True  # False for daemons that stop their own children (dockerd)
 
 
 def _ini(value: str) -> str:
@@ -21,85 +36,145 @@ def _ini(value: str) -> str:
     return value.replace("%", "%%")
 
 
-def daemon_conf(base: str, stack: str) -> str:
+def daemon_conf(lay: Layout, stack: str) -> str:
+    base = _ini(lay.base)
     return (
         "; written by devkit: do not edit, re-run `devkit provision` instead\n"
-        f"[unix_http_server]\nfile={_ini(base)}/{SOCK}\nchmod=0700\n\n"
-        f"[supervisord]\nlogfile={_ini(base)}/logs/supervisord.log\npidfile={_ini(base)}/{PIDFILE}\n"
-        f"childlogdir={_ini(base)}/logs\ndirectory={_ini(base)}\nidentifier=devkit-{stack}\n\n"
+        f"[unix_http_server]\nfile={base}/{SOCK}\nchmod=0700\n\n"
+        f"[supervisord]\nlogfile={base}/logs/supervisord.log\npidfile={base}/{PIDFILE}\n"
+        f"childlogdir={base}/logs\ndirectory={base}\nidentifier=devkit-{stack}\n\n"
         "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
-        f"[supervisorctl]\nserverurl=unix://{_ini(base)}/{SOCK}\n\n"
+        f"[supervisorctl]\nserverurl=unix://{base}/{SOCK}\n\n"
         # relative to this file's directory: supervisord splits `files` on whitespace
         "[include]\nfiles=programs/*.conf\n"
     )
 
 
-def program_conf(
-    name: str,
-    base: str,
-    command: str,
-    environment: dict[str, str],
-    directory: str,
-    user: str,
-    priority: int,
-    startsecs: int,
-    stopsignal: str,
-    stopwaitsecs: int,
-    stopasgroup: bool = True,
-) -> str:
+def program_conf(lay: Layout, p: Program) -> str:
     lines = [
-        f"[program:{name}]",
-        f"command={_ini(command)}",
-        f"directory={_ini(directory or base)}",
+        f"[program:{p.name}]",
+        f"command={_ini(p.command)}",
+        f"directory={_ini(p.directory or lay.base)}",
     ]
-    if user:
-        lines.append(f"user={_ini(user)}")
-    if environment:
+    if p.user:
+        lines.append(f"user={_ini(p.user)}")
+    if p.environment:
         env = ",".join(
             f'{k}="{_ini(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-            for k, v in sorted(environment.items())
+            for k, v in sorted(p.environment.items())
         )
         lines.append(f"environment={env}")
+    group = "true" if p.stopasgroup else "false"
     lines += [
-        f"priority={priority}",
-        f"startsecs={startsecs}",
-        f"stopsignal={stopsignal}",
-        f"stopwaitsecs={stopwaitsecs}",
+        f"priority={p.priority}",
+        f"startsecs={p.startsecs}",
+        f"stopsignal={p.stopsignal}",
+        f"stopwaitsecs={p.stopwaitsecs}",
         # devkit starts programs itself, one at a time in priority order, each after the services
         # it needs are healthy and its one-time init steps have run
         "autostart=false",
         "autorestart=true",
         "startretries=3",
-        f"stopasgroup={'true' if stopasgroup else 'false'}",
-        f"killasgroup={'true' if stopasgroup else 'false'}",
+        f"stopasgroup={group}",
+        f"killasgroup={group}",
         "redirect_stderr=true",
-        f"stdout_logfile={_ini(base)}/logs/{name}.log",
+        f"stdout_logfile={_ini(lay.log(p.name))}",
         "stdout_logfile_maxbytes=10MB",
         "stdout_logfile_backups=3",
     ]
     return "\n".join(lines) + "\n"
 
 
-def ctl(base: str, *args: str) -> str:
-    """A `supervisorctl -c CONF ARGS` command line, every part quoted."""
+def ctl(lay: Layout, *args: str) -> Command:
+    """`supervisorctl -c CONF ARGS`, every part quoted."""
     # `python -m`, not bin/supervisorctl: a script's shebang breaks on a base dir with spaces or quotes
-    py = f"{base}/{VENV}/bin/python"
-    parts = (py, "-m", "supervisor.supervisorctl", "-c", f"{base}/{CONF}", *args)
-    return " ".join(shlex.quote(x) for x in parts)
+    py, conf = lay.supervisor_python, lay.path(SUPERVISOR_CONF)
+    return sh(q(py), "-m", "supervisor.supervisorctl", "-c", q(conf), *(q(a) for a in args))
 
 
-def start_daemon(base: str) -> str:
-    py = f"{base}/{VENV}/bin/python"
-    parts = (py, "-m", "supervisor.supervisord", "-c", f"{base}/{CONF}")
-    return " ".join(shlex.quote(x) for x in parts)
+def start_daemon(lay: Layout) -> Command:
+    """Start supervisord (programs do not autostart) and wait for its socket."""
+    py, conf, sock = lay.supervisor_python, lay.path(SUPERVISOR_CONF), lay.path(SOCK)
+    return join(
+        [
+            sh("cd", q(lay.base)),
+            sh(q(py), "-m", "supervisor.supervisord", "-c", q(conf)),
+            sh(
+                "i=0; until [ -S",
+                q(sock),
+                "]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done",
+            ),
+        ]
+    )
 
 
-def shutdown(base: str) -> str:
+def shutdown(lay: Layout) -> Command:
     """Stop supervisord and wait (by its pid file, never by name) until it has exited."""
-    pidfile = shlex.quote(f"{base}/{PIDFILE}")
-    return (
-        f'pid=$(cat {pidfile} 2>/dev/null) || exit 0; kill -0 "$pid" 2>/dev/null || exit 0; '
-        f"{ctl(base, 'shutdown')} >/dev/null; "
-        'for i in $(seq 1 1200); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done; '
-        'echo "supervisord (pid $pid) did not exit in 120 s" >&2; exit 1'
+    pidfile = q(lay.path(PIDFILE))
+    return sh(
+        "pid=$(cat",
+        pidfile,
+        '2>/dev/null) || exit 0; kill -0 "$pid" 2>/dev/null || exit 0;',
+        ctl(lay, "shutdown"),
+        '>/dev/null; for i in $(seq 1 1200); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done;',
+        'echo "supervisord (pid $pid) did not exit in 120 s" >&2; exit 1',
+    )
+
+
+def _crashed(lay: Layout, name: str) -> Command:
+    return sh(
+        "{ echo",
+        q(f"{name} crashed on start; the last lines of its log:"),
+        ">&2;",
+        "tail -n 20",
+        q(lay.log(name)),
+        ">&2; exit 1; }",
+    )
+
+
+def wait_healthy(lay: Layout, name: str, health: str) -> Command:
+    """Poll the health check until it passes, for at most HEALTH_TIMEOUT seconds (by the clock).
+    A program that dies (supervisord gives up, or restarts it under a new pid) fails at once, and
+    on a crash or a timeout the last lines of the program's log are printed."""
+    if not health:
+        return sh("true")
+    log = q(lay.log(name))
+    late = f"{name} is not healthy after {HEALTH_TIMEOUT} s; the last lines of its log:"
+    return sh(
+        f"end=$(( $(date +%s) + {HEALTH_TIMEOUT} )); n=0; first=; until sh -c",
+        q(health),
+        ">/dev/null 2>&1; do n=$((n+1)); if [ $((n % 10)) -eq 1 ]; then st=$(",
+        ctl(lay, "status", name),
+        '2>&1); case "$st" in *FATAL*|*EXITED*|*BACKOFF*|*STOPPED*)',
+        _crashed(lay, name),
+        ";; esac;",
+        "pid=$(printf '%s' \"$st\" | sed -n 's/.* pid \\([0-9]*\\),.*/\\1/p');",
+        '[ -z "$first" ] && first=$pid; [ -n "$pid" ] && [ "$pid" != "$first" ] &&',
+        _crashed(lay, name),
+        "; fi;",
+        'if [ "$(date +%s)" -ge "$end" ]; then echo',
+        q(late),
+        ">&2; tail -n 20",
+        log,
+        ">&2; exit 1; fi; sleep 0.2; done",
+    )
+
+
+def start(lay: Layout, name: str, health: str, verb: str = "start") -> Command:
+    """`start` / `restart` (stop first: supervisord refuses to start a program it is still
+    retrying), `ensure` (start unless running) or `status`; then wait until healthy."""
+    if verb in ("start", "restart"):
+        go = sh("{", ctl(lay, "stop", name), ">/dev/null 2>&1 || true; };", ctl(lay, "start", name))
+    elif verb == "ensure":
+        go = sh("{", ctl(lay, "start", name), "||", ctl(lay, "status", name), "; }")
+    else:
+        go = ctl(lay, verb, name)
+    return sh(
+        "{",
+        go,
+        ">/dev/null 2>&1 ||",
+        _crashed(lay, name),
+        "; } && {",
+        wait_healthy(lay, name, health),
+        "; }",
     )

@@ -1,16 +1,26 @@
-"""From command-line words and [tool.devkit] to a list of Targets (shared by every provisioning command)."""
+"""From command-line words and [tool.devkit] to the hosts to act on (every provisioning command)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import NamedTuple
 
 from devkit import config
 from devkit.errors import DevkitError
-from devkit.provision import hosts
+from devkit.provision import hosts, sandbox
 
 
-def add_common(parser: argparse.ArgumentParser, many: bool = False) -> None:
+class Selection(NamedTuple):
+    """What the user asked for: host words and overrides of the configured defaults."""
+
+    names: tuple[str, ...] = ()
+    stack: str | None = None  # --stack
+    base_dir: str | None = None  # --base-dir
+    config: str | None = None  # --config
+
+
+def add_common(parser: argparse.ArgumentParser, many: bool = False, base_dir: bool = True) -> None:
     if many:
         parser.add_argument(
             "hosts",
@@ -31,11 +41,12 @@ def add_common(parser: argparse.ArgumentParser, many: bool = False) -> None:
         "--stack",
         help="stack name or directory (default: [tool.devkit.provision] stack, backend.ai)",
     )
-    parser.add_argument(
-        "--base-dir",
-        help="remote base dir for the stack's state ({host} is replaced by the "
-        "host's name; default ~/.devkit/STACK)",
-    )
+    if base_dir:
+        parser.add_argument(
+            "--base-dir",
+            help="remote base dir for the stack's state ({host} is replaced by the "
+            "host's name; default ~/.devkit/STACK)",
+        )
     parser.add_argument(
         "--accept-new-host-key",
         action="store_true",
@@ -50,17 +61,25 @@ def add_common(parser: argparse.ArgumentParser, many: bool = False) -> None:
     )
 
 
+def selection(args: argparse.Namespace, names: list[str]) -> Selection:
+    """The Selection an argparse namespace made with add_common() describes."""
+    return Selection(
+        tuple(names), args.stack, getattr(args, "base_dir", None), getattr(args, "config", None)
+    )
+
+
+def settings(sel: Selection) -> tuple[config.Settings, hosts.ProvisionSettings]:
+    s = config.load(None, sel.config)
+    return s, hosts.provision_settings(s.extra, s.source)
+
+
 def resolve(
-    args: argparse.Namespace, names: list[str], start_sandbox: bool = True
+    sel: Selection, start_sandbox: bool = True
 ) -> tuple[hosts.ProvisionSettings, list[hosts.Target]]:
     """Targets for the named hosts; with none, the configured hosts, else the sandbox host (which
     `provision` starts when it is down, and the other commands only name)."""
-    from devkit.provision import sandbox
-
-    settings = config.load(None, getattr(args, "config", None))
-    ps = hosts.provision_settings(settings.extra, settings.source)
-    if not names:
-        names = list(ps.hosts)
+    cfg, ps = settings(sel)
+    names = list(sel.names) or list(ps.hosts)
     if not names:
         box = sandbox.load(ps.sandbox_name)
         if box is None or not sandbox.alive(box.pid):
@@ -73,13 +92,13 @@ def resolve(
             sandbox.up(ps.sandbox_name)
         names = [ps.sandbox_name]
     boxes = {s.name for s in sandbox.all_sandboxes()}
-    stack = args.stack or ps.stack
+    stack = sel.stack or ps.stack
     out = []
     for n in dict.fromkeys(names):
-        t = hosts.target(n, settings.extra, settings.source, stack, sandbox=n in boxes)
-        if args.stack:
-            t = t._replace(stack=args.stack)
-        if args.base_dir:
-            t = t._replace(base_dir=args.base_dir)
+        t = hosts.target(n, cfg.extra, cfg.source, stack, sandbox=n in boxes)
+        if sel.stack:
+            t = t._replace(stack=sel.stack)
+        if sel.base_dir:
+            t = t._replace(base_dir=sel.base_dir)
         out.append(t)
     return ps, out

@@ -15,12 +15,16 @@ import shlex
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devkit import proc
 from devkit.errors import RemoteError
 from devkit.provision import paths
-from devkit.provision.connect import Remote
-from devkit.provision.desired import DVenv
+from devkit.provision.command import q, sh
+from devkit.provision.connection import Connection
+
+if TYPE_CHECKING:
+    from devkit.provision.resources.venvs import DVenv
 
 _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
@@ -85,11 +89,23 @@ def download(
     return dest
 
 
-def upload(r: Remote, local: Path, remote_dir: str, op: str) -> None:
+def upload(conn: Connection, local: Path, remote_dir: str, op: str) -> None:
     """Put every wheel not already there (same name and size) into remote_dir, atomically each."""
-    r.run(f"mkdir -p -- {shlex.quote(remote_dir)}", op)
-    sftp = r.cx.sftp()
-    have = {a.filename: a.st_size for a in sftp.listdir_attr(remote_dir)}
+    listing = conn.run(
+        sh(
+            "mkdir -p --",
+            q(remote_dir),
+            "&& find",
+            q(remote_dir),
+            "-maxdepth 1 -name '*.whl' -printf '%f %s\\n'",
+        ),
+        op,
+    ).stdout
+    have = {}
+    for line in listing.splitlines():
+        name, _, size = line.rpartition(" ")
+        if size.isdigit():
+            have[name] = int(size)
     for whl in sorted(local.glob("*.whl")):
         if have.get(whl.name) != whl.stat().st_size:
-            r.write(f"{remote_dir}/{whl.name}", whl.read_bytes(), 0o644, op)
+            conn.put(f"{remote_dir}/{whl.name}", whl.read_bytes(), 0o644, op)

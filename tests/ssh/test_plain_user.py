@@ -13,7 +13,6 @@ import pwd
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,37 +34,71 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-@pytest.fixture
-def plain(tmp_path_factory) -> Iterator[tuple[list[str], dict[str, str], Path]]:
+@pytest.fixture(scope="module")
+def plain_user() -> Iterator[tuple[pwd.struct_passwd, str]]:
+    """The plain user, and a Python with devkit installed where that user can run it.
+
+    Made for this module and removed after it: the user (when this made it) and a venv of the
+    distribution's python3 with devkit installed from this checkout (not editable: the checkout
+    may sit under a directory the plain user cannot enter, such as a 0700 temp dir)."""
     if os.geteuid() != 0:
         pytest.skip(
             "needs root to create a plain test user (as a plain user, this is the normal path)"
         )
-    if not shutil.which("runuser") or not shutil.which("useradd"):
-        pytest.skip("runuser/useradd are not installed")
+    for tool in ("runuser", "useradd", "userdel"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is not installed")
     for tool in (
         "/usr/sbin/sshd",
         "/usr/bin/redis-server",
         "/usr/bin/etcd",
         "/usr/lib/postgresql/15/bin/postgres",
+        "/usr/bin/python3",
     ):
         if not Path(tool).exists():
             pytest.skip(f"{tool} is not installed")
+    made = False
     try:
         pw = pwd.getpwnam(USER)
     except KeyError:
         subprocess.run(["useradd", "-m", "-s", "/bin/bash", USER], check=True)
-        pw = pwd.getpwnam(USER)
-    probe = subprocess.run(
-        ["runuser", "-u", USER, "--", sys.executable, "-c", "import devkit, fabric"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        pytest.skip(
-            f"{sys.executable} is not usable by a plain user: {probe.stderr.strip()[-200:]}"
+        pw, made = pwd.getpwnam(USER), True
+    venv = Path(tempfile.mkdtemp(prefix="dkplain-venv-", dir="/tmp"))
+    venv.chmod(0o755)
+    try:
+        subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
+        pip = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(ROOT)],
+            capture_output=True,
+            text=True,
+            check=False,
         )
+        assert pip.returncode == 0, pip.stdout + pip.stderr
+        probe = subprocess.run(
+            [
+                "runuser",
+                "-u",
+                USER,
+                "--",
+                str(venv / "bin" / "python"),
+                "-c",
+                "import devkit, fabric",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert probe.returncode == 0, probe.stderr
+        yield pw, str(venv / "bin" / "python")
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)
+        if made:
+            subprocess.run(["userdel", "-r", USER], capture_output=True, check=False)
+
+
+@pytest.fixture
+def plain(plain_user) -> Iterator[tuple[list[str], dict[str, str], Path]]:
+    pw, python = plain_user
     work = Path(tempfile.mkdtemp(prefix="dkplain-", dir="/tmp"))
     work.chmod(0o777)
     (work / "pyproject.toml").write_text('[tool.devkit.provision]\nstack = "halfstack"\n')
@@ -75,7 +108,6 @@ def plain(tmp_path_factory) -> Iterator[tuple[list[str], dict[str, str], Path]]:
         "DEVKIT_STATE_DIR": str(work / "state"),
         "DEVKIT_SSH_CONFIG": str(work / "ssh_config"),
         "DEVKIT_KNOWN_HOSTS": str(work / "known_hosts"),
-        "PYTHONPATH": str(ROOT),
         "NO_COLOR": "1",
     }
     run_as = [
@@ -85,7 +117,7 @@ def plain(tmp_path_factory) -> Iterator[tuple[list[str], dict[str, str], Path]]:
         "--",
         "env",
         *(f"{k}={v}" for k, v in env.items()),
-        sys.executable,
+        python,
         "-m",
         "devkit",
     ]

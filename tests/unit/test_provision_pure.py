@@ -11,6 +11,8 @@ import pytest
 from devkit.errors import ConfigError, DevkitError
 from devkit.provision import desired, facts, hosts, plan
 from devkit.provision import stack as stk
+from devkit.provision.resources import dirs, files, packages, programs
+from devkit.provision.resources.base import Desired, Facts, HostInfo
 
 
 @pytest.mark.parametrize(
@@ -87,23 +89,36 @@ def test_stack_dest_must_stay_inside_base(tmp_path: Path) -> None:
         stk.load(str(tmp_path))
 
 
-FACTS = json.loads(Path(__file__).with_name("provision_facts_converged.json").read_text())
+RAW = Path(__file__).with_name("provision_facts_converged.json").read_text()
 
 
-def _facts(**over: object) -> facts.Facts:
-    return facts.Facts(**{**{k: FACTS.get(k) for k in facts.Facts._fields if k in FACTS}, **over})
+def _facts(**over: object) -> Facts:
+    """The recorded facts of a converged halfstack host; host fields and kinds can be replaced."""
+    f = facts.parse(RAW)
+    host = {k: v for k, v in over.items() if k in HostInfo._fields}
+    kinds = {k: v for k, v in over.items() if k in f.kinds}
+    assert set(over) == set(host) | set(kinds), over
+    return Facts(f.host._replace(**host), {**f.kinds, **kinds})
 
 
-def _file_facts(d: desired.Desired) -> dict[str, dict[str, str]]:
+def _file_facts(d: Desired) -> dict[str, files.FileStat]:
     """What the facts script reports for the desired files once they are written."""
     return {
-        x.dest: {
-            "sha256": hashlib.sha256(x.content.encode()).hexdigest(),
-            "mode": f"{x.mode:04o}",
-            "owner": x.owner,
-        }
-        for x in d.files
+        x.dest: files.FileStat(
+            f"{x.mode:04o}", x.owner, hashlib.sha256(x.content.encode()).hexdigest()
+        )
+        for x in d.of("files")
     }
+
+
+def _with(f: Facts, **kinds: object) -> Facts:
+    return f._replace(kinds={**f.kinds, **kinds})
+
+
+def _applied(f: Facts, d: Desired) -> Facts:
+    """f with the desired files written and every program started with its current hash."""
+    pf = f.of("programs")._replace(applied={p.name: p.hash for p in d.of("programs").programs})
+    return _with(f, files=_file_facts(d), programs=pf)
 
 
 def _target() -> hosts.Target:
@@ -129,17 +144,17 @@ def test_plan_for_converged_facts_is_empty() -> None:
     f = _facts()
     d = desired.build(s, _target(), {}, f)
     # the recorded facts were taken from a converged host; re-derive the file hashes they must match
-    f = f._replace(files=_file_facts(d), applied={p.name: p.hash for p in d.programs})
-    assert plan.plan(d, f, "halfstack") == []
+    f = _applied(f, d)
+    assert plan.plan(d, f) == []
 
 
 def test_plan_changed_port_touches_one_file_and_one_program() -> None:
     s = stk.load("halfstack")
     f = _facts()
     d = desired.build(s, _target(), {}, f)
-    f = f._replace(files=_file_facts(d), applied={p.name: p.hash for p in d.programs})
+    f = _applied(f, d)
     d2 = desired.build(s, _target(), {"redis": {"port": 9999}}, f)
-    ops = plan.plan(d2, f, "halfstack")
+    ops = plan.plan(d2, f)
     assert [(o.id, o.action) for o in ops] == [
         ("file:redis.conf", "update"),
         ("file:services.json", "update"),
@@ -149,18 +164,8 @@ def test_plan_changed_port_touches_one_file_and_one_program() -> None:
 
 def test_plan_fresh_host_orders_ops() -> None:
     s = stk.load("halfstack")
-    empty = _facts(
-        packages={},
-        dirs={},
-        files={},
-        secrets={},
-        markers=[],
-        venvs={},
-        applied={},
-        supervisor={"running": False, "programs": {}},
-        base_marker=None,
-    )
-    ops = [o.id for o in plan.plan(desired.build(s, _target(), {}, empty), empty, "halfstack")]
+    empty = facts.fresh(_facts().host)
+    ops = [o.id for o in plan.plan(desired.build(s, _target(), {}, empty), empty)]
     assert ops[0] == "packages" and ops[1] == "dirs"
     # supervisord first, then each service in order: prestart steps, program, poststart steps
     assert ops.index("supervisord") < ops.index("init:postgres.initdb")
@@ -177,14 +182,14 @@ def test_plan_fresh_host_orders_ops() -> None:
 # --- the backend.ai stack: extends the halfstack, conditional docker, ordered bring-up ---------
 
 
-def _bai(facts_over: dict | None = None, overrides: dict | None = None) -> desired.Desired:
+def _bai(facts_over: dict | None = None, overrides: dict | None = None) -> Desired:
     s = stk.load("backend.ai")
     t = hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {})
     return desired.build(s, t, overrides or {}, _facts(**(facts_over or {})))
 
 
-def _conf(d: desired.Desired, name: str) -> str:
-    return next(f.content for f in d.files if f.id == f"program:{name}")
+def _conf(d: Desired, name: str) -> str:
+    return next(f.content for f in d.of("files") if f.id == f"program:{name}")
 
 
 def test_backendai_extends_the_halfstack() -> None:
@@ -206,13 +211,13 @@ def test_backendai_extends_the_halfstack() -> None:
 
 def test_backendai_runs_its_own_dockerd_without_a_host_engine() -> None:
     d = _bai()
-    assert "docker.io" in d.packages
+    assert "docker.io" in d.of("packages")
     conf = _conf(d, "docker")
     assert "--bridge=none --iptables=false --ip-forward=false --ip-masq=false" in conf
     assert "--data-root /srv/dk/data/docker" in conf and "stopasgroup=false" in conf
     for svc in ("manager", "agent"):
         assert 'DOCKER_HOST="unix:///srv/dk/run/docker.sock"' in _conf(d, svc)
-    assert [p.name for p in plan.ordered(d.programs)] == [
+    assert [p.name for p in programs.ordered(d.of("programs").programs)] == [
         "postgres",
         "redis",
         "etcd",
@@ -226,16 +231,16 @@ def test_backendai_runs_its_own_dockerd_without_a_host_engine() -> None:
 
 def test_backendai_uses_the_hosts_docker_when_it_answers() -> None:
     d = _bai({"docker": "unix:///var/run/docker.sock"})
-    assert "docker.io" not in d.packages
-    assert "docker" not in [p.name for p in d.programs]
+    assert "docker.io" not in d.of("packages")
+    assert "docker" not in [p.name for p in d.of("programs").programs]
     assert 'DOCKER_HOST="unix:///var/run/docker.sock"' in _conf(d, "agent")
     forced = _bai({"docker": "unix:///var/run/docker.sock"}, {"docker": {"engine": "devkit"}})
-    assert "docker" in [p.name for p in forced.programs]
+    assert "docker" in [p.name for p in forced.of("programs").programs]
 
 
 def test_backendai_configs_carry_ports_paths_and_generated_secrets() -> None:
     d = _bai(overrides={"backend_ai": {"version": "23.9.9"}, "manager": {"port": 18091}})
-    files = {f.id: f for f in d.files}
+    files = {f.id: f for f in d.of("files")}
     assert "port = 18091" in files["manager.toml"].content
     assert '"http://127.0.0.1:18091"' in files["webserver.conf"].content
     assert files["manager.toml"].mode == 0o600 and files["storage-proxy.toml"].mode == 0o600
@@ -243,8 +248,8 @@ def test_backendai_configs_carry_ports_paths_and_generated_secrets() -> None:
     assert len(secret) == 64
     assert secret in files["storage-proxy.toml"].content
     assert secret in files["etcd-volumes.json"].content
-    assert "/tmp/backend.ai" not in "".join(f.content for f in d.files)
-    venv = next(v for v in d.venvs if v.name == "backend.ai")
+    assert "/tmp/backend.ai" not in "".join(f.content for f in d.of("files"))
+    venv = next(v for v in d.of("venvs") if v.name == "backend.ai")
     assert "backend.ai-manager==23.9.9" in venv.requirements
     assert venv.constraints == ("yarl==1.9.4",) and venv.python_version == "3.11"
     assert json.loads(files["fixture.json"].content)["keypairs"][0]["access_key"] == (
@@ -252,26 +257,32 @@ def test_backendai_configs_carry_ports_paths_and_generated_secrets() -> None:
     )
 
 
-def _converged(d: desired.Desired) -> facts.Facts:
-    files = _file_facts(d)
-    running = {p.name: {"state": "RUNNING", "pid": 1} for p in d.programs}
-    return _facts(
-        files=files,
-        applied={p.name: p.hash for p in d.programs},
-        markers=[i.id for i in d.inits],
-        marker_hashes={i.id: i.hash for i in d.inits},
-        supervisor={"running": True, "programs": running},
-        secrets=d.secrets,
-        venvs={v.name: v.spec for v in d.venvs},
-        dirs={x.path: {"mode": f"{x.mode:04o}", "owner": x.owner} for x in d.dirs},
-        packages=dict.fromkeys(d.packages, True),
-        base_marker="backend.ai\n",
+def _converged(d: Desired) -> Facts:
+    f = _facts()
+    running = {p.name: programs.ProgramState("RUNNING", 1, 60) for p in d.of("programs").programs}
+    pf = f.of("programs")._replace(
+        running=True, programs=running, applied={p.name: p.hash for p in d.of("programs").programs}
+    )
+    return _with(
+        f,
+        files=_file_facts(d),
+        programs=pf,
+        inits={i.id: i.hash for i in d.of("inits")},
+        secrets=dict(d.secrets),
+        venvs={v.name: v.spec for v in d.of("venvs")},
+        dirs=dirs.DirFacts(
+            {x.path: dirs.Stat(f"{x.mode:04o}", x.owner) for x in d.of("dirs")},
+            "backend.ai\n",
+            f.of("dirs").ancestors,
+        ),
+        packages=packages.PackageFacts(dict.fromkeys(d.of("packages"), True), None),
     )
 
 
 def test_backendai_fresh_host_runs_each_init_before_its_program() -> None:
     d = _bai()
-    ops = [o.id for o in plan.plan(d, _facts(supervisor={"running": False}, markers=[]), "x")]
+    stopped = _facts().of("programs")._replace(running=False)
+    ops = [o.id for o in plan.plan(d, _facts(programs=stopped, inits={}))]
     order = [o for o in ops if o.startswith(("init:", "program:"))]
     assert order == [
         "init:postgres.initdb",
@@ -296,11 +307,11 @@ def test_backendai_fresh_host_runs_each_init_before_its_program() -> None:
 
 def test_backendai_changed_etcd_document_reruns_its_step_and_restarts_readers() -> None:
     first = _bai()
-    d = _bai({"secrets": first.secrets})
+    d = _bai({"secrets": dict(first.secrets)})
     f = _converged(d)
-    assert plan.plan(d, f, "backend.ai") == []
-    d2 = _bai({"secrets": first.secrets}, {"redis": {"port": 8112}})
-    ops = [(o.id, o.action) for o in plan.plan(d2, f, "backend.ai")]
+    assert plan.plan(d, f) == []
+    d2 = _bai({"secrets": dict(first.secrets)}, {"redis": {"port": 8112}})
+    ops = [(o.id, o.action) for o in plan.plan(d2, f)]
     assert ("init:storage-proxy.etcd-config", "run") in ops
     assert ("init:storage-proxy.etcd-volumes", "run") not in ops  # its document is unchanged
     restarted = {i for i, a in ops if i.startswith("program:") and a == "restart"}
@@ -316,12 +327,14 @@ def test_backendai_changed_etcd_document_reruns_its_step_and_restarts_readers() 
 
 def test_port_conflicts_name_port_and_service_but_not_our_own() -> None:
     d = _bai()
-    f = _converged(d)._replace(listening=(8091, 22), provisioned_ports=(("manager", 8091),))
-    assert plan.port_conflicts(d, f) == []
-    stopped = f._replace(supervisor={"running": True, "programs": {}})
-    assert plan.port_conflicts(d, stopped) == ["port 8091 (manager api)"]
+    f = _converged(d)
+    f = _with(f, programs=f.of("programs")._replace(ports=(("manager", 8091),)))
+    f = f._replace(host=f.host._replace(listening=(8091, 22)))
+    assert programs.conflicts(d, f) == []
+    stopped = _with(f, programs=f.of("programs")._replace(programs={}))
+    assert programs.conflicts(d, stopped) == ["port 8091 (manager api)"]
     fresh = _facts(listening=(8090, 6011))
-    assert plan.port_conflicts(_bai(), fresh) == [
+    assert programs.conflicts(_bai(), fresh) == [
         "port 6011 (agent rpc)",
         "port 8090 (webserver web)",
     ]
@@ -336,7 +349,7 @@ def test_variables_may_refer_to_later_ones(tmp_path: Path) -> None:
         template="{{ a.first }}\n",
     )
     d = desired.build(stk.load(str(tmp_path)), _target(), {}, _facts())
-    assert next(f.content for f in d.files if f.id == "t") == "x-2-1\n"
+    assert next(f.content for f in d.of("files") if f.id == "t") == "x-2-1\n"
 
 
 def test_extends_rejects_redefining_a_service(tmp_path: Path) -> None:
@@ -348,24 +361,20 @@ def test_extends_rejects_redefining_a_service(tmp_path: Path) -> None:
 def test_single_host_commands_default_to_the_configured_host_or_the_sandbox(
     tmp_path, monkeypatch
 ) -> None:
-    import argparse
-
-    from devkit.errors import DevkitError
     from devkit.provision import targets
 
     monkeypatch.setenv("DEVKIT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".git").mkdir()
-    args = argparse.Namespace(stack=None, base_dir=None, config=None)
     (tmp_path / "pyproject.toml").write_text("[tool.devkit]\n")
     with pytest.raises(
         DevkitError, match="no host given and the sandbox host `sandbox` is not running"
     ):
-        targets.resolve(args, [], start_sandbox=False)
+        targets.resolve(targets.Selection(), start_sandbox=False)
     (tmp_path / "pyproject.toml").write_text(
         '[tool.devkit.provision]\nhosts = ["dev@vm1:2222", "vm2"]\n'
     )
-    _, [first, second] = targets.resolve(args, [], start_sandbox=False)
+    _, [first, second] = targets.resolve(targets.Selection(), start_sandbox=False)
     assert (first.name, second.name) == ("dev@vm1:2222", "vm2")
 
 

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devkit import proc
+from devkit import git, history, proc
+from devkit.errors import DevkitError
 from devkit.violations import ERROR, Location, Report, Violation, sort_key
 
 PY_SUFFIXES = (".py", ".pyi")
@@ -35,6 +36,22 @@ def ruff_command() -> list[str]:
     if found:
         return [found]
     raise RuffMissing("ruff is not installed (it is a dependency of devkit: reinstall devkit)")
+
+
+def local_changes(base: str, root: Path) -> list[str]:
+    """Committed, staged, unstaged and untracked paths since the merge base (deleted ones dropped)."""
+    mb = history.resolve(base, "HEAD", root, advice="`git fetch` the base first").merge_base
+    diff = git.run("diff", "--name-only", "-z", "--no-renames", "--diff-filter=d", mb, cwd=root)
+    untracked = git.run("ls-files", "-z", "--others", "--exclude-standard", cwd=root)
+    if diff.returncode != 0:
+        raise DevkitError(f"`git diff {mb}` failed: {diff.err.strip()}")
+    paths = {p for p in (diff.out + untracked.out).split("\0") if p}
+    return sorted(paths)
+
+
+def changed_report(base: str, head: str, root: Path) -> Report:
+    """Lint the Python files changed between the merge base of base and head."""
+    return run(python_files(git.changed_files(base, head, cwd=root), root), root)
 
 
 def python_files(paths: list[str], root: Path) -> list[str]:

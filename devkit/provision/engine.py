@@ -1,0 +1,176 @@
+"""A provisioning run: connect and gather facts on every host (in parallel), build every host's
+desired state (a bad template or value stops the run before anything changes anywhere), then plan
+and apply each host independently. One host's failure never stops the others; Ctrl-C kills the
+commands in flight on every host and still returns what each host got done."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any, NamedTuple
+
+from devkit.errors import RemoteError
+from devkit.provision import desired, facts, hosts, layout, operate, plan
+from devkit.provision import stack as stk
+from devkit.provision.apply import apply
+from devkit.provision.connection import Connection, Interrupted
+from devkit.provision.events import Emit, Event, HostResult, OpResult, Redact
+from devkit.provision.resources import BY_NAME, programs
+from devkit.provision.resources.base import ApplyContext, Desired, Facts, Op
+
+
+class Options(NamedTuple):
+    overrides: dict[str, Any]
+    dry_run: bool = False
+    parallel: int = 8
+    wheelhouse: str = ""  # a local dir of wheels for the venvs (uploaded, installed offline)
+    show_status: bool = False  # after a run that changed something, gather the status table
+
+
+class Job(NamedTuple):
+    stack: stk.Stack
+    target: hosts.Target
+
+
+Connect = Callable[[hosts.Target], Connection]
+
+
+class _Host:
+    """One host's run as it goes: its connection, facts, desired state and what it did."""
+
+    def __init__(self, job: Job) -> None:
+        self.job, self.start = job, time.monotonic()
+        self.conn: Connection | None = None
+        self.facts: Facts | None = None
+        self.desired: Desired | None = None
+        self.done: list[OpResult] = []
+        self.current: Op | None = None
+        self.result: HostResult | None = None
+
+    @property
+    def name(self) -> str:
+        return self.job.target.name
+
+    def finish(self, status: str, error: RemoteError | None = None, **more: Any) -> HostResult:
+        redact = Redact.of(self.desired.secrets if self.desired else {})
+        ops = list(self.done)
+        if error is not None and self.current is not None:
+            c = self.current
+            ops.append(OpResult(c.id, c.action, c.detail, "failed"))
+        self.result = HostResult(
+            self.name,
+            status,
+            [redact.op(o) for o in ops],
+            None if error is None else redact.error(error),
+            time.monotonic() - self.start,
+            **more,
+        )
+        return self.result
+
+
+def _prepare(h: _Host, connect: Connect, emit: Emit) -> None:
+    try:
+        emit(Event(h.name, "connecting"))
+        h.conn = connect(h.job.target)
+        emit(Event(h.name, "facts"))
+        t = h.job.target
+        base = layout.default_base(h.job.stack.name, t.name, t.base_dir, t.sandbox)
+        h.facts = facts.gather(h.conn, h.job.stack, base)
+    except RemoteError as exc:
+        emit(Event(h.name, "failed", text=f"{exc.op}: {exc.detail}"))
+        h.finish("failed", exc)
+
+
+def _converge(h: _Host, opts: Options, emit: Emit, cancel: threading.Event) -> None:
+    assert h.conn is not None and h.facts is not None and h.desired is not None
+    conn, d, f = h.conn, h.desired, h.facts
+    try:
+        ops = plan.plan(d, f)
+        busy = programs.conflicts(d, f)
+        if busy and opts.dry_run:
+            ops.insert(0, Op("programs", "ports", "conflict", f"already in use: {', '.join(busy)}"))
+        elif busy:
+            raise RemoteError(
+                h.name,
+                "ports",
+                f"already in use on the host: {', '.join(busy)}; nothing was started",
+                hint="Stop what listens there, or move the service with --set NAME.port=N "
+                "(`devkit provision --dry-run` lists the ports).",
+            )
+        if opts.dry_run:
+            for op in ops:
+                diff = getattr(BY_NAME[op.kind], "diff", None)
+                text = diff(conn, op, d) if diff else ""
+                h.done.append(OpResult(op.id, op.action, op.detail, "planned", text))
+            h.finish("planned" if ops else "unchanged", notes=d.notes)
+            return
+
+        def on_op(op: Op, finished: bool) -> None:
+            if cancel.is_set():
+                raise Interrupted(h.name, op.id, "interrupted (Ctrl-C) before this op")
+            if not finished:
+                h.current = op
+                emit(Event(h.name, "op", op.id, op.action))
+            else:
+                h.current = None
+                h.done.append(OpResult(op.id, op.action, op.detail, "changed"))
+                emit(Event(h.name, "changed", op.id, op.action))
+
+        apply(conn, ApplyContext(d, f, opts.wheelhouse), ops, on_op)
+        rows = None
+        if h.done and opts.show_status:
+            emit(Event(h.name, "health"))
+            rows = operate.rows(
+                h.job.stack,
+                facts.gather(conn, h.job.stack, d.layout.base, programs={"health": "provisioned"}),
+            )
+        h.finish("changed" if h.done else "unchanged", services=rows, notes=d.notes)
+    except RemoteError as exc:
+        status = "interrupted" if isinstance(exc, Interrupted) or cancel.is_set() else "failed"
+        emit(Event(h.name, "failed", text=f"{exc.op}: {Redact.of(d.secrets).text(exc.detail)}"))
+        h.finish(status, exc)
+
+
+def run(
+    jobs: list[Job], opts: Options, connect: Connect, emit: Emit, new_secret: Any = None
+) -> list[HostResult]:
+    """Every job to its end, one result per job in order. Raises DevkitError (nothing changed
+    anywhere) when a host's desired state cannot be built. On Ctrl-C the commands in flight are
+    killed on every host and the hosts not done are `interrupted`."""
+    hs = [_Host(j) for j in jobs]
+    cancel = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, min(opts.parallel, len(jobs))))
+    try:
+        _wait([pool.submit(_prepare, h, connect, emit) for h in hs])
+        for h in hs:
+            if h.result is None and h.facts is not None:
+                kw = {"new_secret": new_secret} if new_secret else {}
+                h.desired = desired.build(h.job.stack, h.job.target, opts.overrides, h.facts, **kw)
+        _wait([pool.submit(_converge, h, opts, emit, cancel) for h in hs if h.result is None])
+    except KeyboardInterrupt:
+        cancel.set()
+        for h in hs:
+            if h.conn is not None:
+                h.conn.interrupt()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for h in hs:
+            if h.result is None:
+                h.finish("interrupted", Interrupted(h.name, "run", "interrupted (Ctrl-C)"))
+    finally:
+        pool.shutdown(wait=True)
+        for h in hs:
+            if h.conn is not None:
+                h.conn.close()
+    return [h.result for h in hs if h.result is not None]
+
+
+def _wait(futures: list[Any]) -> None:
+    # in short waits: the main thread must come back to Python now and then to see a Ctrl-C that
+    # the kernel delivered to another thread
+    pending = set(futures)
+    while pending:
+        _, pending = wait(pending, timeout=0.25)
+    for fu in futures:
+        fu.result()

@@ -1,0 +1,140 @@
+"""What runs ON THE HOST to gather facts: stdlib only, Python 3.7+, no devkit imports.
+
+The facts script is this module's source followed by each resource kind's `collect` function (read
+with inspect.getsource), so a kind keeps its fact collector beside its plan; the collectors call the
+helpers below. One process, one round trip per host: `python3 -I -S -c SCRIPT REQUEST` prints JSON.
+"""
+# ruff: noqa: UP021, UP031  (old-Python spellings on purpose: remote hosts may run 3.7)
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import socket
+import subprocess
+import sys
+import time
+
+
+def owner(st):
+    try:
+        return pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        return str(st.st_uid)
+
+
+def stat_of(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {"mode": "%04o" % (st.st_mode & 0o7777), "owner": owner(st)}
+
+
+def file_fact(path):
+    info = stat_of(path)
+    if info is None:
+        return None
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(65536), b""):
+                h.update(chunk)
+    except OSError as exc:
+        info["error"] = str(exc)
+    info["sha256"] = h.hexdigest()
+    return info
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def run(cmd, timeout=10, shell=False):
+    """(exit code, combined output) of a command; 127 when it cannot be started."""
+    try:
+        p = subprocess.run(
+            cmd,
+            shell=shell,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            universal_newlines=True,
+        )
+    except subprocess.TimeoutExpired:
+        return 124, "timed out after %d s" % timeout
+    except OSError as exc:
+        return 127, str(exc)
+    return p.returncode, p.stdout
+
+
+def os_release():
+    info = {}
+    for line in (read("/etc/os-release") or "").splitlines():
+        k, _, v = line.partition("=")
+        info[k] = v.strip('"')
+    return {
+        "id": info.get("ID", ""),
+        "version": info.get("VERSION_ID", ""),
+        "codename": info.get("VERSION_CODENAME", ""),
+        "name": info.get("PRETTY_NAME", ""),
+    }
+
+
+def listening():
+    """TCP ports in LISTEN state in this network namespace (from /proc, no tools needed)."""
+    ports = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in (read(name) or "").splitlines()[1:]:
+            parts = line.split()
+            if len(parts) > 3 and parts[3] == "0A":
+                ports.add(int(parts[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)
+
+
+def docker_engine():
+    """The host's Docker engine when it answers a ping (what `docker info` needs), else ""."""
+    path = "/var/run/docker.sock"
+    if not os.path.exists(path):
+        return ""
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(3)
+        s.connect(path)
+        s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+        answer = s.recv(4096)
+        s.close()
+    except OSError:
+        return ""
+    return "unix://" + path if answer.startswith(b"HTTP/1.") and b" 200 " in answer[:20] else ""
+
+
+def host_info(base):
+    uid = os.getuid()
+    return {
+        "user": pwd.getpwuid(uid).pw_name,
+        "uid": uid,
+        "home": os.path.expanduser("~"),
+        "base": base,
+        "os": os_release(),
+        "python": sys.version.split()[0],
+        "machine": os.uname().machine,
+        "listening": listening(),
+        "docker": docker_engine(),
+        "time": time.time(),
+    }
+
+
+def main(collectors):
+    req = json.loads(sys.argv[1])
+    base = os.path.abspath(os.path.expanduser(req["base"]))
+    out = {"host": host_info(base), "kinds": {}}
+    for name, kind_req in req["kinds"].items():
+        out["kinds"][name] = collectors[name](kind_req, base)
+    sys.stdout.write(json.dumps(out))

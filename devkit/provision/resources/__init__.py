@@ -1,0 +1,15 @@
+"""The resource kinds, in the order their desired state is built and their ops are planned.
+
+Adding a kind is adding its module (see base.py for what it provides) and a line here.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from devkit.provision.resources import dirs, files, inits, packages, programs, secrets, venvs
+
+KINDS: tuple[ModuleType, ...] = (packages, dirs, secrets, venvs, files, inits, programs)
+BY_NAME: dict[str, ModuleType] = {k.NAME: k for k in KINDS}
+# kinds whose ops run inside a service's bring-up (before or after it starts), in this order
+STEPS: tuple[ModuleType, ...] = (inits,)

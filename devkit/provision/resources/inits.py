@@ -1,0 +1,110 @@
+"""One-time init steps of a service (initdb, schema, fixtures): run before the service starts
+(prestart) or once it is healthy (poststart), each verified, then marked done on the host. A step
+that uses files runs again when they change. The programs kind schedules them in its bring-up."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any, NamedTuple
+
+from devkit.provision import layout
+from devkit.provision.command import as_user, join, q, sh, write_text
+from devkit.provision.connection import Connection
+from devkit.provision.remote import read
+from devkit.provision.resources.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+
+NAME = "inits"
+
+
+class DInit(NamedTuple):
+    id: str  # "<service>.<step>"
+    service: str
+    stage: str  # "prestart" or "poststart"
+    run: str  # shell, rendered from the stack
+    verify: str
+    unless: str
+    user: str
+    hash: str = ""  # of the files it uses: the marker holds it, and a change runs the step again
+
+
+def request(stack: Any) -> dict[str, str]:
+    return {i.id: layout.marker_rel(i.id) for s in stack.services for i in s.init}
+
+
+def collect(req: dict[str, str], base: str) -> dict[str, Any]:  # runs on the host
+    return {step: read(os.path.join(base, rel)) for step, rel in req.items()}
+
+
+REMOTE = (collect,)
+
+
+def parse(raw: Any) -> dict[str, str]:
+    """Step id -> what its marker holds (steps never run are absent)."""
+    return {str(k): str(v).strip() for k, v in (raw or {}).items() if v is not None}
+
+
+def desired(b: Build) -> tuple[DInit, ...]:
+    files = {f.id: f for f in b.built["files"]}
+    out = []
+    for s in b.stack.services:
+        for i in s.init:
+            at = f"services.{s.name}.init.{i.id}"
+            h = ""
+            if i.uses:
+                dh = hashlib.sha256()
+                for ref in i.uses:
+                    dh.update(f"\0{ref}\0{files[ref].content}".encode())
+                h = dh.hexdigest()[:16]
+            r = b.render.text
+            out.append(
+                DInit(
+                    i.id,
+                    s.name,
+                    i.stage,
+                    r(i.run, f"{at}.run"),
+                    r(i.verify, f"{at}.verify"),
+                    r(i.unless, f"{at}.unless"),
+                    b.render.who(i.user, f"{at}.user"),
+                    h,
+                )
+            )
+    return tuple(out)
+
+
+def pending(i: DInit, f: Facts) -> bool:
+    """Not run yet, or (for a step that uses files) run against files that have changed since."""
+    have = f.of(NAME).get(i.id)
+    return have is None or (bool(i.hash) and have != i.hash)
+
+
+def ops(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
+    """The pending steps of one service at one stage, in the stack's order."""
+    return [
+        Op(NAME, f"init:{i.id}", "run", i.run.strip().splitlines()[0][:80] if i.run else "", i)
+        for i in d.of(NAME)
+        if i.service == service and i.stage == stage and pending(i, f)
+    ]
+
+
+def plan(d: Desired, f: Facts, state: PlanState) -> list[Op]:
+    return []  # scheduled by the programs kind, around each service's start
+
+
+def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
+    i: DInit = op.item
+    d = ctx.d
+
+    def wrap(text: str) -> Any:
+        return as_user(sh(text), i.user, d.user, d.is_root)
+
+    body = wrap(i.run)
+    if i.unless:
+        body = sh("{", wrap(i.unless), ">/dev/null 2>&1 ||", body, "; }")
+    verify = sh(
+        "{", wrap(i.verify), "|| {", "echo", q("verify failed: " + i.verify), ">&2; exit 97; }; }"
+    )
+    cmd = join(
+        [sh("cd", q(d.layout.base)), body, verify, write_text(d.layout.marker(i.id), i.hash)]
+    )
+    conn.run(cmd.labelled(i.run), op.id)

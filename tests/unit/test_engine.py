@@ -1,0 +1,382 @@
+"""The provisioning engine end to end (gather -> desired -> plan -> apply -> report) through the
+in-memory FakeHost: no sshd, no root. tests/ssh and tests/e2e run the same paths on real hosts."""
+
+from __future__ import annotations
+
+import _thread
+import hashlib
+import io
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devkit.errors import DevkitError
+from devkit.provision import desired, engine, hosts, report
+from devkit.provision import stack as stk
+from devkit.provision.command import MASK
+from devkit.provision.connection import CommandTimedOut, ConnectionLost
+from devkit.provision.events import Event
+from devkit.provision.resources.base import Desired
+from tests.fakehost import FakeHost, connector, fresh_raw, host_raw, parsed
+
+BASE = "/srv/b a'se\"/dk"  # a space and both quotes: every path must be quoted
+
+
+def target(name: str = "vm", stack: str = "halfstack") -> hosts.Target:
+    return hosts.Target(name, name, stack, BASE, {})
+
+
+def converged_raw(d: Desired, **host: Any) -> dict[str, Any]:
+    """What the facts script prints on a host that d's stack has been applied to."""
+    progs = d.of("programs").programs
+    return {
+        "host": host_raw(base=d.layout.base, **host),
+        "kinds": {
+            "packages": {"installed": dict.fromkeys(d.of("packages"), True), "sudo": None},
+            "dirs": {
+                "stats": {
+                    x.path: {"mode": f"{x.mode:04o}", "owner": x.owner} for x in d.of("dirs")
+                },
+                "marker": d.stack + "\n",
+                "ancestors": {},
+            },
+            "secrets": dict(d.secrets),
+            "venvs": {v.name: v.spec for v in d.of("venvs")},
+            "files": {
+                f.dest: {
+                    "mode": f"{f.mode:04o}",
+                    "owner": f.owner,
+                    "sha256": hashlib.sha256(f.content.encode()).hexdigest(),
+                }
+                for f in d.of("files")
+            },
+            "inits": {i.id: i.hash for i in d.of("inits")},
+            "programs": {
+                "running": True,
+                "pid": 99,
+                "programs": {
+                    p.name: {"state": "RUNNING", "pid": 100 + n, "uptime": 60, "spawnerr": ""}
+                    for n, p in enumerate(progs)
+                },
+                "files": [f"{p.name}.conf" for p in progs],
+                "applied": {p.name: p.hash for p in progs},
+                "ports": [[x.service, x.port] for x in d.of("programs").ports],
+                "checks": {p.name: p.health for p in progs},
+                "health": {},
+            },
+        },
+    }
+
+
+def load(stack: str) -> stk.Stack:
+    """The built-in stack, its venvs installed by the host's own pip (no wheels fetched here)."""
+    return stk.load(stack)._replace(wheels="remote")
+
+
+def desired_for(stack: str = "halfstack", overrides: dict | None = None) -> Desired:
+    raw = fresh_raw(base=BASE)
+    return desired.build(load(stack), target(stack=stack), overrides or {}, parsed(raw))
+
+
+def provision(
+    fakes: dict[str, FakeHost], stack: str = "halfstack", **opts: Any
+) -> tuple[list, list[Event]]:
+    events: list[Event] = []
+    jobs = [engine.Job(load(stack), target(n, stack)) for n in fakes]
+    new_secret = opts.pop("new_secret", None)
+    o = engine.Options(opts.pop("overrides", {}), **opts)
+    results = engine.run(jobs, o, connector(fakes), events.append, new_secret)
+    return results, events
+
+
+def test_fresh_host_applies_every_op_in_plan_order() -> None:
+    vm = FakeHost("vm", fresh_raw(base=BASE))
+    [r], events = provision({"vm": vm})
+    assert r.status == "changed" and r.error is None
+    ids = [op.id for op in r.ops]
+    assert ids[:3] == ["packages", "dirs", "secret:postgres_password"]
+    assert (
+        ids.index("supervisord") < ids.index("init:postgres.initdb") < ids.index("program:postgres")
+    )
+    assert ids[-1] == "program:etcd"
+    # the events are typed: an op event and a changed event per op, in order
+    done = [e.op_id for e in events if e.what == "changed"]
+    assert done == ids
+    assert [e.what for e in events[:2]] == ["connecting", "facts"]
+    # every op reached the host, in order
+    assert vm.ops()[:3] == ["python", "packages", "dirs"]  # interpreters checked first
+    assert vm.closed
+
+
+def test_fresh_host_quotes_paths_and_keeps_the_secret_off_command_lines() -> None:
+    vm = FakeHost("vm", fresh_raw(base=BASE))
+    [r], _ = provision({"vm": vm}, new_secret=lambda n: "s3cr3t" + "x" * n)
+    assert r.status == "changed"
+    secret_path = f"{BASE}/secrets/postgres_password"
+    data, mode, _ = vm.files[secret_path]
+    assert mode == 0o600 and data.decode().startswith("s3cr3t")
+    assert all("s3cr3t" not in text for _, text in vm.log)  # written by SFTP, never on a line
+    assert "s3cr3t" not in json.dumps([op._asdict() for op in r.ops])
+    dirs_cmd = next(text for op, text in vm.log if op == "dirs")
+    assert "'/srv/b a'\"'\"'se\"/dk/etc'" in dirs_cmd  # shell-quoted, quote inside quotes
+
+
+def test_converged_host_is_unchanged_and_runs_nothing() -> None:
+    d = desired_for()
+    vm = FakeHost("vm", converged_raw(d))
+    [r], events = provision({"vm": vm})
+    assert (r.status, r.ops) == ("unchanged", [])
+    assert vm.log == [] and vm.facts_calls == 1
+    assert not any(e.what in ("op", "changed") for e in events)
+
+
+def test_a_changed_port_rewrites_one_file_and_restarts_one_program() -> None:
+    d = desired_for()
+    vm = FakeHost("vm", converged_raw(d))
+    [r], _ = provision({"vm": vm}, overrides={"redis": {"port": 8112}})
+    assert [(o.id, o.action) for o in r.ops] == [
+        ("file:redis.conf", "update"),
+        ("file:services.json", "update"),
+        ("program:redis", "restart"),
+    ]
+    conf = vm.files[f"{BASE}/etc/redis.conf"][0].decode()
+    assert "port 8112" in conf
+    applied = json.loads(vm.files[f"{BASE}/state/programs.json"][0])
+    assert set(applied) == {"postgres", "redis", "etcd"}
+
+
+def test_a_failing_init_stops_that_host_with_the_command_and_its_stderr() -> None:
+    vm = FakeHost("vm", fresh_raw(base=BASE)).on(
+        r"^init:postgres\.initdb$", rc=1, stderr="initdb: error: directory exists\n"
+    )
+    other = FakeHost("other", fresh_raw(base=BASE))
+    results, _ = provision({"vm": vm, "other": other})
+    r, ok = results
+    assert r.status == "failed" and ok.status == "changed"  # one host's failure stays its own
+    e = r.error
+    assert (e.op, e.rc) == ("init:postgres.initdb", 1)
+    assert "initdb: error: directory exists" in e.stderr_tail
+    assert "/initdb -D" in e.cmd  # the step's own text, not the wrapper around it
+    assert r.ops[-1].status == "failed" and r.ops[-1].id == "init:postgres.initdb"
+    assert "program:postgres" not in [op for op, _ in vm.log]
+    # what did start is recorded, so the next run restarts only what it must
+    assert f"{BASE}/state/programs.json" in vm.files
+
+
+def test_a_timeout_and_a_lost_connection_are_told_apart() -> None:
+    slow = FakeHost("slow", fresh_raw(base=BASE)).on(
+        r"^init:postgres\.database$", error=CommandTimedOut
+    )
+    gone = FakeHost("gone", fresh_raw(base=BASE)).on(r"^program:redis$", error=ConnectionLost)
+    (a, b), _ = provision({"slow": slow, "gone": gone})
+    assert a.status == "failed" and "timed out" in a.error.detail
+    assert a.error.op == "init:postgres.database"
+    assert b.status == "failed" and "connection lost" in b.error.detail
+    assert b.error.op == "program:redis"
+
+
+def test_a_host_that_cannot_be_reached_does_not_stop_the_others() -> None:
+    ok = FakeHost("ok", fresh_raw(base=BASE))
+
+    def connect(t: hosts.Target) -> FakeHost:
+        if t.name == "down":
+            raise ConnectionLost("down", "connect", "cannot reach root@down:22: timed out")
+        return ok
+
+    jobs = [engine.Job(load("halfstack"), target(n)) for n in ("down", "ok")]
+    down, up = engine.run(jobs, engine.Options({}), connect, lambda e: None)
+    assert (down.status, down.error.op) == ("failed", "connect")
+    assert up.status == "changed"
+
+
+def test_a_bad_value_stops_every_host_before_anything_changes() -> None:
+    a, b = FakeHost("a", fresh_raw(base=BASE)), FakeHost("b", fresh_raw(base=BASE))
+    with pytest.raises(DevkitError, match="is not a plain identifier"):
+        provision({"a": a, "b": b}, overrides={"postgres": {"database": "x'; drop"}})
+    assert a.log == [] and b.log == [] and a.closed and b.closed
+
+
+def test_dry_run_plans_with_diffs_and_changes_nothing() -> None:
+    d = desired_for()
+    raw = converged_raw(d)
+    vm = FakeHost("vm", raw)
+    old = next(f for f in d.of("files") if f.id == "etcd.yml")
+    vm.files[f"{BASE}/{old.dest}"] = (old.content.encode(), 0o644, "")
+    [r], _ = provision({"vm": vm}, overrides={"etcd": {"port": 8131}}, dry_run=True)
+    assert r.status == "planned"
+    diff = next(op.diff for op in r.ops if op.id == "file:etcd.yml")
+    assert "-" in diff and "+" in diff and "8131" in diff
+    assert vm.log == []
+
+
+def test_a_port_in_use_fails_before_anything_starts_and_a_dry_run_shows_it() -> None:
+    raw = fresh_raw(base=BASE, listening=[8111])
+    [r], _ = provision({"vm": FakeHost("vm", raw)})
+    assert r.status == "failed" and r.error.op == "ports"
+    assert "port 8111 (redis redis)" in r.error.detail
+    [p], _ = provision({"vm": FakeHost("vm", raw)}, dry_run=True)
+    assert p.ops[0].id == "ports" and "8111" in p.ops[0].detail
+
+
+def test_secrets_in_a_failing_commands_output_are_masked() -> None:
+    vm = FakeHost("vm", fresh_raw(base=BASE)).on(
+        r"^init:postgres\.database$",
+        rc=2,
+        stderr="psql: password hunter2yyyyyyyyyyyyyyyy rejected\n",
+    )
+    [r], events = provision({"vm": vm}, new_secret=lambda n: "hunter2" + "y" * n)
+    assert "hunter2" not in r.error.stderr_tail and MASK in r.error.stderr_tail
+    out = io.StringIO()
+    report.text([r], False, out)
+    report.as_json([r], out)
+    assert "hunter2" not in out.getvalue() + "".join(e.text for e in events)
+
+
+def test_ctrl_c_stops_the_commands_in_flight_and_reports_each_host() -> None:
+    vm = FakeHost("vm", fresh_raw(base=BASE)).on(r"^init:postgres\.initdb$", block=True)
+
+    def interrupt_when_blocked() -> None:
+        vm.blocked.wait(10)
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_when_blocked, daemon=True).start()
+    [r], _ = provision({"vm": vm})
+    assert vm.interrupted.is_set()
+    assert r.status == "interrupted"
+    assert [op.status for op in r.ops][-1] == "failed"
+    out = io.StringIO()
+    report.text([r], False, out)
+    assert "INTERRUPTED after" in out.getvalue()
+
+
+def test_progress_lines_name_host_op_and_outcome() -> None:
+    out = io.StringIO()
+    emit = report.plain(out)
+    emit(Event("vm", "op", "dirs", "create"))
+    emit(Event("vm", "changed", "dirs", "create"))
+    emit(Event("vm", "failed", text="init:x: exit code 1"))
+    assert out.getvalue() == "vm: dirs create: changed\nvm: failed: init:x: exit code 1\n"
+
+
+def test_status_rows_after_a_run_that_changed_something() -> None:
+    d = desired_for()
+    vm = FakeHost("vm", fresh_raw(base=BASE))
+    after = converged_raw(d)
+    after["kinds"]["programs"]["health"] = {"redis": {"ok": False, "output": "connection refused"}}
+    calls = iter([fresh_raw(base=BASE), after])
+
+    class TwoFacts(FakeHost):
+        def run(self, cmd, op, **kw):  # type: ignore[no-untyped-def]
+            if op == "facts":
+                self.raw_facts = next(calls)
+            return super().run(cmd, op, **kw)
+
+    vm2 = TwoFacts("vm", fresh_raw(base=BASE))
+    [r], _ = provision({"vm": vm2}, show_status=True)
+    rows = {x.service: x for x in r.services}
+    assert rows["redis"].healthy is False and rows["postgres"].state == "RUNNING"
+    out = io.StringIO()
+    report.after([r], out)
+    assert "FAILING (connection refused)" in out.getvalue()
+    assert vm.log == []
+
+
+def test_the_template_dir_stacks_load_and_plan(tmp_path: Path) -> None:
+    for name in ("halfstack", "backend.ai"):
+        d = desired_for(name)
+        assert d.of("programs").programs
+
+
+def test_a_service_gone_from_the_stack_is_removed_and_a_new_supervisord_conf_reloads() -> None:
+    d = desired_for()
+    raw = converged_raw(d)
+    raw["kinds"]["programs"]["files"].append("old.conf")
+    raw["kinds"]["programs"]["programs"]["old"] = {"state": "RUNNING", "pid": 7, "uptime": 1}
+    [r], _ = provision({"vm": FakeHost("vm", raw)})
+    assert [(o.id, o.action) for o in r.ops] == [("program:old", "remove")]
+    raw = converged_raw(d)
+    raw["kinds"]["files"]["supervisor/supervisord.conf"]["sha256"] = "0" * 64
+    vm = FakeHost("vm", raw)
+    [r], _ = provision({"vm": vm})
+    ids = [(o.id, o.action) for o in r.ops]
+    assert ids[:2] == [("file:supervisord.conf", "update"), ("supervisord", "reload")]
+    assert [a for i, a in ids if i.startswith("program:")] == ["start", "start", "start"]
+    reload_cmd = next(t for op, t in vm.log if op == "supervisord")
+    assert "supervisorctl" in reload_cmd and "shutdown" in reload_cmd
+
+
+def test_a_program_that_crashes_on_start_names_its_log() -> None:
+    d = desired_for()
+    raw = converged_raw(d)
+    raw["kinds"]["programs"]["applied"]["redis"] = "stale"
+    vm = FakeHost("vm", raw).on(
+        r"^program:redis$",
+        rc=1,
+        stderr="redis crashed on start; the last lines of its log:\nbind: in use\n",
+    )
+    [r], _ = provision({"vm": vm})
+    e = r.error
+    assert (e.op, e.detail, e.cmd) == (
+        "program:redis",
+        "redis crashed on start; the last lines of its log",
+        "supervisorctl restart redis",
+    )
+    assert e.stderr_tail == "bind: in use" and "devkit logs vm redis" in e.hint
+
+
+def test_a_missing_interpreter_stops_before_anything_changes() -> None:
+    vm = FakeHost("vm", fresh_raw(base=BASE)).on(
+        r"^python$", rc=3, stdout="supervisor: /usr/bin/python3 not found\n"
+    )
+    [r], _ = provision({"vm": vm})
+    assert (
+        r.error.op == "python" and "venv supervisor: /usr/bin/python3 not found" in r.error.detail
+    )
+    assert vm.ops() == ["python"]
+
+
+def test_a_plain_user_without_sudo_gets_one_line_before_any_install() -> None:
+    raw = fresh_raw(base=BASE, user="dev", uid=1000)
+    raw["kinds"]["packages"] = {"installed": {"redis-server": False}, "sudo": False}
+    vm = FakeHost("vm", raw)
+    [r], _ = provision({"vm": vm})
+    assert "sudo failed: installing" in r.error.detail
+    assert r.error.hint.startswith("Allow passwordless sudo")
+    assert "packages" not in vm.ops()
+
+
+def test_root_opens_closed_parents_for_the_services_other_users() -> None:
+    raw = fresh_raw(base=BASE)
+    raw["kinds"]["dirs"] = {
+        "stats": {},
+        "marker": None,
+        "ancestors": {"/srv": {"mode": "0700", "owner": "root"}},
+    }
+    vm = FakeHost("vm", raw)
+    [r], _ = provision({"vm": vm})
+    trav = next(o for o in r.ops if o.id == "traverse")
+    assert trav.detail == "o+x on /srv so postgres can reach the base dir"
+    assert any(op == "traverse" and "chmod o+x -- /srv" in t for op, t in vm.log)
+
+
+def test_the_live_display_and_the_dry_run_text() -> None:
+    out = io.StringIO()
+    with report.Live(["vm"], out) as live:
+        live.emit(Event("vm", "connecting"))
+        live.emit(Event("vm", "changed", "dirs", "create"))
+    assert "vm: dirs create: changed" in out.getvalue()
+    d = desired_for()
+    [r], _ = provision({"vm": FakeHost("vm", converged_raw(d))}, dry_run=True)
+    text = io.StringIO()
+    report.text([r], True, text)
+    assert "vm: up to date, nothing to do" in text.getvalue()
+    [p], _ = provision({"vm": FakeHost("vm", fresh_raw(base=BASE))}, dry_run=True)
+    text = io.StringIO()
+    report.text([p], True, text)
+    assert (
+        "op(s) would change something" in text.getvalue()
+        and "+++ b/etc/redis.conf" in text.getvalue()
+    )
