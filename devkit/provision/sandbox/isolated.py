@@ -56,7 +56,9 @@ def requirements() -> None:
                 f"sandbox: `{tool}` is not installed: isolated sandboxes need it",
                 f"apt-get install {package} (or run `bash .ci/setup`).",
             )
-    if "overlay" not in Path("/proc/filesystems").read_text():
+    loaded = "overlay" in Path("/proc/filesystems").read_text()
+    if not loaded and proc.run("modprobe", "-n", "-q", "overlay").returncode != 0:
+        # (a module that exists is loaded by the kernel on the first overlay mount)
         raise DevkitError(
             "sandbox: this kernel has no overlayfs: isolated sandboxes layer their root on it",
             "modprobe overlay, or use --isolation netns.",
@@ -281,13 +283,14 @@ def boot(s: Sandbox, proxy_port: int) -> Sandbox:
             start_new_session=True,
         )
     init = _child(p.pid)
-    if init:
-        cgroups.park(hs, cgroup_name(s.name), p.pid)
     if not init:
-        p.wait(5)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, signal.SIGKILL)
+        p.wait()
         raise DevkitError(
             f"sandbox {s.name}: it did not start: {log.read_text(errors='replace').strip()[-400:]}"
         )
+    cgroups.park(hs, cgroup_name(s.name), p.pid)
     s = save(s._replace(init=init, init_start=start_time(init), pid=0, cgroups=tuple(map(str, ds))))
     try:
         _network(s, init, proxy_port)
