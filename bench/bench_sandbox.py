@@ -39,7 +39,9 @@ TARGET = 5.0  # seconds: a warm `sandbox up` (DESIGN.md)
 # inside a sandbox: dockerd from docker.io (apt through the proxy) running a container
 BUSY = (
     "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null; "
-    "apt-get install -y -q --no-install-recommends docker.io busybox-static >/dev/null; "
+    # trixie ships the docker CLI apart (docker-cli), bookworm inside docker.io
+    "apt-get install -y -q --no-install-recommends docker.io busybox-static "
+    "$(apt-cache show docker-cli >/dev/null 2>&1 && echo docker-cli) >/dev/null; "
     "setsid dockerd >/var/log/dockerd.log 2>&1 </dev/null & "
     "for i in $(seq 100); do docker info >/dev/null 2>&1 && break; sleep 0.1; done; "
     "mkdir -p /tmp/img/bin && cp /bin/busybox /tmp/img/bin/ && tar -C /tmp/img -c . | docker import - bb >/dev/null; "
@@ -96,6 +98,7 @@ def main() -> None:
         "PYTHONPATH": str(REPO),
     }
     dk = [args.devkit_python, "-m", "devkit"]
+    at_start = machine()  # with the load average at the start
     ssh = ["ssh", "-F", env["DEVKIT_SSH_CONFIG"], "-o", "BatchMode=yes"]
     rows, cold_info = [], {}
     try:
@@ -203,7 +206,7 @@ def main() -> None:
     )
     text = f"""Measured {today()} by `bench/bench_sandbox.py` ({args.runs} warm rounds per release; one cold run each; wall seconds of the whole `devkit` process, median (min–max)).
 
-Machine: {machine()}; at the end {load()}; devkit git {git_head()}.
+Machine: {at_start}; at the end {load()}; devkit git {git_head()}.
 
 Cold = `sandbox up` with an empty root cache: debootstrap of a Debian minbase (+ openssh-server, python3, python3-venv, ca-certificates, iproute2, procps) from this machine's Debian mirror, then the sandbox; its `down` is counted with the warm ones. Warm = a new sandbox on the cached root (its layer, data dirs, keys, cgroups, namespaces, veth, network filter, proxy check, boot, sshd answering). "Up after its init was killed" = the whole sandbox restarted on its kept files. `down` kills its init (every process in it goes), waits for its cgroups to empty, removes them, its files and (with the last sandbox) the bridge and the proxy.{roots}
 
