@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -242,8 +243,6 @@ def ensure(release: str, say: bool = True) -> Root:
         log = cache / f".{final.name}.log"
         start = time.monotonic()
         with log.open("wb") as fh:
-            import subprocess
-
             r = subprocess.run(
                 # its own mount and PID namespaces: debootstrap's /proc and /sys mounts in the target,
                 # and anything a package script leaves running, go when it ends
@@ -275,7 +274,11 @@ def ensure(release: str, say: bool = True) -> Root:
                 f"sandbox: debootstrap of {release} from {m.archive} failed: {' / '.join(tail)}",
                 f"The whole log: {log}",
             )
-        _finish(tmp, release, m, cas)
+        try:
+            _finish(tmp, release, m, cas)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         info = {
             "release": release,
             "version": (tmp / "etc/debian_version").read_text().strip(),
@@ -308,7 +311,7 @@ def cached() -> list[tuple[Path, dict[str, object]]]:
 def in_use(path: Path) -> bool:
     """Does a running sandbox anywhere on this machine (any state dir) overlay this root? Each mount
     namespace's table is read once."""
-    needle, seen = f"lowerdir={path}".encode(), set()
+    needle, seen = f"lowerdir={path},".encode(), set()
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
             continue
@@ -326,7 +329,5 @@ def in_use(path: Path) -> bool:
 
 def remove(path: Path) -> None:
     """Delete one cached root (never one a running sandbox overlays: the caller checks)."""
-    with _locked(path.parent / f".{path.name}.lock"):
+    with _locked(path.parent / f".{path.name}.lock"):  # (kept: a build may be waiting on it)
         shutil.rmtree(path)
-    with contextlib.suppress(FileNotFoundError):
-        (path.parent / f".{path.name}.lock").unlink()
