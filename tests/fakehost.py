@@ -33,6 +33,15 @@ class Rule(NamedTuple):
     block: bool = False  # wait until interrupt()
 
 
+class _Held:
+    def __init__(self, host: FakeHost) -> None:
+        self.host = host
+
+    def release(self) -> None:
+        self.host.held -= 1
+        self.host.log.append(("lock", "release"))
+
+
 class FakeHost:
     def __init__(self, name: str = "vm", raw_facts: dict[str, Any] | None = None) -> None:
         self.name = name
@@ -45,6 +54,7 @@ class FakeHost:
         self.blocked = threading.Event()  # set once a blocking command is waiting
         self.closed = False
         self.facts_calls = 0
+        self.held = 0  # locks held now
 
     def on(
         self,
@@ -100,6 +110,13 @@ class FakeHost:
 
     def interrupt(self) -> None:
         self.interrupted.set()
+
+    def hold(self, cmd: Command, op: str, ready: str, timeout: float) -> _Held:
+        res = self.run(cmd, op, check=False)
+        if res.rc != 0:
+            raise failed(self.name, op, cmd, res)
+        self.held += 1
+        return _Held(self)
 
     def close(self) -> None:
         self.closed = True

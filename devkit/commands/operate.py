@@ -37,7 +37,7 @@ def _open(args: argparse.Namespace, health: bool = False) -> operate.Deployment:
     conn = ssh.connect(
         target.name,
         target.address,
-        args.accept_new_host_key,
+        ssh.RECORD if args.accept_new_host_key else ssh.REFUSE,
         args.connect_timeout or ps.connect_timeout,
         ps.command_timeout,
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from devkit.errors import DevkitError, ExitCode
-from devkit.provision import engine, hosts, report, ssh, targets
+from devkit.provision import engine, hosts, layout, report, ssh, targets
 from devkit.provision import stack as stk
 
 
@@ -55,9 +56,20 @@ def _wheelhouse(text: str | None) -> str:
     return str(wh.resolve())
 
 
+def _unknown_keys(args: argparse.Namespace) -> str:
+    if not args.accept_new_host_key:
+        return ssh.REFUSE
+    return ssh.SESSION if args.dry_run else ssh.RECORD  # a dry run records nothing
+
+
 def run(args: argparse.Namespace) -> int:
-    ps, tgts = targets.resolve(targets.selection(args, args.hosts))
+    sel = targets.selection(args, args.hosts)
     overrides = hosts.parse_set(args.set)
+    if args.dry_run:
+        missing = targets.sandbox_to_start(sel)
+        if missing:
+            return _dry_run_without_sandbox(args, sel, missing, overrides)
+    ps, tgts = targets.resolve(sel)
     stacks = {name: stk.load(name) for name in dict.fromkeys(t.stack for t in tgts)}
     opts = engine.Options(
         overrides,
@@ -71,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         return ssh.connect(
             t.name,
             t.address,
-            args.accept_new_host_key,
+            _unknown_keys(args),
             args.connect_timeout or ps.connect_timeout,
             args.command_timeout or ps.command_timeout,
         )
@@ -93,3 +105,33 @@ def run(args: argparse.Namespace) -> int:
     if any(r.status == "interrupted" for r in results):
         return ExitCode.INTERRUPTED
     return ExitCode.VIOLATIONS if any(r.status == "failed" for r in results) else ExitCode.OK
+
+
+def _dry_run_without_sandbox(
+    args: argparse.Namespace, sel: targets.Selection, name: str, overrides: dict
+) -> int:
+    """A dry run starts nothing: it says what `up` would create, and plans for a fresh host."""
+    from devkit.provision import desired, facts, plan, sandbox
+    from devkit.provision.resources.base import HostInfo
+
+    cfg, ps = targets.settings(sel)
+    t = hosts.target(name, cfg.extra, cfg.source, sel.stack or ps.stack, sandbox=True)
+    if sel.base_dir:
+        t = t._replace(base_dir=sel.base_dir)
+    stack = stk.load(t.stack)
+    box = sandbox.describe_new(name)
+    base = layout.default_base(stack.name, name, t.base_dir, True)
+    host = HostInfo.assumed(box.user, base.replace("~", box.home, 1))._replace(
+        uid=0 if box.user == "root" else os.getuid(), home=box.home
+    )
+    f = facts.fresh(host)
+    d = desired.build(stack, t, overrides, f, new_secret=lambda n: "x" * n)
+    ops = plan.plan(d, f)
+    sys.stdout.write(
+        f"{name}: the sandbox host is not running: `devkit provision` would start it "
+        f"({box.what}), then run {len(ops)} op(s) on it:\n"
+    )
+    for op in ops:
+        sys.stdout.write(f"  {op.id:<28} {op.action:<8} {op.detail}\n")
+    sys.stdout.write("(dry run: nothing was started, written or changed)\n")
+    return ExitCode.OK

@@ -31,6 +31,10 @@ class Interrupted(RemoteError):
     """Ctrl-C: the command's process group on the host was killed."""
 
 
+class Held(Protocol):
+    def release(self) -> None: ...
+
+
 class Connection(Protocol):
     name: str
 
@@ -54,6 +58,12 @@ class Connection(Protocol):
 
     def interrupt(self) -> None:
         """Kill whatever command is running on the host now (called from another thread)."""
+        ...
+
+    def hold(self, cmd: Command, op: str, ready: str, timeout: float) -> Held:
+        """Start cmd and keep it running until release(): returns once it prints the line
+        `ready`; if it ends first, a RemoteError with its output. Its stdin closes on release
+        (or when the connection drops), which is how it knows to end."""
         ...
 
     def close(self) -> None: ...

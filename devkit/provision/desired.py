@@ -11,7 +11,7 @@ import secrets as random
 from collections.abc import Callable
 from typing import Any
 
-from devkit.provision import hosts, render
+from devkit.provision import hosts, render, vartypes
 from devkit.provision import stack as stk
 from devkit.provision.layout import Layout
 from devkit.provision.resources import KINDS
@@ -48,7 +48,9 @@ def build(
         "secrets": secret_values,
         "host_docker": host.docker,
     }
-    ctx = {**render.resolve_vars(env, variables(stack, target, overrides), engine), **engine}
+    resolved = render.resolve_vars(env, variables(stack, target, overrides), engine)
+    typed = vartypes.check(resolved, stack.types, stack.source)
+    ctx = {**typed.values, **engine}
 
     def text(source: str, where: str) -> str:
         return render.render_string(env, source, ctx, f"{stack.source}: {where}")
@@ -60,7 +62,8 @@ def build(
         b.built[kind.NAME] = kind.desired(b)
     b.built["files"] = tuple(b.built["files"])  # the kinds after files may add to it; now frozen
     notes = r.file(stack.notes) if stack.notes else ""
-    return Desired(lay, host.user, host.uid == 0, stack.name, b.built, secret_values, notes)
+    masked = {**secret_values, **{f"var:{k}": v for k, v in typed.secrets.items()}}
+    return Desired(lay, host.user, host.uid == 0, stack.name, b.built, masked, notes)
 
 
 def _enabled(value: str) -> bool:

@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, NamedTuple
 
 from devkit.errors import RemoteError
-from devkit.provision import desired, facts, hosts, layout, operate, plan
+from devkit.provision import desired, facts, hosts, layout, lock, operate, plan
 from devkit.provision import stack as stk
 from devkit.provision.apply import apply
-from devkit.provision.connection import Connection, Interrupted
+from devkit.provision.connection import Connection, Held, Interrupted
 from devkit.provision.events import Emit, Event, HostResult, OpResult, Redact
 from devkit.provision.resources import BY_NAME, programs
 from devkit.provision.resources.base import ApplyContext, Desired, Facts, Op
@@ -43,6 +43,7 @@ class _Host:
     def __init__(self, job: Job) -> None:
         self.job, self.start = job, time.monotonic()
         self.conn: Connection | None = None
+        self.lock: Held | None = None
         self.facts: Facts | None = None
         self.desired: Desired | None = None
         self.done: list[OpResult] = []
@@ -70,13 +71,16 @@ class _Host:
         return self.result
 
 
-def _prepare(h: _Host, connect: Connect, emit: Emit) -> None:
+def _prepare(h: _Host, connect: Connect, emit: Emit, dry_run: bool) -> None:
     try:
         emit(Event(h.name, "connecting"))
         h.conn = connect(h.job.target)
-        emit(Event(h.name, "facts"))
         t = h.job.target
         base = layout.default_base(h.job.stack.name, t.name, t.base_dir, t.sandbox)
+        if not dry_run:  # one run at a time: from before the facts until the last op
+            emit(Event(h.name, "lock"))
+            h.lock = lock.acquire(h.conn, base)
+        emit(Event(h.name, "facts"))
         h.facts = facts.gather(h.conn, h.job.stack, base)
     except RemoteError as exc:
         emit(Event(h.name, "failed", text=f"{exc.op}: {exc.detail}"))
@@ -143,7 +147,7 @@ def run(
     cancel = threading.Event()
     pool = ThreadPoolExecutor(max_workers=max(1, min(opts.parallel, len(jobs))))
     try:
-        _wait([pool.submit(_prepare, h, connect, emit) for h in hs])
+        _wait([pool.submit(_prepare, h, connect, emit, opts.dry_run) for h in hs])
         for h in hs:
             if h.result is None and h.facts is not None:
                 kw = {"new_secret": new_secret} if new_secret else {}
@@ -161,6 +165,8 @@ def run(
     finally:
         pool.shutdown(wait=True)
         for h in hs:
+            if h.lock is not None:
+                h.lock.release()
             if h.conn is not None:
                 h.conn.close()
     return [h.result for h in hs if h.result is not None]

@@ -12,7 +12,7 @@ from devkit.provision.command import MASK
 
 class Event(NamedTuple):
     host: str
-    what: str  # connecting, facts, op, changed, failed, health
+    what: str  # connecting, lock, facts, op, changed, failed, health
     op_id: str = ""
     action: str = ""
     text: str = ""  # for `failed`: the error, one line

@@ -6,6 +6,7 @@ import re
 from typing import Any, NamedTuple
 
 from devkit import schema as s
+from devkit.conventions.suggest import did_you_mean
 from devkit.errors import DevkitError
 
 DEFAULT_STACK = "backend.ai"
@@ -93,6 +94,13 @@ def target(
     """The Target for a host name, merging [tool.devkit.hosts.NAME] when present."""
     where = s.Where(source, "tool.devkit.hosts")
     tables = s.validate(s.Table(), extra.get("hosts"), where, open=True)
+    for key in tables:
+        if not _HOST_RE.match(key) or "@" in key or ":" in key:
+            raise where.key(repr(key)).fail(
+                "a host's name is an ssh_config alias: letters, digits, . _ -",
+                "Put user@host:port in the table's `address`.",
+            )
+    parse_address(name)
     cfg = s.validate(HOST, tables.get(name), where.key(name))
     address = cfg["address"] or name
     parse_address(address)
@@ -132,9 +140,12 @@ def merge(base: dict[str, Any], over: dict[str, Any], where: str, path: str = ""
     for k, v in over.items():
         full = f"{path}{k}"
         if k not in base:
+            known = sorted(_flat(base, path))
+            given = _flat({k: v}, path)[0]  # the whole name given, down to its value
+            guess = did_you_mean(given, known)
             raise DevkitError(
-                f"{where}: unknown stack variable `{full}`",
-                f"The stack defines: {', '.join(sorted(_flat(base)))}.",
+                f"{where}: unknown stack variable `{given}`",
+                f"Did you mean `{guess}`?" if guess else f"The stack defines: {', '.join(known)}.",
             )
         if isinstance(base[k], dict):
             if not isinstance(v, dict):

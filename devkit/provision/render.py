@@ -17,18 +17,42 @@ import jinja2
 from devkit.errors import DevkitError
 
 
-def dq(value: Any) -> str:
-    """A double-quoted string with backslash escapes (redis.conf, supervisord environment=, YAML)."""
-    return json.dumps(str(value))
+class UnsafeValue(ValueError):
+    pass
 
 
-def sq(value: Any) -> str:
-    """A single-quoted string with '' doubling (postgresql.conf, SQL literals)."""
+def _one_line(value: Any, where: str) -> str:
+    text = str(value)
+    if re.search(r"[\x00-\x1f\x7f]", text):
+        raise UnsafeValue(
+            f"{text!r} has a newline or a control character, which {where} cannot hold"
+        )
+    return text
+
+
+def toml(value: Any) -> str:
+    """A TOML value: a number or a boolean as is, anything else as a basic string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(str(value))  # JSON's string escapes are TOML's
+
+
+def sql(value: Any) -> str:
+    """A SQL string literal ('' doubling)."""
     return "'" + str(value).replace("'", "''") + "'"
 
 
-class UnsafeValue(ValueError):
-    pass
+def pgconf(value: Any) -> str:
+    """A postgresql.conf string value: single-quoted, one line."""
+    return "'" + _one_line(value, "postgresql.conf").replace("'", "''") + "'"
+
+
+def redisconf(value: Any) -> str:
+    """A redis.conf argument: double-quoted with backslash escapes, one line."""
+    text = _one_line(value, "redis.conf")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def ident(value: Any) -> str:
@@ -48,7 +72,16 @@ def environment(stack_dir: Path, *more: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters.update(q=lambda v: shlex.quote(str(v)), dq=dq, sq=sq, ident=ident)
+    # one filter per language a value lands in: q (shell), toml, sql and ident, pgconf, redisconf;
+    # tojson (Jinja2's own) for JSON and YAML
+    env.filters.update(
+        q=lambda v: shlex.quote(str(v)),
+        toml=toml,
+        sql=sql,
+        ident=ident,
+        pgconf=pgconf,
+        redisconf=redisconf,
+    )
     return env
 
 

@@ -2,8 +2,9 @@
 
 Options come from OpenSSH itself (`ssh -G`), so Include, Match, globs and top-level defaults mean what
 they mean to `ssh`. Fabric installs paramiko's AutoAddPolicy and never loads known_hosts; we undo both
-on every hop. `accept_new` is OpenSSH's StrictHostKeyChecking=accept-new: an unknown key is
-recorded, a changed key is always refused.
+on every hop. An unknown key is refused (`REFUSE`), or accepted and recorded as OpenSSH's
+StrictHostKeyChecking=accept-new does (`RECORD`), or accepted for this connection only (`SESSION`:
+a dry run changes nothing, known_hosts included); a changed key is always refused.
 
 Commands run on a paramiko channel of their own under `timeout` (coreutils), which puts them in a
 process group of their own: on a timeout or on Ctrl-C the whole group is killed on the host, never
@@ -41,6 +42,7 @@ from devkit.provision.connection import (
 )
 
 _KNOWN_HOSTS_LOCK = threading.Lock()
+REFUSE, RECORD, SESSION = "refuse", "record", "session"  # what to do with an unknown host key
 KEEPALIVE = 15  # seconds between keepalives, so NAT and firewalls keep an idle session open
 KILL_GRACE = 5  # after the timeout's TERM, KILL the process group this much later
 SFTP_TIMEOUT = 120.0
@@ -132,14 +134,14 @@ def resolve(host: str, user: str = "", port: int | None = None) -> SSHOptions:
 
 
 class _Policy(paramiko.MissingHostKeyPolicy):
-    def __init__(self, name: str, files: list[Path], accept_new: bool) -> None:
-        self.name, self.files, self.accept_new = name, files, accept_new
+    def __init__(self, name: str, files: list[Path], unknown: str) -> None:
+        self.name, self.files, self.unknown = name, files, unknown
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
         fp = fingerprint(key)
-        if not self.accept_new:
+        if self.unknown == REFUSE:
             raise RemoteError(
                 self.name,
                 "connect",
@@ -148,6 +150,8 @@ class _Policy(paramiko.MissingHostKeyPolicy):
                 f"record it in {self.files[0]}.",
             )
         client.get_host_keys().add(hostname, key.get_name(), key)
+        if self.unknown != RECORD:
+            return
         target = self.files[0]
         with _KNOWN_HOSTS_LOCK:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +167,7 @@ def default_known_hosts(files: tuple[str, ...]) -> bool:
 
 
 def _fabric(
-    name: str, opts: SSHOptions, gateway: fabric.Connection | None, accept_new: bool, timeout: float
+    name: str, opts: SSHOptions, gateway: fabric.Connection | None, unknown: str, timeout: float
 ) -> fabric.Connection:
     cx = fabric.Connection(
         opts.hostname,
@@ -188,12 +192,12 @@ def _fabric(
             cx.client.load_host_keys(str(f))
     # load_host_keys() makes paramiko rewrite that file on close; we append ourselves instead
     cx.client._host_keys_filename = None
-    cx.client.set_missing_host_key_policy(_Policy(name, files, accept_new))
+    cx.client.set_missing_host_key_policy(_Policy(name, files, unknown))
     return cx
 
 
 def fabric_connection(
-    name: str, address: str, accept_new: bool = False, timeout: float = 10.0
+    name: str, address: str, unknown: str = REFUSE, timeout: float = 10.0
 ) -> fabric.Connection:
     """A Fabric connection for `[user@]host[:port]` or an alias, with every ProxyJump hop
     resolved and dialled in order (a first, then b, for `ProxyJump a,b`)."""
@@ -202,8 +206,8 @@ def fabric_connection(
     gateway = None
     for hop in opts.proxy_jump:
         h_user, h_host, h_port = split_hop(hop)
-        gateway = _fabric(name, resolve(h_host, h_user, h_port), gateway, accept_new, timeout)
-    return _fabric(name, opts, gateway, accept_new, timeout)
+        gateway = _fabric(name, resolve(h_host, h_user, h_port), gateway, unknown, timeout)
+    return _fabric(name, opts, gateway, unknown, timeout)
 
 
 def describe(exc: BaseException, name: str, cx: fabric.Connection | None) -> RemoteError:
@@ -267,6 +271,24 @@ def guarded(cmd: Command, seconds: float, pidfile: str) -> Command:
         q(pidfile),
         '; exit "$rc"',
     )
+
+
+class _Held:
+    """A command kept running on its own channel; its stdin closes on release()."""
+
+    def __init__(self, chan: paramiko.Channel) -> None:
+        self.chan = chan
+
+    def release(self) -> None:
+        try:
+            self.chan.shutdown_write()
+            deadline = time.monotonic() + 5
+            while not self.chan.exit_status_ready() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the connection is gone: the host ended the command with the session
+        finally:
+            self.chan.close()
 
 
 class SSHConnection:
@@ -380,6 +402,36 @@ class SSHConnection:
         except Exception:
             pass  # the connection is gone: the host's own timeout ends the commands
 
+    def hold(self, cmd: Command, op: str, ready: str, timeout: float) -> _Held:
+        chan = self._channel(op, cmd)
+        out, err = bytearray(), bytearray()
+        deadline = time.monotonic() + timeout
+        try:
+            chan.exec_command(str(cmd))
+            while ready.encode() not in out:
+                select.select([chan], [], [], 0.1)
+                while chan.recv_ready():
+                    out += chan.recv(65536)
+                while chan.recv_stderr_ready():
+                    err += chan.recv_stderr(65536)
+                if ready.encode() in out:
+                    break
+                if chan.exit_status_ready() and chan.eof_received:
+                    rc = chan.recv_exit_status()
+                    text = (err or out).decode("utf-8", "replace")
+                    raise RemoteError(self.name, op, f"exit code {rc}", cmd.shown(), rc, tail(text))
+                if time.monotonic() > deadline:
+                    raise ConnectionLost(
+                        self.name, op, f"no answer within {timeout:.0f} s", cmd.shown()
+                    )
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            chan.close()
+            raise ConnectionLost(self.name, op, f"connection lost: {exc}", cmd.shown()) from None
+        except RemoteError:
+            chan.close()
+            raise
+        return _Held(chan)
+
     def stream(self, cmd: Command, out: TextIO, pty: bool = False) -> int:
         r = self.cx.run(
             str(cmd),
@@ -435,11 +487,11 @@ class SSHConnection:
 
 
 def connect(
-    name: str, address: str, accept_new: bool, connect_timeout: float, command_timeout: float
+    name: str, address: str, unknown: str, connect_timeout: float, command_timeout: float
 ) -> SSHConnection:
     """An open SSHConnection (raises RemoteError naming the host when it cannot log in)."""
     try:
-        cx = fabric_connection(name, address, accept_new, connect_timeout)
+        cx = fabric_connection(name, address, unknown, connect_timeout)
     except DevkitError as exc:
         raise RemoteError(name, "connect", exc.message, hint=exc.hint) from None
     conn = SSHConnection(name, cx, command_timeout)

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from devkit import schema as s
 from devkit.errors import ConfigError, DevkitError
-from devkit.provision import paths
+from devkit.provision import paths, vartypes
 
 _REL = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 
@@ -96,6 +96,7 @@ class Stack(NamedTuple):
     wheels: str  # where venv wheels come from: "controller" (downloaded here, uploaded) or "remote"
     packages: tuple[str, ...]
     vars: dict[str, Any]
+    types: dict[str, str]  # dotted variable name -> its declared type (vartypes.TYPES)
     secrets: dict[str, int]  # name -> length
     venvs: tuple[VenvSpec, ...]
     dirs: tuple[DirSpec, ...]
@@ -157,6 +158,7 @@ def extend(base: Stack, child: Stack, source: str) -> Stack:
     stack = child._replace(
         packages=tuple(dict.fromkeys((*base.packages, *child.packages))),
         vars=_deep(base.vars, child.vars),
+        types={**base.types, **child.types},
         secrets={**base.secrets, **child.secrets},
         venvs=(*base.venvs, *child.venvs),
         dirs=(*base.dirs, *child.dirs),
@@ -260,12 +262,24 @@ SERVICE_NAME = s.string(r"[a-z][a-z0-9_-]*", "a service name: lowercase letters,
 STACK = s.Table(
     s.Key("stack", s.anything(), None),  # HEAD, validated with its defaults
     s.Key("vars", s.mapping(s.anything()), {}),
+    s.Key("types", s.mapping(s.anything()), {}),
     s.Key("secrets", s.mapping(s.table(s.Table(s.Key("length", s.integer(min=8), 32)))), {}),
     s.Key("venvs", s.mapping(s.table(VENV)), {}),
     s.Key("dirs", s.list_of(s.table(DIR)), ()),
     s.Key("files", s.list_of(s.table(FILE)), ()),
     s.Key("services", s.mapping(s.table(SERVICE), key=SERVICE_NAME), {}),
 )
+
+
+def _types(tree: dict[str, Any], where: s.Where) -> dict[str, str]:
+    out = {}
+    for name, kind in vartypes.flatten(tree).items():
+        if kind not in vartypes.TYPES:
+            raise where.key(name).fail(
+                f"unknown type {kind!r}", f"Types: {', '.join(vartypes.TYPES)}."
+            )
+        out[name] = kind
+    return out
 
 
 def _dirs(items: tuple[dict[str, Any], ...]) -> tuple[DirSpec, ...]:
@@ -348,6 +362,7 @@ def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None)
         head["wheels"] or "controller",
         head["packages"],
         v["vars"],
+        _types(v["types"], where.key("types")),
         {k: x["length"] for k, x in v["secrets"].items()},
         tuple(
             VenvSpec(
@@ -374,6 +389,10 @@ def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None)
 
 
 def _check_refs(stack: Stack) -> None:
+    declared = vartypes.flatten(stack.vars)
+    for name in stack.types:
+        if name not in declared:
+            raise ConfigError(stack.source, f"types.{name}", "no such variable under [vars]")
     files = {f.id for f in all_files(stack)}
     venvs = {v.name for v in stack.venvs}
     for svc in stack.services:

@@ -73,6 +73,15 @@ def settings(sel: Selection) -> tuple[config.Settings, hosts.ProvisionSettings]:
     return s, hosts.provision_settings(s.extra, s.source)
 
 
+def sandbox_to_start(sel: Selection) -> str | None:
+    """The sandbox host `resolve` would have to start for this selection, if any."""
+    _, ps = settings(sel)
+    if sel.names or ps.hosts:
+        return None
+    box = sandbox.load(ps.sandbox_name)
+    return None if box is not None and sandbox.alive(box.pid) else ps.sandbox_name
+
+
 def resolve(
     sel: Selection, start_sandbox: bool = True
 ) -> tuple[hosts.ProvisionSettings, list[hosts.Target]]:

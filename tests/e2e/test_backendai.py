@@ -289,7 +289,8 @@ def test_backendai_stack_end_to_end(bed: Bed, phase: Callable[[str], Any]) -> No
         assert "rpc-listen-addr" in r.stdout  # the config error, from the agent's own log
         assert "devkit logs bai agent" in r.stdout
         run(bed, "provision", HOST, *args, check=True)
-        assert status(bed)["ok"]
+        st = status(bed)
+        assert st["ok"], st
 
     with phase("restart the manager"):
         before = {s["service"]: s["pid"] for s in status(bed)["services"]}

@@ -87,7 +87,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
 def conn(sshd: Sshd, monkeypatch: pytest.MonkeyPatch) -> Iterator[ssh.SSHConnection]:
     for k, v in sshd.env.items():
         monkeypatch.setenv(k, v)
-    c = ssh.connect("box", "box", False, 5, 20)
+    c = ssh.connect("box", "box", ssh.REFUSE, 5, 20)
     yield c
     c.close()
 
@@ -154,9 +154,11 @@ def test_unknown_host_key_is_refused_unless_accepted(
     with pytest.raises(
         RemoteError, match=r"unknown host key for \[127\.0\.0\.1\]:\d+ \(ssh-ed25519 SHA256:"
     ):
-        ssh.connect("stranger", "stranger", False, 5, 20)
+        ssh.connect("stranger", "stranger", ssh.REFUSE, 5, 20)
     assert not (sshd.dir / "unknown").exists()
-    c = ssh.connect("stranger", "stranger", True, 5, 20)
+    ssh.connect("stranger", "stranger", ssh.SESSION, 5, 20).close()  # a dry run: not recorded
+    assert not (sshd.dir / "unknown").exists()
+    c = ssh.connect("stranger", "stranger", ssh.RECORD, 5, 20)
     c.close()
     assert f"[127.0.0.1]:{sshd.port} ssh-ed25519" in (sshd.dir / "unknown").read_text()
     (sshd.dir / "unknown").unlink()

@@ -105,9 +105,10 @@ def test_fresh_host_applies_every_op_in_plan_order() -> None:
     # the events are typed: an op event and a changed event per op, in order
     done = [e.op_id for e in events if e.what == "changed"]
     assert done == ids
-    assert [e.what for e in events[:2]] == ["connecting", "facts"]
+    assert [e.what for e in events[:3]] == ["connecting", "lock", "facts"]
     # every op reached the host, in order
-    assert vm.ops()[:3] == ["python", "packages", "dirs"]  # interpreters checked first
+    # the lock first, then the interpreters are checked before anything changes
+    assert vm.ops()[:4] == ["lock", "python", "packages", "dirs"]
     assert vm.closed
 
 
@@ -129,7 +130,7 @@ def test_converged_host_is_unchanged_and_runs_nothing() -> None:
     vm = FakeHost("vm", converged_raw(d))
     [r], events = provision({"vm": vm})
     assert (r.status, r.ops) == ("unchanged", [])
-    assert vm.log == [] and vm.facts_calls == 1
+    assert [op for op, _ in vm.log] == ["lock", "lock"] and vm.facts_calls == 1  # take, release
     assert not any(e.what in ("op", "changed") for e in events)
 
 
@@ -196,7 +197,8 @@ def test_a_bad_value_stops_every_host_before_anything_changes() -> None:
     a, b = FakeHost("a", fresh_raw(base=BASE)), FakeHost("b", fresh_raw(base=BASE))
     with pytest.raises(DevkitError, match="is not a plain identifier"):
         provision({"a": a, "b": b}, overrides={"postgres": {"database": "x'; drop"}})
-    assert a.log == [] and b.log == [] and a.closed and b.closed
+    # the lock (taken and released, outside the base dir) is all that ran
+    assert [op for op, _ in a.log + b.log] == ["lock"] * 4 and a.closed and b.closed
 
 
 def test_dry_run_plans_with_diffs_and_changes_nothing() -> None:
@@ -335,7 +337,7 @@ def test_a_missing_interpreter_stops_before_anything_changes() -> None:
     assert (
         r.error.op == "python" and "venv supervisor: /usr/bin/python3 not found" in r.error.detail
     )
-    assert vm.ops() == ["python"]
+    assert vm.ops() == ["lock", "python", "lock"]  # nothing ran after the check
 
 
 def test_a_plain_user_without_sudo_gets_one_line_before_any_install() -> None:
@@ -380,3 +382,21 @@ def test_the_live_display_and_the_dry_run_text() -> None:
         "op(s) would change something" in text.getvalue()
         and "+++ b/etc/redis.conf" in text.getvalue()
     )
+
+
+def test_a_run_holds_the_hosts_lock_and_a_second_run_says_who_has_it() -> None:
+    vm = FakeHost("vm", fresh_raw(base=BASE))
+    [r], _ = provision({"vm": vm})
+    assert r.status == "changed" and vm.held == 0 and vm.log[-1] == ("lock", "release")
+    lock_cmd = vm.log[0][1]
+    assert "flock -w 10 -E 75" in lock_cmd and "'/srv/b a'\"'\"'se\"/dk' | sha256sum" in lock_cmd
+    busy = FakeHost("vm", fresh_raw(base=BASE)).on(
+        r"^lock$", rc=75, stdout="devkit (pid 4242) of dev@laptop, since 2026-12-01 10:00:00\n"
+    )
+    [r], _ = provision({"vm": busy})
+    assert r.status == "failed" and r.error.op == "lock"
+    assert "another run holds the lock on" in r.error.detail and "pid 4242" in r.error.detail
+    assert busy.facts_calls == 0  # nothing was looked at, nothing changed
+    dry = FakeHost("vm", fresh_raw(base=BASE))
+    provision({"vm": dry}, dry_run=True)
+    assert dry.log == []  # a dry run takes no lock: it changes nothing

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -407,3 +408,57 @@ def test_sql_names_with_quotes_are_refused_before_anything_is_written(value: str
     with pytest.raises(DevkitError, match="is not a plain identifier") as info:
         desired.build(s, _target(), {"postgres": {"database": value}}, _facts())
     assert "postgres.database" in str(info.value) or "init" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"agent": {"metadata_port": "1\nevil = true"}}, "variable `agent.metadata_port`"),
+        ({"agent": {"metadata_port": 70000}}, "70000 is not between 1 and 65535"),
+        ({"backend_ai": {"namespace": "x$(id)"}}, "variable `backend_ai.namespace`"),
+        ({"postgres": {"bindir": "/usr/bin\nlisten_addresses = '*'"}}, "spans more than one line"),
+    ],
+)
+def test_typed_variables_refuse_bad_values_before_anything_is_rendered(
+    override: dict, message: str
+) -> None:
+    with pytest.raises(DevkitError, match=re.escape(message)) as info:
+        _bai(overrides=override)
+    assert "[types]" in info.value.hint
+
+
+def test_values_reach_shells_and_configs_quoted_for_their_language() -> None:
+    d = _bai(overrides={"postgres": {"bindir": "/opt/pg 15/bin"}, "admin": {"email": 'a"b@x'}})
+    files = {f.id: f.content for f in d.of("files")}
+    assert "'/opt/pg 15/bin/postgres'" in files["program:postgres"]
+    assert 'metadata-server-bind-host = "127.0.0.1"' in files["agent.toml"]
+    conf = next(i for i in d.of("inits") if i.id == "manager.main-access-key")
+    assert "'a\"b@x'" in conf.run  # a SQL literal, inside a shell word
+    tomllib = __import__("tomllib")
+    for name in ("agent.toml", "manager.toml", "storage-proxy.toml", "webserver.conf"):
+        tomllib.loads(files[name])  # every TOML file parses
+
+
+def test_declared_secrets_are_masked_like_generated_ones() -> None:
+    d = _bai(overrides={"admin": {"password": "Hunter2-Hunter2"}})
+    assert d.secrets["var:admin.password"] == "Hunter2-Hunter2"
+    from devkit.provision.events import OpResult, Redact
+
+    op = OpResult("file:fixture.json", "update", "etc/fixture.json", "planned", "+ Hunter2-Hunter2")
+    assert "Hunter2" not in Redact.of(d.secrets).op(op).diff
+
+
+def test_a_host_name_with_a_newline_is_refused(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="a host's name is an ssh_config alias"):
+        hosts.target("vm", {"hosts": {"vm\nlisten_addresses='*'": {}}}, "pyproject.toml", "x")
+    with pytest.raises(DevkitError, match="is not a host"):
+        hosts.target("a b", {}, "pyproject.toml", "x")
+
+
+def test_types_name_real_variables_and_known_types(tmp_path: Path) -> None:
+    _write(tmp_path, '[vars]\na = 1\n[types]\nb = "port"\n[services.s.program]\ncommand = "x"\n')
+    with pytest.raises(ConfigError, match=r"types\.b: no such variable"):
+        stk.load(str(tmp_path))
+    _write(tmp_path, '[vars]\na = 1\n[types]\na = "prot"\n[services.s.program]\ncommand = "x"\n')
+    with pytest.raises(ConfigError, match=r"types\.a: unknown type 'prot'"):
+        stk.load(str(tmp_path))

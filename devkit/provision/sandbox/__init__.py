@@ -22,6 +22,7 @@ import shutil
 import signal
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from devkit.errors import DevkitError
 from devkit.provision import paths
@@ -44,9 +45,11 @@ __all__ = [
     "FULL",
     "LOOPBACK",
     "NETNS",
+    "NewSandbox",
     "Sandbox",
     "alive",
     "all_sandboxes",
+    "describe_new",
     "down",
     "ensure_include",
     "load",
@@ -100,6 +103,25 @@ def _mode(existing: Sandbox | None, isolation: str | None, release: str | None) 
                 f"Remove it first: devkit sandbox down {existing.name}",
             )
     return mode
+
+
+class NewSandbox(NamedTuple):
+    """What `up` would create, for a dry run that creates nothing."""
+
+    user: str
+    home: str
+    what: str
+
+
+def describe_new(name: str) -> NewSandbox:
+    if os.geteuid() == 0:
+        return NewSandbox(
+            "root",
+            "/root",
+            f"an isolated Debian {rootfs.DEFAULT_RELEASE} host `{name}` with its own root "
+            "filesystem, namespaces and sshd",
+        )
+    return NewSandbox(_login(), str(Path.home()), "an sshd on a free loopback port, as you")
 
 
 def up(name: str, release: str | None = None, isolation: str | None = None) -> Sandbox:
