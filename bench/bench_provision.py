@@ -120,7 +120,7 @@ def main() -> int:
     pyinfra = str(ensure_pyinfra())
     try:
         for h in HOSTS:
-            sh([*devkit, "sandbox", "up", h], env)
+            sh([*devkit, "sandbox", "up", h, "--isolation", "netns"], env)
         log("provisioning the halfstack on 3 sandbox hosts")
         sh([*devkit, "provision", *HOSTS], env)
         pyinfra_files(env, devkit)

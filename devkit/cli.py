@@ -79,10 +79,14 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ),
     ("sandbox", "up"): (
         "devkit.commands.sandbox",
-        "Start a local SSH sandbox host (network namespace as root).",
+        "Start a local SSH sandbox host (as root an isolated Debian host of its own).",
     ),
     ("sandbox", "down"): ("devkit.commands.sandbox", "Stop and remove a sandbox host."),
     ("sandbox", "list"): ("devkit.commands.sandbox", "List the sandbox hosts."),
+    ("sandbox", "cache"): (
+        "devkit.commands.sandbox",
+        "List, build or clear the cached Debian roots of isolated sandboxes.",
+    ),
 }
 GROUPS = {
     "check": "Check conventions.",

@@ -30,3 +30,9 @@ def stacks_dirs() -> list[Path]:
     return [
         d for d in (pkg.parent / "templates" / "stacks", pkg / "templates" / "stacks") if d.is_dir()
     ]
+
+
+def rootfs_cache_dir() -> Path:
+    """The machine-level cache of sandbox root filesystems (one per Debian release and architecture):
+    $DEVKIT_ROOTFS_CACHE, else /var/cache/devkit/rootfs."""
+    return Path(os.environ.get("DEVKIT_ROOTFS_CACHE") or "/var/cache/devkit/rootfs")

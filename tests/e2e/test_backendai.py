@@ -1,6 +1,7 @@
 """The real Backend.AI 23.9.10 stack provisioned onto a sandbox host, end to end, with phase timings.
 
-One sandbox host (a network namespace with its own sshd, so root only); the stack's wheels come from
+One sandbox host (`--isolation netns`: a network namespace with its own sshd, so root only; the test
+reads the stack's files and mounts from this machine); the stack's wheels come from
 PyPI once and are kept in a test cache dir (`--wheelhouse`, default ~/.cache/devkit-tests/wheels,
 or $DEVKIT_TEST_WHEELS), so a repeated run installs offline. Whatever happens, the finalizer tears the
 stack down, unmounts what dockerd left, stops the sandbox by pid and removes the temp dir.
@@ -208,7 +209,7 @@ def test_backendai_stack_end_to_end(bed: Bed, phase: Callable[[str], Any]) -> No
     args = ("--base-dir", str(bed.base), "--wheelhouse", str(bed.wheels))
 
     with phase("sandbox up"):
-        run(bed, "sandbox", "up", HOST, check=True)
+        run(bed, "sandbox", "up", HOST, "--isolation", "netns", check=True)
     netns, sshd = _sandbox_netns(bed)
 
     with phase("busy port refused before anything starts"):

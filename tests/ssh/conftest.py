@@ -1,5 +1,9 @@
 """Real sshds for the provisioning tests: sandbox hosts in network namespaces (root only).
 
+They ask for `--isolation netns` explicitly: these tests read the hosts' files from this machine and
+provision this machine's own PostgreSQL, Redis and etcd, which is much faster than an isolated host
+(tests/sandbox/ covers those).
+
 Everything lives under one temp dir named per run (DEVKIT_STATE_DIR, DEVKIT_SSH_CONFIG,
 DEVKIT_KNOWN_HOSTS point there), so the real ~/.ssh is never touched and parallel runs never collide;
 the finalizer stops every sandbox by pid and deletes its namespace, veth and bridge.
@@ -129,7 +133,7 @@ def bed() -> Iterator[Bed]:
 def hosts3(bed: Bed) -> list[str]:
     names = ["h1", "h2", "h3"]
     for n in names:
-        r = devkit(bed, "sandbox", "up", n, timeout=60)
+        r = devkit(bed, "sandbox", "up", n, "--isolation", "netns", timeout=60)
         assert r.returncode == 0, r.stderr
     return names
 

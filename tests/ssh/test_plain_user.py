@@ -150,6 +150,14 @@ def test_loopback_sandbox_and_halfstack_as_a_plain_user(plain) -> None:
     up = devkit("sandbox", "up", "p1")
     assert up.returncode == 0, up.stdout + up.stderr
     assert f"{USER}@127.0.0.1:" in up.stdout and "loopback" in up.stdout
+    assert "not isolated" in up.stdout
+    # an isolated host needs root: one line that says so, and nothing is made
+    for option in (["--isolation", "full"], ["--release", "trixie"]):
+        r = devkit("sandbox", "up", "p2", *option)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert r.stderr.startswith(f"devkit: error: sandbox: {' '.join(option)} needs root")
+        assert "Traceback" not in r.stderr and len(r.stderr.splitlines()) == 2, r.stderr
+        assert not (work / "state" / "sandbox" / "p2").exists()
     pg, redis, etcd, peer = free_ports(4)
     sets = [
         "--stack",

@@ -250,7 +250,7 @@ def test_unknown_host_key_is_refused_then_accepted_and_a_changed_key_refused(
 def test_sshd_killed_mid_run_others_finish_and_next_run_completes(
     bed: Bed, provisioned, tmp_path: Path
 ) -> None:
-    assert devkit(bed, "sandbox", "up", "h4").returncode == 0
+    assert devkit(bed, "sandbox", "up", "h4", "--isolation", "netns").returncode == 0
     p = subprocess.Popen(
         [
             sys.executable,
