@@ -5,12 +5,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.gitrepo import PYPROJECT_CONVENTIONAL, Repo
 
 # In CI every suite must run: a skip there (no root, no sshd, no PostgreSQL, no fixture) would hide
 # a suite that silently stopped running, so with DEVKIT_TEST_STRICT=1 a skip is reported as a failure.
 STRICT = os.environ.get("DEVKIT_TEST_STRICT") == "1"
+
+# property tests in CI are derandomized: the same examples every run, so a red CI is reproducible
+# (new examples are explored locally, and on demand: see tests/test_proof.py)
+settings.register_profile("ci", derandomize=True, deadline=None)
+if STRICT:
+    settings.load_profile("ci")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -148,6 +148,8 @@ def host_raw(
         "machine": "x86_64",
         "listening": [],
         "docker": "",
+        "postgres": ["15"],  # Debian 12's
+        "pythons": ["3.11"],
         **more,
     }
 

@@ -19,8 +19,14 @@ from devkit.provision.resources import secrets as secret_kind
 from devkit.provision.resources.base import Build, Desired, Facts, Render
 
 
-def variables(stack: stk.Stack, target: hosts.Target, overrides: dict[str, Any]) -> dict[str, Any]:
-    v = hosts.merge(stack.vars, target.vars, f"[tool.devkit.hosts.{target.name}.vars]")
+def variables(
+    stack: stk.Stack, target: hosts.Target, overrides: dict[str, Any], platform: str = ""
+) -> dict[str, Any]:
+    """The stack's variables, then its values for the host's platform, the host's, and --set's."""
+    v = stack.vars
+    if platform in stack.platform:
+        v = hosts.merge(v, stack.platform[platform]["vars"], f"{stack.source}: platform.{platform}")
+    v = hosts.merge(v, target.vars, f"[tool.devkit.hosts.{target.name}.vars]")
     return hosts.merge(v, overrides, "--set")
 
 
@@ -47,8 +53,13 @@ def build(
         "secret_path": lay.secret,
         "secrets": secret_values,
         "host_docker": host.docker,
+        "os": dict(host.os),
+        # the newest PostgreSQL the host has, else the one its package manager would install
+        "host_postgres": host.postgres[-1] if host.postgres else host.postgres_candidate,
+        "host_pythons": list(host.pythons),
     }
-    resolved = render.resolve_vars(env, variables(stack, target, overrides), engine)
+    platform = stk.platform_of(host.os)
+    resolved = render.resolve_vars(env, variables(stack, target, overrides, platform), engine)
     typed = vartypes.check(resolved, stack.types, stack.source)
     ctx = {**typed.values, **engine}
 

@@ -82,9 +82,28 @@ def _prepare(h: _Host, connect: Connect, emit: Emit, dry_run: bool) -> None:
             h.lock = lock.acquire(h.conn, base)
         emit(Event(h.name, "facts"))
         h.facts = facts.gather(h.conn, h.job.stack, base)
+        _check_platform(h)
     except RemoteError as exc:
         emit(Event(h.name, "failed", text=f"{exc.op}: {exc.detail}"))
         h.finish("failed", exc)
+
+
+def _check_platform(h: _Host) -> None:
+    """One clear line on an OS the stack does not say it runs on, before anything changes."""
+    stack, host = h.job.stack, h.facts.host if h.facts else None
+    if host is None or not stack.platforms:
+        return
+    platform = stk.platform_of(host.os)
+    if platform not in stack.platforms:
+        supported = ", ".join(p.capitalize() for p in stack.platforms)
+        raise RemoteError(
+            h.name,
+            "platform",
+            f"{host.os.get('name') or platform or 'an unknown OS'} is not a platform the "
+            f"{stack.name} stack runs on",
+            hint=f"It runs on {supported}. Use a host with one of them (devkit sandbox up NAME "
+            "--release bookworm|trixie gives Debian 12 or 13).",
+        )
 
 
 def _converge(h: _Host, opts: Options, emit: Emit, cancel: threading.Event) -> None:

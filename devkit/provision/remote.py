@@ -115,6 +115,33 @@ def docker_engine():
     return "unix://" + path if answer.startswith(b"HTTP/1.") and b" 200 " in answer[:20] else ""
 
 
+def postgres_versions():
+    """The PostgreSQL majors installed (Debian's layout), and the one `postgresql` would install."""
+    import glob
+
+    have = sorted(
+        (p.split("/")[4] for p in glob.glob("/usr/lib/postgresql/*/bin/postgres")),
+        key=lambda v: [int(x) for x in v.split(".") if x.isdigit()],
+    )
+    candidate = ""
+    if not have:
+        _, out = run(["apt-cache", "depends", "postgresql"])
+        for line in out.splitlines():
+            word = line.strip().rpartition(" ")[2]
+            if word.startswith("postgresql-") and word[11:].isdigit():
+                candidate = word[11:]
+                break
+    return have, candidate
+
+
+def pythons():
+    """The Python 3 minor versions the distribution's python3.X binaries give."""
+    import glob
+
+    found = {p.rsplit("python", 1)[1] for p in glob.glob("/usr/bin/python3.*")}
+    return sorted((v for v in found if v.replace(".", "").isdigit()), key=lambda v: int(v[2:]))
+
+
 def host_info(base):
     uid = os.getuid()
     # what the host had when the stack was first provisioned is kept: a Docker engine that
@@ -124,6 +151,7 @@ def host_info(base):
     except ValueError:
         probes = {}
     docker_now = docker_engine()
+    pg_have, pg_candidate = postgres_versions()
     return {
         "user": pwd.getpwuid(uid).pw_name,
         "uid": uid,
@@ -136,6 +164,9 @@ def host_info(base):
         "docker": probes.get("docker", docker_now) if isinstance(probes, dict) else docker_now,
         "docker_now": docker_now,
         "init": (read("/proc/1/comm") or "").strip(),
+        "postgres": pg_have,
+        "postgres_candidate": pg_candidate,
+        "pythons": pythons(),
         "time": time.time(),
     }
 

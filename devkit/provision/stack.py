@@ -106,6 +106,8 @@ class Stack(NamedTuple):
     services: tuple[ServiceSpec, ...]
     search: tuple[Path, ...] = ()  # template dirs after `dir`: the stacks this one extends
     notes: str = ""  # template file: what to tell the user after provisioning (login URL...)
+    platforms: tuple[str, ...] = ()  # "debian 12", ...; () = any
+    platform: dict[str, dict[str, Any]] = {}  # platform -> {"vars": ..., "packages": ...}
 
 
 def find(name: str) -> Path:
@@ -173,6 +175,8 @@ def extend(base: Stack, child: Stack, source: str) -> Stack:
         services=(*base.services, *child.services),
         search=(*child.search, base.dir, *base.search),
         notes=child.notes or base.notes,
+        platforms=child.platforms or base.platforms,
+        platform=_deep(base.platform, child.platform),
     )
     _check_refs(stack)
     return stack
@@ -266,6 +270,14 @@ HEAD = s.Table(
     s.Key("wheels", _WHEELS, "controller"),
     s.Key("extends", s.string(r".+", "the name of another stack"), ""),
     s.Key("notes", s.string(), ""),
+    # the operating systems it runs on, as "<os-release ID> <VERSION_ID>" ("debian 12"); [] = any
+    s.Key("platforms", s.strings(), ()),
+)
+PLATFORM_NAME = s.string(r"[a-z][a-z0-9.-]* [0-9][0-9.]*", 'an OS and version, as "debian 12"')
+# what differs on one platform: variables, and package names (a name mapped to "" is dropped)
+PLATFORM = s.Table(
+    s.Key("vars", s.mapping(s.anything()), {}),
+    s.Key("packages", s.mapping(s.string()), {}),
 )
 SERVICE_NAME = s.string(r"[a-z][a-z0-9_-]*", "a service name: lowercase letters, digits, - and _")
 STACK = s.Table(
@@ -277,6 +289,7 @@ STACK = s.Table(
     s.Key("dirs", s.list_of(s.table(DIR)), ()),
     s.Key("files", s.list_of(s.table(FILE)), ()),
     s.Key("services", s.mapping(s.table(SERVICE), key=SERVICE_NAME), {}),
+    s.Key("platform", s.mapping(s.table(PLATFORM), key=PLATFORM_NAME), {}),
 )
 
 
@@ -390,6 +403,8 @@ def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None)
         _files(v["files"], where.key("files"), dirs),
         services,
         notes=head["notes"],
+        platforms=head["platforms"],
+        platform=v["platform"],
     )
     if stack.notes and not any((t / stack.notes).is_file() for t in dirs):
         raise ConfigError(source, "stack.notes", f"template {stack.notes!r} not found in {d}")
@@ -452,5 +467,18 @@ def all_dirs(stack: Stack) -> list[DirSpec]:
     return [*stack.dirs, *(d for svc in stack.services for d in svc.dirs)]
 
 
-def all_packages(stack: Stack) -> list[str]:
-    return sorted({*stack.packages, *(p for svc in stack.services for p in svc.packages)})
+def all_packages(stack: Stack, platform: str | None = None) -> list[str]:
+    """The packages the stack installs: on one platform (its names mapped), or on any (every name
+    any platform may use: what to ask a host about before knowing its platform)."""
+    names = {*stack.packages, *(p for svc in stack.services for p in svc.packages)}
+    if platform is None:
+        return sorted(
+            names | {n for t in stack.platform.values() for n in t["packages"].values() if n}
+        )
+    mapped = stack.platform.get(platform, {}).get("packages", {})
+    return sorted({mapped.get(n, n) for n in names} - {""})
+
+
+def platform_of(os_release: Any) -> str:
+    """A host's platform as stacks name it: "<ID> <VERSION_ID>" from its os-release."""
+    return f"{os_release.get('id', '')} {os_release.get('version', '')}".strip()

@@ -419,3 +419,37 @@ def test_a_systemd_host_gets_a_unit_that_brings_the_stack_back_at_boot() -> None
     no_systemd = FakeHost("vm", fresh_raw(base=BASE))
     [n], _ = provision({"vm": no_systemd})
     assert "boot" not in [o.id for o in n.ops]
+
+
+def test_the_platform_decides_postgres_and_package_names_and_others_are_refused() -> None:
+    trixie = fresh_raw(
+        base=BASE, os={"id": "debian", "version": "13", "name": "Debian GNU/Linux 13 (trixie)"}
+    )
+    trixie["host"]["postgres"], trixie["host"]["postgres_candidate"] = [], "17"
+    vm = FakeHost("vm", trixie)
+    [r], _ = provision({"vm": vm}, dry_run=True)
+    assert r.status == "planned"
+    conf = vm  # nothing written in a dry run: look at what would be
+    d = desired.build(load("halfstack"), target(), {}, parsed(trixie))
+    assert "command=/usr/lib/postgresql/17/bin/postgres -D" in next(
+        f.content for f in d.of("files") if f.id == "program:postgres"
+    )
+    jammy = fresh_raw(base=BASE, os={"id": "ubuntu", "version": "22.04"})
+    d = desired.build(load("halfstack"), target(), {}, parsed(jammy))
+    assert "etcd" in d.of("packages") and "etcd-server" not in d.of("packages")
+    old = FakeHost(
+        "vm",
+        fresh_raw(
+            base=BASE,
+            os={"id": "debian", "version": "11", "name": "Debian GNU/Linux 11 (bullseye)"},
+        ),
+    )
+    [r], _ = provision({"vm": old})
+    assert r.status == "failed" and r.error.op == "platform"
+    assert (
+        "Debian GNU/Linux 11 (bullseye) is not a platform the halfstack stack runs on"
+        in r.error.detail
+    )
+    assert "Debian 12, Debian 13, Ubuntu 22.04, Ubuntu 24.04" in r.error.hint
+    assert old.log == [("lock", old.log[0][1]), ("lock", "release")]  # nothing else ran
+    del conf

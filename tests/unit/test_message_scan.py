@@ -13,10 +13,14 @@ FOOTER = r"^(?P<token>BREAKING CHANGE|[A-Za-z0-9][A-Za-z0-9-]*)(?P<sep>: | #)(?P
 pieces = st.sampled_from(
     ["BREAKING CHANGE", "BREAKING", " CHANGE", "Refs", "-", ":", " ", "#", "x", "é", "1", "_", "\r"]
 )
-lines = st.one_of(st.text(max_size=30), st.lists(pieces, max_size=8).map("".join))
+# one line each: the scan runs on a message's lines, which never hold a line feed (and `$` would
+# match before a final one, where the scan keeps it in the value)
+lines = st.one_of(st.text(max_size=30), st.lists(pieces, max_size=8).map("".join)).filter(
+    lambda s: "\n" not in s
+)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=None, derandomize=True)
 @given(lines)
 def test_footer_match_is_the_trailer_regex(line: str) -> None:
     m = re.match(FOOTER, line)

@@ -43,6 +43,9 @@ class HostInfo(NamedTuple):
     docker: str = ""  # the host's own Docker engine (unix:// URL) when it answers, else ""
     init: str = ""  # what runs as PID 1 ("systemd" where the stack can start at boot)
     docker_now: str = ""  # the engine that answers now (`docker` is the one first recorded)
+    postgres: tuple[str, ...] = ()  # PostgreSQL majors installed, oldest first
+    postgres_candidate: str = ""  # the major `postgresql` would install (when none is)
+    pythons: tuple[str, ...] = ()  # "3.11", ... : the distribution's python3.X binaries
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> HostInfo:
@@ -58,12 +61,15 @@ class HostInfo(NamedTuple):
             str(raw.get("docker") or ""),
             str(raw.get("init") or ""),
             str(raw.get("docker_now") or ""),
+            tuple(str(v) for v in raw.get("postgres") or ()),
+            str(raw.get("postgres_candidate") or ""),
+            tuple(str(v) for v in raw.get("pythons") or ()),
         )
 
     @classmethod
     def assumed(cls, user: str, base: str = "/base") -> HostInfo:
         """A host not asked yet (ssh-config): what renders the stack's ports without facts."""
-        return cls(user, 1000, f"/home/{user}", base)
+        return cls(user, 1000, f"/home/{user}", base, postgres_candidate="unknown")
 
 
 class Facts(NamedTuple):

@@ -11,7 +11,7 @@ from devkit.provision.command import privileged, q, sh
 from devkit.provision.connection import Connection
 from devkit.provision.remote import run
 from devkit.provision.resources.base import ApplyContext, Build, Desired, Facts, Op, PlanState
-from devkit.provision.stack import all_packages
+from devkit.provision.stack import all_packages, platform_of
 
 NAME = "packages"
 
@@ -53,7 +53,7 @@ def parse(raw: Any) -> PackageFacts:
 
 
 def desired(b: Build) -> tuple[str, ...]:
-    return tuple(all_packages(b.stack))
+    return tuple(all_packages(b.stack, platform_of(b.facts.host.os)))
 
 
 def plan(d: Desired, f: Facts, state: PlanState) -> list[Op]:
