@@ -335,3 +335,25 @@ def test_inventory_finds_every_stack_devkit_left_on_a_host(tmp_path: Path) -> No
     with pytest.raises(DevkitError, match="no backend stack found") as info:
         operate.choose(found, t, "backend")
     assert "--stack backend" in info.value.hint
+
+
+def test_resolve_agrees_with_ssh_g_on_globs_includes_and_defaults(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """What devkit connects with is what `ssh -G` says, host by host (OpenSSH is the reference)."""
+    (tmp_path / "lab.conf").write_text("Host *.lab\n  User labuser\n  Port 2202\n")
+    cfg = tmp_path / "config"
+    cfg.write_text(
+        f"Include {tmp_path}/lab.conf\nHost web*\n  HostName 10.0.0.9\nHost *\n  User fallback\n"
+    )
+    monkeypatch.setenv("DEVKIT_SSH_CONFIG", str(cfg))
+    for host in ("db.lab", "web1", "other"):
+        mine = ssh.resolve(host)
+        ref = ssh.parse_ssh_g(
+            subprocess.run(
+                ["ssh", "-G", "-F", str(cfg), host], capture_output=True, text=True
+            ).stdout
+        )
+        assert (mine.hostname, mine.user, mine.port) == (ref.hostname, ref.user, ref.port), host
+    assert ssh.resolve("db.lab")[1:3] == ("labuser", 2202)
+    assert ssh.resolve("web1")[:2] == ("10.0.0.9", "fallback")
