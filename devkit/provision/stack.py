@@ -37,7 +37,7 @@ class VenvSpec(NamedTuple):
     python: str
     requirements: tuple[str, ...]
     constraints: tuple[str, ...]
-    wheels: str  # "controller", "remote" or "" (the stack's default)
+    wheels: str  # "auto", "controller", "remote" or "" (the stack's default)
     python_version: str = ""  # template: the interpreter must be this version (prefix, "3.11")
     python_hint: str = ""  # template: what to install when it is not
     check: str = ""  # a module the venv must be able to find (else it is rebuilt)
@@ -95,7 +95,10 @@ class Stack(NamedTuple):
     description: str
     python: str
     supervisor: str  # pip requirement for supervisord
-    wheels: str  # where venv wheels come from: "controller" (downloaded here, uploaded) or "remote"
+    # where venv wheels come from: "controller" (downloaded here, uploaded), "remote" (the host's own
+    # pip), or "auto": the controller when its Python is the venv's, else the host (a controller
+    # cannot build a 3.13 host's few sdists with its own 3.11)
+    wheels: str
     packages: tuple[str, ...]
     vars: dict[str, Any]
     types: dict[str, str]  # dotted variable name -> its declared type (vartypes.TYPES)
@@ -209,7 +212,7 @@ def _use(value: str, where: s.Where) -> str:
     return value
 
 
-_WHEELS = s.choice("controller", "remote", "")
+_WHEELS = s.choice("auto", "controller", "remote", "")
 DIR = s.Table(s.Key("path", _rel), s.Key("mode", _mode, 0o755), s.Key("owner", s.string(), ""))
 FILE = s.Table(
     s.Key("id", s.string(), ""),
@@ -267,7 +270,7 @@ HEAD = s.Table(
     s.Key("python", s.string(), "/usr/bin/python3"),
     s.Key("supervisor", s.string(), "supervisor==4.3.0"),
     s.Key("packages", s.strings(), ()),
-    s.Key("wheels", _WHEELS, "controller"),
+    s.Key("wheels", _WHEELS, "auto"),
     s.Key("extends", s.string(r".+", "the name of another stack"), ""),
     s.Key("notes", s.string(), ""),
     # the operating systems it runs on, as "<os-release ID> <VERSION_ID>" ("debian 12"); [] = any
@@ -381,7 +384,7 @@ def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None)
         head["description"],
         head["python"],
         head["supervisor"],
-        head["wheels"] or "controller",
+        head["wheels"] or "auto",
         head["packages"],
         v["vars"],
         _types(v["types"], where.key("types")),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import sys
 from typing import Any, NamedTuple
 
 from devkit.errors import RemoteError
@@ -24,7 +26,7 @@ class DVenv(NamedTuple):
     python: str
     requirements: tuple[str, ...]
     constraints: tuple[str, ...]
-    wheels: str  # "controller": fetched here and uploaded; "remote": the host's own pip index
+    wheels: str  # "controller": fetched here and uploaded; "remote": the host's own pip; "auto"
     spec: str  # what the venv's .devkit-spec must contain; a mismatch reinstalls
     python_version: str = ""  # required interpreter version prefix ("3.11"), "" = any
     python_hint: str = ""  # what to install when the interpreter is missing or wrong
@@ -170,13 +172,24 @@ def check(conn: Connection, ops: list[Op], ctx: ApplyContext) -> None:
         )
 
 
+def _from_controller(v: DVenv, ctx: ApplyContext) -> bool:
+    """Fetch the wheels here? Always for "controller", never for "remote"; for "auto" when this
+    machine's Python is the host's (it can then build the few sdists into wheels too)."""
+    if v.wheels != "auto":
+        return v.wheels == "controller"
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    named = re.search(r"python(3\.\d+)$", v.python)  # /usr/bin/python3.13
+    minor = named.group(1) if named else ".".join(ctx.f.host.python.split(".")[:2])
+    return minor == here
+
+
 def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     v: DVenv = op.item
     lay = ctx.d.layout
     path = lay.venv(v.name)
     cons = f"{path}/devkit-constraints.txt"
     source: list[Any] = []
-    if v.wheels == "controller" or ctx.wheelhouse:
+    if ctx.wheelhouse or _from_controller(v, ctx):
         local = wheels.download(
             v, ctx.f.host.python, ctx.f.host.machine, conn.name, op.id, ctx.wheelhouse
         )
