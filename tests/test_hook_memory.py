@@ -20,9 +20,11 @@ print(rc, sorted(m for m in ("re", "enum", "typing") if m in sys.modules), out.g
 
 
 def probe(repo: Repo, *argv: str) -> tuple[str, str, str]:
+    # without coverage's subprocess hook (it loads modules a real hook run never sees)
+    env = {k: v for k, v in repo.env.items() if not k.startswith("COVERAGE")}
     p = subprocess.run(
         [sys.executable, "-c", PROBE.format(argv=list(argv))],
-        cwd=repo.path, env=repo.env, capture_output=True, text=True, check=True,
+        cwd=repo.path, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     rc, _, rest = p.stdout.strip().partition(" ")
     modules, _, summary = rest.partition("] ")

@@ -16,7 +16,7 @@ from devkit.provision import stack as stk
 from devkit.provision.layout import Layout
 from devkit.provision.resources import KINDS
 from devkit.provision.resources import secrets as secret_kind
-from devkit.provision.resources.base import Build, Desired, Facts, Render
+from devkit.provision.resources.base import Build, Desired, Facts, Render, truthy
 
 
 def variables(
@@ -57,6 +57,9 @@ def build(
         # the newest PostgreSQL the host has, else the one its package manager would install
         "host_postgres": host.postgres[-1] if host.postgres else host.postgres_candidate,
         "host_pythons": list(host.pythons),
+        # what the stack's checkout asks for (once it is there): "3.11.8", its VERSION
+        "checkout_python": facts.of("checkout").python,
+        "checkout_version": facts.of("checkout").version,
     }
     platform = stk.platform_of(host.os)
     resolved = render.resolve_vars(env, variables(stack, target, overrides, platform), engine)
@@ -88,4 +91,4 @@ def build(
 
 
 def _enabled(value: str) -> bool:
-    return value.strip().lower() not in ("false", "0", "no", "none")
+    return value.strip() == "" or truthy(value)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, NamedTuple
 
-from devkit.errors import RemoteError
+from devkit.errors import DevkitError, RemoteError
 from devkit.provision import desired, facts, hosts, layout, lock, operate, plan
 from devkit.provision import stack as stk
 from devkit.provision.apply import apply
@@ -106,14 +106,28 @@ def _check_platform(h: _Host) -> None:
         )
 
 
-def _converge(h: _Host, opts: Options, emit: Emit, cancel: threading.Event) -> None:
+def _look_again(h: _Host, d: Desired, f: Facts) -> Facts:
+    """A second look, with the rendered stack, where a kind needs one (a checkout's path)."""
+    assert h.conn is not None
+    conn = h.conn
+
+    def ask(kind: str, req: Any) -> Any:
+        return facts.gather_kind(conn, kind, req, d.layout.base)
+
+    for kind in KINDS:
+        refresh = getattr(kind, "refresh", None)
+        if refresh is not None:
+            f = refresh(conn, d, f, ask)
+    return f
+
+
+def _converge(
+    h: _Host, opts: Options, emit: Emit, cancel: threading.Event, new_secret: Any = None
+) -> None:
     assert h.conn is not None and h.facts is not None and h.desired is not None
     conn, d, f = h.conn, h.desired, h.facts
     try:
-        for kind in KINDS:  # a second look, with the rendered stack, where a kind needs one
-            refresh = getattr(kind, "refresh", None)
-            if refresh is not None:
-                f = refresh(conn, d, f)
+        f = _look_again(h, d, f)
         ops = plan.plan(d, f)
         busy = programs.conflicts(d, f)
         if busy and opts.dry_run:
@@ -145,7 +159,22 @@ def _converge(h: _Host, opts: Options, emit: Emit, cancel: threading.Event) -> N
                 h.done.append(OpResult(op.id, op.action, op.detail, "changed"))
                 emit(Event(h.name, "changed", op.id, op.action))
 
-        apply(conn, ApplyContext(d, f, opts.wheelhouse), ops, on_op)
+        first = [op for op in ops if getattr(BY_NAME[op.kind], "STAGE", 1) == 0]
+        if first:
+            # the source first; then everything else is planned from what it brought
+            apply(conn, ApplyContext(d, f, opts.wheelhouse), first, on_op)
+            emit(Event(h.name, "facts"))
+            f = facts.gather(conn, h.job.stack, d.layout.base)
+            kw = {"new_secret": new_secret} if new_secret else {}
+            try:
+                d = h.desired = desired.build(h.job.stack, h.job.target, opts.overrides, f, **kw)
+            except DevkitError as exc:
+                raise RemoteError(h.name, "plan", exc.message, hint=exc.hint) from None
+            f = _look_again(h, d, f)
+            ops = plan.plan(d, f)
+        ctx = ApplyContext(d, f, opts.wheelhouse)
+        apply(conn, ctx, ops, on_op)
+        notes = "\n".join([d.notes.rstrip(), *ctx.state.get("notes", ())]).strip()
         rows = None
         if h.done and opts.show_status:
             emit(Event(h.name, "health"))
@@ -153,7 +182,7 @@ def _converge(h: _Host, opts: Options, emit: Emit, cancel: threading.Event) -> N
                 h.job.stack,
                 facts.gather(conn, h.job.stack, d.layout.base, programs={"health": "provisioned"}),
             )
-        h.finish("changed" if h.done else "unchanged", services=rows, notes=d.notes)
+        h.finish("changed" if h.done else "unchanged", services=rows, notes=notes)
     except RemoteError as exc:
         status = "interrupted" if isinstance(exc, Interrupted) or cancel.is_set() else "failed"
         emit(Event(h.name, "failed", text=f"{exc.op}: {Redact.of(d.secrets).text(exc.detail)}"))
@@ -175,7 +204,13 @@ def run(
             if h.result is None and h.facts is not None:
                 kw = {"new_secret": new_secret} if new_secret else {}
                 h.desired = desired.build(h.job.stack, h.job.target, opts.overrides, h.facts, **kw)
-        _wait([pool.submit(_converge, h, opts, emit, cancel) for h in hs if h.result is None])
+        _wait(
+            [
+                pool.submit(_converge, h, opts, emit, cancel, new_secret)
+                for h in hs
+                if h.result is None
+            ]
+        )
     except KeyboardInterrupt:
         cancel.set()
         for h in hs:

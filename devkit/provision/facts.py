@@ -63,6 +63,23 @@ def parse(output: str) -> Facts:
     )
 
 
+def gather_kind(conn: Connection, kind: str, req: Any, base: str) -> Any:
+    """One kind's collector on the host, with a request of its own (a second look, once the
+    stack is rendered); returns its raw answer."""
+    out = conn.run(command({"base": base, "kinds": {kind: req}}), "facts", check=False)
+    try:
+        return json.loads(out.stdout)["kinds"][kind]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RemoteError(
+            conn.name,
+            "facts",
+            f"unreadable facts: {exc}",
+            "<facts script>",
+            out.rc,
+            tail(out.stderr),
+        ) from None
+
+
 def fresh(host: HostInfo) -> Facts:
     """The facts of a host with nothing of the stack on it (what a kind parses from no answer)."""
     return Facts(host, {k.NAME: k.parse({}) for k in KINDS})

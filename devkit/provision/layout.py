@@ -16,6 +16,7 @@ START_ALL = "supervisor/start-all.sh"  # every program in order, each healthy be
 SOCK = "run/supervisor.sock"
 PIDFILE = "run/supervisord.pid"
 WHEELS = "wheels"
+CACHE = "cache"  # what devkit sends the host to use (a source bundle)
 
 # every stack gets these, before the stack's own dirs; others may pass through etc, data and run
 # (a service running as another user, such as postgres, reads its files there) but list nothing

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import pwd
+import re  # noqa: F401  (for the kinds' collectors, which run in this module's namespace)
 import socket
 import subprocess
 import sys

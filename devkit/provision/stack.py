@@ -41,6 +41,7 @@ class VenvSpec(NamedTuple):
     python_version: str = ""  # template: the interpreter must be this version (prefix, "3.11")
     python_hint: str = ""  # template: what to install when it is not
     check: str = ""  # a module the venv must be able to find (else it is rebuilt)
+    when: str = ""  # template: the venv exists only when this renders truthy ("" = always)
 
 
 class InitSpec(NamedTuple):
@@ -72,6 +73,18 @@ class PortSpec(NamedTuple):
     name: str
     port: str  # template
     forward: bool
+
+
+class CheckoutSpec(NamedTuple):
+    """Where the stack's code comes from, when not from released wheels (resources/checkout.py)."""
+
+    source: str  # template: "pypi"/"none", "URL[@REF]", "PATH[@REF]" (a bundle or repository here)
+    path: str  # template: where the checkout lives on the host (absolute)
+    venv: str  # template: the dev venv, relative to the checkout ("" = none)
+    requirements: str  # relative to the checkout
+    lock: str  # relative to the checkout: Pants' JSON lock or uv's TOML lock
+    fixes: tuple[str, ...]  # templates: pins that replace the lock's (known fixes per line)
+    lfs_wheels: tuple[str, ...]  # distributions on PyPI that carry the repository's LFS files
 
 
 class ServiceSpec(NamedTuple):
@@ -110,6 +123,7 @@ class Stack(NamedTuple):
     search: tuple[Path, ...] = ()  # template dirs after `dir`: the stacks this one extends
     notes: str = ""  # template file: what to tell the user after provisioning (login URL...)
     platforms: tuple[str, ...] = ()  # "debian 12", ...; () = any
+    checkout: CheckoutSpec | None = None
     platform: dict[str, dict[str, Any]] = {}  # platform -> {"vars": ..., "packages": ...}
 
 
@@ -179,6 +193,7 @@ def extend(base: Stack, child: Stack, source: str) -> Stack:
         search=(*child.search, base.dir, *base.search),
         notes=child.notes or base.notes,
         platforms=child.platforms or base.platforms,
+        checkout=child.checkout or base.checkout,
         platform=_deep(base.platform, child.platform),
     )
     _check_refs(stack)
@@ -263,6 +278,7 @@ VENV = s.Table(
     s.Key("python_version", s.string(), ""),
     s.Key("python_hint", s.string(), ""),
     s.Key("check", s.string(r"[A-Za-z_][\w.]*", "a module name"), ""),
+    s.Key("when", s.string(), ""),
 )
 HEAD = s.Table(
     s.Key("name", s.string(), ""),
@@ -275,6 +291,15 @@ HEAD = s.Table(
     s.Key("notes", s.string(), ""),
     # the operating systems it runs on, as "<os-release ID> <VERSION_ID>" ("debian 12"); [] = any
     s.Key("platforms", s.strings(), ()),
+)
+CHECKOUT = s.Table(
+    s.Key("source", s.string()),
+    s.Key("path", s.string()),
+    s.Key("venv", s.string(), ""),
+    s.Key("requirements", s.string(), "requirements.txt"),
+    s.Key("lock", s.string(), "python.lock"),
+    s.Key("fixes", s.strings(), ()),
+    s.Key("lfs_wheels", s.strings(), ()),
 )
 PLATFORM_NAME = s.string(r"[a-z][a-z0-9.-]* [0-9][0-9.]*", 'an OS and version, as "debian 12"')
 # what differs on one platform: variables, and package names (a name mapped to "" is dropped)
@@ -293,6 +318,7 @@ STACK = s.Table(
     s.Key("files", s.list_of(s.table(FILE)), ()),
     s.Key("services", s.mapping(s.table(SERVICE), key=SERVICE_NAME), {}),
     s.Key("platform", s.mapping(s.table(PLATFORM), key=PLATFORM_NAME), {}),
+    s.Key("checkout", s.anything(), None),  # CHECKOUT, when the stack can run from a checkout
 )
 
 
@@ -399,6 +425,7 @@ def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None)
                 x["python_version"],
                 x["python_hint"],
                 x["check"],
+                x["when"],
             )
             for k, x in v["venvs"].items()
         ),
@@ -408,6 +435,9 @@ def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None)
         notes=head["notes"],
         platforms=head["platforms"],
         platform=v["platform"],
+        checkout=None
+        if v["checkout"] is None
+        else CheckoutSpec(**s.validate(CHECKOUT, v["checkout"], where.key("checkout"))),
     )
     if stack.notes and not any((t / stack.notes).is_file() for t in dirs):
         raise ConfigError(source, "stack.notes", f"template {stack.notes!r} not found in {d}")

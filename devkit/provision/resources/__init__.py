@@ -9,16 +9,31 @@ from types import ModuleType
 
 from devkit.provision.resources import (
     boot,
+    checkout,
+    devvenv,
     dirs,
     files,
     inits,
+    lfs,
     packages,
     programs,
     secrets,
     venvs,
 )
 
-KINDS: tuple[ModuleType, ...] = (packages, dirs, secrets, venvs, files, inits, programs, boot)
+KINDS: tuple[ModuleType, ...] = (
+    packages,
+    dirs,
+    checkout,
+    secrets,
+    venvs,
+    devvenv,
+    lfs,
+    files,
+    inits,
+    programs,
+    boot,
+)
 BY_NAME: dict[str, ModuleType] = {k.NAME: k for k in KINDS}
 # kinds whose ops run inside a service's bring-up (before or after it starts), in this order
 STEPS: tuple[ModuleType, ...] = (inits,)

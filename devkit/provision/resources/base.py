@@ -2,6 +2,8 @@
 
 A kind is a module (pre-commit's languages, pyinfra's facts + operations in one place) with:
   NAME                      its key in the registry, the facts and the desired state
+  STAGE                     0 for kinds applied before the others are planned (the checkout the
+                            rest is planned from); 1, the default, for the rest
   request(stack)            what to ask the host about (JSON; paths relative to the base dir)
   collect(req, base)        runs ON THE HOST (stdlib only, helpers from devkit.provision.remote);
                             REMOTE lists it and any helper it calls (shipped as source)
@@ -9,7 +11,7 @@ A kind is a module (pre-commit's languages, pyinfra's facts + operations in one 
   desired(build)            the kind's desired state, rendered from the stack
   plan(d, f, state)         the ops that would change something (none on a converged host)
   apply(conn, op, ctx)      the commands and file writes of one op
-and optionally refresh(conn, d, f) (a second look once the stack is rendered), check(conn, ops,
+and optionally refresh(conn, d, f, ask) (a second look once the stack is rendered), check(conn, ops,
 ctx) (before any op runs), finish(conn, ctx) (after the last), diff(conn, op, d) (what a dry run
 shows) and ops(d, f, service, stage) (a service's steps).
 """
@@ -21,6 +23,11 @@ from typing import Any, NamedTuple, Protocol
 
 from devkit.provision.connection import Connection
 from devkit.provision.layout import Layout
+
+
+def truthy(rendered: str) -> bool:
+    """A rendered `when`: false for "", "false", "0", "no", "none" (any case)."""
+    return rendered.strip().lower() not in ("", "false", "0", "no", "none")
 
 
 class Op(NamedTuple):
@@ -92,6 +99,10 @@ class Desired(NamedTuple):
 
     def of(self, kind: str) -> Any:
         return self.items[kind]
+
+
+# a kind's second look at the host: (kind name, its request) -> its collector's raw answer
+Ask = Callable[[str, Any], Any]
 
 
 class Render(NamedTuple):

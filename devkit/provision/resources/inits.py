@@ -12,7 +12,7 @@ from devkit.provision import layout
 from devkit.provision.command import as_user, join, q, sh, write_text
 from devkit.provision.connection import Connection
 from devkit.provision.remote import read
-from devkit.provision.resources.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit.provision.resources.base import ApplyContext, Ask, Build, Desired, Facts, Op, PlanState
 
 NAME = "inits"
 
@@ -83,7 +83,7 @@ def pending(i: DInit, f: Facts) -> bool:
     return have is None or (bool(i.hash) and have != i.hash)
 
 
-def refresh(conn: Connection, d: Desired, f: Facts) -> Facts:
+def refresh(conn: Connection, d: Desired, f: Facts, ask: Ask) -> Facts:
     """Verify the rechecked steps marked done, all at once on the host: a database dropped behind
     devkit's back is then created again, instead of passing as converged on its marker."""
     steps = [i for i in d.of(NAME) if i.recheck and not pending(i, f)]

@@ -7,7 +7,7 @@ import subprocess
 from typing import Any, NamedTuple
 
 from devkit.errors import RemoteError
-from devkit.provision.command import privileged, q, sh
+from devkit.provision.command import Command, privileged, q, sh
 from devkit.provision.connection import Connection
 from devkit.provision.remote import run
 from devkit.provision.resources.base import ApplyContext, Build, Desired, Facts, Op, PlanState
@@ -72,9 +72,13 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
             1,
             hint="Allow passwordless sudo for this user, or log in as root.",
         )
-    names = [q(p) for p in op.item]
+    conn.run(install(op.item, ctx.d.is_root), op.id)
+
+
+def install(names: tuple[str, ...], is_root: bool) -> Command:
+    """apt-get install (after an update when the lists are stale), through sudo for a plain user."""
     inst = sh(
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends", *names
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends",
+        *(q(n) for n in names),
     )
-    cmd = sh(inst, "|| {", "apt-get update -q &&", inst, "; }")
-    conn.run(privileged(cmd, ctx.d.is_root), op.id)
+    return privileged(sh(inst, "|| {", "apt-get update -q &&", inst, "; }"), is_root)

@@ -204,6 +204,7 @@ def desired(b: Build) -> DPrograms:
     )
     by_id = {f.id: f for f in files}
     venv_spec = {v.name: v.spec for v in b.built["venvs"]}
+    dev = b.built.get("devvenv")  # a service runs from the checkout's dev venv: rebuilt, restarted
     programs, ports = [], []
     for svc in s.services:
         at = f"services.{svc.name}"
@@ -243,9 +244,11 @@ def desired(b: Build) -> DPrograms:
             value = {
                 "file": lambda x: by_id[x].content,
                 "secret": lambda x: b.secrets[x],
-                "venv": lambda x: venv_spec[x],
+                "venv": lambda x: venv_spec.get(x, ""),  # a venv of the other mode
             }[kind](ref)
             h.update(f"\0{dep}\0{value}".encode())
+        if dev is not None:
+            h.update(f"\0devvenv\0{dev.spec}".encode())
         programs.append(
             DProgram(svc.name, r(svc.health, f"{at}.health"), h.hexdigest()[:16], spec.priority)
         )

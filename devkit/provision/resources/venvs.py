@@ -15,7 +15,15 @@ from devkit.provision import layout, wheels
 from devkit.provision.command import cat, join, q, sh, write_text
 from devkit.provision.connection import Connection
 from devkit.provision.remote import read, run
-from devkit.provision.resources.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit.provision.resources.base import (
+    ApplyContext,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    truthy,
+)
 
 NAME = "venvs"
 SUPERVISOR = "supervisor"
@@ -90,6 +98,8 @@ def desired(b: Build) -> tuple[DVenv, ...]:
     out = [venv(SUPERVISOR, s.python, (s.supervisor,), (), s.wheels)]
     for v in s.venvs:
         at = f"venvs.{v.name}"
+        if v.when and not truthy(r(v.when, f"{at}.when")):
+            continue
         out.append(
             venv(
                 v.name,
