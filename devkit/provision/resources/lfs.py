@@ -146,34 +146,31 @@ def candidates(version: str) -> list[str]:
 
 
 def _wheels(dist: str, versions: list[str], machine: str) -> list[Path]:
-    """The wheels of `dist` for those versions (the newest of the line when none is there),
-    fetched once into devkit's cache on this machine."""
+    """The wheels of `dist` in devkit's cache on this machine; when there are none, fetched for
+    those versions (else the newest of their line) from the package index, once."""
     cache = Path(os.environ.get("DEVKIT_WHEEL_CACHE") or paths.state_dir() / "wheels") / "lfs"
     cache.mkdir(parents=True, exist_ok=True)
+
+    def cached() -> list[Path]:
+        return sorted(w for w in cache.glob("*.whl") if _dist_of(w.name) == _norm(dist))
+
+    if cached():
+        return cached()
     plats = [f"manylinux2014_{machine}", f"manylinux_2_17_{machine}", "any"]
     base = ["pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(cache)]
     for p in plats:
         base += ["--platform", p]
-    found: list[Path] = []
-    tried = list(versions)
     line = ".".join(versions[0].split(".")[:2]) if versions else ""
-    if line:
-        tried.append(f"=={line}.*")
-    for spec in tried:
-        pin = spec if spec.startswith("==") else f"=={spec}"
+    for spec in [f"=={v}" for v in versions] + ([f"=={line}.*"] if line else []):
         r = subprocess.run(
-            [sys.executable, "-m", *base, f"{dist}{pin}"],
+            [sys.executable, "-m", *base, f"{dist}{spec}"],
             capture_output=True,
             text=True,
             check=False,
         )
         if r.returncode == 0:
-            found = sorted(
-                (w for w in cache.glob("*.whl") if _dist_of(w.name) == _norm(dist)),
-                key=lambda w: w.stat().st_mtime,
-            )
             break
-    return found
+    return cached()
 
 
 def _norm(name: str) -> str:
@@ -204,9 +201,7 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
                 for info in z.infolist():
                     if info.file_size in sizes:
                         data = z.read(info)
-                        by_oid.setdefault(
-                            hashlib.sha256(data).hexdigest(), (data, info.external_attr >> 16)
-                        )
+                        by_oid.setdefault(hashlib.sha256(data).hexdigest(), data)
     left = []
     for p in pointers:
         hit = by_oid.get(p.oid)

@@ -1,0 +1,253 @@
+"""The source-mode kinds on their own: where the code comes from (checkout), the dev venv from the
+checkout's own pins, and its Git LFS files; with real git repositories, real lock files and a real
+wheel, through the in-memory FakeHost (the same paths run for real in tests/e2e)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from devkit.errors import DevkitError, RemoteError
+from devkit.provision import desired, hosts, plan
+from devkit.provision import stack as stk
+from devkit.provision.resources import checkout, devvenv, lfs
+from devkit.provision.resources.base import ApplyContext
+from tests.fakehost import FakeHost, fresh_raw, parsed
+from tests.gitrepo import Repo
+
+PANTS = '[python]\ninterpreter_constraints = ["CPython==3.11.8"]\n'
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Repo:
+    """A small monorepo on branch 23.09, with a pants.toml, pins and one LFS pointer."""
+    r = Repo.init(tmp_path / "src", tmp_path / "home")
+    blob = b"the kernel runner's binary\n"
+    pointer = (
+        "version https://git-lfs.github.com/spec/v1\n"
+        f"oid sha256:{hashlib.sha256(blob).hexdigest()}\nsize {len(blob)}\n"
+    )
+    r.commit(
+        "chore: a monorepo",
+        {
+            "pants.toml": PANTS,
+            "requirements.txt": "six\n",
+            "python.lock": "// pants\n"
+            + json.dumps(_pants_lock({"six": "1.16.0", "yarl": "1.18.3"})),
+            "VERSION": "23.09.11\n",
+            ".gitattributes": "src/runner/*.bin filter=lfs diff=lfs merge=lfs -text\n",
+            "src/runner/tool.bin": pointer,
+        },
+    )
+    r.git("branch", "-m", "23.09")
+    return r
+
+
+def _pants_lock(pins: dict[str, str]) -> dict:
+    return {
+        "locked_resolves": [
+            {"locked_requirements": [{"project_name": n, "version": v} for n, v in pins.items()]}
+        ]
+    }
+
+
+def test_a_source_is_a_url_a_bundle_or_a_repository(source: Repo, tmp_path: Path) -> None:
+    assert (
+        checkout.parse_source("pypi", "x") is None and checkout.parse_source(" none ", "x") is None
+    )
+    url = checkout.parse_source("https://github.com/lablup/backend.ai@main", "x")
+    assert url == checkout.Source("url", "https://github.com/lablup/backend.ai", "main")
+    ssh_url = checkout.parse_source("git@github.com:lablup/backend.ai.git@23.09", "x")
+    assert ssh_url == checkout.Source("url", "git@github.com:lablup/backend.ai.git", "23.09")
+    repo = checkout.parse_source(f"{source.path}@23.09", "x")
+    assert repo == checkout.Source("repo", str(source.path.resolve()), "23.09")
+    bundle = tmp_path / "b.bundle"
+    source.git("bundle", "create", str(bundle), "--all")
+    assert checkout.parse_source(str(bundle), "x").kind == "bundle"
+    with pytest.raises(DevkitError, match="neither a git URL nor a bundle"):
+        checkout.parse_source(str(tmp_path / "nothing"), "stack.toml: checkout.source")
+    with pytest.raises(DevkitError, match="is not a branch or tag name"):
+        checkout.parse_source("https://x/y@a;b", "x")
+
+
+def test_the_interpreter_is_read_from_the_source_before_anything_changes(
+    source: Repo, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "b.bundle"
+    source.git("bundle", "create", str(bundle), "--all")
+    for spec in (f"{source.path}@23.09", f"{bundle}@23.09"):
+        assert checkout.python_of(checkout.parse_source(spec, "x")) == "3.11.8"
+    trixie = parsed(
+        fresh_raw(os={"id": "debian", "version": "13", "name": "Debian 13"}, pythons=["3.13"])
+    )
+    with pytest.raises(RemoteError) as info:
+        checkout.need_interpreter("vm", "checkout", "3.11.8", trixie.host)
+    e = info.value
+    assert "needs Python 3.11 (its pants.toml asks for CPython 3.11.8)" in e.detail
+    assert "Debian 13 has Python 3.13" in e.detail and "--release bookworm" in e.hint
+
+
+def _stack(source_spec: str) -> stk.Stack:
+    s = stk.load("backend.ai")._replace(wheels="remote")
+    return s._replace(
+        vars={**s.vars, "backend_ai": {**s.vars["backend_ai"], "source": source_spec}}
+    )
+
+
+def test_a_fresh_host_clones_first_then_plans_from_the_checkout(
+    source: Repo, tmp_path: Path
+) -> None:
+    t = hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {})
+    s = _stack(f"{source.path}@23.09")
+    f = parsed(fresh_raw(base="/srv/dk"))
+    d = desired.build(s, t, {}, f)
+    ops = plan.plan(d, f)
+    (clone_op,) = [o for o in ops if o.id == "checkout"]
+    assert clone_op.action == "clone" and checkout.STAGE == 0  # applied before the rest is planned
+    assert "devvenv" not in [o.id for o in ops]  # planned once the checkout is there
+    vm = FakeHost("vm", fresh_raw(base="/srv/dk"))
+    checkout.apply(vm, clone_op, ApplyContext(d, f))
+    (bundle_path,) = [p for p in vm.files if p.endswith(".bundle")]
+    clone = next(t for op, t in vm.log if "git clone" in t)
+    assert f"--branch 23.09 -- {bundle_path} /root/backend.ai" in clone
+    assert json.loads(vm.files["/srv/dk/state/checkout.json"][0])["ref"] == "23.09"
+    # once it is there (the facts say so), the dev venv and the LFS files are planned from it
+    raw = fresh_raw(base="/srv/dk")
+    raw["kinds"]["checkout"] = {
+        "exists": True, "head": "abc", "branch": "23.09", "dirty": [], "python": "3.11.8",
+        "version": "23.09.11", "pins": "p1",
+        "recorded": {"path": "/root/backend.ai", "source": str(source.path.resolve()), "ref": "23.09", "commit": "abc"},
+    }  # fmt: skip
+    raw["kinds"]["lfs"] = {
+        "pointers": [["src/runner/tool.bin", "0" * 64, 27]],
+        "path": "/root/backend.ai",
+    }
+    f2 = parsed(raw)
+    d2 = desired.build(s, t, {}, f2)
+    ids = [o.id for o in plan.plan(d2, f2)]
+    assert "checkout" not in ids and ids.index("devvenv") < ids.index("lfs") < ids.index(
+        "supervisord"
+    )
+    v = d2.of("devvenv")
+    assert v.path == "/root/backend.ai/dist/export/python/virtualenvs/python-default/3.11.8"
+    assert v.python == "/usr/bin/python3.11" and v.fixes == ("yarl==1.9.4",)
+    wrapper = next(x.content for x in d2.of("files") if x.id == "python")
+    assert "cd /root/backend.ai" in wrapper and 'PYTHONPATH="src' in wrapper
+    assert f"exec {v.path}/bin/python" in wrapper
+
+
+def test_a_switch_never_moves_a_checkout_with_work_in_it(source: Repo) -> None:
+    t = hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {})
+    raw = fresh_raw(base="/srv/dk")
+    raw["kinds"]["checkout"] = {
+        "exists": True, "head": "def", "dirty": [" M src/x.py"], "python": "3.11.8",
+        "recorded": {"path": "/root/backend.ai", "source": "https://x/y", "ref": "23.09", "commit": "abc"},
+    }  # fmt: skip
+    f = parsed(raw)
+    d = desired.build(_stack(f"{source.path}@23.09"), t, {}, f)
+    (op,) = [o for o in plan.plan(d, f) if o.id == "checkout"]
+    assert op.action == "switch"
+    with pytest.raises(RemoteError, match="1 uncommitted change"):
+        checkout.check(FakeHost("vm"), [op], ApplyContext(d, f))
+
+
+@pytest.mark.parametrize("kind", ["pants", "uv"])
+def test_the_locks_pins_become_constraints_with_the_fixes_instead(
+    kind: str, tmp_path: Path
+) -> None:
+    lock = tmp_path / "python.lock"
+    if kind == "pants":
+        lock.write_text(
+            "// a Pants lock\n" + json.dumps(_pants_lock({"six": "1.16.0", "yarl": "1.18.3"}))
+        )
+    else:
+        lock.write_text(
+            'version = 1\n[[package]]\nname = "six"\nversion = "1.16.0"\n'
+            'source = { registry = "https://pypi.org/simple/" }\n'
+            '[[package]]\nname = "yarl"\nversion = "1.18.3"\n'
+            'source = { registry = "https://pypi.org/simple/" }\n'
+            '[[package]]\nname = "backend-ai-common"\nversion = "26.8.0rc1"\nsource = { editable = "src" }\n'
+        )
+    out = tmp_path / "cons.txt"
+    subprocess.run(
+        [sys.executable, "-I", "-c", devvenv.PINS, str(lock), str(out), "yarl==1.9.4"], check=True
+    )
+    assert out.read_text().splitlines() == ["six==1.16.0", "yarl==1.9.4"]
+
+
+def test_lfs_pointers_are_filled_from_a_wheel_verified_by_sha256(
+    source: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the collector, run here on the real clone, finds the pointer git would check out
+    found = lfs.parse(lfs.collect({"path": str(source.path)}, "/nonexistent"))
+    (p,) = found.pointers
+    assert p.path == "src/runner/tool.bin" and p.size == 27
+    # a wheel that carries the real file (and a decoy of the same size) in devkit's cache
+    cache = tmp_path / "cache"
+    (cache / "lfs").mkdir(parents=True)
+    with zipfile.ZipFile(
+        cache / "lfs" / "backend.ai_kernel_binary-23.9.10-py3-none-any.whl", "w"
+    ) as z:
+        z.writestr("ai/backend/runner/tool.bin", b"the kernel runner's binary\n")
+        z.writestr("ai/backend/runner/decoy.bin", b"a file of the same size!!!\n")
+    monkeypatch.setenv("DEVKIT_WHEEL_CACHE", str(cache))
+    missing = lfs.Pointer("src/runner/gone.bin", "1" * 64, 27)
+    want = lfs.DLfs("/root/backend.ai", "23.09.11", ("backend.ai-kernel-binary",))
+    facts_ = parsed(fresh_raw(base="/srv/dk"))
+    d = desired.build(
+        _stack("pypi"), hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {}), {}, facts_
+    )
+    vm = FakeHost("vm").on(r"head -c 44", stdout="src/runner/tool.bin\nsrc/runner/gone.bin\n")
+    ctx = ApplyContext(d, facts_)
+    op = plan.Op("lfs", "lfs", "fill", "", (want, lfs.LfsFacts((p, missing), True)))
+    lfs.apply(vm, op, ctx)
+    data, mode, _ = vm.files["/root/backend.ai/src/runner/tool.bin"]
+    assert data == b"the kernel runner's binary\n" and mode == p.mode
+    assert "/root/backend.ai/src/runner/gone.bin" not in vm.files
+    assert any("1 Git LFS file(s)" in n for n in ctx.state["notes"])
+    assert any("gone.bin: what uses" in n for n in ctx.state["notes"])
+    assert lfs.candidates("23.09.11") == ["23.9.11"] and lfs.candidates("26.8.0rc1") == [
+        "26.8.0rc1",
+        "26.8.0",
+    ]
+
+
+def test_the_engine_makes_the_checkout_then_plans_the_rest_from_it(source: Repo) -> None:
+    """A run with a checkout to make: it is made first, the host is looked at again, and the dev
+    venv, the LFS files and the services are planned from what the checkout says."""
+    from devkit.provision import engine
+    from tests.fakehost import connector
+
+    before = fresh_raw(base="/srv/dk")
+    after = json.loads(json.dumps(before))
+    after["kinds"]["checkout"] = {
+        "exists": True, "head": "abc", "branch": "23.09", "dirty": [], "python": "3.11.8",
+        "version": "23.09.11", "pins": "p1",
+        "recorded": {"path": "/root/backend.ai", "source": str(source.path.resolve()), "ref": "23.09", "commit": "abc"},
+    }  # fmt: skip
+
+    class Host(FakeHost):
+        def run(self, cmd, op, **kw):  # type: ignore[no-untyped-def]
+            if op == "facts":  # the host as it is: with the checkout once it was cloned
+                self.raw_facts = after if any("git clone" in t for _, t in self.log) else before
+            return super().run(cmd, op, **kw)
+
+    vm = Host("vm", before).on("rev-parse HEAD", stdout="abc\n")
+    job = engine.Job(
+        _stack(f"{source.path}@23.09"), hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {})
+    )
+    [r] = engine.run([job], engine.Options({}), connector({"vm": vm}), lambda e: None)
+    assert r.status == "changed", r.error
+    ids = [op.id for op in r.ops]
+    assert (
+        ids[0] == "checkout"
+        and "devvenv" in ids
+        and ids.index("devvenv") < ids.index("supervisord")
+    )
+    assert vm.facts_calls >= 2  # the host looked at again once the checkout was there
