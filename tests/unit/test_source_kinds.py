@@ -210,6 +210,8 @@ def test_lfs_pointers_are_filled_from_a_wheel_verified_by_sha256(
     data, mode, _ = vm.files["/root/backend.ai/src/runner/tool.bin"]
     assert data == b"the kernel runner's binary\n" and mode == p.mode
     assert "/root/backend.ai/src/runner/gone.bin" not in vm.files
+    # only the filled file goes through git's clean filter: its index entry then matches it
+    assert "git -C /root/backend.ai add -- src/runner/tool.bin" in "\n".join(t for _, t in vm.log)
     assert any("1 Git LFS file(s)" in n for n in ctx.state["notes"])
     assert any("gone.bin: what uses" in n for n in ctx.state["notes"])
     assert lfs.candidates("23.09.11") == ["23.9.11"] and lfs.candidates("26.8.0rc1") == [

@@ -286,9 +286,13 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
         if src.kind == "repo":
             bundle.unlink()
     branch = ["--branch", q(src.ref)] if src.ref else []
+    # LFS files stay pointers here: a bundle or a mirror has no LFS server to smudge from, and
+    # the lfs kind fills them in (git lfs pull, else the wheels they were built into)
+    no_smudge = sh("export GIT_LFS_SKIP_SMUDGE=1")
     if op.action == "clone":
         cmd = join(
             [
+                no_smudge,
                 sh("mkdir -p --", q(os.path.dirname(want.path))),
                 sh("git clone -q", *branch, "--", q(fetch_from), q(want.path)),
                 sh("git -C", q(want.path), "remote set-url origin", q(origin)),
@@ -299,6 +303,7 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
         target = q(src.ref) if src.ref else "origin/HEAD"
         cmd = join(
             [
+                no_smudge,
                 sh("git -C", q(want.path), "remote set-url origin", q(fetch_from)),
                 sh("git -C", q(want.path), "fetch -q origin"),
                 sh("git -C", q(want.path), "checkout -q", target),

@@ -202,7 +202,7 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
                     if info.file_size in sizes:
                         data = z.read(info)
                         by_oid.setdefault(hashlib.sha256(data).hexdigest(), data)
-    left = []
+    left, filled = [], []
     for p in pointers:
         hit = by_oid.get(p.oid)
         if hit is None:
@@ -210,9 +210,13 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
             continue
         # the mode git checked the pointer out with: git then sees no change but the content
         conn.put(f"{want.checkout}/{p.path}", hit, p.mode, op.id)
-    # the index learns the files' new stat once, so `git status` needs no filter run on them
-    refresh = sh("git -C", q(want.checkout), "update-index -q --refresh >/dev/null || true")
-    conn.run(as_user(refresh, "", d.user, d.is_root), op.id)
+        filled.append(p.path)
+    if filled:
+        # the index still has the pointer's size, which `update-index --refresh` takes for a
+        # change; `git add` runs git-lfs's clean filter: the same blob, the new stat, as after
+        # `git lfs pull` (the object is kept in .git/lfs/objects too)
+        add = sh("git -C", q(want.checkout), "add --", *(q(path) for path in filled))
+        conn.run(as_user(add, "", d.user, d.is_root), op.id)
     if left:
         notes = ctx.state.setdefault("notes", [])
         notes.append(
