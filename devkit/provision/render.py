@@ -7,14 +7,18 @@ raised while planning, so nothing is written when a variable is undefined.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.bccache
 
 from devkit.errors import DevkitError
+from devkit.ruff import cache_dir
 
 
 class UnsafeValue(ValueError):
@@ -64,13 +68,68 @@ def ident(value: Any) -> str:
     return text
 
 
+class _CodeCache(jinja2.BytecodeCache):
+    """Compiled templates in the user's cache dir, keyed by their source (and Jinja2's and Python's
+    versions): compiling the stack's hundred templates is most of a no-op re-run's own time. A
+    cache that cannot be read or written is only slower."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            with open(self.directory / f"{bucket.key}.code", "rb") as f:
+                bucket.load_bytecode(f)
+        except (OSError, ValueError, EOFError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                bucket.write_bytecode(f)
+            os.replace(tmp, self.directory / f"{bucket.key}.code")
+        except OSError:
+            pass
+
+
+class _Environment(jinja2.Environment):
+    """from_string through the same code cache, and each string compiled once per run (variables
+    are rendered over several passes)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._compiled: dict[str, jinja2.Template] = {}
+
+    def from_string(  # type: ignore[override]
+        self, source: str, globals: None = None, template_class: None = None
+    ) -> jinja2.Template:
+        template = self._compiled.get(source)
+        if template is None:
+            cache = self.bytecode_cache
+            # keyed by the source itself: each string has its own file
+            bucket = cache.get_bucket(self, source, None, source) if cache else None
+            if bucket is not None and bucket.code is not None:
+                code = bucket.code
+            else:
+                code = self.compile(source)
+                if cache is not None and bucket is not None:
+                    bucket.code = code
+                    cache.set_bucket(bucket)
+            template = self.template_class.from_code(self, code, self.make_globals(None))
+            self._compiled[source] = template
+        return template
+
+
 def environment(stack_dir: Path, *more: Path) -> jinja2.Environment:
     """Templates are looked up in the stack's dir, then in the dirs of the stacks it extends."""
-    env = jinja2.Environment(
+    env = _Environment(
         loader=jinja2.FileSystemLoader([str(stack_dir), *(str(d) for d in more)]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        bytecode_cache=_CodeCache(cache_dir() / "templates"),
     )
     # one filter per language a value lands in: q (shell), toml, sql and ident, pgconf, redisconf;
     # tojson (Jinja2's own) for JSON and YAML

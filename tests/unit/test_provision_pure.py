@@ -462,3 +462,33 @@ def test_types_name_real_variables_and_known_types(tmp_path: Path) -> None:
     _write(tmp_path, '[vars]\na = 1\n[types]\na = "prot"\n[services.s.program]\ncommand = "x"\n')
     with pytest.raises(ConfigError, match=r"types\.a: unknown type 'prot'"):
         stk.load(str(tmp_path))
+
+
+def test_compiled_templates_are_cached_and_a_broken_cache_is_only_slower(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devkit.provision import render
+
+    monkeypatch.setenv("DEVKIT_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "t.j2").write_text("port = {{ port | toml }}\n")
+    first = render.environment(tmp_path)
+    assert (
+        render.render_string(first, "{{ a }}-{{ b | q }}", {"a": 1, "b": "x y"}, "w") == "1-'x y'"
+    )
+    assert render.render_file(first, "t.j2", {"port": 8080}) == "port = 8080\n"
+    render.render_string(first, "{{ b }}", {"b": "another string"}, "w")
+    cached = sorted((tmp_path / "cache" / "templates").glob("*.code"))
+    assert len(cached) == 3  # one per string and one per file
+    # the next run compiles nothing: a source change is a new key, so a stale file is never used
+    second = render.environment(tmp_path)
+    monkeypatch.setattr(second, "compile", lambda *a, **k: pytest.fail("compiled again"))
+    assert render.render_string(second, "{{ a }}-{{ b | q }}", {"a": 2, "b": "z"}, "w") == "2-z"
+    assert render.render_file(second, "t.j2", {"port": 1}) == "port = 1\n"
+    for f in cached:
+        f.write_bytes(b"not bytecode")
+    third = render.environment(tmp_path)
+    assert render.render_string(third, "{{ a }}", {"a": 3}, "w") == "3"
+    assert render.render_file(third, "t.j2", {"port": 2}) == "port = 2\n"
+    (tmp_path / "cache2").write_text("")  # a cache dir that cannot be made
+    monkeypatch.setenv("DEVKIT_CACHE_DIR", str(tmp_path / "cache2"))
+    assert render.render_string(render.environment(tmp_path), "{{ a }}!", {"a": 4}, "w") == "4!"
