@@ -134,24 +134,17 @@ def sync(args: argparse.Namespace) -> int:
     from devkit.provision import gitpush
 
     repo = gitpush.toplevel(Path(args.repo) if args.repo else Path.cwd())
-    place = locate(args)
+    conn, host, req = connect(args)
     try:
-        result = gitpush.push(
-            place.conn,
-            repo,
-            place.rules["checkout"],
-            host=place.host,
-            save_host_edits=args.save_host_edits,
-            base=place.base,
-        )
+        result = gitpush.push(conn, repo, find=req, host=host, save_host_edits=args.save_host_edits)
     except gitpush.SyncRefused as exc:
         sys.stderr.write(f"devkit: {exc.message}\n    hint: {exc.hint}\n")
         return ExitCode.VIOLATIONS
     finally:
-        place.conn.close()
-    _say(place.host, gitpush.describe(result, place.host))
+        conn.close()
+    _say(host, gitpush.describe(result, host))
     report = result.then or {"error": "the host did not restart anything (no report)"}
-    _say(place.host, editloop.lines(place.host, report))
+    _say(host, editloop.lines(host, report))
     return ExitCode.OK if editloop.ok(report) else ExitCode.VIOLATIONS
 
 

@@ -103,10 +103,11 @@ def decide(
     starts: dict[str, float],
     stops: dict[str, float],
     rules: dict[str, Any],
+    looked: float = 0.0,
 ) -> dict[str, Any]:
     """What a set of files means (pure). files: path -> when it last changed; starts: service ->
     when its process started; stops: service -> when it was stopped on purpose (a service in
-    neither does not run on this host). Returns {"restart": {service: [files]}, "stopped":
+    neither does not run on this host); looked: when the last look was (notes are said once). Returns {"restart": {service: [files]}, "stopped":
     {service: [files changed since it stopped]}, "notes": [[note, files]]}."""
     restart: dict[str, list[str]] = {}
     stopped: dict[str, list[str]] = {}
@@ -121,8 +122,9 @@ def decide(
         newer = sorted(f for f in mine if files[f] > since)
         if newer:
             (restart if name in starts else stopped)[name] = newer
-    # a change that restarts nothing but means something: since the services (re)started last
-    since_all = min(starts.values()) if starts else 0.0
+    # a change that restarts nothing but means something: since the last look, and since the
+    # services started
+    since_all = max(min(starts.values()) if starts else 0.0, looked)
     notes = []
     for n in rules["notes"]:
         m = matcher(n["paths"])
@@ -431,6 +433,14 @@ def restart(rpc: Any, names: list[str], health: dict[str, str], base: str) -> li
 # --- one look ----------------------------------------------------------------------------------
 
 
+def _looked(path: str) -> float:
+    try:
+        with open(path) as f:
+            return float(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0.0
+
+
 def load(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         return dict(json.load(f))
@@ -483,8 +493,10 @@ def once(
             "error": f"the stack's supervisord does not answer ({exc}): `devkit start` brings it back"
         }
     starts, stops, pids = process_starts(infos)
+    look = os.path.join(base, "state", "edit-looked")
+    now = time.time()
     files = candidates(checkout, roots(all_patterns(rules)))
-    plan = decide(files, starts, stops, rules)
+    plan = decide(files, starts, stops, rules, _looked(look))
     todo = plan["restart"]
     changed = sorted({f for fs in todo.values() for f in fs})
     errors = syntax_errors(checkout, changed, rules.get("python", ""))
@@ -512,6 +524,12 @@ def once(
     if dry_run:
         report["would"] = [{"service": s, "files": todo[s]} for s in go]
         return report
+    try:
+        with open(look + ".tmp", "w") as f:
+            f.write(f"{now}\n")
+        os.replace(look + ".tmp", look)
+    except OSError:
+        pass  # notes are then said again next time
     if go:
         results = restart(rpc, go, _health(base), base)
         for r in results:
@@ -763,6 +781,12 @@ def find(req: dict[str, Any]) -> str:
     )
 
 
+def located(req: dict[str, Any]) -> dict[str, Any]:
+    """The stack's base dir and its rules (the request's `rules` file, else the one `find` finds)."""
+    rules = load(req.get("rules") or os.path.join(find(req), RULES))
+    return {"base": rules["base"], "rules": rules}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[1] not in ("changed", "locate", "watch"):
         sys.stderr.write("usage: devkit-edit.py changed|locate REQUEST | watch RULES\n")
@@ -774,14 +798,14 @@ def main(argv: list[str]) -> int:
             return 0
     req = json.loads(argv[2])
     try:
-        path = req.get("rules") or os.path.join(find(req), RULES)
-        rules = load(path)
+        where = located(req)
     except (LookupError, OSError, ValueError) as exc:
         sys.stdout.write(json.dumps({"error": str(exc)}) + "\n")
         return 0
     if argv[1] == "locate":
-        sys.stdout.write(json.dumps({"base": rules["base"], "rules": rules}) + "\n")
+        sys.stdout.write(json.dumps(where) + "\n")
         return 0
+    rules = where["rules"]
     with Lock(rules["base"]):
         report = once(rules, dry_run=bool(req.get("dry_run")))
     report.pop("told", None)

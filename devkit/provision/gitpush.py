@@ -119,7 +119,10 @@ def snapshot(repo: Path, include_uncommitted: bool = True) -> Local:
 
 def _remote(conn: Connection, what: str, req: dict[str, Any], op: str) -> dict[str, Any]:
     source = Path(push_remote.__file__).read_text(encoding="utf-8")
-    cmd = sh(PYTHON, q(source), what, q(json.dumps(req))).labelled(f"<devkit push {what}>")
+    words = [q(source), what, q(json.dumps(req))]
+    if req.get("find"):  # the stack is found by the edit loop's own lookup, in the same command
+        words.append(q(Path(edit_remote.__file__).read_text(encoding="utf-8")))
+    cmd = sh(PYTHON, *words).labelled(f"<devkit push {what}>")
     res = conn.run(cmd, op, check=False)
     try:
         out = dict(json.loads(res.stdout.strip().splitlines()[-1]))
@@ -211,21 +214,25 @@ def refusal(host: str, checkout: str, out: dict[str, Any]) -> SyncRefused:
 def push(
     conn: Connection,
     repo: Path,
-    checkout: str,
+    checkout: str = "",
     *,
+    find: dict[str, Any] | None = None,
     host: str = "",
     include_uncommitted: bool = True,
     init: bool = False,
     save_host_edits: bool = False,
-    base: str = "",
 ) -> Pushed:
     """Make the host's checkout hold this clone's branch and (by default) its uncommitted work.
-    With `base` (a provisioned stack with an edit loop), the services whose files changed are
-    restarted under the stack's edit lock before it returns (Pushed.then). Raises SyncRefused
-    when it would overwrite edits made on the host."""
+    The checkout is `checkout`, or the one of the stack with an edit loop that `find` names
+    (editloop.request): then the services whose files changed are restarted under the stack's
+    edit lock before it returns (Pushed.then). Raises SyncRefused when it would overwrite edits
+    made on the host."""
     host = host or conn.name
     local = snapshot(repo, include_uncommitted)
-    seen = _remote(conn, "inspect", {"checkout": checkout, "wip": local.wip}, "sync")
+    seen = _remote(
+        conn, "inspect", {"checkout": checkout, "find": find or {}, "wip": local.wip}, "sync"
+    )
+    checkout = str(seen["checkout"])
     if seen.get("exists") and not seen.get("git"):
         raise DevkitError(f"{host}: {checkout} exists and is not a git checkout")
     if not seen.get("exists") and not init:
@@ -241,17 +248,12 @@ def push(
         "host": host,
         "save": save_host_edits,
     }
+    base = str(seen.get("base") or "")
     if base:
         req["lock"] = f"{base}/run/edit.lock"
         rules = json.dumps({"rules": f"{base}/{editspec.RULES}"})
-        req["then"] = [
-            "/usr/bin/python3",
-            "-I",
-            "-S",
-            f"{base}/{editspec.SCRIPT}",
-            "changed",
-            rules,
-        ]
+        script = f"{base}/{editspec.SCRIPT}"
+        req["then"] = ["/usr/bin/python3", "-I", "-S", script, "changed", rules]
     known = _known(repo, list(seen.get("tips") or []))
     if not seen.get("has_wip"):
         path = f"/tmp/.devkit-sync-{os.urandom(6).hex()}.bundle"

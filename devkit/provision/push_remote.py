@@ -98,8 +98,25 @@ def host_commits(top: str, head: str, incoming: str, synced_head: str) -> list[l
     return [ln.split(" ", 1) for ln in out.splitlines() if ln]
 
 
+def locate(find: dict[str, Any], edit_source: str) -> dict[str, Any]:
+    """The stack's base dir and rules, by the edit loop's own lookup (edit_remote.py's source came
+    with this command: one round trip finds the stack and looks at its checkout)."""
+    ns: dict[str, Any] = {"__name__": "devkit_edit"}
+    exec(edit_source, ns)
+    try:
+        return dict(ns["located"](find))
+    except (LookupError, OSError, ValueError) as exc:
+        raise Refused(str(exc)) from None
+
+
 def inspect(req: dict[str, Any]) -> dict[str, Any]:
-    top = req["checkout"]
+    where = locate(req["find"], req["edit_source"]) if req.get("find") else {}
+    top = req.get("checkout") or where["rules"]["checkout"]
+    out = inspect_checkout(top, req["wip"])
+    return {**out, **where, "checkout": top}
+
+
+def inspect_checkout(top: str, wip: str) -> dict[str, Any]:
     if not os.path.isdir(top):
         return {"exists": False}
     if git(top, "rev-parse", "--show-toplevel", check=False).strip() != os.path.realpath(top):
@@ -113,7 +130,7 @@ def inspect(req: dict[str, Any]) -> dict[str, Any]:
         "head": head,
         "synced": synced,
         "tips": sorted(set(tips + [t for t in (head, synced) if t])),
-        "has_wip": bool(rev(top, req["wip"] + "^{commit}")),
+        "has_wip": bool(rev(top, wip + "^{commit}")),
     }
 
 
@@ -323,6 +340,8 @@ def _apply(top: str, wip: str, branch: str, req: dict[str, Any]) -> dict[str, An
 
 def main(argv: list[str]) -> int:
     req = json.loads(argv[2])
+    if len(argv) > 3:
+        req["edit_source"] = argv[3]
     try:
         out = inspect(req) if argv[1] == "inspect" else apply(req)
     except Refused as exc:
