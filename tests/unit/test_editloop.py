@@ -79,6 +79,8 @@ def test_notes_stopped_services_and_services_not_on_this_host() -> None:
     }
     # beta does not run on this host at all: its files mean nothing here
     assert er.decide({"src/beta/x.py": 105.0}, {"alpha": 100.0}, {}, RULES)["stopped"] == {}
+    # a note is said once: the last look (at 106) saw it already
+    assert er.decide(files, {"alpha": 100.0}, {}, RULES, looked=106.0)["notes"] == []
 
 
 def test_a_file_that_does_not_compile_keeps_the_services_it_would_restart() -> None:
