@@ -33,6 +33,7 @@ from _common import (
     default_devkit_python,
     devkit_env,
     git_head,
+    load,
     log,
     machine,
     today,
@@ -277,6 +278,7 @@ def main() -> int:
     (STATE / "pyproject.toml").write_text("\n".join(lines))
     env = devkit_env(STATE)
     devkit = [default_devkit_python(), "-m", "devkit"]
+    where = machine()  # the load average at the start
     bai = backend_ai_tree(Path(args.bundle), args.rounds)
     pollers: dict[str, Poller] = {}
     samples: dict[str, list[float]] = {
@@ -356,7 +358,7 @@ def main() -> int:
         seen.append(f"| {key} | {ours[key]} | {bai.get(key, '–')} |")
     body = f"""Measured {today()} by `bench/bench_editloop.py` ({args.rounds} interleaved rounds after 1 warm-up; seconds from the save to the first answer with the edit, stamped by a poller inside the host's network namespace asking every 5 ms).
 
-Machine: {machine()}. devkit {git_head()} ({default_devkit_python()}).
+Machine: {where}; at the end {load()} (other sessions share this machine). devkit {git_head()} ({default_devkit_python()}).
 
 These figures are for **the edit loop's test project** (tests/editloop: two services of the standard library's HTTP server run from a git checkout with PYTHONPATH=src, importing a shared `common` package), each path on a sandbox host of its own (network namespaces, so the services start as fast as on this machine). Backend.AI's manager starts in seconds, not a tenth of one: its edit-to-serving is its floor plus the same overhead, to be measured once the source mode runs it. On these sandbox hosts every SSH command runs root's `~/.bashrc`, which evaluates `pyenv init` (about 0.25 s per command here; see the provisioning section): `restart --changed` is one command after the login, `sync` three.
 

@@ -38,9 +38,15 @@ def built(overrides: dict | None = None) -> Desired:
 
 
 def look(vm: FakeHost, checkout: bool = True, sha: str = "", ignored: bool = True) -> FakeHost:
-    """What the host says about the checkout's settings file."""
-    out = json.dumps({"checkout": checkout, "sha256": sha, "ignored": ignored})
-    return vm.on(r"(?s)check-ignore.*print\(json\.dumps\(out\)\)", stdout=out)
+    """What the host says about the checkout's settings file (the vscode kind's second look)."""
+    got = vm.raw_facts["kinds"]["vscode"]
+    vm.raw_facts["kinds"]["vscode"] = {
+        **got,
+        "checkout": checkout,
+        "sha256": sha,
+        "ignored": ignored,
+    }
+    return vm
 
 
 def test_a_fresh_host_gets_the_rules_the_host_side_and_settings_after_the_services() -> None:

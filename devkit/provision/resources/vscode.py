@@ -12,8 +12,16 @@ from typing import Any, NamedTuple
 
 from devkit.provision.command import q, sh
 from devkit.provision.connection import Connection
-from devkit.provision.remote import read
-from devkit.provision.resources.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit.provision.remote import file_fact, read, run
+from devkit.provision.resources.base import (
+    ApplyContext,
+    Ask,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+)
 from devkit.provision.resources.edit import DEdit
 
 NAME = "vscode"
@@ -41,12 +49,23 @@ def request(stack: Any) -> dict[str, str]:
 
 
 def collect(req: dict[str, str], base: str) -> dict[str, Any]:  # runs on the host
+    """devkit's record; with the checkout (the second look, once the stack is rendered): whether
+    it exists, the settings file there now, and whether the repository ignores that path."""
     import json as _json
 
     try:
-        return dict(_json.loads(read(os.path.join(base, req["record"])) or "{}"))
+        out: dict[str, Any] = dict(_json.loads(read(os.path.join(base, req["record"])) or "{}"))
     except ValueError:
-        return {}
+        out = {}
+    top = req.get("checkout")
+    if top:
+        out["checkout"] = os.path.isdir(top)
+        info = file_fact(os.path.join(top, req["rel"]))
+        out["sha256"] = info["sha256"] if info else ""
+        if out["checkout"]:
+            rc, _ = run(["git", "-C", top, "check-ignore", "-q", "--no-index", req["rel"]])
+            out["ignored"] = rc != 1  # 1: not ignored; 128: not a git checkout
+    return out
 
 
 REMOTE = (collect,)
@@ -54,7 +73,13 @@ REMOTE = (collect,)
 
 def parse(raw: Any) -> VscodeFacts:
     raw = raw or {}
-    return VscodeFacts(str(raw.get("written") or ""), str(raw.get("told") or ""))
+    return VscodeFacts(
+        str(raw.get("written") or ""),
+        str(raw.get("told") or ""),
+        None if "checkout" not in raw else bool(raw["checkout"]),
+        str(raw.get("sha256") or ""),
+        bool(raw.get("ignored", True)),
+    )
 
 
 def settings(d: DEdit) -> dict[str, Any]:
@@ -78,40 +103,13 @@ def desired(b: Build) -> DVscode | None:
     return DVscode(e.checkout, f"{e.checkout}/{REL}", content, summary)
 
 
-_LOOK = (
-    "import hashlib, os, subprocess, sys, json\n"
-    "top, rel = sys.argv[1], sys.argv[2]\n"
-    "path = os.path.join(top, rel)\n"
-    "out = {'checkout': os.path.isdir(top), 'sha256': '', 'ignored': True}\n"
-    "try:\n"
-    "    with open(path, 'rb') as f:\n"
-    "        out['sha256'] = hashlib.sha256(f.read()).hexdigest()\n"
-    "except OSError:\n"
-    "    pass\n"
-    "if out['checkout']:\n"
-    "    rc = subprocess.run(['git', '-C', top, 'check-ignore', '-q', '--no-index', rel],\n"
-    "                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
-    "    out['ignored'] = rc != 1\n"
-    "print(json.dumps(out))\n"
-)
-
-
-def refresh(conn: Connection, d: Desired, f: Facts) -> Facts:
+def refresh(conn: Connection, d: Desired, f: Facts, ask: Ask) -> Facts:
     """Look at the checkout's settings file once the stack is rendered (where it is)."""
     v: DVscode | None = d.of(NAME)
     if v is None:
         return f
-    cmd = sh("/usr/bin/python3", "-I", "-S", "-c", q(_LOOK), q(v.checkout), q(REL))
-    res = conn.run(cmd.labelled("<look at .vscode/settings.json>"), "vscode", check=False)
-    try:
-        raw = json.loads(res.stdout)
-    except ValueError:
-        return f
-    have: VscodeFacts = f.of(NAME)
-    now = have._replace(
-        checkout=bool(raw["checkout"]), sha256=str(raw["sha256"]), ignored=bool(raw["ignored"])
-    )
-    return f._replace(kinds={**f.kinds, NAME: now})
+    raw = ask(NAME, {"record": RECORD, "checkout": v.checkout, "rel": REL})
+    return f._replace(kinds={**f.kinds, NAME: parse(raw)})
 
 
 def digest(text: str) -> str:
