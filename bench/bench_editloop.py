@@ -332,7 +332,7 @@ def main() -> int:
             "changed",
             "changed_cmd",
         ),
-        ("the watcher (save on the host, no command)", "watch", ""),
+        ("the watcher (save on the host, no command; includes its 0.2 s debounce)", "watch", ""),
         ("`devkit sync` (uncommitted save in a local clone, then the command)", "sync", "sync_cmd"),
     ]
     table = [
@@ -360,7 +360,7 @@ def main() -> int:
 
 Machine: {where}; at the end {load()} (other sessions share this machine). devkit {git_head()} ({default_devkit_python()}).
 
-These figures are for **the edit loop's test project** (tests/editloop: two services of the standard library's HTTP server run from a git checkout with PYTHONPATH=src, importing a shared `common` package), each path on a sandbox host of its own (network namespaces, so the services start as fast as on this machine). Backend.AI's manager starts in seconds, not a tenth of one: its edit-to-serving is its floor plus the same overhead, to be measured once the source mode runs it. On these sandbox hosts every SSH command runs root's `~/.bashrc`, which evaluates `pyenv init` (about 0.25 s per command here; see the provisioning section): `restart --changed` is one command after the login, `sync` three.
+These figures are for **the edit loop's test project** (tests/editloop: two services of the standard library's HTTP server run from a git checkout with PYTHONPATH=src, importing a shared `common` package), each path on a sandbox host of its own (network namespaces, so the services start as fast as on this machine). Backend.AI's manager starts in seconds, not a tenth of one: its edit-to-serving is its floor plus the same overhead, to be measured once the source mode runs it. On these sandbox hosts every SSH command runs root's `~/.bashrc`, which evaluates `pyenv init` (about 0.25 s per command here; see the provisioning section): `restart --changed` is one command after the login, `sync` two (and an SFTP upload of the bundle).
 
 | path | edit-to-serving, median s (min–max) | over the floor | the command alone |
 |---|---|---|---|
