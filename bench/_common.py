@@ -164,6 +164,19 @@ def tool_versions(devkit_python: str, tools: Tools) -> dict[str, str]:
     return out
 
 
+def devkit_env(state: Path) -> dict[str, str]:
+    """The environment devkit runs in for a benchmark: its state, ssh_config and known_hosts under
+    `state` (the real ~/.ssh is never touched), this checkout's devkit first on the path."""
+    return {
+        **os.environ,
+        "DEVKIT_STATE_DIR": str(state / "state"),
+        "DEVKIT_SSH_CONFIG": str(state / "ssh_config"),
+        "DEVKIT_KNOWN_HOSTS": str(state / "known_hosts"),
+        "PYTHONPATH": str(REPO),
+        "NO_COLOR": "1",
+    }
+
+
 def git_head() -> str:
     r = run_text(["git", "rev-parse", "--short", "HEAD"], REPO)
     dirty = run_text(["git", "status", "--porcelain", "--", "devkit"], REPO).stdout.strip()

@@ -19,7 +19,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, WORK, default_devkit_python, git_head, log, machine, today, write_section
+from _common import (
+    WORK,
+    default_devkit_python,
+    devkit_env,
+    git_head,
+    log,
+    machine,
+    today,
+    write_section,
+)
 
 HOSTS = ["bp1", "bp2", "bp3"]
 STATE = WORK / "provision"
@@ -108,14 +117,7 @@ def main() -> int:
         sys.exit("[bench] needs root (sandbox hosts are network namespaces)")
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "pyproject.toml").write_text('[tool.devkit.provision]\nstack = "halfstack"\n')
-    env = {
-        **os.environ,
-        "DEVKIT_STATE_DIR": str(STATE / "state"),
-        "DEVKIT_SSH_CONFIG": str(STATE / "ssh_config"),
-        "DEVKIT_KNOWN_HOSTS": str(STATE / "known_hosts"),
-        "PYTHONPATH": str(REPO),
-        "NO_COLOR": "1",
-    }
+    env = devkit_env(STATE)
     devkit = [default_devkit_python(), "-m", "devkit"]
     pyinfra = str(ensure_pyinfra())
     try:

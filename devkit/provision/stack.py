@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from devkit import schema as s
 from devkit.errors import ConfigError, DevkitError
-from devkit.provision import paths, vartypes
+from devkit.provision import editspec, paths, vartypes
 
 _REL = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 
@@ -125,6 +125,7 @@ class Stack(NamedTuple):
     platforms: tuple[str, ...] = ()  # "debian 12", ...; () = any
     checkout: CheckoutSpec | None = None
     platform: dict[str, dict[str, Any]] = {}  # platform -> {"vars": ..., "packages": ...}
+    edit: editspec.EditSpec | None = None  # the edit loop ([edit]): services run from a checkout
 
 
 def find(name: str) -> Path:
@@ -159,13 +160,35 @@ def load(name: str, _seen: tuple[str, ...] = ()) -> Stack:
         raise ConfigError(source, "", f"cannot read it: {exc}") from None
     parent = data.get("stack", {}).get("extends") if isinstance(data.get("stack"), dict) else None
     if parent is None:
-        return parse(data, d, source)
+        return _with_watcher(parse(data, d, source), _seen)
     if not isinstance(parent, str) or not parent:
         raise ConfigError(source, "stack.extends", "expected the name of another stack")
     if str(d) in _seen:
         raise ConfigError(source, "stack.extends", f"{parent!r} extends this stack back")
     base = load(parent, (*_seen, str(d)))
-    return extend(base, parse(data, d, source, base), source)
+    return _with_watcher(extend(base, parse(data, d, source, base), source), _seen)
+
+
+def _with_watcher(stack: Stack, seen: tuple[str, ...]) -> Stack:
+    """The stack with the edit loop's watcher as a service of its own (the outermost stack only)."""
+    if seen or stack.edit is None:
+        return stack
+    program = ProgramSpec(editspec.watcher_command(stack.edit), {}, "", "", **editspec.PROGRAM)
+    uses = (f"file:{editspec.RULES_ID}", f"file:{editspec.SCRIPT_ID}")
+    watcher = ServiceSpec(
+        editspec.WATCHER,
+        (),
+        (),
+        (),
+        (),
+        uses,
+        (),
+        program,
+        "",
+        (),
+        editspec.when_watching(stack.edit),
+    )
+    return stack._replace(services=(*stack.services, watcher))
 
 
 def _deep(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -195,6 +218,7 @@ def extend(base: Stack, child: Stack, source: str) -> Stack:
         platforms=child.platforms or base.platforms,
         checkout=child.checkout or base.checkout,
         platform=_deep(base.platform, child.platform),
+        edit=child.edit or base.edit,
     )
     _check_refs(stack)
     return stack
@@ -319,6 +343,7 @@ STACK = s.Table(
     s.Key("services", s.mapping(s.table(SERVICE), key=SERVICE_NAME), {}),
     s.Key("platform", s.mapping(s.table(PLATFORM), key=PLATFORM_NAME), {}),
     s.Key("checkout", s.anything(), None),  # CHECKOUT, when the stack can run from a checkout
+    s.Key("edit", s.anything(), None),  # editspec.EDIT: the edit loop's own group
 )
 
 
@@ -438,6 +463,7 @@ def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None)
         checkout=None
         if v["checkout"] is None
         else CheckoutSpec(**s.validate(CHECKOUT, v["checkout"], where.key("checkout"))),
+        edit=editspec.parse(v["edit"], where.key("edit")),
     )
     if stack.notes and not any((t / stack.notes).is_file() for t in dirs):
         raise ConfigError(source, "stack.notes", f"template {stack.notes!r} not found in {d}")
@@ -481,6 +507,7 @@ def _check_refs(stack: Stack) -> None:
                 raise ConfigError(
                     stack.source, f"services.{svc.name}.uses", f"{u!r} names nothing in this stack"
                 )
+    editspec.check(stack.edit, [svc.name for svc in stack.services], stack.source)
     ids = [f.id for f in all_files(stack)]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:

@@ -12,6 +12,7 @@ from devkit.provision.resources import (
     checkout,
     devvenv,
     dirs,
+    edit,
     files,
     inits,
     lfs,
@@ -19,6 +20,7 @@ from devkit.provision.resources import (
     programs,
     secrets,
     venvs,
+    vscode,
 )
 
 KINDS: tuple[ModuleType, ...] = (
@@ -31,7 +33,9 @@ KINDS: tuple[ModuleType, ...] = (
     lfs,
     files,
     inits,
+    edit,  # the edit loop's files, before programs: its watcher restarts when they change
     programs,
+    vscode,  # in the checkout, which exists once the services run from it
     boot,
 )
 BY_NAME: dict[str, ModuleType] = {k.NAME: k for k in KINDS}
