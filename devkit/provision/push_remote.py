@@ -41,6 +41,9 @@ def git(
     check: bool = True,
 ) -> str:
     e = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    # a bundle carries Git LFS pointers, never their files: git-lfs must not try to fetch them
+    # (the checkout's files stay as they are; devkit fills new pointers from released wheels)
+    e["GIT_LFS_SKIP_SMUDGE"] = "1"
     e.update(env or {})
     p = subprocess.run(["git", "-C", top, *args], input=input, capture_output=True, env=e)
     if check and p.returncode != 0:
