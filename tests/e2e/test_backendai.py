@@ -13,7 +13,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from tests.e2e.conftest import TIMINGS
-from tests.ssh.conftest import children, drop_lock_dirs, isolated_env, lock_dirs, ssh
+from tests.ssh.conftest import children, cut, drop_lock_dirs, isolated_env, lock_dirs, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.ssh]
 
@@ -196,11 +195,7 @@ def provision_cut(
         time.sleep(0.1)
     assert p.poll() is None, "provision ended before the point to cut it"
     time.sleep(settle)
-    for pid in children(sshd):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    cut(children(sshd))
     out, _ = p.communicate(timeout=120)
     return json.loads(out)["hosts"][0]
 
