@@ -14,8 +14,8 @@ from tests.e2e.conftest import TIMINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# a webserver login; the session cookie it set must be a logged-in session; and GraphQL through the
-# webserver must reach the manager (26.x's gateway is switched off): prints three words
+# a webserver login; the session cookie it set must be a logged-in session; with an argument, GraphQL
+# through the webserver must reach the manager (26.x's gateway is switched off): prints two or three words
 LOGIN = """
 import http.cookiejar, json, sys, urllib.request
 creds = json.load(open(sys.argv[1]))
@@ -29,16 +29,18 @@ a = post("/server/login", {"username": creds["username"], "password": creds["pas
 print("authenticated" if a.get("authenticated") is True else a)
 b = post("/server/login-check", {})
 print("session" if b.get("authenticated") is True else b)
-c = post("/func/admin/gql", {"query": "{ agent_list(limit: 10, offset: 0) { items { id status } } }"})
-items = ((c.get("data") or {}).get("agent_list") or {}).get("items") or []
-print("gql" if any(i["status"] == "ALIVE" for i in items) else c)
+if sys.argv[2:] == ["gql"]:
+    q = "{ agent_list(limit: 10, offset: 0) { items { id status } } }"
+    c = post("/func/admin/gql", {"query": q})
+    items = ((c.get("data") or {}).get("agent_list") or {}).get("items") or []
+    print("gql" if any(i["status"] == "ALIVE" for i in items) else c)
 """
 
 
-def login_script(base: str | Path) -> str:
+def login_script(base: str | Path, graphql: bool = False) -> str:
     """The shell command that runs LOGIN on the host with the stack's admin credentials."""
     creds = shlex.quote(f"{base}/client/admin-login.json")
-    return f"python3 - {creds} <<'EOF'\n{LOGIN}\nEOF"
+    return f"python3 - {creds}{' gql' if graphql else ''} <<'EOF'\n{LOGIN}\nEOF"
 
 
 def exposed(ss_listening: str) -> list[str]:

@@ -255,7 +255,7 @@ def test_backendai_stack_end_to_end(bed: Bed, phase: Callable[[str], Any]) -> No
     with phase("webserver login and a signed API call"):
         r = on_host(bed, login_script(bed.base))
         assert r.returncode == 0, r.stdout + r.stderr
-        assert r.stdout.split() == ["authenticated", "session", "gql"], r.stdout
+        assert r.stdout.split() == ["authenticated", "session"], r.stdout
         env_file = bed.base / "client" / "env-local-admin-api.sh"
         assert env_file.stat().st_mode & 0o777 == 0o600
         r = on_host(

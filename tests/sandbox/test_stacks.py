@@ -106,7 +106,7 @@ def test_backendai_23_09_on_bookworm_and_the_current_line_on_trixie_in_one_run(b
 
         with phase("webserver login, GraphQL and signed API calls"):
             for name in hosts:
-                r = ssh(bed.env, name, login_script(base[name]))
+                r = ssh(bed.env, name, login_script(base[name], graphql=True))
                 assert r.stdout.split() == ["authenticated", "session", "gql"], r.stdout + r.stderr
                 env_file = f"{base[name]}/client/env-local-admin-api.sh"
                 r = ssh(
