@@ -71,9 +71,10 @@ def phases(title: str, out: Path) -> Iterator[Callable[[str], Any]]:
     try:
         yield timed
     finally:
+        width = max([44, *(len(name) for name, _ in times)])
         lines = ["", f"{title} (wall seconds):"]
-        lines += [f"  {name:<44} {secs:7.1f}" for name, secs in times]
-        lines.append(f"  {'total':<44} {sum(s for _, s in times):7.1f}")
+        lines += [f"  {name:<{width}} {secs:7.1f}" for name, secs in times]
+        lines.append(f"  {'total':<{width}} {sum(s for _, s in times):7.1f}")
         text = "\n".join(lines)
         TIMINGS.append(text)
         print(text)

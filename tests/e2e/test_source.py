@@ -5,22 +5,19 @@ from the checkout; an edit served after a restart; the wheels and back on the sa
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 
-from tests.e2e.conftest import TIMINGS
-from tests.e2e.test_backendai import _LOGIN
+from tests.e2e.checks import login_script, phases
 from tests.ssh.conftest import drop_lock_dirs, isolated_env, lock_dirs, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.ssh]
@@ -104,21 +101,9 @@ def manager_root(bed: Bed) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def phase() -> Iterator[Callable[[str], Any]]:
-    times: list[tuple[str, float]] = []
-
-    @contextlib.contextmanager
-    def timed(name: str) -> Iterator[None]:
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            times.append((name, time.monotonic() - start))
-
-    yield timed
-    lines = ["", "backend.ai from source, e2e phase timings (wall seconds):"]
-    lines += [f"  {name:<52} {secs:7.1f}" for name, secs in times]
-    lines.append(f"  {'total':<52} {sum(s for _, s in times):7.1f}")
-    TIMINGS.append("\n".join(lines))
+    out = ROOT / ".cache" / "source-timings.txt"
+    with phases("backend.ai from source, e2e phase timings", out) as timed:
+        yield timed
 
 
 SOURCE = f"backend_ai.source={BUNDLE}@23.09"
@@ -160,7 +145,7 @@ def test_backendai_from_the_23_09_branch(bed: Bed, phase: Callable[[str], Any]) 
         assert origin.endswith(".bundle")
 
     with phase("a login, a signed call, and the repo's own ./backend.ai"):
-        r = on_host(bed, f"python3 - {BASE}/client/admin-login.json <<'EOF'\n{_LOGIN}\nEOF")
+        r = on_host(bed, login_script(BASE))
         assert r.stdout.split() == ["authenticated", "session"], r.stdout + r.stderr
         env = f"{BASE}/client/env-local-admin-api.sh"
         r = on_host(bed, f"cd {CHECKOUT} && . {env} && ./backend.ai admin agent list")
