@@ -25,13 +25,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    REPO,
     WORK,
     default_devkit_python,
+    down_sandboxes,
     git_head,
     load,
     log,
     machine,
+    sandbox_env,
     table,
     today,
     write_section,
@@ -67,14 +68,8 @@ def main() -> None:
         '[tool.devkit.provision]\nstack = "backend.ai"\n\n'
         f'[tool.devkit.hosts.tx.vars]\nbackend_ai.version = "{args.current}"\n'
     )
-    env = {
-        **os.environ,
-        "DEVKIT_STATE_DIR": str(HERE / "state"),
-        "DEVKIT_SSH_CONFIG": str(HERE / "ssh_config"),
-        "DEVKIT_KNOWN_HOSTS": str(HERE / "known_hosts"),
-        "DEVKIT_WHEEL_CACHE": str(HERE / "wheels"),
-        "PYTHONPATH": str(REPO),
-    }
+    env = sandbox_env(HERE)
+    env["DEVKIT_WHEEL_CACHE"] = str(HERE / "wheels")  # empty: the cold run fetches them
     dk = [args.devkit_python, "-m", "devkit"]
     at_start = machine()
     hosts = {"bw": ("bookworm", "23.9.10"), "tx": ("trixie", args.current)}
@@ -93,10 +88,7 @@ def main() -> None:
                 if i:
                     noop[name].append(took)
     finally:
-        for p in sorted((HERE / "state" / "sandbox").glob("*/sandbox.json")):
-            subprocess.run(
-                [*dk, "sandbox", "down", p.parent.name], env=env, capture_output=True, check=False
-            )
+        down_sandboxes(dk, env)
 
     def cell(xs: list[float]) -> str:
         return f"{statistics.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
