@@ -321,6 +321,29 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+# --- sandbox hosts ---------------------------------------------------------------------------
+
+
+def sandbox_env(here: Path) -> dict[str, str]:
+    """devkit's environment for a benchmark's own sandboxes: its state, ssh config and known hosts
+    under `here` (the user's ~/.ssh is never touched), this checkout's devkit first."""
+    return {
+        **os.environ,
+        "DEVKIT_STATE_DIR": str(here / "state"),
+        "DEVKIT_SSH_CONFIG": str(here / "ssh_config"),
+        "DEVKIT_KNOWN_HOSTS": str(here / "known_hosts"),
+        "PYTHONPATH": str(REPO),
+    }
+
+
+def down_sandboxes(devkit: list[str], env: dict[str, str]) -> None:
+    """Every sandbox of that state dir down, whatever happened to the benchmark."""
+    for p in sorted((Path(env["DEVKIT_STATE_DIR"]) / "sandbox").glob("*/sandbox.json")):
+        subprocess.run(
+            [*devkit, "sandbox", "down", p.parent.name], env=env, capture_output=True, check=False
+        )
+
+
 # --- RESULTS.md ------------------------------------------------------------------------------
 
 

@@ -55,6 +55,7 @@ class InitSpec(NamedTuple):
     user: str  # template; "" = the login user
     uses: tuple[str, ...] = ()  # file ids or secret:NAME: a change to one runs the step again
     recheck: bool = False  # verify it on every run (cheaply), and run it again when that fails
+    when: str = ""  # template: the step exists only when this renders truthy ("" = always)
 
 
 class ProgramSpec(NamedTuple):
@@ -280,6 +281,7 @@ INIT = s.Table(
     s.Key("user", s.string(), ""),
     s.Key("uses", s.strings(), ()),
     s.Key("recheck", s.boolean(), False),
+    s.Key("when", s.string(), ""),
 )
 PORT = s.Table(s.Key("name", s.string()), s.Key("port", _port), s.Key("forward", s.boolean(), True))
 SERVICE = s.Table(
@@ -399,6 +401,7 @@ def _service(name: str, x: dict[str, Any], where: s.Where, dirs: list[Path]) -> 
                 i["unless"],
                 i["user"],
                 i["uses"],
+                when=i["when"],
             )
             for i in x["init"]
         ),

@@ -6,7 +6,6 @@ the wheels and back on the same host; and source = local, pushed from a clone he
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
@@ -21,8 +20,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests.e2e.conftest import TIMINGS
-from tests.e2e.test_backendai import _LOGIN
+from tests.e2e.checks import login_script, phases
 from tests.ssh.conftest import drop_lock_dirs, isolated_env, lock_dirs, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.ssh]
@@ -61,7 +59,9 @@ def bed() -> Iterator[Bed]:
         os.environ.get("DEVKIT_TEST_WHEELS") or Path.home() / ".cache" / "devkit-tests" / "wheels"
     )
     wheels.mkdir(parents=True, exist_ok=True)
-    b = Bed(d, isolated_env(d), wheels)
+    # the LFS files' wheels, fetched from PyPI once per machine rather than once per run
+    cache = Path.home() / ".cache" / "devkit-tests" / "wheel-cache"
+    b = Bed(d, {**isolated_env(d), "DEVKIT_WHEEL_CACHE": str(cache)}, wheels)
     locks = lock_dirs()
     try:
         r = devkit(b, "sandbox", "up", HOST, "--release", "bookworm", timeout=900)
@@ -108,21 +108,9 @@ def manager_root(bed: Bed) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def phase() -> Iterator[Callable[[str], Any]]:
-    times: list[tuple[str, float]] = []
-
-    @contextlib.contextmanager
-    def timed(name: str) -> Iterator[None]:
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            times.append((name, time.monotonic() - start))
-
-    yield timed
-    lines = ["", "backend.ai from source, e2e phase timings (wall seconds):"]
-    lines += [f"  {name:<52} {secs:7.1f}" for name, secs in times]
-    lines.append(f"  {'total':<52} {sum(s for _, s in times):7.1f}")
-    TIMINGS.append("\n".join(lines))
+    out = ROOT / ".cache" / "source-timings.txt"
+    with phases("backend.ai from source, e2e phase timings", out) as timed:
+        yield timed
 
 
 SOURCE = f"backend_ai.source={BUNDLE}@23.09"
@@ -190,7 +178,7 @@ def test_backendai_from_the_23_09_branch(bed: Bed, phase: Callable[[str], Any]) 
         assert origin.endswith(".bundle")
 
     with phase("a login, a signed call, and the repo's own ./backend.ai"):
-        r = on_host(bed, f"python3 - {BASE}/client/admin-login.json <<'EOF'\n{_LOGIN}\nEOF")
+        r = on_host(bed, login_script(BASE))
         assert r.stdout.split() == ["authenticated", "session"], r.stdout + r.stderr
         env = f"{BASE}/client/env-local-admin-api.sh"
         r = on_host(bed, f"cd {CHECKOUT} && . {env} && ./backend.ai admin agent list")
