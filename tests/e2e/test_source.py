@@ -97,11 +97,12 @@ def status(bed: Bed) -> dict[str, Any]:
     return json.loads(r.stdout)
 
 
+# the manager's `GET /` (the host has no curl)
+_GET_ROOT = "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8091/\", timeout=5).read().decode())'"
+
+
 def manager_root(bed: Bed) -> dict[str, Any]:
-    r = on_host(
-        bed,
-        "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8091/\", timeout=10).read().decode())'",
-    )
+    r = on_host(bed, _GET_ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     return json.loads(r.stdout)
 
@@ -141,9 +142,9 @@ def restarted(out: str) -> list[str]:
 def serves(bed: Bed, suffix: str, timeout: float = 90) -> None:
     deadline, got = time.monotonic() + timeout, ""
     while time.monotonic() < deadline:
-        r = on_host(bed, "curl -s --max-time 5 http://127.0.0.1:8091/")
-        got = r.stdout
-        if r.returncode == 0 and got and json.loads(got)["manager"].endswith(suffix):
+        r = on_host(bed, _GET_ROOT)
+        got = r.stdout + r.stderr
+        if r.returncode == 0 and json.loads(r.stdout)["manager"].endswith(suffix):
             return
         time.sleep(0.5)
     raise AssertionError(f"the manager never answered with {suffix!r}; last answer {got!r}")
