@@ -13,6 +13,7 @@ from devkit.provision.resources import (
     devvenv,
     dirs,
     files,
+    images,
     inits,
     lfs,
     packages,
@@ -33,7 +34,8 @@ KINDS: tuple[ModuleType, ...] = (
     inits,
     programs,
     boot,
+    images,
 )
 BY_NAME: dict[str, ModuleType] = {k.NAME: k for k in KINDS}
 # kinds whose ops run inside a service's bring-up (before or after it starts), in this order
-STEPS: tuple[ModuleType, ...] = (inits,)
+STEPS: tuple[ModuleType, ...] = (inits, images)

@@ -104,7 +104,8 @@ def desired(b: Build) -> tuple[DVenv, ...]:
             venv(
                 v.name,
                 r(v.python, f"{at}.python") or s.python,
-                tuple(r(x, f"{at}.requirements") for x in v.requirements),
+                # a requirement that renders empty is not wanted on this host (by its role)
+                tuple(y for x in v.requirements if (y := r(x, f"{at}.requirements").strip())),
                 tuple(r(x, f"{at}.constraints") for x in v.constraints),
                 v.wheels or s.wheels,
                 python_version=r(v.python_version, f"{at}.python_version"),
