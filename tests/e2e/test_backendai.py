@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests.e2e.conftest import TIMINGS
 from tests.ssh.conftest import children, drop_lock_dirs, isolated_env, lock_dirs, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.ssh]
@@ -105,33 +104,6 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
-
-
-@pytest.fixture(scope="module")
-def phase() -> Iterator[Callable[[str], Any]]:
-    """`with phase("name"):` records the wall time of a phase; the table is printed at the end."""
-    import contextlib
-
-    times: list[tuple[str, float]] = []
-
-    @contextlib.contextmanager
-    def timed(name: str) -> Iterator[None]:
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            times.append((name, time.monotonic() - start))
-
-    yield timed
-    lines = ["", "backend.ai e2e phase timings (wall seconds):"]
-    lines += [f"  {name:<44} {secs:7.1f}" for name, secs in times]
-    lines.append(f"  {'total':<44} {sum(s for _, s in times):7.1f}")
-    text = "\n".join(lines)
-    TIMINGS.append(text)
-    print(text)
-    out = Path(os.environ.get("DEVKIT_E2E_TIMINGS", ROOT / ".cache" / "e2e-timings.txt"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text.lstrip() + "\n")
 
 
 @pytest.fixture(scope="module")
