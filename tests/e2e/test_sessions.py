@@ -254,7 +254,7 @@ def test_images_pulled_from_a_registry_replace_the_built_one_and_back(
     )
     # its own session, no terminal and no pipe back: the SSH command returns at once
     serve = f"/usr/bin/docker-registry serve {reg}/config.yml"
-    r = on(bed, solo, f"setsid {serve} </dev/null >{reg}/log 2>&1 & echo $!")
+    r = on(bed, solo, f"{{ setsid {serve} </dev/null >{reg}/log 2>&1 & }}; echo $!")
     pid = int(r.stdout.strip())
     pyproject = bed.dir / "pyproject.toml"
     try:
@@ -453,7 +453,10 @@ def test_a_fourth_host_joins_without_touching_the_others(
     with phase("cluster: a fourth host joins"):
         data = cluster_provision(bed, *AGENTS, "a3")
     status = {h["host"]: h["status"] for h in data["hosts"]}
-    assert status == {SOLO: "unchanged", "a1": "unchanged", "a2": "unchanged", "a3": "changed"}
+    ops = {
+        h["host"]: [(o["id"], o["action"], o["detail"]) for o in h["ops"]] for h in data["hosts"]
+    }
+    assert status == {SOLO: "unchanged", "a1": "unchanged", "a2": "unchanged", "a3": "changed"}, ops
     assert {h: pids(bed, h) for h in cluster} == before
     got = members(bed, *AGENTS, "a3")
     assert got["i-a3"][0] == "ALIVE" and len(got) == 4, got

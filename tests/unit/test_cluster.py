@@ -161,3 +161,12 @@ def test_manager_in_the_config_orders_the_hosts_and_gives_roles(
     ]
     _, tgts = targets.resolve(targets.Selection(("a3",), manager="m2"), start_sandbox=False)
     assert [(t.name, t.role) for t in tgts] == [("m2", "manager"), ("a3", "agent")]
+
+
+def test_every_role_has_the_module_the_venv_is_checked_by() -> None:
+    # a venv whose check module is missing counts as absent and is made again on every run
+    check = next(v.check for v in stk.load("backend.ai").venvs if v.name == "backend.ai")
+    package = check.replace("ai.backend.", "backend.ai-")
+    for name, role in (("m1", "manager"), ("a1", "agent")):
+        [reqs] = [v.requirements for v in build(name, role).of("venvs") if v.name == "backend.ai"]
+        assert any(r.startswith(package + "==") for r in reqs), (role, reqs)

@@ -175,6 +175,13 @@ def test_an_alias_given_to_another_image_since_is_registered_again() -> None:
     assert ops == [("image:python", "register"), ("program:agent", "restart")]
 
 
+def test_a_venv_made_again_gets_the_hook_again() -> None:
+    d, r = settled(CAPPED)
+    r["kinds"]["venvs"] = {"supervisor": r["kinds"]["venvs"]["supervisor"]}  # backend.ai: absent
+    ops = [(o.id, o.action) for o in plan.plan(d, facts.parse(json.dumps(r)))]
+    assert ops.index(("venv:backend.ai", "create")) < ops.index(("rlimit-hook", "install"))
+
+
 def test_a_hook_no_longer_needed_is_removed() -> None:
     d, r = settled(FREE)
     r["kinds"]["images"]["hook"] = "an-old-hash"

@@ -343,6 +343,12 @@ def _anchor(d: Desired, d_im: DImages, service: str, stage: str) -> bool:
     return service == last and stage == "poststart"
 
 
+def _venv_made(d: Desired, f: Facts, path: str) -> bool:
+    """Does this run make the venv at `path` (again)? Its venvs op comes before the images'."""
+    have = f.kinds.get("venvs") or {}
+    return any(d.layout.venv(v.name) == path and have.get(v.name) != v.spec for v in d.of("venvs"))
+
+
 def ops(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
     d_im: DImages | None = d.of(NAME)
     if d_im is None or not _anchor(d, d_im, service, stage):
@@ -350,9 +356,9 @@ def ops(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
     have = _have(f)
     out: list[Op] = []
     want_hook = d_im.hook
-    if (
-        want_hook is not None
-        and have.hook != hashlib.sha256(want_hook.content.encode()).hexdigest()
+    if want_hook is not None and (
+        have.hook != hashlib.sha256(want_hook.content.encode()).hexdigest()
+        or _venv_made(d, f, want_hook.venv)  # made again in this run: without the hook
     ):
         caps = ", ".join(f"{k} {v}" for k, v in sorted(want_hook.limits.items()))
         out.append(
