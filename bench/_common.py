@@ -5,6 +5,7 @@ Standard library only: the benchmarks drive every tool (devkit included) through
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import os
 import platform
@@ -322,3 +323,24 @@ def write_section(heading: str, body: str, path: Path = RESULTS) -> None:
         text = text.rstrip("\n") + "\n\n" + block
     path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
     log(f"wrote the `## {heading}` section of {path}")
+
+
+def sandbox_env(state: Path) -> dict[str, str]:
+    """devkit's environment for a benchmark's sandbox hosts, as the tests make it: state, ssh_config
+    and known_hosts under `state` (the real ~/.ssh is never touched), this checkout's devkit first."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from tests.ssh.conftest import isolated_env
+
+    return isolated_env(state)
+
+
+def sandbox_args(rounds: int) -> argparse.Namespace:
+    """--rounds and --keep of a benchmark on sandbox hosts, which are network namespaces: root only."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--keep", action="store_true", help="leave the sandboxes running")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("[bench] needs root (sandbox hosts are network namespaces)")
+    return args

@@ -9,9 +9,7 @@ Usage: python bench/bench_provision.py [--rounds N] [--keep]
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -19,7 +17,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, WORK, default_devkit_python, git_head, log, machine, today, write_section
+from _common import (
+    WORK,
+    default_devkit_python,
+    git_head,
+    log,
+    machine,
+    sandbox_args,
+    sandbox_env,
+    today,
+    write_section,
+)
 
 HOSTS = ["bp1", "bp2", "bp3"]
 STATE = WORK / "provision"
@@ -100,22 +108,10 @@ def timed(cmd: list[str], env: dict[str, str], expect: str) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--keep", action="store_true", help="leave the sandboxes running")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("[bench] needs root (sandbox hosts are network namespaces)")
+    args = sandbox_args(7)
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "pyproject.toml").write_text('[tool.devkit.provision]\nstack = "halfstack"\n')
-    env = {
-        **os.environ,
-        "DEVKIT_STATE_DIR": str(STATE / "state"),
-        "DEVKIT_SSH_CONFIG": str(STATE / "ssh_config"),
-        "DEVKIT_KNOWN_HOSTS": str(STATE / "known_hosts"),
-        "PYTHONPATH": str(REPO),
-        "NO_COLOR": "1",
-    }
+    env = sandbox_env(STATE)
     devkit = [default_devkit_python(), "-m", "devkit"]
     pyinfra = str(ensure_pyinfra())
     try:
