@@ -270,9 +270,13 @@ def test_images_pulled_from_a_registry_replace_the_built_one_and_back(
             30,
             "the registry listening",
         )
-        docker(bed, solo, f"tag {TAG} {PULLED}")
-        docker(bed, solo, f"push -q {PULLED}")
-        docker(bed, solo, f"rmi {PULLED}")  # only the name: the pull below is real
+        # as a registry serves kernel images: a multi-architecture list (Backend.AI's scanner
+        # reads nothing else), here of one architecture
+        docker(bed, solo, f"tag {TAG} {PULLED}-amd64")
+        docker(bed, solo, f"push -q {PULLED}-amd64")
+        docker(bed, solo, f"manifest create --insecure {PULLED} {PULLED}-amd64")
+        docker(bed, solo, f"manifest push --insecure {PULLED}")
+        docker(bed, solo, f"rmi {PULLED}-amd64")  # only the name: the pull below is real
         pyproject.write_text(f'[tool.devkit.provision]\nimages = ["{PULLED}"]\n')
         with phase("sessions: provision pulling an image from a registry"):
             data = provision(bed, solo)
@@ -293,8 +297,9 @@ def test_images_pulled_from_a_registry_replace_the_built_one_and_back(
         pyproject.write_text("[tool.devkit]\n")
         os.kill(pid, signal.SIGTERM)
         time.sleep(0.5)
-    # back to the image built here: registered again under the alias, nothing rebuilt
-    data = provision(bed, solo)
+        # back to the image built here (also after a failure: the cluster's tests need it)
+        data = provision(bed, solo)
+    # registered again under the alias, nothing rebuilt
     ops = {(o["id"], o["action"]) for o in data["hosts"][0]["ops"]}
     assert ("image:python", "register") in ops and ("image:python", "build") not in ops, ops
     row = sql(
