@@ -274,8 +274,9 @@ def test_images_pulled_from_a_registry_replace_the_built_one_and_back(
         # reads nothing else), here of one architecture
         docker(bed, solo, f"tag {TAG} {PULLED}-amd64")
         docker(bed, solo, f"push -q {PULLED}-amd64")
-        docker(bed, solo, f"manifest create --insecure {PULLED} {PULLED}-amd64")
-        docker(bed, solo, f"manifest push --insecure {PULLED}")
+        # (the docker CLI keeps the list it makes in ~/.docker: --purge leaves nothing there)
+        docker(bed, solo, f"manifest create --amend --insecure {PULLED} {PULLED}-amd64")
+        docker(bed, solo, f"manifest push --purge --insecure {PULLED}")
         docker(bed, solo, f"rmi {PULLED}-amd64")  # only the name: the pull below is real
         pyproject.write_text(f'[tool.devkit.provision]\nimages = ["{PULLED}"]\n')
         with phase("sessions: provision pulling an image from a registry"):
