@@ -165,6 +165,19 @@ def tool_versions(devkit_python: str, tools: Tools) -> dict[str, str]:
     return out
 
 
+def devkit_env(state: Path) -> dict[str, str]:
+    """The environment devkit runs in for a benchmark: its state, ssh_config and known_hosts under
+    `state` (the real ~/.ssh is never touched), this checkout's devkit first on the path."""
+    return {
+        **os.environ,
+        "DEVKIT_STATE_DIR": str(state / "state"),
+        "DEVKIT_SSH_CONFIG": str(state / "ssh_config"),
+        "DEVKIT_KNOWN_HOSTS": str(state / "known_hosts"),
+        "PYTHONPATH": str(REPO),
+        "NO_COLOR": "1",
+    }
+
+
 def git_head() -> str:
     r = run_text(["git", "rev-parse", "--short", "HEAD"], REPO)
     dirty = run_text(["git", "status", "--porcelain", "--", "devkit"], REPO).stdout.strip()
@@ -309,6 +322,28 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+# --- sandbox hosts ---------------------------------------------------------------------------
+
+
+def sandbox_args(rounds: int) -> argparse.Namespace:
+    """--rounds and --keep of a benchmark on sandbox hosts, which are network namespaces: root only."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--keep", action="store_true", help="leave the sandboxes running")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("[bench] needs root (sandbox hosts are network namespaces)")
+    return args
+
+
+def down_sandboxes(devkit: list[str], env: dict[str, str]) -> None:
+    """Every sandbox of that state dir down, whatever happened to the benchmark."""
+    for p in sorted((Path(env["DEVKIT_STATE_DIR"]) / "sandbox").glob("*/sandbox.json")):
+        subprocess.run(
+            [*devkit, "sandbox", "down", p.parent.name], env=env, capture_output=True, check=False
+        )
+
+
 # --- RESULTS.md ------------------------------------------------------------------------------
 
 
@@ -323,24 +358,3 @@ def write_section(heading: str, body: str, path: Path = RESULTS) -> None:
         text = text.rstrip("\n") + "\n\n" + block
     path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
     log(f"wrote the `## {heading}` section of {path}")
-
-
-def sandbox_env(state: Path) -> dict[str, str]:
-    """devkit's environment for a benchmark's sandbox hosts, as the tests make it: state, ssh_config
-    and known_hosts under `state` (the real ~/.ssh is never touched), this checkout's devkit first."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from tests.ssh.conftest import isolated_env
-
-    return isolated_env(state)
-
-
-def sandbox_args(rounds: int) -> argparse.Namespace:
-    """--rounds and --keep of a benchmark on sandbox hosts, which are network namespaces: root only."""
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=rounds)
-    ap.add_argument("--keep", action="store_true", help="leave the sandboxes running")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("[bench] needs root (sandbox hosts are network namespaces)")
-    return args

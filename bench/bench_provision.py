@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     WORK,
     default_devkit_python,
+    devkit_env,
     git_head,
     log,
     machine,
     sandbox_args,
-    sandbox_env,
     today,
     write_section,
 )
@@ -111,7 +111,7 @@ def main() -> int:
     args = sandbox_args(7)
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "pyproject.toml").write_text('[tool.devkit.provision]\nstack = "halfstack"\n')
-    env = sandbox_env(STATE)
+    env = devkit_env(STATE)
     devkit = [default_devkit_python(), "-m", "devkit"]
     pyinfra = str(ensure_pyinfra())
     try:

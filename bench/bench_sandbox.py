@@ -22,9 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    REPO,
     WORK,
     default_devkit_python,
+    devkit_env,
+    down_sandboxes,
     git_head,
     load,
     log,
@@ -90,13 +91,7 @@ def main() -> None:
         sys.exit("[bench] needs root (isolated sandboxes have their own namespaces)")
     shutil.rmtree(HERE, ignore_errors=True)
     HERE.mkdir(parents=True)
-    env = {
-        **os.environ,
-        "DEVKIT_STATE_DIR": str(HERE / "state"),
-        "DEVKIT_SSH_CONFIG": str(HERE / "ssh_config"),
-        "DEVKIT_KNOWN_HOSTS": str(HERE / "known_hosts"),
-        "PYTHONPATH": str(REPO),
-    }
+    env = devkit_env(HERE)
     dk = [args.devkit_python, "-m", "devkit"]
     at_start = machine()  # with the load average at the start
     ssh = ["ssh", "-F", env["DEVKIT_SSH_CONFIG"], "-o", "BatchMode=yes"]
@@ -144,10 +139,7 @@ def main() -> None:
             net["ssh"].append(timed([*ssh, name, "true"], env))
             net["down"].append(timed([*dk, "sandbox", "down", name], env))
     finally:
-        for p in sorted((HERE / "state" / "sandbox").glob("*/sandbox.json")):
-            subprocess.run(
-                [*dk, "sandbox", "down", p.parent.name], env=env, capture_output=True, check=False
-            )
+        down_sandboxes(dk, env)
         for cache in HERE.glob("cold-cache-*"):
             subprocess.run(
                 [*dk, "sandbox", "down", "cold"],

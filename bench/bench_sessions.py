@@ -64,7 +64,7 @@ def main() -> int:
     args = c.sandbox_args(5)
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "pyproject.toml").write_text("[tool.devkit]\n")
-    env = c.sandbox_env(STATE)
+    env = c.devkit_env(STATE)
     devkit = [c.default_devkit_python(), "-m", "devkit"]
     common = ["--base-dir", str(STATE / "base" / "{host}"), "--wheelhouse", str(WHEELS)]
     hosts = [SOLO, *CLUSTER]

@@ -67,15 +67,27 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ),
     ("start",): ("devkit.commands.operate", "Start a host's services (or one)."),
     ("stop",): ("devkit.commands.operate", "Stop a host's services (or one)."),
-    ("restart",): ("devkit.commands.operate", "Restart a host's services (or one)."),
+    ("restart",): (
+        "devkit.commands.operate",
+        "Restart a host's services (or one); --changed: those whose checkout files changed.",
+    ),
     ("logs",): ("devkit.commands.operate", "Show or follow a service's log on a host."),
     ("teardown",): (
         "devkit.commands.operate",
         "Stop everything on a host; --purge removes its base directory.",
     ),
+    ("watch",): (
+        "devkit.commands.edit",
+        "Show the host's watcher, which restarts a service when its files are saved.",
+    ),
+    ("sync",): (
+        "devkit.commands.edit",
+        "Push this clone's branch and uncommitted work to the host's checkout; restart what changed.",
+    ),
+    ("code",): ("devkit.commands.edit", "Open the host's checkout in VS Code over SSH."),
     ("ssh-config",): (
         "devkit.commands.ssh_config",
-        "Print an ssh_config Host block with port forwards for a host.",
+        "Print (or --write) the ssh_config Host blocks for a host: HOST, and HOST-tunnel with its forwards.",
     ),
     ("sandbox", "up"): (
         "devkit.commands.sandbox",

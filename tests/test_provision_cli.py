@@ -40,7 +40,10 @@ def test_a_dry_run_without_a_sandbox_starts_nothing_and_writes_nothing(tmp_path:
     assert "the sandbox host is not running: `devkit provision` would start it" in r.stdout
     assert "init:postgres.initdb" in r.stdout and "nothing was started" in r.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no state dir, no ssh_config
-    assert not list((tmp_path / "home").iterdir())
+    # nothing in the home but the compiled-template cache
+    home = tmp_path / "home"
+    written = [p.relative_to(home) for p in home.rglob("*") if not p.is_dir()]
+    assert written and all(p.parent == Path(".cache/devkit/templates") for p in written)
 
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:

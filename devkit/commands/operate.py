@@ -16,6 +16,16 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     targets.add_common(parser, many=verb == "status")
     if verb in ("start", "stop", "restart"):
         parser.add_argument("service", nargs="?", help="one service (default: all)")
+    if verb == "restart":
+        parser.add_argument(
+            "--changed",
+            action="store_true",
+            help="restart exactly the services whose files in the checkout changed since each "
+            "started (a stack with an [edit] group)",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="with --changed: say what would restart"
+        )
     elif verb == "logs":
         parser.add_argument("service", nargs="?", help="the service whose log to show")
         parser.add_argument("-f", "--follow", action="store_true", help="keep streaming new lines")
@@ -224,4 +234,10 @@ def run(args: argparse.Namespace) -> int:
         return logs(args)
     if verb == "teardown":
         return teardown(args)
+    if verb == "restart" and args.changed:
+        from devkit.commands import edit
+
+        return edit.restart_changed(args)
+    if getattr(args, "dry_run", False):
+        raise DevkitError("--dry-run goes with --changed", "devkit restart --changed --dry-run")
     return control(args)

@@ -1,4 +1,10 @@
-"""devkit ssh-config HOST: a complete ssh_config Host block (for VSCode Remote-SSH) with LocalForwards."""
+"""devkit ssh-config HOST [--write]: the Host blocks for `ssh` and VS Code Remote-SSH.
+
+Two aliases: HOST to log in (VS Code opens several connections to it, none binds a local port) and
+HOST-tunnel with the stack's LocalForwards (`ssh -N HOST-tunnel`). --write keeps them in devkit's
+managed ssh_config, Included once from ~/.ssh/config; a HOST the user's config already defines is
+left to it (only HOST-tunnel is written), so their own entries are never shadowed.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import getpass
 import sys
 
 from devkit.errors import ExitCode
-from devkit.provision import desired, facts, hosts, ssh, targets
+from devkit.provision import desired, facts, hosts, paths, ssh, sshconf, targets
 from devkit.provision import stack as stk
 from devkit.provision.resources import programs
 from devkit.provision.resources.base import HostInfo
@@ -25,7 +31,12 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     )
     parser.add_argument("--alias", help="the Host name to write (default: HOST)")
     parser.add_argument(
-        "--no-forwards", action="store_true", help="leave out the LocalForward lines"
+        "--no-forwards", action="store_true", help="leave out the HOST-tunnel block"
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="keep the blocks in devkit's ssh_config, Included once from ~/.ssh/config",
     )
     parser.add_argument(
         "--config", metavar="PYPROJECT", help="the pyproject.toml with [tool.devkit]"
@@ -39,13 +50,9 @@ def forwarded_ports(stack: stk.Stack, target: hosts.Target, user: str) -> list[i
     return [p.port for p in d.of(programs.NAME).ports if p.forward]
 
 
-def run(args: argparse.Namespace) -> int:
-    sel = targets.Selection((args.host,) if args.host else (), args.stack, None, args.config)
-    _, [target, *_] = targets.resolve(sel, start_sandbox=False)
-    user_at, host, port = ssh.split_hop(target.address)
-    opts = ssh.resolve(host, user_at, port)
+def login_lines(opts: ssh.SSHOptions) -> list[str]:
+    """How to reach and trust the host: the options `ssh -G` resolved, spelled for ssh_config."""
     lines = [
-        f"Host {args.alias or target.name}",
         f"  HostName {opts.hostname}",
         f"  Port {opts.port}",
         f"  User {opts.user or getpass.getuser()}",
@@ -59,8 +66,63 @@ def run(args: argparse.Namespace) -> int:
     lines.append("  StrictHostKeyChecking yes")
     if opts.proxy_jump:
         lines.append(f"  ProxyJump {','.join(opts.proxy_jump)}")
-    if not args.no_forwards:
-        for p in forwarded_ports(stk.load(target.stack), target, opts.user or getpass.getuser()):
-            lines.append(f"  LocalForward {p} 127.0.0.1:{p}")
-    sys.stdout.write("\n".join(lines) + "\n")
+    return lines
+
+
+def tunnel_block(alias: str, login: list[str], ports: list[int]) -> str:
+    forwards = [f"  LocalForward {p} 127.0.0.1:{p}" for p in ports]
+    # a second tunnel fails at once instead of running without its forwards
+    return "\n".join([f"Host {alias}-tunnel", *login, "  ExitOnForwardFailure yes", *forwards])
+
+
+def run(args: argparse.Namespace) -> int:
+    sel = targets.Selection((args.host,) if args.host else (), args.stack, None, args.config)
+    _, [target, *_] = targets.resolve(sel, start_sandbox=False)
+    user_at, host, port = ssh.split_hop(target.address)
+    opts = ssh.resolve(host, user_at, port)
+    alias = args.alias or target.name
+    login = login_lines(opts)
+    main = "\n".join([f"Host {alias}", *login])
+    ports = (
+        []
+        if args.no_forwards
+        else forwarded_ports(stk.load(target.stack), target, opts.user or getpass.getuser())
+    )
+    tunnel = tunnel_block(alias, login, ports) if ports else ""
+    if not args.write:
+        sys.stdout.write("\n".join(b for b in (main, tunnel) if b) + "\n")
+        return ExitCode.OK
+    elsewhere = sshconf.defined_elsewhere(alias)
+    blocks = [b for b in ((main if not elsewhere else ""), tunnel) if b]
+    if not blocks:
+        sys.stdout.write(
+            f"{alias}: already defined in {elsewhere}, and the stack forwards no ports: "
+            "nothing to write\n"
+        )
+        return ExitCode.OK
+    had_include = sshconf.include_line() in _user_config_lines()
+    changed = sshconf.write_host(alias, "\n".join(blocks))
+    where = sshconf.managed_file()
+    state = "wrote" if changed else "unchanged:"
+    names = [f"Host {alias}"] if not elsewhere else []
+    if tunnel:
+        names.append(f"Host {alias}-tunnel (forwards {', '.join(map(str, ports))})")
+    sys.stdout.write(f"{state} {' and '.join(names)} in {where}\n")
+    if elsewhere:
+        whose = "the sandbox's" if elsewhere.startswith(str(paths.state_dir())) else "your own"
+        sys.stdout.write(f"  Host {alias}: {whose} entry in {elsewhere} is used as it is\n")
+    cfg = paths.ssh_config_file()
+    if not had_include:
+        sys.stdout.write(f"  added one line to {cfg}: {sshconf.include_line()}\n")
+    sys.stdout.write(
+        f"next: `ssh {alias}` or VS Code (`devkit code {alias}`); "
+        + (f"`ssh -N {alias}-tunnel` forwards the ports\n" if tunnel else "\n")
+    )
     return ExitCode.OK
+
+
+def _user_config_lines() -> list[str]:
+    try:
+        return paths.ssh_config_file().read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []

@@ -104,7 +104,7 @@ def find(
     base = layout.default_base(stack.name, target.name, target.base_dir, target.sandbox)
     extra = {programs.NAME: {"health": "provisioned"}} if health else {}
     f = facts.gather(conn, stack, base, **extra)
-    if (f.of("dirs").marker or "").strip() != stack.name:
+    if (f.of("dirs").marker or "").partition("\n")[0].strip() != stack.name:
         raise DevkitError(
             f"{target.name}: no {stack.name} stack at {f.host.base}",
             f"Provision it first: devkit provision {target.name}",

@@ -25,6 +25,19 @@ class UnsafeValue(ValueError):
     pass
 
 
+class Refused(Exception):
+    """A stack's own refusal of a value (`refuse(message, hint)` in a template)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+def refuse(message: str, hint: str = "") -> str:
+    """Stops the render with the stack's own words: `{{ x if ok else refuse('...', 'Use ...') }}`."""
+    raise Refused(message, hint)
+
+
 def _one_line(value: Any, where: str) -> str:
     text = str(value)
     if re.search(r"[\x00-\x1f\x7f]", text):
@@ -133,6 +146,7 @@ def environment(stack_dir: Path, *more: Path) -> jinja2.Environment:
     )
     # one filter per language a value lands in: q (shell), toml, sql and ident, pgconf, redisconf;
     # tojson (Jinja2's own) for JSON and YAML
+    env.globals["refuse"] = refuse
     env.filters.update(
         q=lambda v: shlex.quote(str(v)),
         toml=toml,
@@ -146,6 +160,8 @@ def environment(stack_dir: Path, *more: Path) -> jinja2.Environment:
 
 def _fail(where: str, exc: Exception, lineno: int | None = None) -> DevkitError:
     line = f" line {lineno}" if lineno else ""
+    if isinstance(exc, Refused):
+        return DevkitError(f"{exc.message} ({where}{line})", exc.hint)
     if isinstance(exc, jinja2.UndefinedError):
         return DevkitError(
             f"{where}{line}: undefined variable: {exc.message}",
@@ -179,7 +195,7 @@ def render_string(env: jinja2.Environment, text: str, ctx: dict[str, Any], where
         return text
     try:
         return env.from_string(text).render(ctx)
-    except (jinja2.TemplateError, TypeError, ValueError) as exc:
+    except (jinja2.TemplateError, TypeError, ValueError, Refused) as exc:
         raise _fail(where, exc) from None
 
 
@@ -188,7 +204,7 @@ def render_file(env: jinja2.Environment, name: str, ctx: dict[str, Any]) -> str:
         return env.get_template(name).render(ctx)
     except jinja2.TemplateSyntaxError as exc:
         raise _fail(f"template {name}", exc) from None
-    except (jinja2.TemplateError, TypeError, ValueError) as exc:
+    except (jinja2.TemplateError, TypeError, ValueError, Refused) as exc:
         raise _fail(f"template {name}", exc, _lineno(exc)) from None
 
 

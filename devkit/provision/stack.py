@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from devkit import schema as s
 from devkit.errors import ConfigError, DevkitError
-from devkit.provision import paths, vartypes
+from devkit.provision import editspec, paths, vartypes
 
 _REL = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 
@@ -55,6 +55,7 @@ class InitSpec(NamedTuple):
     user: str  # template; "" = the login user
     uses: tuple[str, ...] = ()  # file ids or secret:NAME: a change to one runs the step again
     recheck: bool = False  # verify it on every run (cheaply), and run it again when that fails
+    when: str = ""  # template: the step exists only when this renders truthy ("" = always)
 
 
 class ProgramSpec(NamedTuple):
@@ -159,6 +160,7 @@ class Stack(NamedTuple):
     platform: dict[str, dict[str, Any]] = {}  # platform -> {"vars": ..., "packages": ...}
     images: ImagesSpec | None = None  # container images the stack's Docker engine must have
     cluster: ClusterSpec | None = None  # how the stack spans hosts by role
+    edit: editspec.EditSpec | None = None  # the edit loop ([edit]): services run from a checkout
 
 
 def find(name: str) -> Path:
@@ -193,13 +195,35 @@ def load(name: str, _seen: tuple[str, ...] = ()) -> Stack:
         raise ConfigError(source, "", f"cannot read it: {exc}") from None
     parent = data.get("stack", {}).get("extends") if isinstance(data.get("stack"), dict) else None
     if parent is None:
-        return parse(data, d, source)
+        return _with_watcher(parse(data, d, source), _seen)
     if not isinstance(parent, str) or not parent:
         raise ConfigError(source, "stack.extends", "expected the name of another stack")
     if str(d) in _seen:
         raise ConfigError(source, "stack.extends", f"{parent!r} extends this stack back")
     base = load(parent, (*_seen, str(d)))
-    return extend(base, parse(data, d, source, base), source)
+    return _with_watcher(extend(base, parse(data, d, source, base), source), _seen)
+
+
+def _with_watcher(stack: Stack, seen: tuple[str, ...]) -> Stack:
+    """The stack with the edit loop's watcher as a service of its own (the outermost stack only)."""
+    if seen or stack.edit is None:
+        return stack
+    program = ProgramSpec(editspec.watcher_command(stack.edit), {}, "", "", **editspec.PROGRAM)
+    uses = (f"file:{editspec.RULES_ID}", f"file:{editspec.SCRIPT_ID}")
+    watcher = ServiceSpec(
+        editspec.WATCHER,
+        (),
+        (),
+        (),
+        (),
+        uses,
+        (),
+        program,
+        "",
+        (),
+        editspec.when_watching(stack.edit),
+    )
+    return stack._replace(services=(*stack.services, watcher))
 
 
 def _deep(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -231,6 +255,7 @@ def extend(base: Stack, child: Stack, source: str) -> Stack:
         platform=_deep(base.platform, child.platform),
         images=child.images or base.images,
         cluster=child.cluster or base.cluster,
+        edit=child.edit or base.edit,
     )
     _check_refs(stack)
     return stack
@@ -292,6 +317,7 @@ INIT = s.Table(
     s.Key("user", s.string(), ""),
     s.Key("uses", s.strings(), ()),
     s.Key("recheck", s.boolean(), False),
+    s.Key("when", s.string(), ""),
 )
 PORT = s.Table(s.Key("name", s.string()), s.Key("port", _port), s.Key("forward", s.boolean(), True))
 SERVICE = s.Table(
@@ -380,6 +406,7 @@ STACK = s.Table(
     s.Key("checkout", s.anything(), None),  # CHECKOUT, when the stack can run from a checkout
     s.Key("images", s.anything(), None),  # IMAGES, validated with its defaults
     s.Key("cluster", s.anything(), None),  # CLUSTER
+    s.Key("edit", s.anything(), None),  # editspec.EDIT: the edit loop's own group
 )
 
 
@@ -469,6 +496,7 @@ def _service(name: str, x: dict[str, Any], where: s.Where, dirs: list[Path]) -> 
                 i["unless"],
                 i["user"],
                 i["uses"],
+                when=i["when"],
             )
             for i in x["init"]
         ),
@@ -535,6 +563,7 @@ def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None)
         else CheckoutSpec(**s.validate(CHECKOUT, v["checkout"], where.key("checkout"))),
         images=_images(v["images"], where.key("images")),
         cluster=_cluster(v["cluster"], where.key("cluster")),
+        edit=editspec.parse(v["edit"], where.key("edit")),
     )
     if stack.notes and not any((t / stack.notes).is_file() for t in dirs):
         raise ConfigError(source, "stack.notes", f"template {stack.notes!r} not found in {d}")
@@ -583,6 +612,7 @@ def _check_refs(stack: Stack) -> None:
                 raise ConfigError(
                     stack.source, f"services.{svc.name}.uses", f"{u!r} names nothing in this stack"
                 )
+    editspec.check(stack.edit, [svc.name for svc in stack.services], stack.source)
     ids = [f.id for f in all_files(stack)]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:

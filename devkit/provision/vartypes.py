@@ -64,6 +64,10 @@ def _pattern(regex: str, what: str) -> Callable[[Any], str]:
 # type name -> (check and convert, what it is)
 TYPES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "port": (lambda v: _int(v, 1, 65535), "a TCP port (1-65535)"),
+    "optional_port": (
+        lambda v: "" if v == "" else _int(v, 1, 65535),
+        "a TCP port (1-65535), or empty where the host's configuration does not use it",
+    ),
     "int": (_int, "an integer"),
     "bool": (_bool, "true or false"),
     "path": (_line, "a path (one line)"),

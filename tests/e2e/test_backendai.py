@@ -13,7 +13,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests.ssh.conftest import children, drop_lock_dirs, isolated_env, lock_dirs, ssh
+from tests.e2e.checks import exposed, login_script, phases
+from tests.ssh.conftest import children, cut, drop_lock_dirs, isolated_env, lock_dirs, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.ssh]
 
@@ -107,6 +107,14 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
+def phase() -> Iterator[Callable[[str], Any]]:
+    """`with phase("name"):` records the wall time of a phase; the table is printed at the end."""
+    out = Path(os.environ.get("DEVKIT_E2E_TIMINGS", ROOT / ".cache" / "e2e-timings.txt"))
+    with phases("backend.ai e2e phase timings", out) as timed:
+        yield timed
+
+
+@pytest.fixture(scope="module")
 def bed() -> Iterator[Bed]:
     _need()
     d = Path(tempfile.mkdtemp(prefix="dke2e-", dir="/tmp"))
@@ -168,11 +176,7 @@ def provision_cut(
         time.sleep(0.1)
     assert p.poll() is None, "provision ended before the point to cut it"
     time.sleep(settle)
-    for pid in children(sshd):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    cut(children(sshd))
     out, _ = p.communicate(timeout=120)
     return json.loads(out)["hosts"][0]
 
@@ -241,16 +245,10 @@ def test_backendai_stack_end_to_end(bed: Bed, phase: Callable[[str], Any]) -> No
     with phase("nothing but sshd listens beyond loopback"):
         r = on_host(bed, "ss -Hltnp")
         assert r.returncode == 0, r.stderr
-        exposed = [
-            line
-            for line in r.stdout.splitlines()
-            if not line.split()[3].startswith(("127.", "[::1]", "[::ffff:127."))
-            and '"sshd"' not in line  # the sandbox's own sshd, how devkit reaches the host
-        ]
-        assert exposed == [], exposed
+        assert exposed(r.stdout) == [], r.stdout
 
     with phase("webserver login and a signed API call"):
-        r = on_host(bed, f"python3 - {bed.base}/client/admin-login.json <<'EOF'\n{_LOGIN}\nEOF")
+        r = on_host(bed, login_script(bed.base))
         assert r.returncode == 0, r.stdout + r.stderr
         assert r.stdout.split() == ["authenticated", "session"], r.stdout
         env_file = bed.base / "client" / "env-local-admin-api.sh"
@@ -317,20 +315,4 @@ s.listen()
 print("ready", flush=True)
 while True:
     s.accept()[0].close()
-"""
-
-# a webserver login, then the session cookie it set must be a logged-in session
-_LOGIN = """
-import http.cookiejar, json, sys, urllib.request
-creds = json.load(open(sys.argv[1]))
-jar = http.cookiejar.CookieJar()
-web = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-def post(path, body):
-    req = urllib.request.Request("http://127.0.0.1:8090" + path, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    return json.loads(web.open(req, timeout=10).read())
-a = post("/server/login", {"username": creds["username"], "password": creds["password"]})
-print("authenticated" if a.get("authenticated") is True else a)
-b = post("/server/login-check", {})
-print("session" if b.get("authenticated") is True else b)
 """

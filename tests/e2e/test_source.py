@@ -1,13 +1,14 @@
 """Backend.AI run from the contributor's checkout, end to end: the real 23.09 branch (the bundle in
 ../shared/fixtures, as the contributor's remote) on an isolated bookworm sandbox host, its dev venv
 from its own pins (pip on the host, through the sandbox's proxy), its LFS files, the four services
-from the checkout; an edit served after a restart; the wheels and back on the same host."""
+from the checkout; the edit loop on it (restart --changed, the watcher, sync from a clone here);
+the wheels and back on the same host; and source = local, pushed from a clone here."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,8 +20,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests.e2e.conftest import TIMINGS
-from tests.e2e.test_backendai import _LOGIN
+from tests.e2e.checks import login_script, phases
 from tests.ssh.conftest import drop_lock_dirs, isolated_env, lock_dirs, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.ssh]
@@ -59,7 +59,9 @@ def bed() -> Iterator[Bed]:
         os.environ.get("DEVKIT_TEST_WHEELS") or Path.home() / ".cache" / "devkit-tests" / "wheels"
     )
     wheels.mkdir(parents=True, exist_ok=True)
-    b = Bed(d, isolated_env(d), wheels)
+    # the LFS files' wheels, fetched from PyPI once per machine rather than once per run
+    cache = Path.home() / ".cache" / "devkit-tests" / "wheel-cache"
+    b = Bed(d, {**isolated_env(d), "DEVKIT_WHEEL_CACHE": str(cache)}, wheels)
     locks = lock_dirs()
     try:
         r = devkit(b, "sandbox", "up", HOST, "--release", "bookworm", timeout=900)
@@ -71,10 +73,12 @@ def bed() -> Iterator[Bed]:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def devkit(bed: Bed, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+def devkit(
+    bed: Bed, *args: str, timeout: float = 1800, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "devkit", *args],
-        cwd=bed.dir,
+        cwd=cwd or bed.dir,
         env=bed.env,
         capture_output=True,
         text=True,
@@ -104,31 +108,45 @@ def manager_root(bed: Bed) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def phase() -> Iterator[Callable[[str], Any]]:
-    times: list[tuple[str, float]] = []
-
-    @contextlib.contextmanager
-    def timed(name: str) -> Iterator[None]:
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            times.append((name, time.monotonic() - start))
-
-    yield timed
-    lines = ["", "backend.ai from source, e2e phase timings (wall seconds):"]
-    lines += [f"  {name:<52} {secs:7.1f}" for name, secs in times]
-    lines.append(f"  {'total':<52} {sum(s for _, s in times):7.1f}")
-    TIMINGS.append("\n".join(lines))
+    out = ROOT / ".cache" / "source-timings.txt"
+    with phases("backend.ai from source, e2e phase timings", out) as timed:
+        yield timed
 
 
 SOURCE = f"backend_ai.source={BUNDLE}@23.09"
 # the manager's `GET /` handler, changed to answer with a marker after its version
-_EDIT = """
-path = "src/ai/backend/manager/server.py"
-text = open(path).read()
-assert text.count('"manager": __version__,') == 1, "the hello handler has moved"
-open(path, "w").write(text.replace('"manager": __version__,', '"manager": __version__ + "+devkit-edit",'))
-"""
+_SERVER = "src/ai/backend/manager/server.py"
+_HELLO = '"manager": __version__,'
+_FOUR = ["agent", "manager", "storage-proxy", "webserver"]
+
+
+def edit(bed: Bed, rel: str, old: str, new: str) -> None:
+    """Save a file of the host's checkout, as an editor there would."""
+    script = (
+        f"import sys; p = {CHECKOUT + '/' + rel!r}; t = open(p).read(); "
+        f"assert t.count({old!r}) == 1, 'moved'; open(p, 'w').write(t.replace({old!r}, {new!r}))"
+    )
+    r = on_host(bed, f"python3 -c {shlex.quote(script)}")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def pids(bed: Bed) -> dict[str, int]:
+    return {s["service"]: s["pid"] for s in status(bed)["services"]}
+
+
+def restarted(out: str) -> list[str]:
+    return sorted(ln.split(": ")[1] for ln in out.splitlines() if ": restarted (" in ln)
+
+
+def serves(bed: Bed, suffix: str, timeout: float = 90) -> None:
+    deadline, got = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        r = on_host(bed, "curl -s --max-time 5 http://127.0.0.1:8091/")
+        got = r.stdout
+        if r.returncode == 0 and got and json.loads(got)["manager"].endswith(suffix):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the manager never answered with {suffix!r}; last answer {got!r}")
 
 
 @pytest.mark.timeout(2400)
@@ -160,7 +178,7 @@ def test_backendai_from_the_23_09_branch(bed: Bed, phase: Callable[[str], Any]) 
         assert origin.endswith(".bundle")
 
     with phase("a login, a signed call, and the repo's own ./backend.ai"):
-        r = on_host(bed, f"python3 - {BASE}/client/admin-login.json <<'EOF'\n{_LOGIN}\nEOF")
+        r = on_host(bed, login_script(BASE))
         assert r.stdout.split() == ["authenticated", "session"], r.stdout + r.stderr
         env = f"{BASE}/client/env-local-admin-api.sh"
         r = on_host(bed, f"cd {CHECKOUT} && . {env} && ./backend.ai admin agent list")
@@ -170,13 +188,69 @@ def test_backendai_from_the_23_09_branch(bed: Bed, phase: Callable[[str], Any]) 
         r = devkit(bed, "provision", HOST, "--set", SOURCE, "--format", "json")
         assert json.loads(r.stdout)["hosts"][0]["status"] == "unchanged", r.stdout
 
-    with phase("an edit to a manager handler, served after a restart"):
-        # the manager's `GET /` answers with its version: an edit to that handler shows at once
-        r = on_host(bed, f"cd {CHECKOUT} && python3 - <<'EOF'\n{_EDIT}\nEOF")
+    with phase("restart --changed: a manager handler edited, the manager alone restarts"):
+        before = pids(bed)
+        edit(bed, _SERVER, _HELLO, '"manager": __version__ + "+devkit-edit",')
+        r = devkit(bed, "restart", "--changed", HOST)
         assert r.returncode == 0, r.stdout + r.stderr
-        r = devkit(bed, "restart", HOST, "manager")
-        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.startswith(f"{HOST}: manager: restarted ({_SERVER} changed)"), r.stdout
+        assert restarted(r.stdout) == ["manager"], r.stdout
+        after = pids(bed)
+        assert after["manager"] != before["manager"]
+        assert all(after[s] == before[s] for s in ("agent", "storage-proxy", "webserver"))
         assert manager_root(bed)["manager"].endswith("+devkit-edit")
+
+    with phase("restart --changed: an edit to common/ restarts all four"):
+        common = "src/ai/backend/common/__init__.py"
+        r = on_host(bed, f"echo '# an edit' >> {CHECKOUT}/{common}")
+        r = devkit(bed, "restart", "--changed", HOST)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert restarted(r.stdout) == _FOUR and f"({common} changed)" in r.stdout, r.stdout
+        assert status(bed)["ok"]
+        r = on_host(
+            bed, f"cd {CHECKOUT} && git checkout -- {common} && touch -d '-1 hour' {common}"
+        )
+        assert r.returncode == 0, r.stderr
+
+    with phase("the watcher: a save is served, one that does not compile is not"):
+        r = devkit(bed, "provision", HOST, "--set", SOURCE, "--set", "source.watch=true")
+        assert r.returncode == 0, r.stdout + r.stderr
+        edit(bed, _SERVER, "+devkit-edit", "+watched")
+        serves(bed, "+watched")
+        running = pids(bed)["manager"]
+        edit(bed, _SERVER, "+watched", '+watched" +')  # a syntax error, saved
+        log = f"{BASE}/logs/devkit-watch.log"
+        deadline = time.monotonic() + 30
+        while "NOT restarted" not in (text := on_host(bed, f"cat {log}").stdout):
+            assert time.monotonic() < deadline, text
+            time.sleep(0.5)
+        assert f"manager: NOT restarted: {_SERVER}:" in text and "SyntaxError" in text, text
+        assert pids(bed)["manager"] == running and manager_root(bed)["manager"].endswith("+watched")
+        edit(bed, _SERVER, '+watched" +', "+devkit-edit")
+        serves(bed, "+devkit-edit")
+        r = devkit(bed, "provision", HOST, "--set", SOURCE)  # the watcher off again
+        assert r.returncode == 0 and "devkit-watch" not in pids(bed), r.stdout + r.stderr
+
+    with phase("sync from a clone here: a commit and an uncommitted change, both served"):
+        clone = bed.dir / "laptop"
+        subprocess.run(
+            ["git", "clone", "-q", "--branch", "23.09", str(BUNDLE), str(clone)], check=True
+        )
+        on_host(bed, f"cd {CHECKOUT} && git stash -q")  # the host's edit, out of the way
+        text = (clone / _SERVER).read_text()
+        (clone / _SERVER).write_text(text.replace(_HELLO, '"manager": __version__ + "+synced",'))
+        subprocess.run(["git", "-C", str(clone), "commit", "-qam", "feat: a commit"], check=True)
+        web = clone / "src/ai/backend/web/__init__.py"
+        web.write_text(web.read_text() + "# uncommitted\n")
+        r = devkit(bed, "sync", HOST, cwd=clone)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert restarted(r.stdout) == ["manager", "webserver"], r.stdout
+        assert manager_root(bed)["manager"].endswith("+synced")
+        r = on_host(bed, f"cd {CHECKOUT} && git status --porcelain && git log -1 --format=%s")
+        assert r.stdout.split("\n")[:2] == [" M src/ai/backend/web/__init__.py", "feat: a commit"]
+        # the host's checkout back as it was: the branch's commit, and the host's own edit
+        r = on_host(bed, f"cd {CHECKOUT} && git reset -q --hard origin/23.09 && git stash pop -q")
+        assert r.returncode == 0, r.stdout + r.stderr
 
     with phase("the wheels on the same host, then the checkout again"):
         r = devkit(bed, "provision", HOST, "--wheelhouse", str(bed.wheels))
@@ -185,3 +259,41 @@ def test_backendai_from_the_23_09_branch(bed: Bed, phase: Callable[[str], Any]) 
         r = devkit(bed, "provision", HOST, "--set", SOURCE)
         assert r.returncode == 0, r.stdout + r.stderr
         assert manager_root(bed)["manager"].endswith("+devkit-edit")  # the edit was kept
+
+    with phase("source = local: a clone here with a commit, pushed; host edits refused"):
+        clone = bed.dir / "my-backend.ai"
+        git = ["git", "-C", str(clone)]
+        subprocess.run(
+            ["git", "clone", "-q", "--branch", "23.09", str(BUNDLE), str(clone)], check=True
+        )
+        text = (clone / _SERVER).read_text()
+        (clone / _SERVER).write_text(
+            text.replace('"manager": __version__,', '"manager": __version__ + "+local-commit",')
+        )
+        subprocess.run(
+            [*git, "commit", "-qam", "feat(manager): say where it runs from"], check=True
+        )
+        r = devkit(bed, "provision", HOST, "--set", "backend_ai.source=local", cwd=clone)
+        # the host's uncommitted edit to the same line: refused, both sides as they were
+        assert r.returncode == 1 and "src/ai/backend/manager/server.py  (edited on src)" in r.stdout
+        assert manager_root(bed)["manager"].endswith("+devkit-edit")
+        assert "+local-commit" in (clone / _SERVER).read_text()
+        r = on_host(bed, f"cd {CHECKOUT} && git checkout -- {_SERVER}")
+        assert r.returncode == 0, r.stderr
+        r = devkit(bed, "provision", HOST, "--set", "backend_ai.source=local", cwd=clone)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert manager_root(bed)["manager"].endswith("+local-commit")  # restarted with it
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+        r = on_host(bed, f"cd {CHECKOUT} && git rev-parse HEAD && git status --porcelain | wc -l")
+        assert r.stdout.split() == [head.strip(), "0"], r.stdout
+        r = devkit(
+            bed,
+            "provision",
+            HOST,
+            "--set",
+            "backend_ai.source=local",
+            "--format",
+            "json",
+            cwd=clone,
+        )
+        assert json.loads(r.stdout)["hosts"][0]["status"] == "unchanged", r.stdout

@@ -85,8 +85,15 @@ def test_list_shows_release_address_and_state(bed: Bed) -> None:
     rows = {ln.split()[0]: ln.split() for ln in r.stdout.splitlines()[1:]}
     for name, release in RELEASES.items():
         assert rows[name] == [name, "full", release, f"root@{box(bed, name)['address']}", "running"]
-    include = f"Include {bed.env['DEVKIT_STATE_DIR']}/sandbox/*/ssh_config"
-    assert include in Path(bed.env["DEVKIT_SSH_CONFIG"]).read_text().splitlines()
+    # the user's ssh config Includes devkit's one file, which includes the sandboxes' snippets
+    state = bed.env["DEVKIT_STATE_DIR"]
+    assert (
+        f"Include {state}/ssh_config" in Path(bed.env["DEVKIT_SSH_CONFIG"]).read_text().splitlines()
+    )
+    assert (
+        f"Include {state}/sandbox/*/ssh_config"
+        in Path(state, "ssh_config").read_text().splitlines()
+    )
 
 
 @pytest.fixture

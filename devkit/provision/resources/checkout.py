@@ -2,9 +2,11 @@
 
 `[checkout] source` says where the code comes from: a git URL with a ref (`URL@REF`, cloned on the
 host), a git bundle or a repository on this machine (`PATH@REF`, sent to the host as a bundle over
-the same connection), or nothing (`pypi`, `none`: released wheels, no checkout). The checkout is the
-contributor's: devkit clones it once and records what it checked out; later it moves HEAD only when
-the requested source or ref changes, and never over local commits or uncommitted changes.
+the same connection), `local` (the clone devkit is run from: its current branch is pushed to the
+host over the same connection, as `devkit sync` does, each time it has moved), or nothing (`pypi`,
+`none`: released wheels, no checkout). The checkout is the contributor's: devkit clones it once and
+records what it checked out; later it moves HEAD only when the requested source or ref changes, and
+never over local commits or uncommitted changes (a push refuses, listing them).
 
 A checkout is made before anything else (its kind is stage 0): the engine then looks at the host
 again, so the interpreter, the dev venv and the services are planned from the checkout itself.
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from devkit.errors import DevkitError, RemoteError
-from devkit.provision import layout
+from devkit.provision import editspec, layout
 from devkit.provision.command import as_user, join, q, sh
 from devkit.provision.connection import Connection
 from devkit.provision.remote import read, run
@@ -44,9 +46,10 @@ NONE = ("", "none", "pypi")
 
 
 class Source(NamedTuple):
-    kind: str  # "url", "bundle" (a file here), "repo" (a repository here)
+    kind: str  # "url", "bundle" (a file here), "repo" (a repository here), "local" (pushed)
     location: str  # the URL, or an absolute path on this machine
     ref: str  # the branch or tag to check out ("" = the source's default)
+    commit: str = ""  # local: the commit of that branch here, which the host's checkout follows
 
     @property
     def spec(self) -> str:
@@ -74,6 +77,8 @@ def parse_source(text: str, where: str) -> Source | None:
     text = text.strip()
     if text.lower() in NONE:
         return None
+    if text.lower() == "local":
+        return local_source(Path.cwd(), where)
     location, ref = text, ""
     at = text.rfind("@")
     if at > 0 and "/" not in text[at:] and not text[:at].endswith(":"):
@@ -92,6 +97,24 @@ def parse_source(text: str, where: str) -> Source | None:
         "Give https://host/org/repo@REF, /path/to/repo@REF or /path/to/file.bundle@REF "
         '(or "pypi" for the released wheels).',
     )
+
+
+def local_source(path: Path, where: str) -> Source:
+    """The clone at (or above) path: its branch and commit, pushed to the host as they are."""
+
+    def git(*args: str) -> str:
+        r = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else ""
+
+    top = git("rev-parse", "--show-toplevel")
+    commit = git("rev-parse", "-q", "--verify", "HEAD^{commit}")
+    if not top or not commit:
+        raise DevkitError(
+            f"{where}: `local` is the git clone devkit is run from, and {path} is not in one "
+            "(or it has no commit yet)",
+            "Run devkit from your clone of the project, or give PATH@REF or URL@REF.",
+        )
+    return Source("local", top, git("symbolic-ref", "-q", "--short", "HEAD"), commit)
 
 
 def request(stack: Any) -> dict[str, str]:
@@ -162,6 +185,14 @@ def plan(d: Desired, f: Facts, state: PlanState) -> list[Op]:
     have: CheckoutFacts = f.of(NAME)
     if want is None:
         return []
+    src = want.source
+    if src.kind == "local":
+        what = f"{src.ref or 'HEAD'} ({src.commit[:10]}) of {src.location}"
+        if have.exists and have.head == src.commit:
+            if have.recorded.get("source") == src.location:
+                return []
+            return [Op(NAME, "checkout", "adopt", f"{want.path} has {what} already", want)]
+        return [Op(NAME, "checkout", "push", f"{what} into {want.path}", want)]
     if not have.exists:
         return [Op(NAME, "checkout", "clone", f"{want.source.spec} into {want.path}", want)]
     rec = have.recorded
@@ -217,8 +248,8 @@ def python_of(source: Source) -> str:
     """The CPython version the source's pants.toml asks for, when the source is on this machine."""
     if source.kind == "url":
         return ""
-    ref = source.ref or "HEAD"
-    git = ["git", "-C", source.location] if source.kind == "repo" else None
+    ref = source.commit or source.ref or "HEAD"
+    git = ["git", "-C", source.location] if source.kind in ("repo", "local") else None
     if git is None:  # a bundle: read it through a throwaway clone of just that file's commit
         with tempfile.TemporaryDirectory(prefix="devkit-bundle-") as tmp:
             subprocess.run(["git", "init", "-q", tmp], capture_output=True, check=False)
@@ -274,7 +305,11 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     conn.run(sh(tools, "||", packages.install(("git", "git-lfs"), d.is_root)), op.id)
     conn.run(sh("mkdir -p --", q(d.layout.path("state")), q(d.layout.path(layout.CACHE))), op.id)
     if op.action == "adopt":
-        _record(conn, op, d, want)
+        _record(conn, op, ctx, want)
+        return
+    if op.action == "push":
+        _push(conn, op, ctx, want)
+        _record(conn, op, ctx, want)
         return
     if src.kind == "url":
         fetch_from, origin = src.location, src.location
@@ -311,15 +346,64 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
             ]
         )
     conn.run(as_user(cmd, "", d.user, d.is_root), op.id)
-    _record(conn, op, d, want)
+    _record(conn, op, ctx, want)
 
 
-def _record(conn: Connection, op: Op, d: Desired, want: DCheckout) -> None:
+def _push(conn: Connection, op: Op, ctx: ApplyContext, want: DCheckout) -> None:
+    """The local branch (its commits, not the uncommitted work: `devkit sync` sends that) into the
+    host's checkout; where the stack runs already, the services its files changed restart."""
+    from devkit.provision import gitpush  # the push's host side, only when it is used
+
+    d = ctx.d
+    find = None
+    programs = ctx.f.of("programs")
+    if programs.running and any(x.state == "RUNNING" for x in programs.programs.values()):
+        # the stack runs: the edit loop's rules (written now if this run brings them) say which
+        # services the pushed files restart, under the edit lock, as `devkit sync` does
+        for f in d.of("files"):
+            if f.id in (editspec.RULES_ID, editspec.SCRIPT_ID):
+                conn.put(d.layout.path(f.dest), f.content.encode(), f.mode, op.id, f.owner)
+        find = {"base": d.layout.base, "host": conn.name, "stack": d.stack}
+    try:
+        pushed = gitpush.push(
+            conn,
+            Path(want.source.location),
+            want.path,
+            find=find,
+            init=True,
+            include_uncommitted=False,
+        )
+    except gitpush.SyncRefused as exc:
+        raise RemoteError(conn.name, op.id, exc.message, hint=exc.hint) from None
+    except DevkitError as exc:
+        raise RemoteError(conn.name, op.id, exc.message, hint=exc.hint) from None
+    # origin: where the local clone's branch comes from, when the host can reach it too
+    origin = subprocess.run(
+        ["git", "-C", want.source.location, "remote", "get-url", "origin"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if re.match(r"^(https?|ssh|git)://|^[\w.-]+@[\w.-]+:", origin):
+        add = sh(
+            "git -C",
+            q(want.path),
+            "remote get-url origin >/dev/null 2>&1 ||",
+            "git -C",
+            q(want.path),
+            "remote add origin",
+            q(origin),
+        )
+        conn.run(add, op.id)
+    ctx.state.setdefault("notes", []).extend(gitpush.describe(pushed, conn.name))
+
+
+def _record(conn: Connection, op: Op, ctx: ApplyContext, want: DCheckout) -> None:
     head = conn.run(sh("git -C", q(want.path), "rev-parse HEAD"), op.id).stdout.strip()
     src = want.source
-    save_record(
-        conn, op.id, d, {"path": want.path, "source": src.location, "ref": src.ref, "commit": head}
-    )
+    record = {"path": want.path, "source": src.location, "ref": src.ref, "commit": head}
+    # the LFS files no source had: still named, not looked for again, while they are the same
+    lfs = ctx.f.of(NAME).recorded.get("lfs_unresolved")
+    save_record(conn, op.id, ctx.d, {**record, **({"lfs_unresolved": lfs} if lfs else {})})
 
 
 def save_record(conn: Connection, op: str, d: Desired, record: dict[str, str]) -> None:

@@ -9,7 +9,7 @@ import json
 import os
 from typing import Any, NamedTuple
 
-from devkit.provision import layout
+from devkit.provision import editspec, layout
 from devkit.provision.connection import Connection
 from devkit.provision.remote import file_fact
 from devkit.provision.resources.base import ApplyContext, Build, Desired, Facts, Op, PlanState
@@ -40,6 +40,7 @@ def request(stack: Any) -> list[str]:
         *(layout.program_conf_rel(s.name) for s in stack.services),
         layout.SERVICES,
         layout.PROBES,
+        *((editspec.RULES, editspec.SCRIPT) if stack.edit else ()),
     ]
     return [f.dest for f in all_files(stack)] + generated
 

@@ -12,7 +12,16 @@ from devkit.provision import layout
 from devkit.provision.command import as_user, join, q, sh, write_text
 from devkit.provision.connection import Connection
 from devkit.provision.remote import read
-from devkit.provision.resources.base import ApplyContext, Ask, Build, Desired, Facts, Op, PlanState
+from devkit.provision.resources.base import (
+    ApplyContext,
+    Ask,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    truthy,
+)
 
 NAME = "inits"
 
@@ -51,6 +60,8 @@ def desired(b: Build) -> tuple[DInit, ...]:
     for s in b.stack.services:
         for i in s.init:
             at = f"services.{s.name}.init.{i.id}"
+            if i.when and not truthy(b.render.text(i.when, f"{at}.when")):
+                continue
             h = ""
             if i.uses:
                 dh = hashlib.sha256()

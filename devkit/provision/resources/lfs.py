@@ -126,7 +126,7 @@ def plan(d: Desired, f: Facts, state: PlanState) -> list[Op]:
     return [Op(NAME, "lfs", "fill", detail, (want, have))]
 
 
-LOOKUP = "2"  # where devkit looks for LFS files: a change looks again for those it could not find
+LOOKUP = "3"  # where devkit looks for LFS files: a change looks again for those it could not find
 
 
 def _key(pointers: tuple[Pointer, ...]) -> str:
@@ -135,8 +135,8 @@ def _key(pointers: tuple[Pointer, ...]) -> str:
 
 
 def candidates(version: str) -> list[str]:
-    """Released versions to look in: the checkout's own (PEP 440: 23.09.11 is 23.9.11), the
-    release of a pre-release (26.8.0rc1 -> 26.8.0), then the newest of its line on PyPI."""
+    """Released versions to look in first: the checkout's own (PEP 440: 23.09.11 is 23.9.11) and
+    the release of a pre-release (26.8.0rc1 -> 26.8.0)."""
     m = re.match(r"(\d+)\.0*(\d+)\.(\d+)(.*)", version.strip())
     if not m:
         return []
@@ -145,32 +145,68 @@ def candidates(version: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _wheels(dist: str, versions: list[str], machine: str) -> list[Path]:
-    """The wheels of `dist` in devkit's cache on this machine; when there are none, fetched for
-    those versions (else the newest of their line) from the package index, once."""
-    cache = Path(os.environ.get("DEVKIT_WHEEL_CACHE") or paths.state_dir() / "wheels") / "lfs"
+def lookups(version: str) -> list[tuple[str, ...]]:
+    """pip requirements suffixes (with the pip options they need), in the order they are tried:
+    the checkout's own versions, the newest of its line, then the newest release of any line (a
+    branch may carry files only later releases ship: 23.09's static runner binaries are in
+    26.x's wheels, which only a Python 3.13 pip would pick)."""
+    specs: list[tuple[str, ...]] = [(f"=={v}",) for v in candidates(version)]
+    line = ".".join(candidates(version)[-1].split(".")[:2]) if candidates(version) else ""
+    if line:
+        specs.append((f"=={line}.*",))
+    specs.append(("", "--python-version", "3.13"))
+    return specs
+
+
+def _cache() -> Path:
+    return Path(os.environ.get("DEVKIT_WHEEL_CACHE") or paths.state_dir() / "wheels") / "lfs"
+
+
+def _cached(dist: str) -> list[Path]:
+    return sorted(w for w in _cache().glob("*.whl") if _dist_of(w.name) == _norm(dist))
+
+
+def _fetch(dist: str, lookup: tuple[str, ...], machine: str) -> list[Path]:
+    """The wheels of `dist` this lookup adds to devkit's cache on this machine (none when the
+    package index has no such release, or cannot be reached)."""
+    cache = _cache()
     cache.mkdir(parents=True, exist_ok=True)
+    before = set(_cached(dist))
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
+    for plat in (f"manylinux2014_{machine}", f"manylinux_2_17_{machine}", "any"):
+        cmd += ["--platform", plat]
+    cmd += ["-d", str(cache), *lookup[1:], f"{dist}{lookup[0]}"]
+    subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return sorted(set(_cached(dist)) - before)
 
-    def cached() -> list[Path]:
-        return sorted(w for w in cache.glob("*.whl") if _dist_of(w.name) == _norm(dist))
 
-    if cached():
-        return cached()
-    plats = [f"manylinux2014_{machine}", f"manylinux_2_17_{machine}", "any"]
-    base = ["pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(cache)]
-    for p in plats:
-        base += ["--platform", p]
-    line = ".".join(versions[0].split(".")[:2]) if versions else ""
-    for spec in [f"=={v}" for v in versions] + ([f"=={line}.*"] if line else []):
-        r = subprocess.run(
-            [sys.executable, "-m", *base, f"{dist}{spec}"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if r.returncode == 0:
+def find_files(
+    wants: list[Pointer], dists: tuple[str, ...], version: str, machine: str
+) -> dict[str, bytes]:
+    """The content of each pointer (by oid) that a wheel carries, sha256-verified: first the
+    wheels devkit has cached, then each lookup in turn, until nothing is missing."""
+    sizes = {p.size for p in wants}
+    found: dict[str, bytes] = {}
+
+    def read_wheels(wheels: list[Path]) -> None:
+        for whl in wheels:
+            with zipfile.ZipFile(whl) as z:
+                for info in z.infolist():
+                    if info.file_size in sizes:
+                        data = z.read(info)
+                        found.setdefault(hashlib.sha256(data).hexdigest(), data)
+
+    def missing() -> bool:
+        return any(p.oid not in found for p in wants)
+
+    for dist in dists:
+        read_wheels(_cached(dist))
+    for lookup in lookups(version):
+        if not missing():
             break
-    return cached()
+        for dist in dists:
+            read_wheels(_fetch(dist, lookup, machine))
+    return found
 
 
 def _norm(name: str) -> str:
@@ -193,15 +229,10 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     conn.run(as_user(pull, "", d.user, d.is_root), op.id, check=False)
     left = collect_remaining(conn, want.checkout, pointers, op.id)
     pointers = [p for p in pointers if p.path in left]
-    sizes = {p.size for p in pointers}
-    by_oid: dict[str, bytes] = {}
-    for dist in want.wheels:
-        for whl in _wheels(dist, candidates(want.version), ctx.f.host.machine):
-            with zipfile.ZipFile(whl) as z:
-                for info in z.infolist():
-                    if info.file_size in sizes:
-                        data = z.read(info)
-                        by_oid.setdefault(hashlib.sha256(data).hexdigest(), data)
+    machine = ctx.f.host.machine
+    # a file for the other architecture breaks nothing here: not worth a download
+    wanted = [p for p in pointers if not _breaks(p.path, machine).startswith("nothing here")]
+    by_oid = find_files(wanted, want.wheels, want.version, machine)
     left, filled = [], []
     for p in pointers:
         hit = by_oid.get(p.oid)

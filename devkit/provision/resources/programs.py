@@ -255,6 +255,8 @@ def desired(b: Build) -> DPrograms:
         )
         for port in svc.ports:
             text = r(port.port, f"{at}.ports.{port.name}")
+            if text == "":  # a port this host's configuration does not use
+                continue
             if not text.isdigit():
                 raise ConfigError(
                     s.source, f"{at}.ports.{port.name}", f"port {text!r} is not a number"

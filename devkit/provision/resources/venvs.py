@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import sys
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from devkit.errors import RemoteError
@@ -93,6 +94,11 @@ def venv(
     return DVenv(name, python, reqs, cons, wheels, spec_of(python, reqs, cons), **more)
 
 
+def _nonempty(lines: Iterable[str]) -> tuple[str, ...]:
+    """The rendered lines, without those that render empty (a pin one release line needs only)."""
+    return tuple(x for x in lines if x.strip())
+
+
 def desired(b: Build) -> tuple[DVenv, ...]:
     s, r = b.stack, b.render.text
     out = [venv(SUPERVISOR, s.python, (s.supervisor,), (), s.wheels)]
@@ -104,9 +110,8 @@ def desired(b: Build) -> tuple[DVenv, ...]:
             venv(
                 v.name,
                 r(v.python, f"{at}.python") or s.python,
-                # a requirement that renders empty is not wanted on this host (by its role)
-                tuple(y for x in v.requirements if (y := r(x, f"{at}.requirements").strip())),
-                tuple(r(x, f"{at}.constraints") for x in v.constraints),
+                _nonempty(r(x, f"{at}.requirements") for x in v.requirements),
+                _nonempty(r(x, f"{at}.constraints") for x in v.constraints),
                 v.wheels or s.wheels,
                 python_version=r(v.python_version, f"{at}.python_version"),
                 python_hint=r(v.python_hint, f"{at}.python_hint"),

@@ -8,14 +8,13 @@ Three kinds (`mode`):
   isolated otherwise (onhost.py). The provisioning tests use it with this machine's own packages.
 - loopback (a plain user): an sshd on 127.0.0.1 running as that user; not isolated at all.
 
-Keys, known_hosts and an ssh_config snippet live under <state dir>/sandbox/NAME/; the user's ssh
-config Includes the snippets while any sandbox exists.
+Keys, known_hosts and an ssh_config snippet live under <state dir>/sandbox/NAME/; while any sandbox
+exists, devkit's managed ssh_config (sshconf.py), which the user's ssh config Includes, includes them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from devkit.errors import DevkitError
-from devkit.provision import paths
+from devkit.provision import sshconf
 from devkit.provision.sandbox import bridge, isolated, onhost, proxy, rootfs, sshd
 from devkit.provision.sandbox.state import (
     FULL,
@@ -61,7 +60,6 @@ __all__ = [
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 ISOLATIONS = (FULL, NETNS)
-INCLUDE_MARK = "# added by devkit sandbox"
 
 
 def _login() -> str:
@@ -266,49 +264,13 @@ def _remove(name: str) -> None:
         remove_include()
 
 
-def _include_line() -> str:
-    return f"Include {root()}/*/ssh_config"
-
-
 def ensure_include() -> None:
-    """Make the user's ssh_config Include the sandboxes' snippets, so plain `ssh NAME` works too."""
-    cfg = paths.ssh_config_file()
-    line = _include_line()
-    text = cfg.read_text(encoding="utf-8") if cfg.exists() else ""
-    if line in text.splitlines():
-        return
-    created = [str(p) for p in (cfg.parent, cfg) if not p.exists()]
-    if created:  # remove_include takes away only what devkit made
-        root().mkdir(parents=True, exist_ok=True)
-        (root() / "include.json").write_text(json.dumps({"created": created}))
-    cfg.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # an Include must come before the first Host block to apply to every host
-    cfg.write_text(f"{INCLUDE_MARK}\n{line}\n\n{text}", encoding="utf-8")
-    if str(cfg) in created:
-        cfg.chmod(0o600)
+    """Make the user's ssh_config Include the sandboxes' snippets, so plain `ssh NAME` works too
+    (through devkit's one managed file, which `devkit ssh-config --write` shares)."""
+    sshconf.set_sandboxes(True)
 
 
 def remove_include() -> None:
-    """Take back what ensure_include added: the Include line, and the file and directory if devkit
-    created them and nothing else is in them now."""
-    cfg = paths.ssh_config_file()
-    info = root() / "include.json"
-    created = json.loads(info.read_text())["created"] if info.is_file() else []
-    if cfg.is_file():
-        text = cfg.read_text(encoding="utf-8")
-        ours = f"{INCLUDE_MARK}\n{_include_line()}\n\n"
-        if text.startswith(ours):
-            rest = text[len(ours) :]
-        else:  # moved or edited by hand: drop just our two lines
-            rest = "".join(
-                ln
-                for ln in text.splitlines(keepends=True)
-                if ln.rstrip("\n") not in (INCLUDE_MARK, _include_line())
-            )
-        if rest != text:
-            cfg.write_text(rest, encoding="utf-8")
-        if str(cfg) in created and not rest:
-            cfg.unlink()
-    if str(cfg.parent) in created and cfg.parent.is_dir() and not any(cfg.parent.iterdir()):
-        cfg.parent.rmdir()
-    info.unlink(missing_ok=True)
+    """Stop including the sandboxes' snippets; with nothing else in devkit's managed file, the
+    Include line goes from the user's ssh_config (and the file and folder, if devkit made them)."""
+    sshconf.set_sandboxes(False)

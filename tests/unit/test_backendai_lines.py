@@ -1,0 +1,189 @@
+"""The backend.ai stack's two release lines, as rendered (no host): the version decides the line,
+the line decides the interpreter and each difference in the configs. tests/sandbox/test_stacks.py
+runs both lines for real (23.9.10 on bookworm, 26.x on trixie)."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from typing import Any
+
+import pytest
+
+from devkit.errors import DevkitError
+from devkit.provision import desired, hosts, render, vartypes
+from devkit.provision import stack as stk
+from devkit.provision.resources.base import Desired
+from tests.fakehost import FakeHost, fresh_raw, parsed
+from tests.unit.test_engine import BASE, provision
+
+CURRENT = "26.9.6"
+TRIXIE = {"id": "debian", "version": "13", "codename": "trixie", "name": "Debian GNU/Linux 13"}
+
+
+def _bai(version: str = CURRENT, **host: Any) -> Desired:
+    raw = fresh_raw(base=BASE, **host)
+    t = hosts.Target("vm", "vm", "backend.ai", BASE, {})
+    return desired.build(
+        stk.load("backend.ai"), t, {"backend_ai": {"version": version}}, parsed(raw)
+    )
+
+
+def _files(d: Desired) -> dict[str, str]:
+    return {f.id: f.content for f in d.of("files")}
+
+
+def _venv(d: Desired) -> Any:
+    return next(v for v in d.of("venvs") if v.name == "backend.ai")
+
+
+@pytest.mark.parametrize(
+    ("version", "python"),
+    [("23.9.10", "3.11"), ("23.09.10", "3.11"), ("26.9.6", "3.13"), ("26.8.0rc1", "3.13")],
+)
+def test_the_version_decides_the_line_and_its_python(version: str, python: str) -> None:
+    v = _venv(_bai(version))
+    assert v.python_version == python
+    assert f"backend.ai-manager=={version}" in v.requirements
+    # the yarl pin is 23.09's alone; the current line resolves its own
+    assert v.constraints == (("yarl==1.9.4",) if python == "3.11" else ())
+
+
+@pytest.mark.parametrize("version", ["24.3.0", "25.6.0", "22.9.20", "23.3.7"])
+def test_a_version_of_no_line_is_refused_with_the_lines_there_are(version: str) -> None:
+    with pytest.raises(DevkitError) as info:
+        _bai(version)
+    assert f"Backend.AI {version} is in no release line devkit runs" in info.value.message
+    assert "23.9.x (Python 3.11, Debian 12) or 26.x (Python 3.13, Debian 13)" in info.value.hint
+    assert "--set backend_ai.version=26.9.6" in info.value.hint
+
+
+def test_a_refused_version_changes_nothing_on_any_host() -> None:
+    vm = FakeHost("vm", fresh_raw(base=BASE))
+    with pytest.raises(DevkitError, match="is in no release line"):
+        provision({"vm": vm}, "backend.ai", overrides={"backend_ai": {"version": "24.3.0"}})
+    assert [op for op, _ in vm.log if op != "lock"] == []
+
+
+def test_the_current_line_on_a_python_311_host_stops_before_anything_with_the_version_needed() -> (
+    None
+):
+    # what the venv check prints on Debian 12 (its real shell runs in tests/sandbox/test_stacks.py)
+    vm = FakeHost("vm", fresh_raw(base=BASE)).on(
+        r"^python$", rc=3, stdout="backend.ai: /usr/bin/python3 is Python 3.11.2\n"
+    )
+    [r], _ = provision({"vm": vm}, "backend.ai", overrides={"backend_ai": {"version": CURRENT}})
+    assert r.status == "failed" and r.error.op == "python"
+    assert "is Python 3.11.2; it needs Python 3.13" in r.error.detail
+    assert "Backend.AI 26.9.6 runs on Python 3.13 only" in r.error.hint
+    assert "devkit sandbox up NAME --release trixie" in r.error.hint
+    assert vm.ops() == ["lock", "python", "lock"]
+
+
+def test_the_hint_points_at_the_hosts_own_python_of_that_version_else_at_a_release_with_it() -> (
+    None
+):
+    assert (
+        "--set backend_ai.python=/usr/bin/python3.13"
+        in _venv(_bai(pythons=["3.11", "3.13"])).python_hint
+    )
+    assert "--release trixie" in _venv(_bai(pythons=["3.11"])).python_hint
+    assert "--release bookworm" in _venv(_bai("23.9.10", pythons=["3.13"])).python_hint
+
+
+def test_the_current_line_configs_have_its_keys_and_listen_on_loopback_only() -> None:
+    d = _bai(os=TRIXIE, pythons=["3.13"])
+    f = _files(d)
+    toml = {n: tomllib.loads(f[n]) for n in ("manager.toml", "storage-proxy.toml", "agent.toml")}
+    web = tomllib.loads(f["webserver.conf"])
+    mgr, sp, ag = toml["manager.toml"], toml["storage-proxy.toml"], toml["agent.toml"]
+    assert mgr["manager"]["internal-addr"] == {"host": "127.0.0.1", "port": 18080}
+    api = sp["api"]["manager"]
+    assert api["internal-addr"] == {"host": "127.0.0.1", "port": 16023}
+    assert api["ssl-enabled"] is True
+    assert api["ssl-cert"] == f"{BASE}/secrets/tls/storage-manager-api.cert.pem"
+    assert api["ssl-privkey"] == f"{BASE}/secrets/tls/storage-manager-api.key.pem"
+    volumes = json.loads(f["etcd-volumes.json"])
+    assert volumes["proxies"]["local"]["manager_api"] == "https://127.0.0.1:6022"
+    assert ag["agent"]["initial-resource-group-name"] == "default"
+    assert ag["agent"]["service-addr"] == {"host": "127.0.0.1", "port": 6003}
+    assert "scaling-group" not in ag["agent"] and "watcher" not in ag
+    assert web["apollo-router"] == {"enabled": False}
+    assert web["security"] == {"cookie_secure": False}
+    # every address any service binds is loopback
+    hosts_ = re.findall(
+        r'host = "([^"]+)"|^ip = "([^"]+)"|bind-host = "([^"]+)"', "".join(f.values()), re.M
+    )
+    assert {h for m in hosts_ for h in m if h} == {"127.0.0.1"}
+    ports = {(p.service, p.name): p.port for p in d.of("programs").ports}
+    assert ports[("manager", "internal-api")] == 18080
+    assert ports[("storage-proxy", "internal-api")] == 16023
+    assert ports[("agent", "service")] == 6003 and ("agent", "watcher") not in ports
+    assert "docker-cli" in d.of("packages")  # Debian 13 packages the docker command apart
+
+
+def test_the_current_line_makes_its_certificate_and_checks_tls_against_it() -> None:
+    d = _bai()
+    inits = {i.id: i for i in d.of("inits")}
+    assert "manager.main-access-key" not in inits  # 26.x has no such column
+    tls = inits["storage-proxy.tls"]
+    assert "openssl req -x509" in tls.run and "umask 077" in tls.run
+    assert "subjectAltName=IP:127.0.0.1" in tls.run
+    assert "= 600" in tls.verify
+    health = {p.name: p.health for p in d.of("programs").programs}["storage-proxy"]
+    assert "https://127.0.0.1:6022/ --cafile" in health and "storage-manager-api.cert.pem" in health
+    volumes = next(i for i in d.of("inits") if i.id == "storage-proxy.etcd-volumes")
+    assert "= https://127.0.0.1:6022 &&" in volumes.verify
+
+
+def test_the_current_line_fixture_is_its_own_schema_with_the_dev_keypair() -> None:
+    fx = json.loads(_files(_bai())["fixture.json"])
+    [kp] = fx["keypairs"]
+    assert kp["access_key"] == "AKIAIOSFODNN7EXAMPLE" and kp["is_default"] is True
+    assert "user_id" not in kp  # 26.x keypairs name their user by uuid only
+    [user] = fx["users"]
+    assert user["uuid"] == kp["user"] and user["role"] == "superadmin"
+    [link] = fx["sgroups_for_domains"]
+    assert link == {
+        "resource_group_id": fx["scaling_groups"][0]["id"],
+        "domain_id": fx["domains"][0]["id"],
+    }
+    assert fx["scaling_groups"][0]["name"] == "default"  # the agent's initial-resource-group-name
+    assert {t["slot_name"] for t in fx["resource_slot_types"]} == {"cpu", "mem"}
+
+
+def test_23_09_keeps_its_own_keys() -> None:
+    d = _bai("23.9.10")
+    f = _files(d)
+    assert "internal-addr" not in f["manager.toml"] + f["storage-proxy.toml"]
+    ag = tomllib.loads(f["agent.toml"])
+    assert ag["agent"]["scaling-group"] == "default" and "service-addr" not in ag["agent"]
+    assert ag["watcher"]["service-addr"] == {"host": "127.0.0.1", "port": 6019}
+    assert tomllib.loads(f["storage-proxy.toml"])["api"]["manager"]["ssl-enabled"] is False
+    assert "apollo-router" not in f["webserver.conf"] and "[security]" not in f["webserver.conf"]
+    assert json.loads(f["fixture.json"])["keypairs"][0]["user_id"] == "admin@lablup.com"
+    inits = {i.id for i in d.of("inits")}
+    assert "manager.main-access-key" in inits and "storage-proxy.tls" not in inits
+    ports = {(p.service, p.name) for p in d.of("programs").ports}
+    assert ("agent", "watcher") in ports and ("manager", "internal-api") not in ports
+    assert "docker-cli" not in d.of("packages")  # Debian 12's docker.io has the command
+
+
+# --- the generic pieces the lines use ------------------------------------------------------------
+
+
+def test_refuse_stops_a_render_with_the_stacks_own_words() -> None:
+    env = render.environment(stk.find("halfstack"))
+    text = "{{ x if x > 1 else refuse('x is ' ~ x, 'Use 2.') }}"
+    assert render.render_string(env, text, {"x": 2}, "here") == "2"
+    with pytest.raises(DevkitError) as info:
+        render.render_string(env, text, {"x": 1}, "stack.toml vars.x")
+    assert info.value.message == "x is 1 (stack.toml vars.x)" and info.value.hint == "Use 2."
+
+
+def test_an_optional_port_is_a_port_or_nothing() -> None:
+    types = {"a": "optional_port", "b": "optional_port"}
+    assert vartypes.check({"a": "", "b": "6003"}, types, "s").values == {"a": "", "b": 6003}
+    with pytest.raises(DevkitError, match="70000 is not between 1 and 65535"):
+        vartypes.check({"a": 70000, "b": ""}, types, "s")

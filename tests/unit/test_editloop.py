@@ -1,0 +1,257 @@
+"""The edit loop's decisions (pure), and its host side against this machine's real git and
+filesystem: which paths restart which service, syntax checks, saves seen by inotify and by polling,
+and the sync's conflict rules. tests/editloop runs all of it on real hosts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from devkit.errors import ConfigError
+from devkit.provision import edit_remote as er
+from devkit.provision import editspec, gitpush, push_remote
+from devkit.provision import stack as stk
+from devkit.schema import Where
+
+RULES = {
+    "order": ["alpha", "beta"],
+    "services": {
+        "alpha": ["src/alpha/**", "src/common/**"],
+        "beta": ["src/beta/**", "src/common/**"],
+    },
+    "notes": [{"paths": ["src/pages/**"], "note": "read on every request"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "yes", "no"),
+    [
+        ("src/a/**", ["src/a/x.py", "src/a/b/c.py", "src/a"], ["src/ab/x.py", "src/x.py"]),
+        ("src/a", ["src/a", "src/a/x.py", "src/a/b/c.py"], ["src/ab", "src/abc/x.py"]),
+        ("src/*/BUILD", ["src/a/BUILD"], ["src/a/b/BUILD", "src/BUILD"]),
+        ("**/*.py", ["x.py", "a/b/x.py"], ["x.pyc", "a/x.txt"]),
+        ("src/a/?.py", ["src/a/x.py"], ["src/a/xy.py", "src/a/b/x.py"]),
+        ("src/ai.backend/x+y", ["src/ai.backend/x+y"], ["src/aiXbackend/x+y"]),
+    ],
+)
+def test_patterns_match_paths_like_their_docs_say(pattern: str, yes: list, no: list) -> None:
+    m = er.matcher([pattern])
+    assert [p for p in yes if not m.match(p)] == []
+    assert [p for p in no if m.match(p)] == []
+
+
+def test_roots_are_the_fixed_parts_without_nesting() -> None:
+    assert er.roots(["src/a/**", "src/a/b/*.py", "src/c", "docs/*/x"]) == ["docs", "src/a", "src/c"]
+    assert er.roots(["**/*.py", "src/a"]) == ["."]
+
+
+def test_a_service_restarts_for_its_own_files_changed_after_it_started() -> None:
+    files = {"src/alpha/server.py": 105.0, "src/beta/server.py": 90.0, "README.md": 200.0}
+    plan = er.decide(files, {"alpha": 100.0, "beta": 100.0}, {}, RULES)
+    assert plan == {"restart": {"alpha": ["src/alpha/server.py"]}, "stopped": {}, "notes": []}
+
+
+def test_the_shared_package_restarts_every_service_that_declares_it() -> None:
+    files = {"src/common/__init__.py": 105.0}
+    plan = er.decide(files, {"alpha": 100.0, "beta": 101.0}, {}, RULES)
+    assert plan["restart"] == {
+        "alpha": ["src/common/__init__.py"],
+        "beta": ["src/common/__init__.py"],
+    }
+    # beta started after the save (a restart already picked it up): alpha only
+    plan = er.decide(files, {"alpha": 100.0, "beta": 106.0}, {}, RULES)
+    assert plan["restart"] == {"alpha": ["src/common/__init__.py"]}
+
+
+def test_notes_stopped_services_and_services_not_on_this_host() -> None:
+    files = {"src/pages/motd.txt": 105.0, "src/beta/server.py": 105.0, "src/alpha/a.py": 50.0}
+    plan = er.decide(files, {"alpha": 100.0}, {"beta": 101.0}, RULES)
+    assert plan == {
+        "restart": {},
+        "stopped": {"beta": ["src/beta/server.py"]},
+        "notes": [["read on every request", ["src/pages/motd.txt"]]],
+    }
+    # beta does not run on this host at all: its files mean nothing here
+    assert er.decide({"src/beta/x.py": 105.0}, {"alpha": 100.0}, {}, RULES)["stopped"] == {}
+    # a note is said once: the last look (at 106) saw it already
+    assert er.decide(files, {"alpha": 100.0}, {}, RULES, looked=106.0)["notes"] == []
+
+
+def test_a_file_that_does_not_compile_keeps_the_services_it_would_restart() -> None:
+    restart = {"alpha": ["src/alpha/x.py", "src/common/y.py"], "beta": ["src/common/y.py"]}
+    assert er.blocked(restart, {"src/alpha/x.py": [3, "SyntaxError: invalid syntax"]}) == {
+        "alpha": ["src/alpha/x.py"]
+    }
+
+
+def test_describe_says_what_restarted_why_and_what_was_kept() -> None:
+    report = {
+        "restarted": [
+            {"service": "alpha", "ok": True, "seconds": 0.42, "files": ["a", "b", "c", "d"]},
+            {
+                "service": "beta",
+                "ok": False,
+                "seconds": 1.0,
+                "files": ["b"],
+                "error": "it crashed on start (FATAL); the last lines of its log:",
+                "log": "Traceback\nNameError: x",
+            },
+        ],
+        "kept": [
+            {
+                "service": "gamma",
+                "pid": 7,
+                "errors": [{"file": "g.py", "line": 4, "message": "SyntaxError: invalid syntax"}],
+            }
+        ],
+        "stopped": [{"service": "delta", "files": ["d.py"]}],
+        "notes": [{"note": "new sessions pick them up", "files": ["k.py"]}],
+    }
+    assert er.describe(report, "vm") == [
+        "alpha: restarted (a, b, c and 1 more changed), healthy in 0.4 s",
+        "beta: restarted (b changed) and FAILED: it crashed on start (FATAL); the last lines of its log:",
+        "    | Traceback",
+        "    | NameError: x",
+        "gamma: NOT restarted: g.py:4: SyntaxError: invalid syntax; the running process (pid 7) "
+        "keeps serving",
+        "delta: not started (d.py changed since it was stopped; `devkit start vm delta` starts it)",
+        "note: k.py changed: new sessions pick them up",
+    ]
+    assert er.describe({}, "vm") == [
+        "nothing to restart: no service's files changed since it started"
+    ]
+
+
+def _git(repo: Path, *args: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@x", GIT_COMMITTER_NAME="t")
+    env.update(GIT_COMMITTER_EMAIL="t@x")
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
+
+
+def test_candidates_come_from_git_and_leave_ignored_files_out(tmp_path: Path) -> None:
+    (tmp_path / "src" / "a" / "__pycache__").mkdir(parents=True)
+    (tmp_path / ".gitignore").write_text("__pycache__/\n/dist/\n")
+    (tmp_path / "src" / "a" / "x.py").write_text("x = 1\n")
+    (tmp_path / "src" / "a" / "gone.py").write_text("")
+    (tmp_path / "src" / "a" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "x")
+    (tmp_path / "src" / "a" / "new.py").write_text("")  # untracked: it counts
+    (tmp_path / "src" / "a" / "gone.py").unlink()  # tracked, deleted: counts from its folder
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "junk.py").write_text("")
+    got = er.candidates(str(tmp_path), ["src/a", "dist"])
+    assert sorted(got) == ["src/a/gone.py", "src/a/new.py", "src/a/x.py"]
+    assert got["src/a/gone.py"] == os.stat(tmp_path / "src" / "a").st_mtime
+    # not a git checkout: every file but caches
+    plain = tmp_path / "plain"
+    (plain / "p" / "__pycache__").mkdir(parents=True)
+    (plain / "p" / "m.py").write_text("")
+    (plain / "p" / "__pycache__" / "m.pyc").write_text("")
+    assert list(er.candidates(str(plain), ["p"])) == ["p/m.py"]
+
+
+def test_syntax_errors_with_file_and_line_in_process_and_under_another_interpreter(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "ok.py").write_text("x = 1\n")
+    (tmp_path / "bad.py").write_text("x = 1\ndef (:\n")
+    want = {"bad.py": [2, "SyntaxError: invalid syntax"]}
+    assert er.syntax_errors(str(tmp_path), ["ok.py", "bad.py", "gone.py"], "") == want
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    other = str(venv / "bin" / "python")  # another interpreter: checked in a process of its own
+    assert er.syntax_errors(str(tmp_path), ["ok.py", "bad.py"], other) == want
+
+
+@pytest.mark.parametrize("kind", [er.Inotify, er.Poll])
+def test_a_save_wakes_the_watcher_and_byte_code_does_not(tmp_path: Path, kind: type) -> None:
+    (tmp_path / "src" / "a" / "deep").mkdir(parents=True)
+    w = (
+        kind(str(tmp_path), ["src/a"])
+        if kind is er.Inotify
+        else kind(str(tmp_path), ["src/a"], 0.05)
+    )
+    assert not w.wait(0.2)
+    (tmp_path / "src" / "a" / "__pycache__").mkdir()
+    (tmp_path / "src" / "a" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"x")
+    (tmp_path / "src" / "a" / "x.pyc").write_bytes(b"x")
+    assert not w.wait(0.3)
+    threading.Timer(0.1, (tmp_path / "src" / "a" / "deep" / "m.py").write_text, ["x\n"]).start()
+    t0 = time.monotonic()
+    assert w.wait(5)
+    assert time.monotonic() - t0 < 2
+    # a folder made after the watcher started is watched too
+    (tmp_path / "src" / "a" / "later").mkdir()
+    w.wait(0.3)
+    (tmp_path / "src" / "a" / "later" / "n.py").write_text("")
+    assert w.wait(5)
+
+
+def test_the_sync_refuses_exactly_the_host_edits_it_would_overwrite() -> None:
+    edited = {"a.py": "M", "b.py": "M", "same.py": "M", "new.txt": "A"}
+    pushed = {"a.py": "M", "same.py": "M", "c.py": "A"}
+    differ = {"a.py", "b.py", "new.txt", "c.py"}  # same.py is the same on both sides
+    assert push_remote.classify(edited, pushed, differ) == (["a.py"], ["b.py", "new.txt"])
+
+
+def test_the_refusal_lists_files_and_commits_and_says_how_to_resolve() -> None:
+    err = gitpush.refusal(
+        "vm",
+        "/home/dev/project",
+        {
+            "conflicts": [["M", "src/a.py"], ["A", "src/n.py"]],
+            "commits": [["1a2b3c4", "fix on the vm"]],
+            "staged": [],
+        },
+    )
+    assert err.message.splitlines() == [
+        "vm: sync refused: it would overwrite work on vm in /home/dev/project:",
+        "    src/a.py  (edited on vm)",
+        "    src/n.py  (new on vm)",
+        "  commit(s) on vm's branch that yours does not have:",
+        "    1a2b3c4 fix on the vm",
+        "  nothing was changed on vm or here",
+    ]
+    assert "devkit sync vm --save-host-edits" in err.hint
+
+
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [
+        ({"restart": {"app": ["../x"]}}, "edit.restart.app: '../x' is not a path inside"),
+        ({"restart": {"app": ["/src"]}}, "edit.restart.app: '/src' is not a path inside"),
+        ({"restart": {}}, "edit.restart: no service restarts for any path"),
+        ({"restart": {"app": ["src"]}, "debounse": 1}, "edit.debounse: unknown key"),
+        ({"restart": {"app": ["src"]}, "notes": [{"paths": ["x"]}]}, "edit.notes[0].note: missing"),
+    ],
+)
+def test_the_edit_group_is_validated_with_file_and_key(group: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        editspec.parse(group, Where("stack.toml", "edit"))
+
+
+def test_a_restart_rule_for_a_service_the_stack_does_not_have(tmp_path: Path) -> None:
+    (tmp_path / "stack.toml").write_text(
+        '[services.app.program]\ncommand = "true"\n[edit.restart]\napp = ["src"]\nweb = ["src"]\n'
+    )
+    with pytest.raises(ConfigError, match=r"edit\.restart\.web: no service 'web' in this stack"):
+        stk.load(str(tmp_path))
+
+
+def test_the_watcher_is_a_service_of_the_stack_and_its_command_matches_the_host_line() -> None:
+    s = stk.load(str(Path(__file__).parents[1] / "editloop" / "stack"))
+    watcher = s.services[-1]
+    assert watcher.name == editspec.WATCHER and watcher.program.priority == 999
+    assert "{{ source.watch }}" in watcher.when
+    assert editspec.watcher_line("/p y/python", "/b").endswith(
+        "'/p y/python' /b/supervisor/devkit-edit.py /b/supervisor/edit.json"
+    )
