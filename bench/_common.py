@@ -5,6 +5,7 @@ Standard library only: the benchmarks drive every tool (devkit included) through
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import os
 import platform
@@ -324,16 +325,15 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 # --- sandbox hosts ---------------------------------------------------------------------------
 
 
-def sandbox_env(here: Path) -> dict[str, str]:
-    """devkit's environment for a benchmark's own sandboxes: its state, ssh config and known hosts
-    under `here` (the user's ~/.ssh is never touched), this checkout's devkit first."""
-    return {
-        **os.environ,
-        "DEVKIT_STATE_DIR": str(here / "state"),
-        "DEVKIT_SSH_CONFIG": str(here / "ssh_config"),
-        "DEVKIT_KNOWN_HOSTS": str(here / "known_hosts"),
-        "PYTHONPATH": str(REPO),
-    }
+def sandbox_args(rounds: int) -> argparse.Namespace:
+    """--rounds and --keep of a benchmark on sandbox hosts, which are network namespaces: root only."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--keep", action="store_true", help="leave the sandboxes running")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("[bench] needs root (sandbox hosts are network namespaces)")
+    return args
 
 
 def down_sandboxes(devkit: list[str], env: dict[str, str]) -> None:

@@ -27,12 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     WORK,
     default_devkit_python,
+    devkit_env,
     down_sandboxes,
     git_head,
     load,
     log,
     machine,
-    sandbox_env,
     table,
     today,
     write_section,
@@ -68,7 +68,7 @@ def main() -> None:
         '[tool.devkit.provision]\nstack = "backend.ai"\n\n'
         f'[tool.devkit.hosts.tx.vars]\nbackend_ai.version = "{args.current}"\n'
     )
-    env = sandbox_env(HERE)
+    env = devkit_env(HERE)
     env["DEVKIT_WHEEL_CACHE"] = str(HERE / "wheels")  # empty: the cold run fetches them
     dk = [args.devkit_python, "-m", "devkit"]
     at_start = machine()

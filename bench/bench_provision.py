@@ -9,9 +9,7 @@ Usage: python bench/bench_provision.py [--rounds N] [--keep]
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -26,6 +24,7 @@ from _common import (
     git_head,
     log,
     machine,
+    sandbox_args,
     today,
     write_section,
 )
@@ -109,12 +108,7 @@ def timed(cmd: list[str], env: dict[str, str], expect: str) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--keep", action="store_true", help="leave the sandboxes running")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("[bench] needs root (sandbox hosts are network namespaces)")
+    args = sandbox_args(7)
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "pyproject.toml").write_text('[tool.devkit.provision]\nstack = "halfstack"\n')
     env = devkit_env(STATE)

@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     WORK,
     default_devkit_python,
+    devkit_env,
     down_sandboxes,
     git_head,
     load,
     log,
     machine,
-    sandbox_env,
     table,
     today,
     write_section,
@@ -91,7 +91,7 @@ def main() -> None:
         sys.exit("[bench] needs root (isolated sandboxes have their own namespaces)")
     shutil.rmtree(HERE, ignore_errors=True)
     HERE.mkdir(parents=True)
-    env = sandbox_env(HERE)
+    env = devkit_env(HERE)
     dk = [args.devkit_python, "-m", "devkit"]
     at_start = machine()  # with the load average at the start
     ssh = ["ssh", "-F", env["DEVKIT_SSH_CONFIG"], "-o", "BatchMode=yes"]

@@ -7,13 +7,13 @@ import json
 import sys
 
 from devkit.errors import DevkitError, ExitCode
-from devkit.provision import operate, report, sandbox, ssh, targets
+from devkit.provision import hosts, operate, report, sandbox, ssh, targets
 from devkit.provision import stack as stk
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
-    targets.add_common(parser)
     verb = path[0]
+    targets.add_common(parser, many=verb == "status")
     if verb in ("start", "stop", "restart"):
         parser.add_argument("service", nargs="?", help="one service (default: all)")
     if verb == "restart":
@@ -40,10 +40,16 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
         parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
-def _open_all(args: argparse.Namespace, health: bool = False) -> list[operate.Deployment]:
-    """Every stack devkit provisioned on the host (or the one --stack / --base-dir names)."""
-    sel = targets.selection(args, [args.host] if args.host else [])
-    ps, [target, *_] = targets.resolve(sel, start_sandbox=False)
+def _open_all(
+    args: argparse.Namespace, health: bool = False, target: hosts.Target | None = None
+) -> list[operate.Deployment]:
+    """Every stack devkit provisioned on the host (or the one --stack / --base-dir names): the host
+    given, else the one named (a cluster lists its manager host first), else the first."""
+    named = getattr(args, "host", None)
+    names = list(getattr(args, "hosts", None) or ([named] if named else []))
+    ps, tgts = targets.resolve(targets.selection(args, names), start_sandbox=False)
+    if target is None:
+        target = next((t for t in tgts if t.name == named), tgts[0])
     conn = ssh.connect(
         target.name,
         target.address,
@@ -62,8 +68,10 @@ def _open_all(args: argparse.Namespace, health: bool = False) -> list[operate.De
         raise
 
 
-def _open(args: argparse.Namespace, health: bool = False) -> operate.Deployment:
-    deps = _open_all(args, health)
+def _open(
+    args: argparse.Namespace, health: bool = False, target: hosts.Target | None = None
+) -> operate.Deployment:
+    deps = _open_all(args, health, target)
     if len(deps) > 1:
         deps[0].conn.close()
         where = ", ".join(f"{d.stack.name} at {d.layout.base}" for d in deps)
@@ -75,17 +83,28 @@ def _open(args: argparse.Namespace, health: bool = False) -> operate.Deployment:
 
 
 def status(args: argparse.Namespace) -> int:
-    deps = _open_all(args, health=True)
+    """One host's stacks; for several hosts (a cluster: with its manager host's view of every
+    agent) each in turn."""
+    _, tgts = targets.resolve(targets.selection(args, args.hosts), start_sandbox=False)
+    if len(tgts) > 1 or any(t.role for t in tgts):
+        return _cluster_status(args, tgts)
+    ok, data = _host_status(args, tgts[0])
+    if args.format == "json":
+        json.dump(data[0] if len(data) == 1 else {"stacks": data, "ok": ok}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return ExitCode.OK if ok else ExitCode.VIOLATIONS
+
+
+def _host_status(args: argparse.Namespace, target: hosts.Target) -> tuple[bool, list[dict]]:
+    """The host's tables printed (text), or returned (json)."""
+    deps = _open_all(args, health=True, target=target)
     try:
         tables = [(dep, operate.status(dep)) for dep in deps]
     finally:
         deps[0].conn.close()
     ok = all(operate.all_ok(dep, rows) for dep, rows in tables)
     if args.format == "json":
-        data = [_status_json(dep, rows) for dep, rows in tables]
-        json.dump(data[0] if len(data) == 1 else {"stacks": data, "ok": ok}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return ExitCode.OK if ok else ExitCode.VIOLATIONS
+        return ok, [_status_json(dep, rows) for dep, rows in tables]
     for dep, rows in tables:
         pf = dep.programs
         head = f"supervisord pid {pf.pid}" if pf.running else "supervisord is not running"
@@ -93,6 +112,39 @@ def status(args: argparse.Namespace) -> int:
         report.status_table(rows, sys.stdout)
         if not pf.running:
             sys.stdout.write(f"  {operate.down_note(dep)}\n")
+        for line in operate.notes(dep.facts):
+            sys.stdout.write(f"  {line}\n")
+    return ok, []
+
+
+def _cluster_status(args: argparse.Namespace, tgts: list[hosts.Target]) -> int:
+    results, manager = [], next((t for t in tgts if t.role == "manager"), None)
+    for t in tgts:
+        if args.format == "text" and results:
+            sys.stdout.write("\n")
+        results.append(_host_status(args, t))
+    members = operate.Members([], True)
+    if manager is not None:
+        dep = _open(args, target=manager)
+        try:
+            members = operate.cluster_members(dep)
+        finally:
+            dep.conn.close()
+    ok = all(o for o, _ in results) and members.ok
+    if args.format == "json":
+        data = {
+            "hosts": [d[0] if len(d) == 1 else {"stacks": d} for _, d in results],
+            "cluster": None
+            if manager is None
+            else {"manager": manager.name, "members": members.lines, "ok": members.ok},
+            "ok": ok,
+        }
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif manager is not None:
+        sys.stdout.write(f"\ncluster: the agents {manager.name}'s manager knows\n")
+        for line in members.lines:
+            sys.stdout.write(f"  {line}\n")
     return ExitCode.OK if ok else ExitCode.VIOLATIONS
 
 
@@ -104,6 +156,7 @@ def _status_json(dep: operate.Deployment, rows: list) -> dict:
         "base": dep.layout.base,
         "supervisord": {"running": pf.running, "pid": pf.pid},
         "services": [{k: v for k, v in r._asdict().items() if k != "log_tail" or v} for r in rows],
+        "notes": operate.notes(dep.facts),
         "ok": operate.all_ok(dep, rows),
     }
     if not pf.running:
@@ -150,7 +203,7 @@ def teardown(args: argparse.Namespace) -> int:
 def _host_or_service(args: argparse.Namespace) -> None:
     """`devkit restart manager` and `devkit logs manager` name a service of the default host: one
     word that is a service of the stack, and not a host devkit knows, is taken as the service."""
-    if not args.host or getattr(args, "service", "absent") is not None:
+    if not getattr(args, "host", None) or getattr(args, "service", "absent") is not None:
         return
     settings, ps = targets.settings(targets.selection(args, []))
     known = {

@@ -70,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             return _dry_run_without_sandbox(args, sel, missing, overrides)
     ps, tgts = targets.resolve(sel)
-    stacks = {name: stk.load(name) for name in dict.fromkeys(t.stack for t in tgts)}
+    source = targets.settings(sel)[0].source
+    stacks = {
+        name: stk.pulling(stk.load(name), ps.images, source)
+        for name in dict.fromkeys(t.stack for t in tgts)
+    }
     opts = engine.Options(
         overrides,
         args.dry_run,

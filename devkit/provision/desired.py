@@ -7,10 +7,12 @@ before any op runs on any host, so a bad template never leaves a half-provisione
 
 from __future__ import annotations
 
+import ipaddress
 import secrets as random
 from collections.abc import Callable
 from typing import Any
 
+from devkit.errors import DevkitError
 from devkit.provision import hosts, render, vartypes
 from devkit.provision import stack as stk
 from devkit.provision.layout import Layout
@@ -36,6 +38,7 @@ def build(
     overrides: dict[str, Any],
     facts: Facts,
     new_secret: Callable[[int], str] = random.token_hex,
+    manager_address: str = "",
 ) -> Desired:
     env = render.environment(stack.dir, *stack.search)
     host = facts.host
@@ -60,6 +63,7 @@ def build(
         # what the stack's checkout asks for (once it is there): "3.11.8", its VERSION
         "checkout_python": facts.of("checkout").python,
         "checkout_version": facts.of("checkout").version,
+        "cluster": cluster(target, host.address, manager_address),
     }
     platform = stk.platform_of(host.os)
     resolved = render.resolve_vars(env, variables(stack, target, overrides, platform), engine)
@@ -75,6 +79,10 @@ def build(
     for kind in KINDS:
         b.built[kind.NAME] = kind.desired(b)
     b.built["files"] = tuple(b.built["files"])  # the kinds after files may add to it; now frozen
+    # the manager host's view of its cluster (`devkit status`), rendered like everything else
+    b.built["cluster_status"] = (
+        text(stack.cluster.status, "cluster.status") if stack.cluster else ""
+    )
     notes = r.file(stack.notes) if stack.notes else ""
     masked = {**secret_values, **{f"var:{k}": v for k, v in typed.secrets.items()}}
     own = stk.builtin(stack)
@@ -88,6 +96,33 @@ def build(
         notes,
         "" if own else str(stack.dir),
     )
+
+
+def cluster(target: hosts.Target, address: str, manager_address: str) -> dict[str, Any]:
+    """The `cluster` template variable: the host's role and the private addresses the hosts reach
+    each other at (a host on its own: everything on 127.0.0.1)."""
+    if not target.role:
+        return {
+            "role": "single",
+            "address": "127.0.0.1",
+            "manager_address": "127.0.0.1",
+            "agent": True,
+        }
+    for name, value in (("its", address), ("the manager host's", manager_address)):
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise DevkitError(
+                f"{target.name}: cannot tell {name} address for the cluster (got {value!r})",
+                "The hosts of a cluster must be reached over SSH at addresses they reach each "
+                "other at (SSH_CONNECTION tells each host its own).",
+            ) from None
+    return {
+        "role": target.role,
+        "address": address,
+        "manager_address": manager_address,
+        "agent": target.role == "agent" or target.with_agent,
+    }
 
 
 def _enabled(value: str) -> bool:

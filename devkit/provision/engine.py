@@ -49,6 +49,7 @@ class _Host:
         self.done: list[OpResult] = []
         self.current: Op | None = None
         self.result: HostResult | None = None
+        self.ended = threading.Event()  # set with the result (a cluster's agent hosts wait on it)
 
     @property
     def name(self) -> str:
@@ -68,6 +69,7 @@ class _Host:
             time.monotonic() - self.start,
             **more,
         )
+        self.ended.set()
         return self.result
 
 
@@ -121,10 +123,35 @@ def _look_again(h: _Host, d: Desired, f: Facts) -> Facts:
     return f
 
 
+def _await_manager(h: _Host, m: _Host, op: Op, cancel: threading.Event, emit: Emit) -> None:
+    """An agent host's service that registers with the manager host starts once that host's run
+    has ended well (its etcd, Redis and manager are up)."""
+    if not m.ended.is_set():
+        emit(Event(h.name, "op", op.id, f"waits for {m.name}"))
+    while not m.ended.wait(0.25):
+        if cancel.is_set():
+            raise Interrupted(h.name, op.id, "interrupted (Ctrl-C) before this op")
+    assert m.result is not None
+    if m.result.status not in ("changed", "unchanged"):
+        raise RemoteError(
+            h.name,
+            op.id,
+            f"not started: the cluster's manager host {m.name} is {m.result.status}",
+            hint=f"Fix {m.name} (its error is above), then provision again.",
+        )
+
+
 def _converge(
-    h: _Host, opts: Options, emit: Emit, cancel: threading.Event, new_secret: Any = None
+    h: _Host,
+    opts: Options,
+    emit: Emit,
+    cancel: threading.Event,
+    new_secret: Any = None,
+    manager: _Host | None = None,
 ) -> None:
     assert h.conn is not None and h.facts is not None and h.desired is not None
+    cl = h.job.stack.cluster
+    waits = {f"program:{s}" for s in cl.waits} if cl and manager is not None else set()
     conn, d, f = h.conn, h.desired, h.facts
     try:
         f = _look_again(h, d, f)
@@ -152,6 +179,8 @@ def _converge(
             if cancel.is_set():
                 raise Interrupted(h.name, op.id, "interrupted (Ctrl-C) before this op")
             if not finished:
+                if op.id in waits and manager is not None:
+                    _await_manager(h, manager, op, cancel, emit)
                 h.current = op
                 emit(Event(h.name, "op", op.id, op.action))
             else:
@@ -200,14 +229,35 @@ def run(
     pool = ThreadPoolExecutor(max_workers=max(1, min(opts.parallel, len(jobs))))
     try:
         _wait([pool.submit(_prepare, h, connect, emit, opts.dry_run) for h in hs])
+        manager = next((h for h in hs if h.job.target.role == "manager"), None)
         for h in hs:
             if h.result is None and h.facts is not None:
+                if h.job.target.role == "agent" and (manager is None or manager.facts is None):
+                    m = manager.name if manager else "(none)"
+                    h.finish(
+                        "failed",
+                        RemoteError(h.name, "cluster", f"the manager host {m} is not reachable"),
+                    )
+                    continue
                 kw = {"new_secret": new_secret} if new_secret else {}
-                h.desired = desired.build(h.job.stack, h.job.target, opts.overrides, h.facts, **kw)
+                addr = manager.facts.host.address if manager and manager.facts else ""
+                h.desired = desired.build(
+                    h.job.stack, h.job.target, opts.overrides, h.facts, manager_address=addr, **kw
+                )
+        # the manager host first: its agent hosts wait for it, and must not hold every worker
+        order = sorted(hs, key=lambda h: h is not manager)
         _wait(
             [
-                pool.submit(_converge, h, opts, emit, cancel, new_secret)
-                for h in hs
+                pool.submit(
+                    _converge,
+                    h,
+                    opts,
+                    emit,
+                    cancel,
+                    new_secret,
+                    manager if h.job.target.role == "agent" else None,
+                )
+                for h in order
                 if h.result is None
             ]
         )

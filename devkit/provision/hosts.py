@@ -31,6 +31,8 @@ class Target(NamedTuple):
     base_dir: str  # "" means the default under the login user's home
     vars: dict[str, Any]
     sandbox: bool = False
+    role: str = ""  # in a cluster: "manager" or "agent"; "" for a host on its own
+    with_agent: bool = True  # a manager host that runs an agent too
 
 
 class ProvisionSettings(NamedTuple):
@@ -40,6 +42,11 @@ class ProvisionSettings(NamedTuple):
     connect_timeout: float
     command_timeout: float
     sandbox_name: str
+    images: tuple[
+        str, ...
+    ] = ()  # registry images to pull instead of building (the stack's [images])
+    manager: str = ""  # a cluster: the manager host; every other host runs only an agent
+    manager_agent: bool = True  # the manager host runs an agent too
 
 
 def parse_address(text: str) -> Address:
@@ -64,6 +71,9 @@ PROVISION = s.Table(
     s.Key("parallel", s.integer(min=1), 8),
     s.Key("connect_timeout", s.number(), 10.0),
     s.Key("command_timeout", s.number(), 600.0),
+    s.Key("images", s.strings(), ()),
+    s.Key("manager", s.string(), ""),
+    s.Key("manager_agent", s.boolean(), True),
 )
 SANDBOX = s.Table(s.Key("name", s.string(), "sandbox"))
 HOST = s.Table(
@@ -85,6 +95,9 @@ def provision_settings(extra: dict[str, Any], source: str) -> ProvisionSettings:
         p["connect_timeout"],
         p["command_timeout"],
         box["name"],
+        p["images"],
+        p["manager"],
+        p["manager_agent"],
     )
 
 

@@ -7,14 +7,14 @@ from pathlib import PurePosixPath
 from typing import NamedTuple, TextIO
 
 from devkit.errors import DevkitError
-from devkit.provision import facts, hosts, layout, lock, mounts, supervisor
+from devkit.provision import desired, facts, hosts, layout, lock, mounts, supervisor
 from devkit.provision import stack as stk
 from devkit.provision.command import Part, cat, join, q, sh
 from devkit.provision.connection import Connection
 from devkit.provision.events import ServiceStatus
 from devkit.provision.layout import Layout
+from devkit.provision.resources import KINDS, dirs, programs
 from devkit.provision.resources import boot as boot_kind
-from devkit.provision.resources import dirs, programs
 from devkit.provision.resources.base import Facts
 
 CRASHED = ("FATAL", "BACKOFF", "EXITED")
@@ -144,6 +144,27 @@ def status(dep: Deployment) -> list[ServiceStatus]:
             )
         out.append(row)
     return out
+
+
+class Members(NamedTuple):
+    lines: list[str]  # the stack's cluster status, a line per member
+    ok: bool
+
+
+def cluster_members(dep: Deployment) -> Members:
+    """The stack's `[cluster] status` command, rendered for the manager host and run there."""
+    d = desired.build(dep.stack, dep.target, {}, dep.facts, manager_address=dep.facts.host.address)
+    text = d.of("cluster_status")
+    if not text.strip():
+        return Members([f"the stack {dep.stack.name} says nothing about its cluster"], True)
+    res = dep.conn.run(sh(text).labelled("cluster status"), "status", check=False)
+    lines = (res.stdout or res.stderr).strip().splitlines()
+    return Members(lines or ["(no answer)"], res.rc == 0)
+
+
+def notes(f: Facts) -> list[str]:
+    """What the kinds say about the host beyond its services (images, adaptations devkit made)."""
+    return [line for kind in KINDS if hasattr(kind, "notes") for line in kind.notes(f)]
 
 
 def all_ok(dep: Deployment, rows_: list[ServiceStatus]) -> bool:

@@ -36,3 +36,13 @@ def rootfs_cache_dir() -> Path:
     """The machine-level cache of sandbox root filesystems (one per Debian release and architecture):
     $DEVKIT_ROOTFS_CACHE, else /var/cache/devkit/rootfs."""
     return Path(os.environ.get("DEVKIT_ROOTFS_CACHE") or "/var/cache/devkit/rootfs")
+
+
+def image_cache_dir() -> Path:
+    """Root filesystem tarballs for container images, shared by every run on this machine:
+    $DEVKIT_IMAGE_CACHE, else /var/cache/devkit/images as root, else ~/.cache/devkit/images."""
+    if os.environ.get("DEVKIT_IMAGE_CACHE"):
+        return Path(os.environ["DEVKIT_IMAGE_CACHE"])
+    if os.geteuid() == 0:
+        return Path("/var/cache/devkit/images")
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "devkit" / "images"

@@ -168,6 +168,9 @@ def host_info(base):
         "postgres": pg_have,
         "postgres_candidate": pg_candidate,
         "pythons": pythons(),
+        # the address this host was reached at (SSH_CONNECTION's server side): where the other
+        # hosts of a cluster reach it too
+        "address": [*(os.environ.get("SSH_CONNECTION") or "").split(), "", "", ""][2],
         "time": time.time(),
     }
 

@@ -102,6 +102,38 @@ class ServiceSpec(NamedTuple):
     when: str = ""  # template: the service exists only when this renders truthy ("" = always)
 
 
+class ImageSpec(NamedTuple):
+    """A container image built here without a registry: a Debian root filesystem (debootstrap on
+    this machine), imported into the engine, then a Dockerfile of ENV and LABEL lines only."""
+
+    name: str
+    tag: str  # template
+    alias: str  # template: the name the stack registers it under ("" = none)
+    release: str  # template: the Debian release of its root filesystem
+    packages: tuple[str, ...]  # what debootstrap includes (it resolves no virtual packages)
+    env: dict[str, str]  # templates
+    labels: dict[str, str]  # templates
+    when: str = ""  # template: built only when this renders truthy
+
+
+class ImagesSpec(NamedTuple):
+    engine: str  # template: the Docker engine (DOCKER_HOST) the images go into
+    before: str  # the service whose start waits for them (else: after the last service)
+    hook_venv: str  # where a host whose engine cannot raise rlimits gets the capping hook
+    pull: str  # template: registry images to pull instead (whitespace-separated references)
+    register: str  # template: run for each image that is new or changed ($DEVKIT_IMAGE_...)
+    verify: str  # template: must pass after register
+    build: tuple[ImageSpec, ...]
+
+
+class ClusterSpec(NamedTuple):
+    """A stack over several hosts: a manager host and agent hosts (the `cluster` variable)."""
+
+    waits: tuple[str, ...]  # services an agent host starts once the manager host's run is done
+    status: str  # template, run on the manager host by `devkit status`: a line per member,
+    # exit 0 when every one is alive
+
+
 class Stack(NamedTuple):
     name: str
     dir: Path
@@ -126,6 +158,8 @@ class Stack(NamedTuple):
     platforms: tuple[str, ...] = ()  # "debian 12", ...; () = any
     checkout: CheckoutSpec | None = None
     platform: dict[str, dict[str, Any]] = {}  # platform -> {"vars": ..., "packages": ...}
+    images: ImagesSpec | None = None  # container images the stack's Docker engine must have
+    cluster: ClusterSpec | None = None  # how the stack spans hosts by role
     edit: editspec.EditSpec | None = None  # the edit loop ([edit]): services run from a checkout
 
 
@@ -219,6 +253,8 @@ def extend(base: Stack, child: Stack, source: str) -> Stack:
         platforms=child.platforms or base.platforms,
         checkout=child.checkout or base.checkout,
         platform=_deep(base.platform, child.platform),
+        images=child.images or base.images,
+        cluster=child.cluster or base.cluster,
         edit=child.edit or base.edit,
     )
     _check_refs(stack)
@@ -333,6 +369,29 @@ PLATFORM = s.Table(
     s.Key("vars", s.mapping(s.anything()), {}),
     s.Key("packages", s.mapping(s.string()), {}),
 )
+IMAGE = s.Table(
+    s.Key("tag", s.string(r".+", "an image tag")),
+    s.Key("alias", s.string(), ""),
+    s.Key("release", s.string(r".+", "a Debian release")),
+    s.Key("packages", s.strings(), ()),
+    s.Key("env", s.mapping(s.string(), key=s.string(r"[A-Za-z_][A-Za-z0-9_]*", "a name")), {}),
+    s.Key(
+        "labels", s.mapping(s.string(), key=s.string(r"[A-Za-z0-9][A-Za-z0-9._/-]*", "a label")), {}
+    ),
+    s.Key("when", s.string(), ""),
+)
+IMAGES = s.Table(
+    s.Key("engine", s.string(r".+", "a Docker engine URL")),
+    s.Key("before", s.string(), ""),
+    s.Key("hook_venv", s.string(), ""),
+    s.Key("pull", s.string(), ""),
+    s.Key("register", s.string(), ""),
+    s.Key("verify", s.string(), "true"),
+    s.Key(
+        "build", s.mapping(s.table(IMAGE), key=s.string(r"[a-z][a-z0-9_-]*", "an image name")), {}
+    ),
+)
+CLUSTER = s.Table(s.Key("waits", s.strings(), ()), s.Key("status", s.string(), ""))
 SERVICE_NAME = s.string(r"[a-z][a-z0-9_-]*", "a service name: lowercase letters, digits, - and _")
 STACK = s.Table(
     s.Key("stack", s.anything(), None),  # HEAD, validated with its defaults
@@ -345,8 +404,44 @@ STACK = s.Table(
     s.Key("services", s.mapping(s.table(SERVICE), key=SERVICE_NAME), {}),
     s.Key("platform", s.mapping(s.table(PLATFORM), key=PLATFORM_NAME), {}),
     s.Key("checkout", s.anything(), None),  # CHECKOUT, when the stack can run from a checkout
+    s.Key("images", s.anything(), None),  # IMAGES, validated with its defaults
+    s.Key("cluster", s.anything(), None),  # CLUSTER
     s.Key("edit", s.anything(), None),  # editspec.EDIT: the edit loop's own group
 )
+
+
+def _images(data: Any, where: s.Where) -> ImagesSpec | None:
+    if data is None:
+        return None
+    v = s.validate(IMAGES, data, where)
+    return ImagesSpec(
+        v["engine"],
+        v["before"],
+        v["hook_venv"],
+        v["pull"],
+        v["register"],
+        v["verify"],
+        tuple(
+            ImageSpec(
+                name,
+                x["tag"],
+                x["alias"],
+                x["release"],
+                x["packages"],
+                x["env"],
+                x["labels"],
+                x["when"],
+            )
+            for name, x in v["build"].items()
+        ),
+    )
+
+
+def _cluster(data: Any, where: s.Where) -> ClusterSpec | None:
+    if data is None:
+        return None
+    v = s.validate(CLUSTER, data, where)
+    return ClusterSpec(v["waits"], v["status"])
 
 
 def _types(tree: dict[str, Any], where: s.Where) -> dict[str, str]:
@@ -466,6 +561,8 @@ def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None)
         checkout=None
         if v["checkout"] is None
         else CheckoutSpec(**s.validate(CHECKOUT, v["checkout"], where.key("checkout"))),
+        images=_images(v["images"], where.key("images")),
+        cluster=_cluster(v["cluster"], where.key("cluster")),
         edit=editspec.parse(v["edit"], where.key("edit")),
     )
     if stack.notes and not any((t / stack.notes).is_file() for t in dirs):
@@ -482,6 +579,11 @@ def _check_refs(stack: Stack) -> None:
             raise ConfigError(stack.source, f"types.{name}", "no such variable under [vars]")
     files = {f.id for f in all_files(stack)}
     venvs = {v.name for v in stack.venvs}
+    im = stack.images
+    if im is not None and im.hook_venv and im.hook_venv not in venvs:
+        raise ConfigError(stack.source, "images.hook_venv", f"no venv {im.hook_venv!r}")
+    if im is not None and im.before and im.before not in {s.name for s in stack.services}:
+        raise ConfigError(stack.source, "images.before", f"no service {im.before!r}")
     for svc in stack.services:
         for name in svc.secrets:
             if name not in stack.secrets:
@@ -520,6 +622,17 @@ def _check_refs(stack: Stack) -> None:
             f"duplicate file ids: {', '.join(sorted(dup))}",
             "Give each file a unique `id`.",
         )
+
+
+def pulling(stack: Stack, refs: tuple[str, ...], source: str) -> Stack:
+    """The stack with `[tool.devkit.provision] images` to pull instead of the images it builds."""
+    if not refs:
+        return stack
+    if stack.images is None:
+        raise ConfigError(
+            source, "tool.devkit.provision.images", f"the stack `{stack.name}` has no [images]"
+        )
+    return stack._replace(images=stack.images._replace(pull=" ".join(refs)))
 
 
 def all_files(stack: Stack) -> list[FileSpec]:

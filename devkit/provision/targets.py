@@ -18,6 +18,7 @@ class Selection(NamedTuple):
     stack: str | None = None  # --stack
     base_dir: str | None = None  # --base-dir
     config: str | None = None  # --config
+    manager: str | None = None  # --manager: a cluster's manager host
 
 
 def add_common(parser: argparse.ArgumentParser, many: bool = False, base_dir: bool = True) -> None:
@@ -59,12 +60,22 @@ def add_common(parser: argparse.ArgumentParser, many: bool = False, base_dir: bo
     parser.add_argument(
         "--config", metavar="PYPROJECT", help="the pyproject.toml with [tool.devkit]"
     )
+    parser.add_argument(
+        "--manager",
+        metavar="HOST",
+        help="a cluster: HOST runs the manager side (halfstack, manager, storage-proxy, webserver "
+        "and an agent) and every other host only an agent (default: [tool.devkit.provision] manager)",
+    )
 
 
 def selection(args: argparse.Namespace, names: list[str]) -> Selection:
     """The Selection an argparse namespace made with add_common() describes."""
     return Selection(
-        tuple(names), args.stack, getattr(args, "base_dir", None), getattr(args, "config", None)
+        tuple(names),
+        args.stack,
+        getattr(args, "base_dir", None),
+        getattr(args, "config", None),
+        getattr(args, "manager", None),
     )
 
 
@@ -89,6 +100,9 @@ def resolve(
     `provision` starts when it is down, and the other commands only name)."""
     cfg, ps = settings(sel)
     names = list(sel.names) or list(ps.hosts)
+    manager = sel.manager or ps.manager
+    if manager:  # a cluster: the manager host is always part of the run, first
+        names = [manager, *names]
     if not names:
         box = sandbox.load(ps.sandbox_name)
         if box is None or not sandbox.alive(box.pid):
@@ -109,5 +123,7 @@ def resolve(
             t = t._replace(stack=sel.stack)
         if sel.base_dir:
             t = t._replace(base_dir=sel.base_dir)
+        if manager:
+            t = t._replace(role="manager" if n == manager else "agent", with_agent=ps.manager_agent)
         out.append(t)
     return ps, out

@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import TIMINGS
-
 ROOT = Path(__file__).resolve().parents[2]
+TIMINGS: list[str] = []  # every table of this run, printed again in pytest's summary (conftest)
 
 # a webserver login; the session cookie it set must be a logged-in session; with an argument, GraphQL
 # through the webserver must reach the manager (26.x's gateway is switched off): prints two or three words

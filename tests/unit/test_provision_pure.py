@@ -12,7 +12,7 @@ import pytest
 from devkit.errors import ConfigError, DevkitError
 from devkit.provision import desired, facts, hosts, plan
 from devkit.provision import stack as stk
-from devkit.provision.resources import dirs, files, packages, programs
+from devkit.provision.resources import dirs, files, images, packages, programs
 from devkit.provision.resources.base import Desired, Facts, HostInfo
 
 
@@ -235,7 +235,16 @@ def test_backendai_runs_its_own_dockerd_without_a_host_engine() -> None:
     d = _bai()
     assert "docker.io" in d.of("packages")
     conf = _conf(d, "docker")
-    assert "--bridge=none --iptables=false --ip-forward=false --ip-masq=false" in conf
+    # its own bridge for the containers' ports, but no iptables rules and no forwarding
+    assert "--bridge=none" not in conf
+    assert " --iptables=false --ip-forward=false --ip-masq=false" in conf
+    host = _bai(overrides={"docker": {"network": "host"}})
+    assert "--bridge=none --iptables=false" in _conf(host, "docker")
+    agent_toml = next(f.content for f in host.of("files") if f.id == "agent.toml")
+    assert 'alternative-bridge = "host"' in agent_toml
+    assert "alternative-bridge" not in next(
+        f.content for f in d.of("files") if f.id == "agent.toml"
+    )
     assert "--data-root /srv/dk/data/docker" in conf and "stopasgroup=false" in conf
     for svc in ("manager", "agent"):
         assert 'DOCKER_HOST="unix:///srv/dk/run/docker.sock"' in _conf(d, svc)
@@ -298,6 +307,7 @@ def _converged(d: Desired) -> Facts:
             f.of("dirs").ancestors,
         ),
         packages=packages.PackageFacts(dict.fromkeys(d.of("packages"), True), None),
+        images=images.parse(images.converged(d.of("images"))),
     )
 
 

@@ -14,6 +14,7 @@ from devkit.provision.resources import (
     dirs,
     edit,
     files,
+    images,
     inits,
     lfs,
     packages,
@@ -37,7 +38,8 @@ KINDS: tuple[ModuleType, ...] = (
     programs,
     vscode,  # in the checkout, which exists once the services run from it
     boot,
+    images,
 )
 BY_NAME: dict[str, ModuleType] = {k.NAME: k for k in KINDS}
 # kinds whose ops run inside a service's bring-up (before or after it starts), in this order
-STEPS: tuple[ModuleType, ...] = (inits,)
+STEPS: tuple[ModuleType, ...] = (inits, images)

@@ -53,6 +53,7 @@ class HostInfo(NamedTuple):
     postgres: tuple[str, ...] = ()  # PostgreSQL majors installed, oldest first
     postgres_candidate: str = ""  # the major `postgresql` would install (when none is)
     pythons: tuple[str, ...] = ()  # "3.11", ... : the distribution's python3.X binaries
+    address: str = ""  # the address SSH reached it at ("" when unknown)
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> HostInfo:
@@ -71,6 +72,7 @@ class HostInfo(NamedTuple):
             tuple(str(v) for v in raw.get("postgres") or ()),
             str(raw.get("postgres_candidate") or ""),
             tuple(str(v) for v in raw.get("pythons") or ()),
+            str(raw.get("address") or ""),
         )
 
     @classmethod

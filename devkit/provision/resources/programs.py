@@ -242,7 +242,8 @@ def desired(b: Build) -> DPrograms:
         for dep in sorted(set(deps)):
             kind, _, ref = dep.partition(":")
             value = {
-                "file": lambda x: by_id[x].content,
+                # a file of a service this host does not run (an agent host of a cluster)
+                "file": lambda x: by_id[x].content if x in by_id else "",
                 "secret": lambda x: b.secrets[x],
                 "venv": lambda x: venv_spec.get(x, ""),  # a venv of the other mode
             }[kind](ref)
