@@ -580,8 +580,6 @@ def _check_refs(stack: Stack) -> None:
     files = {f.id for f in all_files(stack)}
     venvs = {v.name for v in stack.venvs}
     im = stack.images
-    if im is not None and im.hook_venv and im.hook_venv not in venvs:
-        raise ConfigError(stack.source, "images.hook_venv", f"no venv {im.hook_venv!r}")
     if im is not None and im.before and im.before not in {s.name for s in stack.services}:
         raise ConfigError(stack.source, "images.before", f"no service {im.before!r}")
     for svc in stack.services:

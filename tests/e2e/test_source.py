@@ -185,6 +185,14 @@ def test_backendai_from_the_23_09_branch(bed: Bed, phase: Callable[[str], Any]) 
         r = on_host(bed, f"cd {CHECKOUT} && . {env} && ./backend.ai admin agent list")
         assert r.returncode == 0 and "ALIVE" in r.stdout, r.stdout + r.stderr
 
+    with phase("a session, with the checkout's kernel runner and its LFS files: 42"):
+        r = on_host(
+            bed,
+            f"cd {CHECKOUT} && . {env} && ./backend.ai run --rm -c 'print(6*7)' python",
+            timeout=600,
+        )
+        assert r.returncode == 0 and "42" in r.stdout.splitlines(), r.stdout + r.stderr
+
     with phase("a second provision changes nothing"):
         r = devkit(bed, "provision", HOST, "--set", SOURCE, "--format", "json")
         assert json.loads(r.stdout)["hosts"][0]["status"] == "unchanged", r.stdout

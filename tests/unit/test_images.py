@@ -182,6 +182,15 @@ def test_a_venv_made_again_gets_the_hook_again() -> None:
     assert ops.index(("venv:backend.ai", "create")) < ops.index(("rlimit-hook", "install"))
 
 
+def test_a_hook_in_another_venv_moves_to_the_one_the_agent_runs_from() -> None:
+    # the services switched between the wheels' venv and a checkout's dev venv: the hook follows
+    d, r = settled(CAPPED)
+    assert d.of("images").hook.venv == f"{BASE}/venvs/backend.ai"
+    r["kinds"]["images"]["state"]["hook_venv"] = "/root/backend.ai/dist/export/python/venv"
+    ops = [(o.id, o.action) for o in plan.plan(d, facts.parse(json.dumps(r)))]
+    assert ("rlimit-hook", "install") in ops
+
+
 def test_a_hook_no_longer_needed_is_removed() -> None:
     d, r = settled(FREE)
     r["kinds"]["images"]["hook"] = "an-old-hash"

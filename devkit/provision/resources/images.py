@@ -61,7 +61,6 @@ class DImages(NamedTuple):
     register: str
     verify: str
     hook: DHook | None  # None: the engine can raise its rlimits (or nothing to cap in)
-    hook_venv: str  # the venv a hook goes to (where to look for one to remove)
 
 
 class Limits(NamedTuple):
@@ -71,12 +70,13 @@ class Limits(NamedTuple):
 
 
 class ImageFacts(NamedTuple):
-    state: dict[
-        str, Any
-    ]  # state/images.json: engine, images {ref: {spec, id}}, registered {ref: id}, aliases {alias: ref}
+    # state/images.json: engine, images {ref: {spec, id}}, registered {ref: id}, aliases
+    # {alias: ref}, hook_venv (where the hook went)
+    state: dict[str, Any]
     answered: bool  # the recorded engine answered
     present: dict[str, dict[str, str] | None]  # ref -> {id, spec} in the engine (None: absent)
-    hook: str  # sha256 of the hook module in the venv ("" when there is none)
+    hook: str  # sha256 of the hook module in hook_venv ("" when there is none)
+    hook_venv: str  # the venv looked in: the desired one, else the one the state names
     session: Limits | None  # this SSH session's (what a dockerd devkit starts inherits)
     host_engine: Limits | None  # the host's own dockerd's (/var/run/docker.pid), when readable
 
@@ -85,8 +85,9 @@ class ImageFacts(NamedTuple):
 
 
 def request(stack: Any) -> dict[str, Any]:
-    venv = stack.images.hook_venv if stack.images else ""
-    return {"state": STATE, "venv": f"venvs/{venv}" if venv else "", "hook": HOOK}
+    # the hook is looked for where the state file says it went; refresh() asks again at the
+    # venv it must be in, once the stack is rendered (a checkout's dev venv, or a venv of devkit's)
+    return {"state": STATE, "venv": "", "hook": HOOK}
 
 
 def _docker_get(sock: str, path: str) -> Any:  # runs on the host
@@ -166,9 +167,10 @@ def collect(req: dict[str, Any], base: str) -> dict[str, Any]:  # runs on the ho
         except (OSError, ValueError, KeyError):
             present, answered = {}, False
     hook = ""
-    if req["venv"]:
+    venv = req["venv"] or str(state.get("hook_venv") or "")
+    if venv:
         found = glob.glob(
-            os.path.join(base, req["venv"], "lib", "python*", "site-packages", req["hook"] + ".py")
+            os.path.join(venv, "lib", "python*", "site-packages", req["hook"] + ".py")
         )
         text = read(found[0]) if found else None
         hook = hashlib.sha256(text.encode()).hexdigest() if text is not None else ""
@@ -177,6 +179,7 @@ def collect(req: dict[str, Any], base: str) -> dict[str, Any]:  # runs on the ho
         "answered": answered,
         "present": present,
         "hook": hook,
+        "hook_venv": venv,
         "session": _limits_self(),
         "host_engine": _limits_pid("/var/run/docker.pid"),
     }
@@ -198,6 +201,7 @@ def parse(raw: Any) -> ImageFacts:
         bool(raw.get("answered")),
         {str(k): (dict(v) if v else None) for k, v in (raw.get("present") or {}).items()},
         str(raw.get("hook") or ""),
+        str(raw.get("hook_venv") or ""),
         _limits(raw.get("session")),
         _limits(raw.get("host_engine")),
     )
@@ -285,11 +289,10 @@ def desired(b: Build) -> DImages | None:
             )
         )
     hook = None
-    venvs = {v.name: v for v in b.built["venvs"]}
+    venv = r(spec.hook_venv, "images.hook_venv").strip()
     lim = engine_limits(engine, b.facts)
-    if spec.hook_venv and lim is not None and not lim.can_raise:
+    if venv and lim is not None and not lim.can_raise:
         caps = {"nofile": lim.nofile, "memlock": lim.memlock}
-        venv = b.layout.venv(venvs[spec.hook_venv].name)
         hook = DHook(venv, hook_source(caps), caps)
     return DImages(
         engine,
@@ -298,24 +301,36 @@ def desired(b: Build) -> DImages | None:
         r(spec.register, "images.register"),
         r(spec.verify, "images.verify"),
         hook,
-        b.layout.venv(spec.hook_venv) if spec.hook_venv else "",
     )
+
+
+def refresh(conn: Connection, d: Desired, f: Facts, ask: Any) -> Facts:
+    """Look for the hook in the venv it must be in, known once the stack is rendered."""
+    d_im: DImages | None = d.of(NAME)
+    if d_im is None or d_im.hook is None or _have(f).hook_venv == d_im.hook.venv:
+        return f
+    raw = ask(NAME, {**request(None), "venv": d_im.hook.venv})
+    return f._replace(kinds={**f.kinds, NAME: parse(raw)})
 
 
 def converged(d: DImages) -> dict[str, Any]:
     """The raw facts of a host these images have been made ready on (tests, dry runs)."""
     made = {im.ref: {"spec": im.spec, "id": "sha256:" + im.spec} for im in d.images}
     hook = hashlib.sha256(d.hook.content.encode()).hexdigest() if d.hook else ""
+    state = {
+        "engine": d.engine,
+        "images": made,
+        "registered": {r: x["id"] for r, x in made.items()},
+        "aliases": {im.alias: im.ref for im in d.images if im.alias},
+    }
+    if d.hook:
+        state["hook_venv"] = d.hook.venv
     return {
-        "state": {
-            "engine": d.engine,
-            "images": made,
-            "registered": {r: x["id"] for r, x in made.items()},
-            "aliases": {im.alias: im.ref for im in d.images if im.alias},
-        },
+        "state": state,
         "answered": True,
         "present": made,
         "hook": hook,
+        "hook_venv": d.hook.venv if d.hook else "",
     }
 
 
@@ -344,9 +359,13 @@ def _anchor(d: Desired, d_im: DImages, service: str, stage: str) -> bool:
 
 
 def _venv_made(d: Desired, f: Facts, path: str) -> bool:
-    """Does this run make the venv at `path` (again)? Its venvs op comes before the images'."""
+    """Does this run make the venv at `path` (again)? A venv's op (devkit's venvs, a checkout's
+    dev venv) comes before the images'."""
     have = f.kinds.get("venvs") or {}
-    return any(d.layout.venv(v.name) == path and have.get(v.name) != v.spec for v in d.of("venvs"))
+    if any(d.layout.venv(v.name) == path and have.get(v.name) != v.spec for v in d.of("venvs")):
+        return True
+    dev = d.items.get("devvenv")
+    return dev is not None and dev.path == path and f.of("devvenv").spec != dev.spec
 
 
 def ops(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
@@ -358,6 +377,8 @@ def ops(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
     want_hook = d_im.hook
     if want_hook is not None and (
         have.hook != hashlib.sha256(want_hook.content.encode()).hexdigest()
+        or have.state.get("hook_venv")
+        != want_hook.venv  # moved (the wheels' venv <-> a checkout's)
         or _venv_made(d, f, want_hook.venv)  # made again in this run: without the hook
     ):
         caps = ", ".join(f"{k} {v}" for k, v in sorted(want_hook.limits.items()))
@@ -407,6 +428,8 @@ def _state(ctx: ApplyContext) -> dict[str, Any]:
             "registered": dict(old.get("registered") or {}) if same else {},
             "aliases": dict(old.get("aliases") or {}) if same else {},
         }
+        if old.get("hook_venv"):
+            ctx.state[NAME]["hook_venv"] = old["hook_venv"]
     return ctx.state[NAME]
 
 
@@ -498,18 +521,28 @@ def _register(conn: Connection, op: Op, ctx: ApplyContext, im: DImage) -> None:
         state["aliases"][im.alias] = im.ref
 
 
+def _drop_hook(conn: Connection, venv: str, op_id: str) -> None:
+    """The hook out of that venv, if it (still) is there."""
+    site = (q(f"{venv}/lib/"), "python*/site-packages/", HOOK)  # the glob unquoted
+    conn.run(sh("rm -f --", cat(*site, ".pth"), cat(*site, ".py")), op_id)
+
+
 def _hook(conn: Connection, op: Op, ctx: ApplyContext) -> None:
-    d_im: DImages = ctx.d.of(NAME)
-    py = q(f"{d_im.hook_venv}/bin/python")
+    state = _state(ctx)
+    old = str(_have(ctx.f).state.get("hook_venv") or "")
+    hook: DHook | None = op.item
+    if old and (hook is None or old != hook.venv):
+        _drop_hook(conn, old, op.id)
+    state.pop("hook_venv", None)
+    if hook is None:
+        return
+    py = q(f"{hook.venv}/bin/python")
     where = conn.run(
         sh(py, "-I -c", q("import sysconfig; print(sysconfig.get_path('purelib'))")), op.id
     ).stdout.strip()
-    if op.action == "remove":
-        conn.run(sh("rm -f --", q(f"{where}/{HOOK}.pth"), q(f"{where}/{HOOK}.py")), op.id)
-        return
-    hook: DHook = op.item
     conn.put(f"{where}/{HOOK}.py", hook.content.encode(), 0o644, op.id)
     conn.put(f"{where}/{HOOK}.pth", f"import {HOOK}\n".encode(), 0o644, op.id)
+    state["hook_venv"] = hook.venv
 
 
 def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
