@@ -109,7 +109,7 @@ def main() -> int:
         log("a first provision from the bundle (it fills the host's pip cache)")
         first = run([*devkit, "provision", HOST, *source], env)
         log(f"  {first:.1f} s; now purged, the checkout removed, and again")
-        run([*devkit, "teardown", HOST, "--purge", "--yes"], env)
+        run([*devkit, "teardown", HOST, "--purge"], env)
         on_host(env, f"rm -rf {CHECKOUT}")
         cold = run([*devkit, "provision", HOST, *source], env)
         log(f"  cold with a warm pip cache: {cold:.1f} s")
