@@ -168,6 +168,18 @@ def test_an_image_registered_under_another_id_is_registered_again_without_a_buil
     assert ops == [("image:python", "register"), ("program:agent", "restart")]
 
 
+def test_an_image_registered_by_another_command_is_registered_again_without_a_build() -> None:
+    """A fixed register command reaches hosts registered by the old one (and a host recorded
+    before devkit kept what registered it is registered once more)."""
+    d, r = settled(FREE)
+    r["kinds"]["images"]["state"]["registered_by"] = {"lablup/python:3.11-debian12": "0" * 16}
+    ops = [(o.id, o.action) for o in plan.plan(d, facts.parse(json.dumps(r)))]
+    assert ops == [("image:python", "register"), ("program:agent", "restart")]
+    del r["kinds"]["images"]["state"]["registered_by"]
+    ops = [(o.id, o.action) for o in plan.plan(d, facts.parse(json.dumps(r)))]
+    assert ops == [("image:python", "register"), ("program:agent", "restart")]
+
+
 def test_an_alias_given_to_another_image_since_is_registered_again() -> None:
     d, r = settled(FREE)
     r["kinds"]["images"]["state"]["aliases"] = {"python": "localhost:5000/lablup/python:3.11"}
@@ -225,6 +237,8 @@ def test_a_build_uploads_the_root_once_imports_it_and_records_what_it_made(cache
     made = state["images"]["lablup/python:3.11-debian12"]
     assert made["id"] == "sha256:" + "ab" * 32
     assert state["registered"] == {"lablup/python:3.11-debian12": made["id"]}
+    d_im = settled(CAPPED)[0].of("images")
+    assert state["registered_by"] == {"lablup/python:3.11-debian12": images.register_digest(d_im)}
     # the register step got the image's facts as environment variables, the stack's own text shown
     reg = next(t for op, t in vm.log if op == "image:python" and "DEVKIT_IMAGE_ALIAS" in t)
     assert "DEVKIT_IMAGE=lablup/python:3.11-debian12" in reg and "DEVKIT_IMAGE_ALIAS=python" in reg

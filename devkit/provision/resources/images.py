@@ -5,7 +5,7 @@
   only; a `devkit.image.spec` label says what it was built from, so a second run rebuilds nothing;
 - or pulled from their registry by the engine (a host with internet: `[tool.devkit.provision] images`);
 - then registered by the stack's own command (Backend.AI's `mgr image rescan` and `alias`) whenever
-  the image is new or has changed;
+  the image is new or has changed, or that command has (a fixed one reaches hosts registered before);
 - and, on a host whose engine cannot raise its hard rlimits (no CAP_SYS_RESOURCE), a small hook in
   the stack's venv that caps what containers ask for (hooks/container_rlimits.py), said in `status`.
 
@@ -70,8 +70,8 @@ class Limits(NamedTuple):
 
 
 class ImageFacts(NamedTuple):
-    # state/images.json: engine, images {ref: {spec, id}}, registered {ref: id}, aliases
-    # {alias: ref}, hook_venv (where the hook went)
+    # state/images.json: engine, images {ref: {spec, id}}, registered {ref: id}, registered_by
+    # {ref: digest of the register command}, aliases {alias: ref}, hook_venv (where the hook went)
     state: dict[str, Any]
     answered: bool  # the recorded engine answered
     present: dict[str, dict[str, str] | None]  # ref -> {id, spec} in the engine (None: absent)
@@ -313,6 +313,12 @@ def refresh(conn: Connection, d: Desired, f: Facts, ask: Any) -> Facts:
     return f._replace(kinds={**f.kinds, NAME: parse(raw)})
 
 
+def register_digest(d: DImages) -> str:
+    """What an image was registered by: its command as rendered for this host (not `verify`, which
+    names the addresses a cluster changes)."""
+    return hashlib.sha256(d.register.encode()).hexdigest()[:16]
+
+
 def converged(d: DImages) -> dict[str, Any]:
     """The raw facts of a host these images have been made ready on (tests, dry runs)."""
     made = {im.ref: {"spec": im.spec, "id": "sha256:" + im.spec} for im in d.images}
@@ -321,6 +327,7 @@ def converged(d: DImages) -> dict[str, Any]:
         "engine": d.engine,
         "images": made,
         "registered": {r: x["id"] for r, x in made.items()},
+        "registered_by": {r: register_digest(d) for r in made},
         "aliases": {im.alias: im.ref for im in d.images if im.alias},
     }
     if d.hook:
@@ -388,6 +395,7 @@ def ops(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
     elif want_hook is None and have.hook:
         out.append(Op(NAME, "rlimit-hook", "remove", "the engine can raise its rlimits"))
     registered = have.state.get("registered") or {}
+    registered_by = have.state.get("registered_by") or {}
     aliases = have.state.get("aliases") or {}
     for im in d_im.images:
         now = current(d_im, f, im.ref)
@@ -399,6 +407,7 @@ def ops(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
             fresh
             or now is None
             or registered.get(im.ref) != now.get("id")
+            or registered_by.get(im.ref) != register_digest(d_im)
             # the alias was given to another image since (a pulled one, or a build of another tag)
             or (im.alias and aliases.get(im.alias) != im.ref)
         ):
@@ -426,6 +435,7 @@ def _state(ctx: ApplyContext) -> dict[str, Any]:
             "engine": d_im.engine,
             "images": dict(old.get("images") or {}) if same else {},
             "registered": dict(old.get("registered") or {}) if same else {},
+            "registered_by": dict(old.get("registered_by") or {}) if same else {},
             "aliases": dict(old.get("aliases") or {}) if same else {},
         }
         if old.get("hook_venv"):
@@ -517,6 +527,7 @@ def _register(conn: Connection, op: Op, ctx: ApplyContext, im: DImage) -> None:
         cmd.labelled(f"register {im.ref} ({d_im.register.strip().splitlines()[0][:60]})"), op.id
     )
     state["registered"][im.ref] = image_id
+    state["registered_by"][im.ref] = register_digest(d_im)
     if im.alias:
         state["aliases"][im.alias] = im.ref
 
