@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import os
 import platform
+import queue
 import re
 import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -342,6 +345,65 @@ def down_sandboxes(devkit: list[str], env: dict[str, str]) -> None:
         subprocess.run(
             [*devkit, "sandbox", "down", p.parent.name], env=env, capture_output=True, check=False
         )
+
+
+# --- edit-to-serving ---------------------------------------------------------------------------
+
+POLLER = r"""
+import json, sys, time, urllib.request
+url, keys, last = sys.argv[1], sys.argv[2:], None
+while True:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            data = json.loads(r.read())
+        now = [data[k] for k in keys]
+    except Exception:
+        now = None
+    if now != last:
+        print(time.time(), json.dumps(now), flush=True)
+        last = now
+    time.sleep(0.005)
+"""
+
+
+class Poller:
+    """A process in a host's network namespace (`netns`: a path for nsenter --net) that asks a
+    JSON endpoint every 5 ms and reports each new answer (the values of `keys`), stamped with this
+    machine's clock, the one a benchmark saves files by."""
+
+    def __init__(self, netns: str, url: str, keys: list[str]) -> None:
+        self.p = subprocess.Popen(
+            ["nsenter", f"--net={netns}", "/usr/bin/python3", "-u", "-c", POLLER, url, *keys],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.q: queue.Queue[tuple[float, list | None]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.p.stdout is not None
+        for line in self.p.stdout:
+            t, _, data = line.partition(" ")
+            self.q.put((float(t), json.loads(data)))
+
+    def drain(self) -> None:
+        while not self.q.empty():
+            self.q.get_nowait()
+
+    def until(self, ok: Callable[..., bool], timeout: float = 60) -> tuple[float, list]:
+        """When the answer first satisfied ok(*values)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                t, now = self.q.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if now is not None and ok(*now):
+                return t, now
+        sys.exit("[bench] the service never answered as expected")
+
+    def stop(self) -> None:
+        self.p.terminate()
 
 
 # --- RESULTS.md ------------------------------------------------------------------------------

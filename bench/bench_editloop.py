@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -30,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     REPO,
     WORK,
+    Poller,
     default_devkit_python,
     devkit_env,
     git_head,
@@ -67,22 +66,6 @@ BAI_PATTERNS = [
     )
 ]
 
-POLLER = r"""
-import json, sys, time, urllib.request
-url, last = sys.argv[1], None
-while True:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            data = json.loads(r.read())
-        now = (data["answer"], data["pid"])
-    except Exception:
-        now = None
-    if now != last:
-        print(time.time(), json.dumps(now), flush=True)
-        last = now
-    time.sleep(0.005)
-"""
-
 
 def sh(cmd: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
     r = subprocess.run(cmd, env=env, cwd=STATE, capture_output=True, text=True, check=False)
@@ -91,44 +74,10 @@ def sh(cmd: list[str], env: dict[str, str], check: bool = True) -> subprocess.Co
     return r
 
 
-class Poller:
-    """A process in the host's network namespace that reports each new (answer, pid)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        box = json.loads((STATE / "state" / "sandbox" / host / "sandbox.json").read_text())
-        ns, url = f"--net=/run/netns/{box['netns']}", f"http://127.0.0.1:{port}/"
-        self.p = subprocess.Popen(
-            ["nsenter", ns, "/usr/bin/python3", "-u", "-c", POLLER, url],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.q: queue.Queue[tuple[float, list | None]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.p.stdout is not None
-        for line in self.p.stdout:
-            t, _, data = line.partition(" ")
-            self.q.put((float(t), json.loads(data)))
-
-    def drain(self) -> None:
-        while not self.q.empty():
-            self.q.get_nowait()
-
-    def until(self, ok: object, timeout: float = 60) -> tuple[float, list]:
-        """When the answer first satisfied ok(answer, pid)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                t, now = self.q.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if now is not None and ok(*now):  # type: ignore[operator]
-                return t, now
-        sys.exit("[bench] the service never answered as expected")
-
-    def stop(self) -> None:
-        self.p.terminate()
+def poller(host: str, port: int) -> Poller:
+    """The (answer, pid) of the test service on that host, as they change."""
+    box = json.loads((STATE / "state" / "sandbox" / host / "sandbox.json").read_text())
+    return Poller(f"/run/netns/{box['netns']}", f"http://127.0.0.1:{port}/", ["answer", "pid"])
 
 
 def set_answer(path: Path, value: str) -> float:
@@ -290,7 +239,7 @@ def main() -> int:
         log("provisioning the edit loop's test stack on 3 sandbox hosts")
         sh([*devkit, "provision", *HOSTS, "--base-dir", str(STATE / "base" / "{host}")], env)
         testrepo.clone(bare, STATE / "laptop")
-        pollers = {h: Poller(h, 8301) for h in HOSTS}
+        pollers = {h: poller(h, 8301) for h in HOSTS}
         for h in HOSTS:
             pollers[h].until(lambda answer, pid: True)
         cases = [

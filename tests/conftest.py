@@ -32,22 +32,69 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 # The suite must leave the machine as it found it, even when a test fails or is interrupted: in CI
 # (or with DEVKIT_LEAK_CHECK=1) what a session leaves behind fails the run. Off by default
-# elsewhere, where other runs on the machine make their own namespaces and temp folders.
+# elsewhere, where other runs on the machine make their own namespaces and temp folders. Checked by
+# the process that runs the session (with pytest-xdist, the controller: after every worker is done).
 LEAK_CHECK = os.environ.get("DEVKIT_LEAK_CHECK", "1" if STRICT else "0") == "1"
+_BEFORE = pytest.StashKey[object]()
+_LEFT = pytest.StashKey[list]()
+_LOCKS = pytest.StashKey[set]()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def machine_left_as_found() -> Iterator[None]:
-    if not LEAK_CHECK:
-        yield
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _is_worker(session.config):
+        return
+    from tests.ssh.conftest import lock_dirs
+
+    session.config.stash[_LOCKS] = lock_dirs()
+    if LEAK_CHECK:
+        from tests import leaks
+
+        session.config.stash[_BEFORE] = leaks.snapshot()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _is_worker(config):
+        # the worker's phase timings, for the controller to print (tests/e2e)
+        from tests.e2e.checks import TIMINGS
+
+        config.workeroutput["timings"] = list(TIMINGS)  # type: ignore[attr-defined]
+        return
+    if _LOCKS in config.stash:  # what the workers' drop_lock_dirs left for now
+        from tests.ssh.conftest import drop_lock_dirs
+
+        drop_lock_dirs(config.stash[_LOCKS])
+    if _BEFORE not in config.stash:
         return
     from tests import leaks
 
-    before = leaks.snapshot()
-    yield
-    left = leaks.left_behind(before, leaks.snapshot())
+    left = leaks.left_behind(config.stash[_BEFORE], leaks.snapshot())  # type: ignore[arg-type]
     if left:
-        pytest.fail("the test session left this behind:\n  " + "\n  ".join(left), pytrace=False)
+        config.stash[_LEFT] = left
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    from tests.e2e.checks import TIMINGS
+
+    TIMINGS.extend(getattr(node, "workeroutput", {}).get("timings", []))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.e2e.checks import TIMINGS
+
+    for text in TIMINGS:
+        terminalreporter.write_line(text)
+    left = terminalreporter.config.stash.get(_LEFT, [])
+    if left:
+        terminalreporter.write_sep("=", "the test session left this behind", red=True)
+        for line in left:
+            terminalreporter.write_line("  " + line)
 
 
 @pytest.fixture

@@ -24,10 +24,12 @@ from devkit.provision.resources.base import Build, Desired, Facts, Render, truth
 def variables(
     stack: stk.Stack, target: hosts.Target, overrides: dict[str, Any], platform: str = ""
 ) -> dict[str, Any]:
-    """The stack's variables, then its values for the host's platform, the host's, and --set's."""
+    """The stack's variables, then its values for the host's platform, every host's, the host's own,
+    and --set's."""
     v = stack.vars
     if platform in stack.platform:
         v = hosts.merge(v, stack.platform[platform]["vars"], f"{stack.source}: platform.{platform}")
+    v = hosts.merge(v, target.common_vars, "[tool.devkit.provision.vars]")
     v = hosts.merge(v, target.vars, f"[tool.devkit.hosts.{target.name}.vars]")
     return hosts.merge(v, overrides, "--set")
 

@@ -189,9 +189,12 @@ def _converge(
                 emit(Event(h.name, "changed", op.id, op.action))
 
         first = [op for op in ops if getattr(BY_NAME[op.kind], "STAGE", 1) == 0]
+        told: list[str] = []  # the first stage's notes (what a push did)
         if first:
             # the source first; then everything else is planned from what it brought
-            apply(conn, ApplyContext(d, f, opts.wheelhouse), first, on_op)
+            ctx0 = ApplyContext(d, f, opts.wheelhouse)
+            apply(conn, ctx0, first, on_op)
+            told = list(ctx0.state.get("notes", ()))
             emit(Event(h.name, "facts"))
             f = facts.gather(conn, h.job.stack, d.layout.base)
             kw = {"new_secret": new_secret} if new_secret else {}
@@ -203,7 +206,7 @@ def _converge(
             ops = plan.plan(d, f)
         ctx = ApplyContext(d, f, opts.wheelhouse)
         apply(conn, ctx, ops, on_op)
-        notes = "\n".join([d.notes.rstrip(), *ctx.state.get("notes", ())]).strip()
+        notes = "\n".join([d.notes.rstrip(), *told, *ctx.state.get("notes", ())]).strip()
         rows = None
         if h.done and opts.show_status:
             emit(Event(h.name, "health"))

@@ -33,6 +33,7 @@ class Target(NamedTuple):
     sandbox: bool = False
     role: str = ""  # in a cluster: "manager" or "agent"; "" for a host on its own
     with_agent: bool = True  # a manager host that runs an agent too
+    common_vars: dict[str, Any] = {}  # [tool.devkit.provision.vars]: every host's, under its own
 
 
 class ProvisionSettings(NamedTuple):
@@ -74,6 +75,7 @@ PROVISION = s.Table(
     s.Key("images", s.strings(), ()),
     s.Key("manager", s.string(), ""),
     s.Key("manager_agent", s.boolean(), True),
+    s.Key("vars", s.mapping(s.anything()), {}),  # every host's; a host's own vars win
 )
 SANDBOX = s.Table(s.Key("name", s.string(), "sandbox"))
 HOST = s.Table(
@@ -117,8 +119,17 @@ def target(
     cfg = s.validate(HOST, tables.get(name), where.key(name))
     address = cfg["address"] or name
     parse_address(address)
+    common = s.validate(
+        PROVISION, extra.get("provision"), s.Where(source, "tool.devkit").key("provision")
+    )["vars"]
     return Target(
-        name, address, cfg["stack"] or default_stack, cfg["base_dir"], cfg["vars"], sandbox
+        name,
+        address,
+        cfg["stack"] or default_stack,
+        cfg["base_dir"],
+        cfg["vars"],
+        sandbox,
+        common_vars=common,
     )
 
 

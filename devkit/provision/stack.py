@@ -227,13 +227,6 @@ def _with_watcher(stack: Stack, seen: tuple[str, ...]) -> Stack:
     return stack._replace(services=(*stack.services, watcher))
 
 
-def _deep(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _deep(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def extend(base: Stack, child: Stack, source: str) -> Stack:
     """`child` on top of `base`: vars and secrets merged (the child wins), everything else appended."""
     names = {svc.name for svc in base.services}
@@ -242,7 +235,7 @@ def extend(base: Stack, child: Stack, source: str) -> Stack:
             raise ConfigError(source, f"services.{svc.name}", f"already defined by {base.name}")
     stack = child._replace(
         packages=tuple(dict.fromkeys((*base.packages, *child.packages))),
-        vars=_deep(base.vars, child.vars),
+        vars=vartypes.merge(base.vars, child.vars),
         types={**base.types, **child.types},
         secrets={**base.secrets, **child.secrets},
         venvs=(*base.venvs, *child.venvs),
@@ -253,7 +246,7 @@ def extend(base: Stack, child: Stack, source: str) -> Stack:
         notes=child.notes or base.notes,
         platforms=child.platforms or base.platforms,
         checkout=child.checkout or base.checkout,
-        platform=_deep(base.platform, child.platform),
+        platform=vartypes.merge(base.platform, child.platform),
         images=child.images or base.images,
         cluster=child.cluster or base.cluster,
         edit=child.edit or base.edit,

@@ -142,3 +142,11 @@ def check(values: dict[str, Any], types: dict[str, str], source: str) -> Typed:
 
     out = walk(values, "")
     return Typed(out, secrets)
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`, table by table (nested dicts merged, everything else replaced)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

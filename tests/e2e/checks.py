@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import shlex
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -79,3 +81,21 @@ def phases(title: str, out: Path) -> Iterator[Callable[[str], Any]]:
         print(text)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text.lstrip() + "\n")
+
+
+def devkit_in(
+    where: Path, env: dict[str, str], *args: str, timeout: float, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`devkit ARGS` run in `where` (a test's folder or a clone), as a user would."""
+    r = subprocess.run(
+        [sys.executable, "-m", "devkit", *args],
+        cwd=where,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check:
+        assert r.returncode == 0, f"devkit {' '.join(args)}:\n{r.stdout}\n{r.stderr}"
+    return r

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests.e2e.checks import exposed, login_script, phases
+from tests.e2e.checks import devkit_in, exposed, login_script, phases
 from tests.ssh.conftest import children, cut, drop_lock_dirs, isolated_env, lock_dirs, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.ssh]
@@ -68,18 +68,7 @@ def _need() -> None:
 def run(
     bed: Bed, *args: str, timeout: float = 900, check: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run(
-        [sys.executable, "-m", "devkit", *args],
-        cwd=bed.dir,
-        env=bed.env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check:
-        assert r.returncode == 0, f"devkit {' '.join(args)}:\n{r.stdout}\n{r.stderr}"
-    return r
+    return devkit_in(bed.dir, bed.env, *args, timeout=timeout, check=check)
 
 
 def on_host(bed: Bed, script: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from tests.e2e.checks import devkit_in
 from tests.e2e.test_backendai import _need, mounts_under
 from tests.ssh.conftest import children, drop_lock_dirs, isolated_env, lock_dirs, ssh
 
@@ -50,18 +51,7 @@ class Bed(NamedTuple):
 def devkit(
     bed: Bed, *args: str, timeout: float = 1200, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run(
-        [sys.executable, "-m", "devkit", *args],
-        cwd=bed.dir,
-        env=bed.env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check:
-        assert r.returncode == 0, f"devkit {' '.join(args)}:\n{r.stdout}\n{r.stderr}"
-    return r
+    return devkit_in(bed.dir, bed.env, *args, timeout=timeout, check=check)
 
 
 def on(bed: Bed, host: str, script: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests.e2e.checks import login_script, phases
+from tests.e2e.checks import devkit_in, login_script, phases
 from tests.ssh.conftest import drop_lock_dirs, isolated_env, lock_dirs, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.ssh]
@@ -76,15 +75,7 @@ def bed() -> Iterator[Bed]:
 def devkit(
     bed: Bed, *args: str, timeout: float = 1800, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "devkit", *args],
-        cwd=cwd or bed.dir,
-        env=bed.env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return devkit_in(cwd or bed.dir, bed.env, *args, timeout=timeout)
 
 
 def on_host(bed: Bed, script: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -291,6 +282,8 @@ def test_backendai_from_the_23_09_branch(bed: Bed, phase: Callable[[str], Any]) 
         assert r.returncode == 0, r.stderr
         r = devkit(bed, "provision", HOST, "--set", "backend_ai.source=local", cwd=clone)
         assert r.returncode == 0, r.stdout + r.stderr
+        assert f"pushed 23.09 (1 new commit(s)) to {CHECKOUT}: {_SERVER} changed there" in r.stdout
+        assert f"manager: restarted ({_SERVER} changed)" in r.stdout, r.stdout
         assert manager_root(bed)["manager"].endswith("+local-commit")  # restarted with it
         head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
         r = on_host(bed, f"cd {CHECKOUT} && git rev-parse HEAD && git status --porcelain | wc -l")

@@ -56,6 +56,26 @@ def test_host_table_unknown_key_names_file_and_key() -> None:
     assert "pyproject.toml: tool.devkit.hosts.vm.bse_dir: unknown key" in exc.value.message
 
 
+def test_every_hosts_vars_then_a_hosts_own_then_set() -> None:
+    extra = {
+        "provision": {"vars": {"postgres": {"port": 15432, "user": "dev"}}},
+        "hosts": {"vm": {"vars": {"postgres": {"port": 25432}}}},
+    }
+    s = stk.load("halfstack")
+    v = desired.variables(s, hosts.target("vm", extra, "pyproject.toml", "halfstack"), {})
+    assert (v["postgres"]["port"], v["postgres"]["user"]) == (25432, "dev")
+    v = desired.variables(s, hosts.target("other", extra, "pyproject.toml", "halfstack"), {})
+    assert v["postgres"]["port"] == 15432
+    v = desired.variables(s, hosts.target("vm", extra, "p", "halfstack"), {"postgres": {"port": 1}})
+    assert v["postgres"]["port"] == 1
+    extra["provision"]["vars"] = {"postgres": {"prot": 1}}
+    t = hosts.target("vm", extra, "pyproject.toml", "halfstack")
+    with pytest.raises(
+        DevkitError, match=r"\[tool.devkit.provision.vars\]: unknown stack variable `postgres.prot`"
+    ):
+        desired.variables(s, t, {})
+
+
 def test_halfstack_loads() -> None:
     s = stk.load("halfstack")
     assert [x.name for x in s.services] == ["postgres", "redis", "etcd"]

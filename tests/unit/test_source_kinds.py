@@ -309,3 +309,20 @@ def test_the_engine_makes_the_checkout_then_plans_the_rest_from_it(source: Repo)
         and ids.index("devvenv") < ids.index("supervisord")
     )
     assert vm.facts_calls >= 2  # the host looked at again once the checkout was there
+
+
+def test_the_pointers_left_are_named_with_what_they_break_other_architectures_counted() -> None:
+    left = [
+        lfs.Pointer("src/ai/backend/runner/su-exec.aarch64.bin", "a" * 64, 10, 0o644),
+        lfs.Pointer("src/ai/backend/runner/tmux.aarch64.bin", "b" * 64, 10, 0o644),
+        lfs.Pointer(
+            "src/ai/backend/web/assets/backend.ai-local-proxy-linux-x64.zip", "c" * 64, 10, 0o644
+        ),
+    ]
+    assert lfs.unresolved("/root/backend.ai", left, "x86_64") == [
+        "3 Git LFS file(s) of /root/backend.ai are still pointers (neither git lfs nor the "
+        "released wheels had them):",
+        "  src/ai/backend/web/assets/backend.ai-local-proxy-linux-x64.zip: the web UI's "
+        "local-proxy download",
+        "  and 2 for aarch64: nothing uses them on this x86_64 host",
+    ]

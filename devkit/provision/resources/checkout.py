@@ -373,8 +373,9 @@ def _push(conn: Connection, op: Op, ctx: ApplyContext, want: DCheckout) -> None:
             init=True,
             include_uncommitted=False,
         )
-    except gitpush.SyncRefused as exc:
-        raise RemoteError(conn.name, op.id, exc.message, hint=exc.hint) from None
+    except gitpush.SyncRefused as exc:  # the host's name is the error's own prefix already
+        message = exc.message.removeprefix(f"{conn.name}: ")
+        raise RemoteError(conn.name, op.id, message, hint=exc.hint) from None
     except DevkitError as exc:
         raise RemoteError(conn.name, op.id, exc.message, hint=exc.hint) from None
     # origin: where the local clone's branch comes from, when the host can reach it too
@@ -394,7 +395,12 @@ def _push(conn: Connection, op: Op, ctx: ApplyContext, want: DCheckout) -> None:
             q(origin),
         )
         conn.run(add, op.id)
-    ctx.state.setdefault("notes", []).extend(gitpush.describe(pushed, conn.name))
+    notes = ctx.state.setdefault("notes", [])
+    notes += gitpush.describe(pushed, conn.name)
+    if pushed.then:  # what the push restarted (the stack runs), as `devkit sync` says it
+        from devkit.provision import editloop
+
+        notes += editloop.lines(conn.name, pushed.then)
 
 
 def _record(conn: Connection, op: Op, ctx: ApplyContext, want: DCheckout) -> None:

@@ -249,19 +249,33 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
         add = sh("git -C", q(want.checkout), "add --", *(q(path) for path in filled))
         conn.run(as_user(add, "", d.user, d.is_root), op.id)
     if left:
-        notes = ctx.state.setdefault("notes", [])
-        notes.append(
-            f"{len(left)} Git LFS file(s) of {want.checkout} are still pointers (neither "
-            f"git lfs nor the released wheels had them):"
-        )
-        notes += [f"  {p.path}: {_breaks(p.path, ctx.f.host.machine)}" for p in left]
+        ctx.state.setdefault("notes", []).extend(unresolved(want.checkout, left, machine))
     record = dict(ctx.f.of(checkout.NAME).recorded)
     record["lfs_unresolved"] = _key(tuple(left)) if left else ""
     checkout.save_record(conn, op.id, d, record)
 
 
+def unresolved(checkout: str, left: list[Pointer], machine: str) -> list[str]:
+    """The run's note on the pointers left: each with what it breaks; those of another
+    architecture, which break nothing here, counted on one line."""
+    breaks = {p.path: _breaks(p.path, machine) for p in left}
+    other = [p for p in left if breaks[p.path].startswith("nothing here")]
+    lines = [
+        f"{len(left)} Git LFS file(s) of {checkout} are still pointers (neither git lfs nor "
+        "the released wheels had them):"
+    ]
+    lines += [f"  {p.path}: {breaks[p.path]}" for p in left if p not in other]
+    if other:
+        arch = _OTHER_ARCH[machine]
+        lines.append(f"  and {len(other)} for {arch}: nothing uses them on this {machine} host")
+    return lines
+
+
+_OTHER_ARCH = {"x86_64": "aarch64", "aarch64": "x86_64"}
+
+
 def _breaks(path: str, machine: str) -> str:
-    other = {"x86_64": "aarch64", "aarch64": "x86_64"}.get(machine, "")
+    other = _OTHER_ARCH.get(machine, "")
     if other and other in path:
         return f"nothing here: it is for {other}, this host is {machine}"
     return next((what for prefix, what in BREAKS if path.startswith(prefix)), f"what uses {path}")
