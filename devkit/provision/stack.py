@@ -110,7 +110,8 @@ class ImageSpec(NamedTuple):
     tag: str  # template
     alias: str  # template: the name the stack registers it under ("" = none)
     release: str  # template: the Debian release of its root filesystem
-    packages: tuple[str, ...]  # what debootstrap includes (it resolves no virtual packages)
+    packages: tuple[str, ...]  # templates: what debootstrap includes (it resolves no virtual
+    # packages); one that renders empty is dropped
     env: dict[str, str]  # templates
     labels: dict[str, str]  # templates
     when: str = ""  # template: built only when this renders truthy

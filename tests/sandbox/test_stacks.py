@@ -1,12 +1,16 @@
 """The stacks on isolated hosts of both releases, in one parallel run: what each OS has (PostgreSQL 15
 or 17, its packages, its Python) is found on the host, not assumed; a re-run changes nothing. The
 Backend.AI stack runs each release line on the Debian that has its Python: 23.9.10 (Python 3.11) on
-bookworm, the current line (26.x, Python 3.13) on trixie, both in one `devkit provision`."""
+bookworm, the current line (26.x, Python 3.13) on trixie, both in one `devkit provision`, and runs
+compute sessions on each inside the sandbox (its dockerd on overlay2, its bridge in the sandbox's
+network namespace, container rlimits within what the sandbox grants)."""
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,27 @@ POSTGRES = {"bookworm": "15", "trixie": "17"}
 VERSIONS = {"bw": "23.9.10", "tx": "26.9.6"}
 PYTHONS = {"bw": "3.11", "tx": "3.13"}
 SERVICES = {"postgres", "redis", "etcd", "docker", "storage-proxy", "manager", "agent", "webserver"}
+# each line's kernel image, built on the Debian of its Python, and the name the manager records it by
+KERNELS = {
+    "bw": ("lablup/python:3.11-debian12", "index.docker.io"),
+    "tx": ("lablup/python:3.13-debian13", "local"),
+}
+KERNEL_LABEL = "label=ai.backend.kernel-id"
+
+
+def engine_can_raise_rlimits() -> bool:
+    """Can a process here raise its hard nofile limit (CAP_SYS_RESOURCE)? A sandbox gets no more."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard >= int(Path("/proc/sys/fs/nr_open").read_text()):
+        return True
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard + 1))
+    except (ValueError, OSError):
+        return False
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))  # back (lowering needs no privilege)
+    return True
 
 
 def test_the_halfstack_on_bookworm_and_trixie_in_parallel(bed: Bed) -> None:
@@ -71,6 +96,16 @@ def test_backendai_23_09_on_bookworm_and_the_current_line_on_trixie_in_one_run(b
             assert r.returncode == 0, r.stdout + r.stderr
             results = {h["host"]: h["status"] for h in json.loads(r.stdout)["hosts"]}
             assert results == dict.fromkeys(hosts, "changed"), r.stdout
+            ops = {
+                h["host"]: {(o["id"], o["action"]) for o in h["ops"]}
+                for h in json.loads(r.stdout)["hosts"]
+            }
+            for name in hosts:
+                assert {("image:python", "build"), ("image:python", "register")} <= ops[name]
+            # the 23.09 agent needs devkit's hook where rlimits cannot be raised; 26.x caps its own
+            capped = not engine_can_raise_rlimits()
+            assert (("rlimit-hook", "install") in ops["bw"]) is capped, ops["bw"]
+            assert ("rlimit-hook", "install") not in ops["tx"], ops["tx"]
 
         with phase("status: every service healthy on both"):
             base = {}
@@ -135,10 +170,104 @@ def test_backendai_23_09_on_bookworm_and_the_current_line_on_trixie_in_one_run(b
             assert "subject=CN=127.0.0.1" in r.stdout.replace(" = ", "=")
             assert "IP Address:127.0.0.1" in r.stdout
 
+        def on(name: str, script: str, timeout: float = 300) -> Any:
+            """A command on the host with the admin keypair, the CLI and the stack's engine."""
+            env_file = shlex.quote(f"{base[name]}/client/env-local-admin-api.sh")
+            sock = shlex.quote(f"unix://{base[name]}/run/docker.sock")
+            return ssh(
+                bed.env,
+                name,
+                f". {env_file} && export DOCKER_HOST={sock} && cd /tmp && {script}",
+                timeout=timeout,
+            )
+
+        def kernels(name: str, running_only: bool = False) -> list[str]:
+            r = on(name, f"docker ps -q{'' if running_only else 'a'} --filter {KERNEL_LABEL}")
+            assert r.returncode == 0, r.stdout + r.stderr
+            return r.stdout.split()
+
+        def no_kernel_left(name: str) -> None:
+            # the agent removes a destroyed session's container in the background
+            deadline = time.monotonic() + 90
+            while kernels(name) and time.monotonic() < deadline:
+                time.sleep(1)
+            assert kernels(name) == [], f"a kernel container is left on {name}"
+
+        def sql(name: str, query: str) -> str:
+            psql = f"/usr/lib/postgresql/{POSTGRES[RELEASES[name]]}/bin/psql"
+            secret = shlex.quote(f"{base[name]}/secrets/postgres_password")
+            r = on(
+                name,
+                f"PGPASSWORD=$(cat {secret}) {psql} -X -tA -h 127.0.0.1 -p 8101 -U bai -d backend "
+                f"-c {shlex.quote(query)}",
+            )
+            assert r.returncode == 0, r.stdout + r.stderr
+            return r.stdout.strip()
+
+        with phase("dockerd in each sandbox: overlay2, cgroups, its own bridge"):
+            image = {}
+            for name in hosts:
+                tag, registry = KERNELS[name]
+                r = on(
+                    name,
+                    "docker info --format '{{.Driver}} {{.CgroupDriver}}' && "
+                    "ip -br link show docker0 | cut -d' ' -f1 && "
+                    f"docker image inspect --format '{{{{.Id}}}}' {tag}",
+                )
+                assert r.returncode == 0, r.stdout + r.stderr
+                driver, bridge, image[name] = r.stdout.strip().splitlines()
+                # the base dir is a plain directory in the sandbox (overlay2 fails on overlayfs)
+                assert (driver, bridge) == ("overlay2 cgroupfs", "docker0"), r.stdout
+                # the manager knows the image built here by its alias, with the engine's id
+                row = sql(
+                    name,
+                    "select i.name, trim(i.config_digest) from image_aliases a "
+                    "join images i on i.id = a.image where a.alias = 'python'",
+                )
+                assert row == f"{registry}/{tag}|{image[name]}", row
+
+        with phase("run --rm print(6*7) on each line"):
+            for name in hosts:
+                r = on(name, "backend.ai run --rm -c 'print(6*7)' python")
+                assert r.returncode == 0, r.stdout + r.stderr
+                assert "42" in r.stdout.splitlines(), r.stdout + r.stderr
+                no_kernel_left(name)
+
+        with phase("the current line: session create -> RUNNING"):
+            r = on("tx", "backend.ai session create --name dk-running python")
+            assert r.returncode == 0 and "is created and ready" in r.stdout + r.stderr, (
+                r.stdout + r.stderr
+            )
+            assert sql("tx", "select status from sessions where name = 'dk-running'") == "RUNNING"
+            [kernel] = kernels("tx", running_only=True)
+            # the 26.x agent asks for no more than it has itself (no hook in its venv)
+            r = on(
+                "tx",
+                f"docker inspect --format '{{{{json .HostConfig.Ulimits}}}}' {kernel} && "
+                f"docker exec {kernel} sh -c 'ulimit -Hn' && "
+                f"ls {shlex.quote(base['tx'])}/venvs/backend.ai/lib/python3.13/site-packages",
+            )
+            assert r.returncode == 0, r.stdout + r.stderr
+            limits, hard, site = r.stdout.split("\n", 2)
+            nofile = {u["Name"]: u for u in json.loads(limits)}["nofile"]
+            assert int(hard) == nofile["Hard"] <= 1048576, limits
+            assert "_devkit_container_rlimits" not in site
+
+        with phase("the current line: session destroy, no container left"):
+            r = on("tx", "backend.ai session destroy dk-running")
+            assert r.returncode == 0, r.stdout + r.stderr
+            no_kernel_left("tx")
+            status = sql("tx", "select status from sessions where name = 'dk-running'")
+            assert status in ("TERMINATING", "TERMINATED"), status
+
         with phase("second provision changes nothing"):
             r = devkit(bed, "provision", *hosts, *conf, "--format", "json", env=env)
             assert r.returncode == 0, r.stdout + r.stderr
             assert [h["status"] for h in json.loads(r.stdout)["hosts"]] == ["unchanged"] * 2
+            for name in hosts:  # the same image, not built again
+                tag = KERNELS[name][0]
+                r = on(name, f"docker image inspect --format '{{{{.Id}}}}' {tag}")
+                assert r.stdout.strip() == image[name], r.stdout + r.stderr
 
         with phase("the current line on Python 3.11 stops before anything changes"):
             r = devkit(

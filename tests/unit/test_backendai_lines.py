@@ -170,6 +170,69 @@ def test_23_09_keeps_its_own_keys() -> None:
     assert "docker-cli" not in d.of("packages")  # Debian 12's docker.io has the command
 
 
+def _capped(version: str) -> Desired:
+    """The stack on a host whose Docker engine cannot raise its hard rlimits."""
+    raw = fresh_raw(base=BASE)
+    raw["kinds"]["images"] = {"session": {"nofile": 20000, "memlock": 8388608, "can_raise": False}}
+    t = hosts.Target("vm", "vm", "backend.ai", BASE, {})
+    return desired.build(
+        stk.load("backend.ai"), t, {"backend_ai": {"version": version}}, parsed(raw)
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "release", "tag", "distro"),
+    [
+        ("23.9.10", "bookworm", "lablup/python:3.11-debian12", "ubuntu22.04"),
+        (CURRENT, "trixie", "lablup/python:3.13-debian13", "ubuntu24.04"),
+    ],
+)
+def test_each_line_builds_its_kernel_image_on_the_debian_of_its_python(
+    version: str, release: str, tag: str, distro: str
+) -> None:
+    [im] = _bai(version).of("images").images
+    assert (im.ref, im.alias, im.rootfs.release) == (tag, "python", release)
+    # debootstrap resolves no virtual packages: bookworm's python3-zmq also needs boost's regex
+    boost = ("libboost-regex1.74.0",) if release == "bookworm" else ()
+    assert im.rootfs.packages == tuple(
+        sorted(("python3", "python3-ipykernel", "python3-cffi-backend", *boost))
+    )
+    assert f'"ai.backend.base-distro"="{distro}"' in im.dockerfile
+    assert '"ai.backend.runtime-path"="/usr/bin/python3"' in im.dockerfile
+
+
+def test_the_current_line_scans_the_fixtures_local_registry_for_the_image() -> None:
+    d = _bai()
+    im = d.of("images")
+    assert "mgr image rescan local" in im.register and "--local" not in im.register
+    assert 'ref=local/"$DEVKIT_IMAGE"' in im.register and 'ref=local/"$DEVKIT_IMAGE"' in im.verify
+    # the registry scans only images under its project: the tag's
+    [reg] = json.loads(_files(d)["fixture.json"])["container_registries"]
+    assert (reg["registry_name"], reg["type"]) == ("local", "local")
+    assert im.images[0].ref.startswith(reg["project"] + "/")
+    # a registry to pull from is 23.09's alone (26.x keeps registries in its database)
+    assert "is done for Backend.AI 23.09 only" in im.register and "etcd put" not in im.register
+    old = _bai("23.9.10").of("images")
+    assert "mgr image rescan --local" in old.register and "etcd put" in old.register
+    assert 'ref=index.docker.io/"$DEVKIT_IMAGE"' in old.verify
+    assert "container_registries" not in _files(_bai("23.9.10"))["fixture.json"]
+
+
+def test_the_current_line_puts_the_admin_on_the_default_projects_roster_through_its_api() -> None:
+    inits = {i.id: i for i in _bai().of("inits")}
+    member = inits["manager.project-member"]
+    assert member.stage == "poststart"
+    assert "admin group add-users" in member.run and "env-local-admin-api.sh" in member.run
+    assert "entity_memberships" in member.verify
+    assert "manager.project-member" not in {i.id for i in _bai("23.9.10").of("inits")}
+
+
+def test_only_23_09_gets_the_rlimit_hook_the_current_agent_caps_them_itself() -> None:
+    hook = _capped("23.9.10").of("images").hook
+    assert hook is not None and hook.limits == {"nofile": 20000, "memlock": 8388608}
+    assert _capped(CURRENT).of("images").hook is None
+
+
 # --- the generic pieces the lines use ------------------------------------------------------------
 
 

@@ -271,7 +271,11 @@ def desired(b: Build) -> DImages | None:
         at = f"images.build.{im.name}"
         if r(im.when, f"{at}.when").strip().lower() in ("false", "0", "no", "none"):
             continue
-        rootfs = imagefs.spec(r(im.release, f"{at}.release"), machine, im.packages)
+        # a package that renders empty is dropped (one a release needs and another has not)
+        packages = (r(x, f"{at}.packages").strip() for x in im.packages)
+        rootfs = imagefs.spec(
+            r(im.release, f"{at}.release"), machine, tuple(p for p in packages if p)
+        )
         env = {k: r(v, f"{at}.env.{k}") for k, v in im.env.items()}
         labels = {k: r(v, f"{at}.labels.{k}") for k, v in im.labels.items()}
         body = dockerfile(env, labels)

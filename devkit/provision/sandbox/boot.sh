@@ -5,17 +5,20 @@
 # mount what a Debian system expects, pivot into it and exec its init. Every mount made here exists in
 # the sandbox's mount namespace only and goes with it: this machine's mount table never changes.
 #
-# usage: boot.sh BOX BASE NAME INIT   (cgroups to mount inside: $DEVKIT_CGROUPS, one "TYPE DIR OPTS" a line)
+# usage: boot.sh BOX BASE NAME INIT   (cgroups to mount inside: $DEVKIT_CGROUPS, one "TYPE DIR OPTS" a line;
+# the directories bound in: $DEVKIT_DATA_DIRS)
 set -eu
 box=$1 base=$2 name=$3 init=$4
 r=$box/mnt
 
 mount --make-rprivate /
 mount -t overlay overlay -o "lowerdir=$base,upperdir=$box/upper,workdir=$box/work" "$r"
-# plain directories: dockerd's overlay2 (and any overlay mount) fails on an overlayfs upper layer,
-# so where data lives (homes and with them the stacks' base dirs, /srv, /tmp, /var/lib/docker) is a
-# directory of this machine's filesystem, bound in
-for d in root home srv tmp var/lib/docker; do
+# plain directories ($DEVKIT_DATA_DIRS): dockerd's overlay2 (and any overlay mount) fails on an
+# overlayfs upper layer, so where data lives (homes, /var/lib/devkit and with them the stacks' base
+# dirs, /srv, /tmp, /var/lib/docker) is a directory of this machine's filesystem, bound in. A sandbox
+# made before a directory joined the list has none for it: its files stay in its own layer
+for d in ${DEVKIT_DATA_DIRS:-}; do
+  [ -d "$box/data/$d" ] || continue
   mkdir -p "$r/$d"
   mount --bind "$box/data/$d" "$r/$d"
 done

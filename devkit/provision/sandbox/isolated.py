@@ -36,8 +36,17 @@ from devkit.provision.sandbox.state import (
 
 HERE = Path(__file__).resolve().parent
 BOOT, INIT = HERE / "boot.sh", HERE / "init.py"
-# plain directories of this machine's filesystem bound into the sandbox (overlay2 fails on overlayfs)
-DATA_DIRS = {"root": 0o700, "home": 0o755, "srv": 0o755, "tmp": 0o1777, "var/lib/docker": 0o710}
+# plain directories of this machine's filesystem bound into the sandbox (overlay2 fails on overlayfs):
+# where data lives, the stacks' base dirs with their dockerd's data root included (root's under
+# /var/lib/devkit, a user's under /home)
+DATA_DIRS = {
+    "root": 0o700,
+    "home": 0o755,
+    "srv": 0o755,
+    "tmp": 0o1777,
+    "var/lib/docker": 0o710,
+    "var/lib/devkit": 0o755,
+}
 TOOLS = {
     "unshare": "util-linux",
     "nsenter": "util-linux",
@@ -249,7 +258,11 @@ def boot(s: Sandbox, proxy_port: int) -> Sandbox:
     hs = cgroups.machine()
     ds = cgroups.create(hs, cgroup_name(s.name))
     log = s.dir / "boot.log"
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEVKIT_CGROUPS": cgroups.spec(hs)}
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "DEVKIT_CGROUPS": cgroups.spec(hs),
+        "DEVKIT_DATA_DIRS": " ".join(DATA_DIRS),
+    }
     unshare = [
         "unshare",
         "--mount",
