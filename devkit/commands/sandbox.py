@@ -16,7 +16,7 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
         parser.add_argument(
             "--release",
             metavar="RELEASE",
-            help="the Debian release of an isolated sandbox: bookworm (the default) or trixie",
+            help="the Debian release of an isolated sandbox: trixie (the default) or bookworm",
         )
         parser.add_argument(
             "--isolation",

@@ -69,7 +69,7 @@ def test_killed_sshd_or_init_comes_back_with_up(make_bed: Callable[..., Bed]) ->
 
 def test_up_says_what_to_do_when_it_cannot_come_back(make_bed: Callable[..., Bed]) -> None:
     b = make_bed()
-    info = up(b, "kb")
+    info = up(b, "kb", "--release", "bookworm")
     os.kill(info["init"], signal.SIGKILL)
     assert gone(info["init"])
     # as if the cached root had been deleted since: it cannot boot, and says how to recreate it
@@ -121,7 +121,7 @@ def _bin_without(tmp: Path, missing: str) -> str:
         (
             [],
             {"PATH": "without:debootstrap", "DEVKIT_ROOTFS_CACHE": "empty"},
-            "devkit: error: sandbox: debootstrap is not installed: it builds the sandbox's Debian bookworm root",
+            "devkit: error: sandbox: debootstrap is not installed: it builds the sandbox's Debian trixie root",
         ),
     ],
 )

@@ -50,6 +50,22 @@ def test_the_version_decides_the_line_and_its_python(version: str, python: str) 
     assert v.constraints == (("yarl==1.9.4",) if python == "3.11" else ())
 
 
+@pytest.mark.parametrize(
+    ("pythons", "version"),
+    [
+        (["3.13"], "26.9.6"),
+        (["3.11"], "23.9.10"),
+        (["3.11", "3.13"], "23.9.10"),
+        (["3.12"], "23.9.10"),
+    ],
+)
+def test_by_default_the_line_the_hosts_python_runs(pythons: list[str], version: str) -> None:
+    raw = fresh_raw(base=BASE, pythons=pythons)
+    t = hosts.Target("vm", "vm", "backend.ai", BASE, {})
+    d = desired.build(stk.load("backend.ai"), t, {}, parsed(raw))
+    assert f"backend.ai-manager=={version}" in _venv(d).requirements
+
+
 @pytest.mark.parametrize("version", ["24.3.0", "25.6.0", "22.9.20", "23.3.7"])
 def test_a_version_of_no_line_is_refused_with_the_lines_there_are(version: str) -> None:
     with pytest.raises(DevkitError) as info:

@@ -124,7 +124,7 @@ def describe_new(name: str) -> NewSandbox:
 
 def up(name: str, release: str | None = None, isolation: str | None = None) -> Sandbox:
     """Start sandbox `name` (idempotent: a running one is returned as is, a stopped one restarted).
-    As root it is isolated (`full`, Debian `release`, default bookworm) unless isolation="netns"."""
+    As root it is isolated (`full`, Debian `release`, default trixie) unless isolation="netns"."""
     if not NAME_RE.match(name):
         raise DevkitError(
             f"sandbox name {name!r} is not valid", "Use lowercase letters, digits and -, up to 31."
