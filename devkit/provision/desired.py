@@ -7,6 +7,7 @@ before any op runs on any host, so a bad template never leaves a half-provisione
 
 from __future__ import annotations
 
+import functools
 import secrets as random
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from devkit.provision import hosts, render, vartypes
 from devkit.provision import stack as stk
 from devkit.provision.layout import Layout
-from devkit.provision.resources import KINDS
+from devkit.provision.resources import KINDS, checkout
 from devkit.provision.resources import secrets as secret_kind
 from devkit.provision.resources.base import Build, Desired, Facts, Render, truthy
 
@@ -60,6 +61,9 @@ def build(
         # what the stack's checkout asks for (once it is there): "3.11.8", its VERSION
         "checkout_python": facts.of("checkout").python,
         "checkout_version": facts.of("checkout").version,
+        # source_version(SPEC): the VERSION a source brings, before it is cloned (a stack's
+        # settings can follow the branch, as Backend.AI's release line does)
+        "source_version": functools.partial(checkout.source_version, facts.of("checkout")),
     }
     platform = stk.platform_of(host.os)
     resolved = render.resolve_vars(env, variables(stack, target, overrides, platform), engine)
