@@ -270,6 +270,14 @@ def test_lfs_pointers_are_filled_from_a_wheel_verified_by_sha256(
     assert any("gone.bin: what uses" in n for n in ctx.state["notes"])
     assert [lookup[0] for _, lookup in asked] == ["==23.9.11", "==23.9.*", ""]  # then any line
     assert asked[-1][1][1:] == ("--python-version", "3.13")
+    # the release's and its line's wheels are looked up for the checkout's Python (PyPI offers
+    # 26.8.0's only to a Python 3.13 pip, and this machine's may be 3.11)
+    assert lfs.lookups("26.8.0rc1", "3.13.7") == [
+        ("==26.8.0rc1", "--python-version", "3.13"),
+        ("==26.8.0", "--python-version", "3.13"),
+        ("==26.8.*", "--python-version", "3.13"),
+        ("", "--python-version", "3.13"),
+    ]
     assert lfs.candidates("23.09.11") == ["23.9.11"] and lfs.candidates("26.8.0rc1") == [
         "26.8.0rc1",
         "26.8.0",
