@@ -61,7 +61,7 @@ def build(
         # what the stack's checkout asks for (once it is there): "3.11.8", its VERSION
         "checkout_python": facts.of("checkout").python,
         "checkout_version": facts.of("checkout").version,
-        # source_version(SPEC): the VERSION a source brings, before it is cloned (a stack's
+        # source_version(SPEC[, WHERE]): the VERSION a source brings, before it is cloned (a stack's
         # settings can follow the branch, as Backend.AI's release line does)
         "source_version": functools.partial(checkout.source_version, facts.of("checkout")),
     }

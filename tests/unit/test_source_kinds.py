@@ -434,3 +434,11 @@ def test_a_branch_on_a_host_without_its_python_is_refused_before_anything_change
     )
     assert hint in res.error.hint
     assert vm.ops() == ["lock"]  # the facts, then nothing: no command, no file
+
+
+def test_a_source_that_is_nowhere_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(DevkitError) as info:
+        _source_build(str(tmp_path / "gone.bundle@main"))
+    assert info.value.message.startswith(
+        f"backend_ai.source: `{tmp_path / 'gone.bundle'}` is neither a git URL nor a bundle"
+    )

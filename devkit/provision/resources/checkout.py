@@ -257,11 +257,12 @@ def version_of(source: Source) -> str:
     return source_files(source).get("VERSION", "").strip()
 
 
-def source_version(have: CheckoutFacts, spec: str) -> str:
+def source_version(have: CheckoutFacts, spec: str, where: str = "the source") -> str:
     """The version a source brings (its VERSION file), for a stack whose settings follow it: the
     host's checkout as it is when that is the source's (or one devkit adopts as it is), else the
-    source's ref read here; "" for no source, or a URL not cloned yet."""
-    source = parse_source(spec, "backend_ai.source")
+    source's ref read here; "" for no source, or a URL not cloned yet. `where` names the setting
+    in a bad spec's error."""
+    source = parse_source(spec, where)
     if source is None:
         return ""
     rec = have.recorded
