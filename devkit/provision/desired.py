@@ -7,6 +7,7 @@ before any op runs on any host, so a bad template never leaves a half-provisione
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets as random
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from devkit.errors import DevkitError
 from devkit.provision import hosts, render, vartypes
 from devkit.provision import stack as stk
 from devkit.provision.layout import Layout
-from devkit.provision.resources import KINDS
+from devkit.provision.resources import KINDS, checkout
 from devkit.provision.resources import secrets as secret_kind
 from devkit.provision.resources.base import Build, Desired, Facts, Render, truthy
 
@@ -66,6 +67,9 @@ def build(
         "checkout_python": facts.of("checkout").python,
         "checkout_version": facts.of("checkout").version,
         "cluster": cluster(target, host.address, manager_address),
+        # source_version(SPEC[, WHERE]): the VERSION a source brings, before it is cloned (a stack's
+        # settings can follow the branch, as Backend.AI's release line does)
+        "source_version": functools.partial(checkout.source_version, facts.of("checkout")),
     }
     platform = stk.platform_of(host.os)
     resolved = render.resolve_vars(env, variables(stack, target, overrides, platform), engine)

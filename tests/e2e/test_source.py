@@ -7,95 +7,43 @@ the wheels and back on the same host; and source = local, pushed from a clone he
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
-from tests.e2e.checks import devkit_in, login_script, phases
-from tests.ssh.conftest import drop_lock_dirs, isolated_env, lock_dirs, ssh
+from tests.e2e.checks import login_script, phases
+from tests.e2e.sourcebed import (
+    CHECKOUT,
+    FIXTURES,
+    FOUR,
+    ROOT,
+    Bed,
+    devkit,
+    edit,
+    manager_edit_restarts_the_manager_alone,
+    manager_root,
+    on_host,
+    pids,
+    restarted,
+    sandbox_bed,
+    serves,
+    status,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.ssh]
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("DEVKIT_FIXTURES") or ROOT.parent / "shared" / "fixtures")
 BUNDLE = FIXTURES / "backend.ai-23.09.bundle"
 HOST = "src"
 BASE = f"/var/lib/devkit/{HOST}/backend.ai"  # root's base dir inside the sandbox
-CHECKOUT = "/root/backend.ai"
-
-
-class Bed(NamedTuple):
-    dir: Path
-    env: dict[str, str]
-    wheels: Path
-
-
-def _need() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the sandbox host is an isolated Debian with its own namespaces")
-    if not BUNDLE.is_file():
-        pytest.skip(f"the 23.09 branch is not there: {BUNDLE} (../shared/fixtures)")
-    for tool in ("/usr/sbin/debootstrap", "/usr/bin/tinyproxy", "/usr/bin/unshare"):
-        if not Path(tool).exists():
-            pytest.skip(f"{tool} is not installed")
 
 
 @pytest.fixture(scope="module")
 def bed() -> Iterator[Bed]:
-    _need()
-    d = Path(tempfile.mkdtemp(prefix="dksrc-", dir="/tmp"))
-    d.chmod(0o755)
-    (d / "pyproject.toml").write_text("[tool.devkit]\n")  # the default stack: backend.ai
-    wheels = Path(
-        os.environ.get("DEVKIT_TEST_WHEELS") or Path.home() / ".cache" / "devkit-tests" / "wheels"
-    )
-    wheels.mkdir(parents=True, exist_ok=True)
-    # the LFS files' wheels, fetched from PyPI once per machine rather than once per run
-    cache = Path.home() / ".cache" / "devkit-tests" / "wheel-cache"
-    b = Bed(d, {**isolated_env(d), "DEVKIT_WHEEL_CACHE": str(cache)}, wheels)
-    locks = lock_dirs()
-    try:
-        r = devkit(b, "sandbox", "up", HOST, "--release", "bookworm", timeout=900)
-        assert r.returncode == 0, r.stdout + r.stderr
+    with sandbox_bed(HOST, "bookworm", BUNDLE) as b:
         yield b
-    finally:
-        devkit(b, "sandbox", "down", HOST, timeout=300)
-        drop_lock_dirs(locks)
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def devkit(
-    bed: Bed, *args: str, timeout: float = 1800, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return devkit_in(cwd or bed.dir, bed.env, *args, timeout=timeout)
-
-
-def on_host(bed: Bed, script: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return ssh(bed.env, HOST, script, timeout=timeout)
-
-
-def status(bed: Bed) -> dict[str, Any]:
-    r = devkit(bed, "status", HOST, "--format", "json", timeout=120)
-    assert r.stdout, r.stderr
-    return json.loads(r.stdout)
-
-
-# the manager's `GET /` (the host has no curl)
-_GET_ROOT = "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8091/\", timeout=5).read().decode())'"
-
-
-def manager_root(bed: Bed) -> dict[str, Any]:
-    r = on_host(bed, _GET_ROOT)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads(r.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -109,36 +57,6 @@ SOURCE = f"backend_ai.source={BUNDLE}@23.09"
 # the manager's `GET /` handler, changed to answer with a marker after its version
 _SERVER = "src/ai/backend/manager/server.py"
 _HELLO = '"manager": __version__,'
-_FOUR = ["agent", "manager", "storage-proxy", "webserver"]
-
-
-def edit(bed: Bed, rel: str, old: str, new: str) -> None:
-    """Save a file of the host's checkout, as an editor there would."""
-    script = (
-        f"import sys; p = {CHECKOUT + '/' + rel!r}; t = open(p).read(); "
-        f"assert t.count({old!r}) == 1, 'moved'; open(p, 'w').write(t.replace({old!r}, {new!r}))"
-    )
-    r = on_host(bed, f"python3 -c {shlex.quote(script)}")
-    assert r.returncode == 0, r.stdout + r.stderr
-
-
-def pids(bed: Bed) -> dict[str, int]:
-    return {s["service"]: s["pid"] for s in status(bed)["services"]}
-
-
-def restarted(out: str) -> list[str]:
-    return sorted(ln.split(": ")[1] for ln in out.splitlines() if ": restarted (" in ln)
-
-
-def serves(bed: Bed, suffix: str, timeout: float = 90) -> None:
-    deadline, got = time.monotonic() + timeout, ""
-    while time.monotonic() < deadline:
-        r = on_host(bed, _GET_ROOT)
-        got = r.stdout + r.stderr
-        if r.returncode == 0 and json.loads(r.stdout)["manager"].endswith(suffix):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"the manager never answered with {suffix!r}; last answer {got!r}")
 
 
 @pytest.mark.timeout(2400)
@@ -189,15 +107,9 @@ def test_backendai_from_the_23_09_branch(bed: Bed, phase: Callable[[str], Any]) 
         assert json.loads(r.stdout)["hosts"][0]["status"] == "unchanged", r.stdout
 
     with phase("restart --changed: a manager handler edited, the manager alone restarts"):
-        before = pids(bed)
-        edit(bed, _SERVER, _HELLO, '"manager": __version__ + "+devkit-edit",')
-        r = devkit(bed, "restart", "--changed", HOST)
-        assert r.returncode == 0, r.stdout + r.stderr
-        assert r.stdout.startswith(f"{HOST}: manager: restarted ({_SERVER} changed)"), r.stdout
-        assert restarted(r.stdout) == ["manager"], r.stdout
-        after = pids(bed)
-        assert after["manager"] != before["manager"]
-        assert all(after[s] == before[s] for s in ("agent", "storage-proxy", "webserver"))
+        manager_edit_restarts_the_manager_alone(
+            bed, _SERVER, _HELLO, '"manager": __version__ + "+devkit-edit",'
+        )
         assert manager_root(bed)["manager"].endswith("+devkit-edit")
 
     with phase("restart --changed: an edit to common/ restarts all four"):
@@ -205,7 +117,7 @@ def test_backendai_from_the_23_09_branch(bed: Bed, phase: Callable[[str], Any]) 
         r = on_host(bed, f"echo '# an edit' >> {CHECKOUT}/{common}")
         r = devkit(bed, "restart", "--changed", HOST)
         assert r.returncode == 0, r.stdout + r.stderr
-        assert restarted(r.stdout) == _FOUR and f"({common} changed)" in r.stdout, r.stdout
+        assert restarted(r.stdout) == FOUR and f"({common} changed)" in r.stdout, r.stdout
         assert status(bed)["ok"]
         r = on_host(
             bed, f"cd {CHECKOUT} && git checkout -- {common} && touch -d '-1 hour' {common}"

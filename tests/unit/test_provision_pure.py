@@ -242,12 +242,21 @@ def test_backendai_edit_loop_maps_each_package_to_the_services_that_import_it() 
     assert not watcher(_bai(overrides=src))
     assert watcher(_bai(overrides={**src, "source": {"watch": True}}))
     assert not watcher(_bai(overrides={"source": {"watch": True}}))  # the wheels: nothing to watch
+    # from source the checkout's BUILD files offer every accelerator plugin: the agent loads none
+    agent = next(f.content for f in _bai(overrides=src).of("files") if f.id == "agent.toml")
+    assert "allow-compute-plugins = []" in agent
+    assert "compute-plugins" not in next(
+        f.content for f in _bai().of("files") if f.id == "agent.toml"
+    )
     rules = stk.load("backend.ai").edit
     assert rules is not None
     common = "src/ai/backend/common/"
     assert all(any(p.startswith(common) for p in v) for v in rules.restart.values())
     assert set(rules.restart) == {"manager", "agent", "storage-proxy", "webserver"}
-    assert [n.paths[0] for n in rules.notes] == ["src/ai/backend/kernel/**"]
+    assert [n.paths[0] for n in rules.notes] == [
+        "src/ai/backend/kernel/**",
+        "src/ai/backend/accelerator/**",  # the agent loads none of them here
+    ]
     assert editspec.WATCHER == "devkit-watch"
 
 

@@ -270,6 +270,14 @@ def test_lfs_pointers_are_filled_from_a_wheel_verified_by_sha256(
     assert any("gone.bin: what uses" in n for n in ctx.state["notes"])
     assert [lookup[0] for _, lookup in asked] == ["==23.9.11", "==23.9.*", ""]  # then any line
     assert asked[-1][1][1:] == ("--python-version", "3.13")
+    # the release's and its line's wheels are looked up for the checkout's Python (PyPI offers
+    # 26.8.0's only to a Python 3.13 pip, and this machine's may be 3.11)
+    assert lfs.lookups("26.8.0rc1", "3.13.7") == [
+        ("==26.8.0rc1", "--python-version", "3.13"),
+        ("==26.8.0", "--python-version", "3.13"),
+        ("==26.8.*", "--python-version", "3.13"),
+        ("", "--python-version", "3.13"),
+    ]
     assert lfs.candidates("23.09.11") == ["23.9.11"] and lfs.candidates("26.8.0rc1") == [
         "26.8.0rc1",
         "26.8.0",
@@ -326,3 +334,128 @@ def test_the_pointers_left_are_named_with_what_they_break_other_architectures_co
         "local-proxy download",
         "  and 2 for aarch64: nothing uses them on this x86_64 host",
     ]
+
+
+# --- the version a source brings, and the release line that follows it ---------------------------
+
+
+def _monorepo(tmp_path: Path, name: str, version: str, python: str, branch: str) -> Repo:
+    """A monorepo's branch with the files devkit reads from a source before cloning it."""
+    r = Repo.init(tmp_path / name, tmp_path / "home", branch)
+    pants = f'[python]\ninterpreter_constraints = ["CPython=={python}"]\n'
+    r.commit("chore: a branch", {"pants.toml": pants, "VERSION": f"{version}\n"})
+    return r
+
+
+def _checkout_facts(**have: object) -> checkout.CheckoutFacts:
+    return checkout.CheckoutFacts(**{**_NO_CHECKOUT, **have})  # type: ignore[arg-type]
+
+
+def test_the_version_is_read_from_the_source_else_from_the_hosts_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main = _monorepo(tmp_path, "main", "26.8.0rc1", "3.13.7", "main")
+    bundle = tmp_path / "main.bundle"
+    main.git("bundle", "create", str(bundle), "--all")
+    none = _checkout_facts()
+    for spec in (f"{main.path}@main", f"{bundle}@main", str(bundle)):
+        assert checkout.source_version(none, spec) == "26.8.0rc1"
+    assert checkout.source_version(none, "pypi") == ""
+    assert checkout.source_version(none, "https://github.com/lablup/backend.ai@main") == ""
+    # the host's checkout of that source is what runs (the contributor may have moved it there)
+    mine = {"source": str(bundle.resolve()), "ref": "main"}
+    moved = _checkout_facts(exists=True, version="26.9.0.dev0", recorded=mine)
+    assert checkout.source_version(moved, f"{bundle}@main") == "26.9.0.dev0"
+    by_hand = _checkout_facts(exists=True, version="26.9.0.dev0")  # adopted as it is
+    assert checkout.source_version(by_hand, f"{bundle}@main") == "26.9.0.dev0"
+    # a checkout of another source is switched: the new source's VERSION decides
+    other = _checkout_facts(
+        exists=True, version="23.09.11", recorded={"source": "x", "ref": "23.09"}
+    )
+    assert checkout.source_version(other, f"{bundle}@main") == "26.8.0rc1"
+    monkeypatch.chdir(main.path)  # local: the commit pushed, unless the host has it already
+    assert checkout.source_version(other, "local") == "26.8.0rc1"
+    head = main.git("rev-parse", "HEAD").strip()
+    there = _checkout_facts(exists=True, head=head, version="26.8.0rc1+host")
+    assert checkout.source_version(there, "local") == "26.8.0rc1+host"
+
+
+def _source_build(spec: str, **host: Any) -> Any:
+    raw = fresh_raw(base="/srv/dk", **host)
+    t = hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {})
+    # a version set by hand does not move the line of a source
+    over = {"backend_ai": {"source": spec, "version": "23.9.10"}}
+    return desired.build(stk.load("backend.ai"), t, over, parsed(raw))
+
+
+def test_the_release_line_follows_the_sources_version_not_the_version_setting(
+    tmp_path: Path,
+) -> None:
+    main = _monorepo(tmp_path, "main", "26.8.0rc1", "3.13.7", "main")
+    files = {f.id: f.content for f in _source_build(f"{main.path}@main").of("files")}
+    agent = files["agent.toml"]
+    assert 'initial-resource-group-name = "default"' in agent and "scaling-group" not in agent
+    assert "allow-compute-plugins = []" in agent  # from source: no accelerator plugin loaded
+    assert "internal-addr" in files["manager.toml"] and "apollo-router" in files["webserver.conf"]
+    old = _monorepo(tmp_path, "old", "23.09.11", "3.11.8", "23.09")
+    files = {f.id: f.content for f in _source_build(f"{old.path}@23.09").of("files")}
+    assert 'scaling-group = "default"' in files["agent.toml"]
+    assert "internal-addr" not in files["manager.toml"]
+
+
+def test_a_source_of_no_line_is_refused_with_its_version_before_anything_changes(
+    tmp_path: Path,
+) -> None:
+    r = _monorepo(tmp_path, "b", "24.03.5", "3.12.4", "24.03")
+    with pytest.raises(DevkitError) as info:
+        _source_build(f"{r.path}@24.03")
+    assert info.value.message.startswith(
+        f"Backend.AI 24.03.5 (the VERSION of {r.path}@24.03) is in no release line devkit runs"
+    )
+    assert "Run a branch of 23.09" in info.value.hint and "main" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("version", "python", "branch", "host_os", "pythons", "needs", "hint"),
+    [
+        ("26.8.0rc1", "3.13.7", "main", "Debian 12", ["3.11"], "3.13", "--release trixie"),
+        ("23.09.11", "3.11.8", "23.09", "Debian 13", ["3.13"], "3.11", "--release bookworm"),
+    ],
+)
+def test_a_branch_on_a_host_without_its_python_is_refused_before_anything_changes(
+    tmp_path: Path,
+    version: str,
+    python: str,
+    branch: str,
+    host_os: str,
+    pythons: list[str],
+    needs: str,
+    hint: str,
+) -> None:
+    from devkit.provision import engine
+    from tests.fakehost import connector
+
+    r = _monorepo(tmp_path, branch, version, python, branch)
+    bundle = tmp_path / f"{branch}.bundle"
+    r.git("bundle", "create", str(bundle), "--all")
+    osinfo = {"id": "debian", "version": host_os[-2:], "name": host_os}
+    vm = FakeHost("vm", fresh_raw(base="/srv/dk", os=osinfo, pythons=pythons))
+    stack = stk.load("backend.ai")
+    job = engine.Job(stack, hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {}))
+    over = {"backend_ai": {"source": f"{bundle}@{branch}"}}
+    [res] = engine.run([job], engine.Options(over), connector({"vm": vm}), lambda e: None)
+    assert res.status == "failed" and res.error.op == "checkout"
+    assert res.error.detail == (
+        f"the checkout (VERSION {version}) needs Python {needs} (its pants.toml asks for "
+        f"CPython {python}); {host_os} has Python {pythons[0]}"
+    )
+    assert hint in res.error.hint
+    assert vm.ops() == ["lock"]  # the facts, then nothing: no command, no file
+
+
+def test_a_source_that_is_nowhere_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(DevkitError) as info:
+        _source_build(str(tmp_path / "gone.bundle@main"))
+    assert info.value.message.startswith(
+        f"backend_ai.source: `{tmp_path / 'gone.bundle'}` is neither a git URL nor a bundle"
+    )

@@ -14,6 +14,7 @@ again, so the interpreter, the dev venv and the services are planned from the ch
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -241,40 +242,81 @@ def check(conn: Connection, ops: list[Op], ctx: ApplyContext) -> None:
                 )
         wanted = python_of(want.source)
         if wanted:
-            need_interpreter(conn.name, op.id, wanted, ctx.f.host)
+            need_interpreter(conn.name, op.id, wanted, ctx.f.host, version_of(want.source))
 
 
 def python_of(source: Source) -> str:
     """The CPython version the source's pants.toml asks for, when the source is on this machine."""
-    if source.kind == "url":
-        return ""
-    ref = source.commit or source.ref or "HEAD"
-    git = ["git", "-C", source.location] if source.kind in ("repo", "local") else None
-    if git is None:  # a bundle: read it through a throwaway clone of just that file's commit
-        with tempfile.TemporaryDirectory(prefix="devkit-bundle-") as tmp:
-            subprocess.run(["git", "init", "-q", tmp], capture_output=True, check=False)
-            got = subprocess.run(
-                ["git", "-C", tmp, "fetch", "-q", source.location, ref],
-                capture_output=True,
-                check=False,
-            )
-            if got.returncode != 0:
-                return ""
-            text = _show(["git", "-C", tmp], "FETCH_HEAD")
-    else:
-        text = _show(git, ref)
+    text = source_files(source).get("pants.toml", "")
     found = re.search(r'interpreter_constraints\s*=\s*\[\s*"CPython==([0-9.]+)"', text)
     return found.group(1) if found else ""
 
 
-def _show(git: list[str], rev: str) -> str:
-    r = subprocess.run(
-        [*git, "show", f"{rev}:pants.toml"], capture_output=True, text=True, check=False
-    )
-    return r.stdout if r.returncode == 0 else ""
+def version_of(source: Source) -> str:
+    """The VERSION file of the source's ref, when the source is on this machine ("" otherwise)."""
+    return source_files(source).get("VERSION", "").strip()
 
 
-def need_interpreter(host_name: str, op: str, version: str, host: Any) -> None:
+def source_version(have: CheckoutFacts, spec: str, where: str = "the source") -> str:
+    """The version a source brings (its VERSION file), for a stack whose settings follow it: the
+    host's checkout as it is when that is the source's (or one devkit adopts as it is), else the
+    source's ref read here; "" for no source, or a URL not cloned yet. `where` names the setting
+    in a bad spec's error."""
+    source = parse_source(spec, where)
+    if source is None:
+        return ""
+    rec = have.recorded
+    if have.exists and have.version:
+        if source.kind == "local":
+            if have.head == source.commit:
+                return have.version
+        elif not rec or (rec.get("source"), rec.get("ref")) == (source.location, source.ref):
+            return have.version
+    return version_of(source)
+
+
+SOURCE_FILES = ("pants.toml", "VERSION")  # what devkit reads from a source before cloning it
+
+
+def source_files(source: Source) -> dict[str, str]:
+    """SOURCE_FILES of the source's ref, read on this machine (none for a URL): `git show` in a
+    repository; a bundle is fetched once into a throwaway repository for all of them."""
+    if source.kind == "url":
+        return {}
+    ref = source.commit or source.ref or "HEAD"
+    if source.kind in ("repo", "local"):
+        return _show(["git", "-C", source.location], ref)
+    st = os.stat(source.location)
+    return dict(_bundle_files(source.location, ref, st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _bundle_files(path: str, ref: str, mtime: int, size: int) -> tuple[tuple[str, str], ...]:
+    # mtime and size key the cache: a bundle written again is read again
+    with tempfile.TemporaryDirectory(prefix="devkit-bundle-") as tmp:
+        subprocess.run(["git", "init", "-q", tmp], capture_output=True, check=False)
+        got = subprocess.run(
+            ["git", "-C", tmp, "fetch", "-q", path, ref], capture_output=True, check=False
+        )
+        if got.returncode != 0:
+            return ()
+        return tuple(_show(["git", "-C", tmp], "FETCH_HEAD").items())
+
+
+def _show(git: list[str], rev: str) -> dict[str, str]:
+    out = {}
+    for name in SOURCE_FILES:
+        r = subprocess.run(
+            [*git, "show", f"{rev}:{name}"], capture_output=True, text=True, check=False
+        )
+        if r.returncode == 0:
+            out[name] = r.stdout
+    return out
+
+
+def need_interpreter(host_name: str, op: str, version: str, host: Any, release: str = "") -> None:
+    """Stops with the version needed and where to get it when the host has no python3.X of the
+    checkout's pants.toml (`release`: the checkout's VERSION, to say which one it is)."""
     minor = ".".join(version.split(".")[:2])
     if minor in host.pythons:
         return
@@ -289,7 +331,8 @@ def need_interpreter(host_name: str, op: str, version: str, host: Any) -> None:
     raise RemoteError(
         host_name,
         op,
-        f"the checkout needs Python {minor} (its pants.toml asks for CPython {version}); "
+        f"the checkout{f' (VERSION {release})' if release else ''} needs Python {minor} "
+        f"(its pants.toml asks for CPython {version}); "
         f"{os_name} has {have}",
         hint=hint,
     )

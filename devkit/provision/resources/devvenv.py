@@ -131,7 +131,7 @@ def check(conn: Connection, ops: list[Op], ctx: ApplyContext) -> None:
     for op in ops:
         if op.kind == NAME:
             have: checkout.CheckoutFacts = ctx.f.of(checkout.NAME)
-            checkout.need_interpreter(conn.name, op.id, have.python, ctx.f.host)
+            checkout.need_interpreter(conn.name, op.id, have.python, ctx.f.host, have.version)
 
 
 def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:

@@ -46,6 +46,7 @@ class DLfs(NamedTuple):
     checkout: str
     version: str  # the checkout's VERSION: which wheels to look in
     wheels: tuple[str, ...]  # distributions that carry the files
+    python: str = ""  # the interpreter its pants.toml asks for: the Python those wheels are for
 
 
 def request(stack: Any) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def desired(b: Build) -> DLfs | None:
     have: checkout.CheckoutFacts = b.facts.of(checkout.NAME)
     if spec is None or want is None or not have.exists:
         return None
-    return DLfs(want.path, have.version, spec.lfs_wheels)
+    return DLfs(want.path, have.version, spec.lfs_wheels, have.python)
 
 
 def refresh(conn: Connection, d: Desired, f: Facts, ask: Any) -> Facts:
@@ -126,7 +127,7 @@ def plan(d: Desired, f: Facts, state: PlanState) -> list[Op]:
     return [Op(NAME, "lfs", "fill", detail, (want, have))]
 
 
-LOOKUP = "3"  # where devkit looks for LFS files: a change looks again for those it could not find
+LOOKUP = "4"  # where devkit looks for LFS files: a change looks again for those it could not find
 
 
 def _key(pointers: tuple[Pointer, ...]) -> str:
@@ -145,15 +146,18 @@ def candidates(version: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def lookups(version: str) -> list[tuple[str, ...]]:
+def lookups(version: str, python: str = "") -> list[tuple[str, ...]]:
     """pip requirements suffixes (with the pip options they need), in the order they are tried:
-    the checkout's own versions, the newest of its line, then the newest release of any line (a
+    the checkout's own versions, the newest of its line (both for the checkout's Python: PyPI
+    offers 26.x's wheels only to a Python 3.13 pip), then the newest release of any line (a
     branch may carry files only later releases ship: 23.09's static runner binaries are in
     26.x's wheels, which only a Python 3.13 pip would pick)."""
-    specs: list[tuple[str, ...]] = [(f"=={v}",) for v in candidates(version)]
+    minor = ".".join(python.split(".")[:2])
+    own = ("--python-version", minor) if minor else ()
+    specs: list[tuple[str, ...]] = [(f"=={v}", *own) for v in candidates(version)]
     line = ".".join(candidates(version)[-1].split(".")[:2]) if candidates(version) else ""
     if line:
-        specs.append((f"=={line}.*",))
+        specs.append((f"=={line}.*", *own))
     specs.append(("", "--python-version", "3.13"))
     return specs
 
@@ -181,7 +185,7 @@ def _fetch(dist: str, lookup: tuple[str, ...], machine: str) -> list[Path]:
 
 
 def find_files(
-    wants: list[Pointer], dists: tuple[str, ...], version: str, machine: str
+    wants: list[Pointer], dists: tuple[str, ...], version: str, machine: str, python: str = ""
 ) -> dict[str, bytes]:
     """The content of each pointer (by oid) that a wheel carries, sha256-verified: first the
     wheels devkit has cached, then each lookup in turn, until nothing is missing."""
@@ -201,7 +205,7 @@ def find_files(
 
     for dist in dists:
         read_wheels(_cached(dist))
-    for lookup in lookups(version):
+    for lookup in lookups(version, python):
         if not missing():
             break
         for dist in dists:
@@ -232,7 +236,7 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     machine = ctx.f.host.machine
     # a file for the other architecture breaks nothing here: not worth a download
     wanted = [p for p in pointers if not _breaks(p.path, machine).startswith("nothing here")]
-    by_oid = find_files(wanted, want.wheels, want.version, machine)
+    by_oid = find_files(wanted, want.wheels, want.version, machine, want.python)
     left, filled = [], []
     for p in pointers:
         hit = by_oid.get(p.oid)
