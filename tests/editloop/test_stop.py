@@ -77,7 +77,11 @@ def rpc(tmp_path: Path) -> Iterator[object]:
             time.sleep(0.05)
         yield s
     finally:
-        s.signalAllProcesses("KILL")  # no 30 s of finishing up at the end of the test
+        for (
+            p
+        ) in s.getAllProcessInfo():  # each program's group, workers too: no 30 s of finishing up
+            if p["pid"]:
+                os.killpg(p["pid"], 9)
         pid = int((tmp_path / "supervisord.pid").read_text())
         os.kill(pid, 15)
         while Path(f"/proc/{pid}").exists():
