@@ -259,7 +259,12 @@ def push(
         path = f"/tmp/.devkit-sync-{os.urandom(6).hex()}.bundle"
         conn.put(path, _bundle(local, known), 0o600, "sync")
         req["bundle"] = path
-    commits = int(_git(repo, "rev-list", "--count", local.head, "--not", *known).strip() or 0)
+    # the commits the push moves the host's checkout by (from its HEAD when this clone knows it;
+    # a refused push may have left these commits' objects on the host already)
+    since = _known(repo, [str(seen.get("head") or "")]) if seen.get("head") else []
+    commits = int(
+        _git(repo, "rev-list", "--count", local.head, "--not", *(since or known)).strip() or 0
+    )
     out = _remote(conn, "apply", req, "sync")
     saved = ""
     if not out.get("applied"):

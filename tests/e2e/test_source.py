@@ -196,7 +196,7 @@ def test_backendai_from_the_23_09_branch(bed: Bed, phase: Callable[[str], Any]) 
         r = devkit(bed, "provision", HOST, "--set", "backend_ai.source=local", cwd=clone)
         assert r.returncode == 0, r.stdout + r.stderr
         pushed = (
-            rf"^pushed 23\.09 \(\d+ new commit\(s\)\) to {CHECKOUT}: .*{_SERVER}.* changed there$"
+            rf"^pushed 23\.09 \(1 new commit\(s\)\) to {CHECKOUT}: .*{_SERVER}.* changed there$"
         )
         assert re.search(pushed, r.stdout, re.M), r.stdout
         assert f"manager: restarted ({_SERVER} changed)" in r.stdout, r.stdout
