@@ -80,7 +80,6 @@ def run(args: argparse.Namespace) -> int:
         args.dry_run,
         args.parallel or ps.parallel,
         _wheelhouse(args.wheelhouse),
-        show_status=args.format == "text",
     )
 
     def connect(t: hosts.Target) -> ssh.SSHConnection:

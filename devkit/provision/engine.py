@@ -16,7 +16,7 @@ from devkit.provision import desired, facts, hosts, layout, lock, operate, plan
 from devkit.provision import stack as stk
 from devkit.provision.apply import apply
 from devkit.provision.connection import Connection, Held, Interrupted
-from devkit.provision.events import Emit, Event, HostResult, OpResult, Redact
+from devkit.provision.events import Emit, Event, HostResult, OpResult, Redact, ServiceStatus
 from devkit.provision.resources import BY_NAME, KINDS, programs
 from devkit.provision.resources.base import ApplyContext, Desired, Facts, Op
 
@@ -26,7 +26,6 @@ class Options(NamedTuple):
     dry_run: bool = False
     parallel: int = 8
     wheelhouse: str = ""  # a local dir of wheels for the venvs (uploaded, installed offline)
-    show_status: bool = False  # after a run that changed something, gather the status table
 
 
 class Job(NamedTuple):
@@ -35,6 +34,7 @@ class Job(NamedTuple):
 
 
 Connect = Callable[[hosts.Target], Connection]
+HEALTH_SETTLE = 5.0  # seconds a service not up at the end of a run gets before the run fails
 
 
 class _Host:
@@ -207,18 +207,38 @@ def _converge(
         ctx = ApplyContext(d, f, opts.wheelhouse)
         apply(conn, ctx, ops, on_op)
         notes = "\n".join([d.notes.rstrip(), *told, *ctx.state.get("notes", ())]).strip()
-        rows = None
-        if h.done and opts.show_status:
-            emit(Event(h.name, "health"))
-            rows = operate.rows(
-                h.job.stack,
-                facts.gather(conn, h.job.stack, d.layout.base, programs={"health": "provisioned"}),
+        rows = _health(h, conn, d, emit) if h.done else None
+        sick = [x for x in rows or () if not x.up]
+        if sick:
+            err = RemoteError(
+                h.name,
+                "health",
+                "not healthy at the end of the run: " + ", ".join(x.service for x in sick),
+                stderr_tail="\n".join(f"{x.service}: {x.state} {x.health_output}" for x in sick),
+                hint=f"See why: devkit logs {h.name} {sick[0].service}",
             )
+            emit(Event(h.name, "failed", text=f"health: {err.detail}"))
+            h.finish("failed", err, services=rows, notes=notes)
+            return
         h.finish("changed" if h.done else "unchanged", services=rows, notes=notes)
     except RemoteError as exc:
         status = "interrupted" if isinstance(exc, Interrupted) or cancel.is_set() else "failed"
         emit(Event(h.name, "failed", text=f"{exc.op}: {Redact.of(d.secrets).text(exc.detail)}"))
         h.finish(status, exc)
+
+
+def _health(h: _Host, conn: Connection, d: Desired, emit: Emit) -> list[ServiceStatus]:
+    """The status rows after a run that changed something. Each program it started passed its
+    check, but one it left alone may be crash-looping (supervisord restarting it): a service not
+    up is looked at again for a few seconds before the run is called failed."""
+    emit(Event(h.name, "health"))
+    settled = time.monotonic() + HEALTH_SETTLE
+    while True:
+        f = facts.gather(conn, h.job.stack, d.layout.base, programs={"health": "provisioned"})
+        rows = operate.rows(h.job.stack, f)
+        if all(x.up for x in rows) or time.monotonic() >= settled:
+            return rows
+        time.sleep(1.0)
 
 
 def run(

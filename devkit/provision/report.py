@@ -123,14 +123,13 @@ def status_table(rows: list[ServiceStatus], stream: TextIO) -> None:
 
 
 def after(results: list[HostResult], stream: TextIO) -> None:
-    """Per host that was provisioned: the status table (when the run changed it) and the notes."""
+    """Per host that was provisioned: the status table (when the run changed it, also when a
+    service was not healthy at its end) and, when it succeeded, the notes."""
     for r in results:
-        if r.error is not None:
-            continue
         if r.services is not None:
             stream.write(f"\n{r.host}:\n")
             status_table(r.services, stream)
-        if r.notes:
+        if r.error is None and r.notes:
             stream.write("\n" + r.notes.rstrip() + "\n")
 
 
@@ -141,6 +140,7 @@ def result_json(r: HostResult) -> dict[str, Any]:
         "status": r.status,
         "seconds": round(r.seconds, 3),
         "ops": [op._asdict() for op in r.ops],
+        "services": None if r.services is None else [x._asdict() for x in r.services],
         "error": None
         if e is None
         else {

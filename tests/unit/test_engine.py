@@ -263,27 +263,70 @@ def test_progress_lines_name_host_op_and_outcome() -> None:
     assert out.getvalue() == "vm: dirs create: changed\nvm: failed: init:x: exit code 1\n"
 
 
-def test_status_rows_after_a_run_that_changed_something() -> None:
-    d = desired_for()
-    vm = FakeHost("vm", fresh_raw(base=BASE))
-    after = converged_raw(d)
-    after["kinds"]["programs"]["health"] = {"redis": {"ok": False, "output": "connection refused"}}
-    calls = iter([fresh_raw(base=BASE), after])
+class Looks(FakeHost):
+    """A host whose facts are given look by look: the first gather, then each status look."""
 
-    class TwoFacts(FakeHost):
-        def run(self, cmd, op, **kw):  # type: ignore[no-untyped-def]
-            if op == "facts":
-                self.raw_facts = next(calls)
-            return super().run(cmd, op, **kw)
+    def __init__(self, looks: list[dict[str, Any]]) -> None:
+        super().__init__("vm", looks[0])
+        self.looks = iter(looks)
 
-    vm2 = TwoFacts("vm", fresh_raw(base=BASE))
-    [r], _ = provision({"vm": vm2}, show_status=True)
-    rows = {x.service: x for x in r.services}
-    assert rows["redis"].healthy is False and rows["postgres"].state == "RUNNING"
+    def run(self, cmd, op, **kw):  # type: ignore[no-untyped-def]
+        if op == "facts":
+            self.raw_facts = next(self.looks)
+        return super().run(cmd, op, **kw)
+
+
+def failing(d: Desired, service: str, output: str) -> dict[str, Any]:
+    raw = converged_raw(d)
+    raw["kinds"]["programs"]["health"] = {service: {"ok": False, "output": output}}
+    return raw
+
+
+def test_a_run_that_changed_something_ends_with_the_status_table() -> None:
+    [r], events = provision({"vm": FakeHost("vm", fresh_raw(base=BASE))})
+    assert r.status == "changed" and r.error is None
+    assert {x.service: (x.state, x.healthy) for x in r.services} == {
+        "postgres": ("RUNNING", True),
+        "redis": ("RUNNING", True),
+        "etcd": ("RUNNING", True),
+    }
+    assert Event("vm", "health") in events
     out = io.StringIO()
     report.after([r], out)
-    assert "FAILING (connection refused)" in out.getvalue()
-    assert vm.log == []
+    assert "SERVICE" in out.getvalue() and "redis" in out.getvalue()
+
+
+def test_a_service_not_healthy_at_the_end_fails_the_run_with_the_table(monkeypatch) -> None:
+    monkeypatch.setattr(engine, "HEALTH_SETTLE", 0.5)
+    d = desired_for()
+    sick = failing(d, "redis", "connection refused")
+    vm = Looks([fresh_raw(base=BASE), sick, sick])
+    [r], _ = provision({"vm": vm})
+    assert r.status == "failed" and vm.facts_calls == 3  # looked at again before failing
+    e = r.error
+    assert (e.op, e.detail) == ("health", "not healthy at the end of the run: redis")
+    assert "redis: RUNNING connection refused" in e.stderr_tail
+    assert "devkit logs vm redis" in e.hint
+    out = io.StringIO()
+    report.text([r], False, out)
+    report.after([r], out)
+    text = out.getvalue()
+    assert "FAILED" in text and "FAILING (connection refused)" in text
+    out = io.StringIO()
+    report.as_json([r], out)
+    data = json.loads(out.getvalue())
+    assert data["ok"] is False
+    assert {x["service"]: x["healthy"] for x in data["hosts"][0]["services"]}["redis"] is False
+
+
+def test_a_service_that_settles_within_a_few_seconds_passes(monkeypatch) -> None:
+    monkeypatch.setattr(engine, "HEALTH_SETTLE", 0.5)
+    d = desired_for()
+    well = converged_raw(d)
+    well["kinds"]["programs"]["health"] = {"redis": {"ok": True, "output": ""}}
+    vm = Looks([fresh_raw(base=BASE), failing(d, "redis", "loading"), well])
+    [r], _ = provision({"vm": vm})
+    assert r.status == "changed" and r.error is None, r.error
 
 
 def test_the_template_dir_stacks_load_and_plan(tmp_path: Path) -> None:
@@ -327,6 +370,15 @@ def test_a_program_that_crashes_on_start_names_its_log() -> None:
         "supervisorctl restart redis",
     )
     assert e.stderr_tail == "bind: in use" and "devkit logs vm redis" in e.hint
+    # supervisord goes on retrying it with what this run gave it: the record says so, and the
+    # next run restarts it even when it finds it STARTING with its config back as it was
+    applied = json.loads(vm.files[f"{BASE}/state/programs.json"][0])
+    assert applied["redis"] == "" and applied["postgres"] != ""
+    raw = converged_raw(d)
+    raw["kinds"]["programs"]["applied"]["redis"] = ""
+    raw["kinds"]["programs"]["programs"]["redis"]["state"] = "STARTING"
+    [r], _ = provision({"vm": FakeHost("vm", raw)})
+    assert [(o.id, o.action) for o in r.ops] == [("program:redis", "restart")], r.ops
 
 
 def test_a_missing_interpreter_stops_before_anything_changes() -> None:

@@ -378,6 +378,9 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     try:
         conn.run(cmd, op.id)
     except RemoteError as exc:
+        # it may still be running (supervisord retries it) with what this run gave it: the next
+        # run must restart it whatever its state, even when its config is back to the old one
+        applied[name] = ""
         first, _, rest = exc.stderr_tail.partition("\n")
         if "crashed on start" in first or "is not healthy" in first:
             raise RemoteError(
