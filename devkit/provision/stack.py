@@ -490,7 +490,8 @@ def _service(name: str, x: dict[str, Any], where: s.Where, dirs: list[Path]) -> 
                 i["unless"],
                 i["user"],
                 i["uses"],
-                when=i["when"],
+                i["recheck"],
+                i["when"],
             )
             for i in x["init"]
         ),

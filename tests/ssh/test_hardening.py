@@ -220,6 +220,14 @@ def test_a_killed_supervisord_and_a_stale_pid_file_are_told_and_start_brings_it_
 def test_a_broken_venv_a_dropped_database_and_lost_secrets_are_repaired(
     bed: Bed, stack_home: Path
 ) -> None:
+    # the database alone, its step's marker still there: found by the step's recheck
+    assert _psql(bed, stack_home, "DROP DATABASE devkit").returncode == 0
+    r = devkit(bed, "provision", "h3", *HALF, "--format", "json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    ops = [op["id"] for op in json.loads(r.stdout)["hosts"][0]["ops"]]
+    assert ops == ["init:postgres.database"], ops
+    r = _psql(bed, stack_home, "SELECT 1 FROM pg_database WHERE datname = 'devkit'")
+    assert r.stdout.strip() == "1", r.stdout + r.stderr
     site = next((stack_home / "venvs" / "supervisor" / "lib").glob("python3*/site-packages"))
     shutil.rmtree(site / "supervisor")  # the venv's spec file still says it is complete
     assert _psql(bed, stack_home, "DROP DATABASE devkit").returncode == 0

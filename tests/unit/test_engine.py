@@ -125,13 +125,23 @@ def test_fresh_host_quotes_paths_and_keeps_the_secret_off_command_lines() -> Non
     assert "'/srv/b a'\"'\"'se\"/dk/etc'" in dirs_cmd  # shell-quoted, quote inside quotes
 
 
-def test_converged_host_is_unchanged_and_runs_nothing() -> None:
+def test_converged_host_is_unchanged_and_runs_only_its_rechecks() -> None:
     d = desired_for()
-    vm = FakeHost("vm", converged_raw(d))
+    vm = FakeHost("vm", converged_raw(d)).on(r"^recheck$", stdout="ok postgres.database\n")
     [r], events = provision({"vm": vm})
     assert (r.status, r.ops) == ("unchanged", [])
-    assert [op for op, _ in vm.log] == ["lock", "lock"] and vm.facts_calls == 1  # take, release
+    # take the lock, verify the rechecked steps (all in one command), release
+    assert [op for op, _ in vm.log] == ["lock", "recheck", "lock"] and vm.facts_calls == 1
+    (recheck,) = [t for op, t in vm.log if op == "recheck"]
+    assert "psql" in recheck and "select 1" in recheck  # the database step's verify
     assert not any(e.what in ("op", "changed") for e in events)
+
+
+def test_a_rechecked_step_that_fails_its_verify_runs_again() -> None:
+    d = desired_for()
+    vm = FakeHost("vm", converged_raw(d)).on(r"^recheck$", stdout="bad postgres.database\n")
+    [r], _ = provision({"vm": vm})
+    assert [(o.id, o.action) for o in r.ops] == [("init:postgres.database", "run")], r.ops
 
 
 def test_a_changed_port_rewrites_one_file_and_restarts_one_program() -> None:
@@ -211,7 +221,10 @@ def test_dry_run_plans_with_diffs_and_changes_nothing() -> None:
     assert r.status == "planned"
     diff = next(op.diff for op in r.ops if op.id == "file:etcd.yml")
     assert "-" in diff and "+" in diff and "8131" in diff
-    assert vm.log == []
+    # what ran is a look: the rechecked steps' verify commands, read-only
+    assert [op for op, _ in vm.log] == ["recheck"] and vm.files[f"{BASE}/{old.dest}"][0] == (
+        old.content.encode()
+    )
 
 
 def test_a_port_in_use_fails_before_anything_starts_and_a_dry_run_shows_it() -> None:
