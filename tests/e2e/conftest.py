@@ -1,6 +1,7 @@
 """The end-to-end suites' phase timings: `with phase("name"):` in a test records a phase's wall time;
 each module's table is printed in pytest's terminal summary (tests/conftest.py; shown even when
-output is captured) and written to .cache/<module>-timings.txt. A module may name its table with its own `phase`."""
+output is captured) and written to .cache/<module>-timings.txt. A module may name its table with
+its own `phase`."""
 
 from __future__ import annotations
 

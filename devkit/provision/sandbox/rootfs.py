@@ -29,9 +29,8 @@ from devkit.errors import DevkitError
 from devkit.provision import paths
 
 RELEASES = {"bookworm": "12", "trixie": "13"}
-DEFAULT_RELEASE = (
-    "trixie"  # Debian 13, the stable release: Python 3.13, the current Backend.AI line
-)
+# Debian 13, the stable release: Python 3.13, the current Backend.AI line
+DEFAULT_RELEASE = "trixie"
 # what devkit itself needs on a host (sshd, the facts script, venvs, TLS), plus `ip` and `ps` to look around
 PACKAGES = ("openssh-server", "python3", "python3-venv", "ca-certificates", "iproute2", "procps")
 RECIPE = 1  # bump when the build steps below change: it is part of every cache key
