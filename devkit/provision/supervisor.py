@@ -124,14 +124,25 @@ def shutdown(lay: Layout) -> Command:
     )
 
 
+def _last_lines(log: str) -> Command:
+    """The last lines of a program's log once it has not grown for half a second (at most 3 s): a
+    crashed program's last words may still be in supervisord's pipe, or in its own log relay."""
+    return sh(
+        "was=; for i in 1 2 3 4 5 6 7; do now=$(stat -c %s",
+        log,
+        '2>/dev/null); [ "$now" = "$was" ] && break; was=$now; sleep 0.5; done; tail -n 20',
+        log,
+        ">&2",
+    )
+
+
 def _crashed(lay: Layout, name: str) -> Command:
     return sh(
         "{ echo",
         q(f"{name} crashed on start; the last lines of its log:"),
         ">&2;",
-        "tail -n 20",
-        q(lay.log(name)),
-        ">&2; exit 1; }",
+        _last_lines(q(lay.log(name))),
+        "; exit 1; }",
     )
 
 
@@ -160,9 +171,9 @@ def wait_healthy(lay: Layout, name: str, health: str) -> Command:
         "; fi;",
         'if [ "$(date +%s)" -ge "$end" ]; then echo',
         q(late),
-        ">&2; tail -n 20",
-        log,
-        ">&2; exit 1; fi; sleep 0.2; done",
+        ">&2;",
+        _last_lines(log),
+        "; exit 1; fi; sleep 0.2; done",
     )
 
 
