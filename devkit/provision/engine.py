@@ -34,7 +34,10 @@ class Job(NamedTuple):
 
 
 Connect = Callable[[hosts.Target], Connection]
-HEALTH_SETTLE = 5.0  # seconds a service not up at the end of a run gets before the run fails
+# seconds a service not up at the end of a run gets before the run fails: a check can time out
+# once on a loaded machine (the webserver's login goes through the manager to PostgreSQL)
+HEALTH_SETTLE = 30.0
+GAVE_UP = ("FATAL", "STOPPED")  # supervisord will not start these again by itself: no wait
 
 
 class _Host:
@@ -229,14 +232,16 @@ def _converge(
 
 def _health(h: _Host, conn: Connection, d: Desired, emit: Emit) -> list[ServiceStatus]:
     """The status rows after a run that changed something. Each program it started passed its
-    check, but one it left alone may be crash-looping (supervisord restarting it): a service not
-    up is looked at again for a few seconds before the run is called failed."""
+    check, but one it left alone may be crash-looping (supervisord restarting it), and a check can
+    fail once under load: a service not up is looked at again, for up to HEALTH_SETTLE seconds,
+    before the run is called failed (at once when supervisord has given up on it)."""
     emit(Event(h.name, "health"))
     settled = time.monotonic() + HEALTH_SETTLE
     while True:
         f = facts.gather(conn, h.job.stack, d.layout.base, programs={"health": "provisioned"})
         rows = operate.rows(h.job.stack, f)
-        if all(x.up for x in rows) or time.monotonic() >= settled:
+        sick = [x for x in rows if not x.up]
+        if not sick or any(x.state in GAVE_UP for x in sick) or time.monotonic() >= settled:
             return rows
         time.sleep(1.0)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.checks import failed
 from tests.editloop import testrepo
 from tests.editloop.conftest import (
     HOSTS,
@@ -51,7 +52,7 @@ def test_services_run_from_the_checkout_and_a_second_provision_changes_nothing(e
     assert set(pids(env, "el2")) == {"alpha", "beta", "devkit-watch"}  # watch = true there only
     assert set(pids(env, "el1")) == {"alpha", "beta"}
     r = devkit(env.bed, "provision", *HOSTS, "--base-dir", env.bed.base, "--format", "json")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, failed(r.stdout) + r.stderr
     assert [h["status"] for h in json.loads(r.stdout)["hosts"]] == ["unchanged"] * 3
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.checks import ROOT, exposed, login_script, phases
+from tests.e2e.checks import ROOT, exposed, failed, login_script, phases
 from tests.sandbox.conftest import RELEASES
 from tests.ssh.conftest import Bed, devkit, ssh
 
@@ -53,7 +53,7 @@ def engine_can_raise_rlimits() -> bool:
 def test_the_halfstack_on_bookworm_and_trixie_in_parallel(bed: Bed) -> None:
     hosts = sorted(RELEASES)
     r = devkit(bed, "provision", *hosts, "--stack", "halfstack", "--format", "json", timeout=1200)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == 0, failed(r.stdout) + r.stderr
     assert {h["host"]: h["status"] for h in json.loads(r.stdout)["hosts"]} == dict.fromkeys(
         hosts, "changed"
     )
@@ -93,7 +93,7 @@ def test_backendai_23_09_on_bookworm_and_the_current_line_on_trixie_in_one_run(b
     with phases("backend.ai 23.9.10 on bookworm, 26.x on trixie: phase timings", out) as phase:
         with phase("provision both in parallel (one run)"):
             r = devkit(bed, "provision", *hosts, *conf, "--format", "json", timeout=1800, env=env)
-            assert r.returncode == 0, r.stdout + r.stderr
+            assert r.returncode == 0, failed(r.stdout) + r.stderr
             results = {h["host"]: h["status"] for h in json.loads(r.stdout)["hosts"]}
             assert results == dict.fromkeys(hosts, "changed"), r.stdout
             ops = {
@@ -262,7 +262,7 @@ def test_backendai_23_09_on_bookworm_and_the_current_line_on_trixie_in_one_run(b
 
         with phase("second provision changes nothing"):
             r = devkit(bed, "provision", *hosts, *conf, "--format", "json", env=env)
-            assert r.returncode == 0, r.stdout + r.stderr
+            assert r.returncode == 0, failed(r.stdout) + r.stderr
             assert [h["status"] for h in json.loads(r.stdout)["hosts"]] == ["unchanged"] * 2
             for name in hosts:  # the same image, not built again
                 tag = KERNELS[name][0]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.checks import failed
 from tests.ssh.conftest import Bed, children, cut, devkit, sandbox_pid, ssh
 
 pytestmark = [pytest.mark.ssh, pytest.mark.root]
@@ -83,7 +84,7 @@ def test_second_run_changes_nothing(
     bed: Bed, provisioned: subprocess.CompletedProcess[str]
 ) -> None:
     r = devkit(bed, "provision", "h1", "h2", "h3", "--base-dir", bed.base, "--format", "json")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, failed(r.stdout) + r.stderr
     data = json.loads(r.stdout)
     assert [h["status"] for h in data["hosts"]] == ["unchanged"] * 3, data
     assert all(h["ops"] == [] for h in data["hosts"])

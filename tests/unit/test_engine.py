@@ -332,6 +332,17 @@ def test_a_service_not_healthy_at_the_end_fails_the_run_with_the_table(monkeypat
     assert {x["service"]: x["healthy"] for x in data["hosts"][0]["services"]}["redis"] is False
 
 
+def test_a_service_supervisord_gave_up_on_fails_without_waiting(monkeypatch) -> None:
+    monkeypatch.setattr(engine, "HEALTH_SETTLE", 60.0)
+    d = desired_for()
+    dead = failing(d, "redis", "connection refused")
+    dead["kinds"]["programs"]["programs"]["redis"]["state"] = "FATAL"
+    vm = Looks([fresh_raw(base=BASE), dead])
+    [r], _ = provision({"vm": vm})
+    assert r.status == "failed" and vm.facts_calls == 2, r  # one look, no second
+    assert "redis: FATAL connection refused" in r.error.stderr_tail
+
+
 def test_a_service_that_settles_within_a_few_seconds_passes(monkeypatch) -> None:
     monkeypatch.setattr(engine, "HEALTH_SETTLE", 0.5)
     d = desired_for()
