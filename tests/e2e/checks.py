@@ -4,7 +4,6 @@ they time their phases (tests/e2e, tests/sandbox/test_stacks.py)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import shlex
 import subprocess
 import sys
@@ -54,17 +53,6 @@ def exposed(ss_listening: str) -> list[str]:
         if not line.split()[3].startswith(("127.", "[::1]", "[::ffff:127."))
         and '"sshd"' not in line
     ]
-
-
-def failed(provision_json: str) -> str:
-    """For an assertion message: each failed host's error first (a provision's JSON holds every
-    op and status row, and a long message is cut before the part that says why), then the rest."""
-    try:
-        hosts = json.loads(provision_json)["hosts"]
-    except (ValueError, KeyError, TypeError):
-        return provision_json
-    errors = [f"{h['host']}: {json.dumps(h['error'], indent=2)}" for h in hosts if h.get("error")]
-    return "\n".join([*errors, provision_json])
 
 
 @contextlib.contextmanager

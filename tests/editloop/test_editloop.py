@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.checks import failed
 from tests.editloop import testrepo
 from tests.editloop.conftest import (
     HOSTS,
@@ -26,7 +25,7 @@ from tests.editloop.conftest import (
     pids,
     wait_for,
 )
-from tests.ssh.conftest import devkit
+from tests.ssh.conftest import devkit, failed
 
 pytestmark = [pytest.mark.ssh, pytest.mark.root]
 

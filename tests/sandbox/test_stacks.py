@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.checks import ROOT, exposed, failed, login_script, phases
+from tests.e2e.checks import ROOT, exposed, login_script, phases
 from tests.sandbox.conftest import RELEASES
-from tests.ssh.conftest import Bed, devkit, ssh
+from tests.ssh.conftest import Bed, devkit, failed, ssh
 
 pytestmark = [pytest.mark.root, pytest.mark.ssh]
 POSTGRES = {"bookworm": "15", "trixie": "17"}

@@ -11,6 +11,7 @@ the finalizer stops every sandbox by pid and deletes its namespace, veth and bri
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -44,6 +45,17 @@ def devkit(
         timeout=timeout,
         check=False,
     )
+
+
+def failed(provision_json: str) -> str:
+    """For an assertion message: each failed host's error first (a provision's JSON holds every
+    op and status row, and a long message is cut before the part that says why), then the rest."""
+    try:
+        hosts = json.loads(provision_json)["hosts"]
+    except (ValueError, KeyError, TypeError):
+        return provision_json
+    errors = [f"{h['host']}: {json.dumps(h['error'], indent=2)}" for h in hosts if h.get("error")]
+    return "\n".join([*errors, provision_json])
 
 
 def isolated_env(d: Path) -> dict[str, str]:

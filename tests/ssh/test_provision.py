@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.checks import failed
-from tests.ssh.conftest import Bed, children, cut, devkit, sandbox_pid, ssh
+from tests.ssh.conftest import Bed, children, cut, devkit, failed, sandbox_pid, ssh
 
 pytestmark = [pytest.mark.ssh, pytest.mark.root]
 
