@@ -37,7 +37,6 @@ Connect = Callable[[hosts.Target], Connection]
 # seconds a service not up at the end of a run gets before the run fails: a check can time out
 # once on a loaded machine (the webserver's login goes through the manager to PostgreSQL)
 HEALTH_SETTLE = 30.0
-GAVE_UP = ("FATAL", "STOPPED")  # supervisord will not start these again by itself: no wait
 
 
 class _Host:
@@ -241,7 +240,7 @@ def _health(h: _Host, conn: Connection, d: Desired, emit: Emit) -> list[ServiceS
         f = facts.gather(conn, h.job.stack, d.layout.base, programs={"health": "provisioned"})
         rows = operate.rows(h.job.stack, f)
         sick = [x for x in rows if not x.up]
-        if not sick or any(x.state in GAVE_UP for x in sick) or time.monotonic() >= settled:
+        if not sick or any(x.state in operate.GAVE_UP for x in sick) or time.monotonic() >= settled:
             return rows
         time.sleep(1.0)
 

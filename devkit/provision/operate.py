@@ -18,6 +18,7 @@ from devkit.provision.resources import boot as boot_kind
 from devkit.provision.resources.base import Facts
 
 CRASHED = ("FATAL", "BACKOFF", "EXITED")
+GAVE_UP = ("FATAL", "STOPPED")  # supervisord will not start these again by itself
 
 
 class Deployment(NamedTuple):
