@@ -40,7 +40,7 @@ from _common import (
 )
 
 sys.path.insert(0, str(REPO))
-from devkit.provision import edit_remote
+from devkit.provision.onhost import edit as edit_remote
 from tests.editloop import testrepo
 
 HEADING = "Edit loop: edit-to-serving"

@@ -41,7 +41,7 @@ from _common import (
 )
 
 sys.path.insert(0, str(REPO))
-from devkit.provision import edit_remote
+from devkit.provision.onhost import edit as edit_remote
 
 HEADING = "Backend.AI from source: cold provision, no-op, edit-to-serving"
 STATE = WORK / "source"

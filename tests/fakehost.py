@@ -15,16 +15,16 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple, TextIO
 
-from devkit.provision import facts
-from devkit.provision.command import Command
-from devkit.provision.connection import (
+from devkit.provision.engine import facts
+from devkit.provision.kinds.registry import KINDS
+from devkit.provision.ssh.command import Command
+from devkit.provision.ssh.connection import (
     CommandTimedOut,
     ConnectionLost,
     Interrupted,
     Result,
     failed,
 )
-from devkit.provision.resources import KINDS
 
 
 class Rule(NamedTuple):

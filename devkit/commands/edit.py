@@ -14,9 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from devkit.commands import _targets as targets
 from devkit.errors import DevkitError, ExitCode
-from devkit.provision import editloop, editspec, ssh, sshconf, targets
-from devkit.provision.connection import Connection
+from devkit.provision.editloop import actions as editloop
+from devkit.provision.kinds import editspec
+from devkit.provision.ssh import client as ssh
+from devkit.provision.ssh import sshconf
+from devkit.provision.ssh.connection import Connection
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
@@ -131,7 +135,7 @@ def code(args: argparse.Namespace) -> int:
 
 
 def sync(args: argparse.Namespace) -> int:
-    from devkit.provision import gitpush
+    from devkit.provision.transfer import gitpush
 
     repo = gitpush.toplevel(Path(args.repo) if args.repo else Path.cwd())
     conn, host, req = connect(args)

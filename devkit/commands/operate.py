@@ -6,9 +6,13 @@ import argparse
 import json
 import sys
 
+from devkit.commands import _targets as targets
 from devkit.errors import DevkitError, ExitCode
-from devkit.provision import hosts, operate, report, sandbox, ssh, targets
-from devkit.provision import stack as stk
+from devkit.provision.engine import operate, report
+from devkit.provision.ssh import client as ssh
+from devkit.provision.ssh import hosts
+from devkit.provision.stack import spec as stk
+from devkit.sandbox import lifecycle as sandbox
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:

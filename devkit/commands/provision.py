@@ -7,9 +7,14 @@ import os
 import sys
 from pathlib import Path
 
+from devkit.commands import _targets as targets
 from devkit.errors import DevkitError, ExitCode
-from devkit.provision import engine, hosts, layout, report, ssh, targets
-from devkit.provision import stack as stk
+from devkit.provision.engine import report
+from devkit.provision.engine import run as engine
+from devkit.provision.ssh import client as ssh
+from devkit.provision.ssh import hosts
+from devkit.provision.stack import layout
+from devkit.provision.stack import spec as stk
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
@@ -114,8 +119,9 @@ def _dry_run_without_sandbox(
     args: argparse.Namespace, sel: targets.Selection, name: str, overrides: dict
 ) -> int:
     """A dry run starts nothing: it says what `up` would create, and plans for a fresh host."""
-    from devkit.provision import desired, facts, plan, sandbox
-    from devkit.provision.resources.base import HostInfo
+    from devkit.provision.engine import desired, facts, plan
+    from devkit.provision.kinds.base import HostInfo
+    from devkit.sandbox import lifecycle as sandbox
 
     cfg, ps = targets.settings(sel)
     t = hosts.target(name, cfg.extra, cfg.source, sel.stack or ps.stack, sandbox=True)

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if sub == "up":
         return _up(args)
     if sub == "down":
-        from devkit.provision import sandbox
+        from devkit.sandbox import lifecycle as sandbox
 
         sandbox.down(args.name)
         sys.stdout.write(f"sandbox {args.name} removed\n")
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from devkit.provision import sandbox
-    from devkit.provision.sandbox import rootfs
+    from devkit.sandbox import lifecycle as sandbox
+    from devkit.sandbox import rootfs
 
     s = sandbox.up(args.name, release=args.release, isolation=args.isolation)
     where = f"{s.address}:{s.port}" if s.port != 22 else s.address
@@ -74,7 +74,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
-    from devkit.provision import sandbox
+    from devkit.sandbox import lifecycle as sandbox
 
     boxes = sandbox.all_sandboxes()
     if not boxes:
@@ -92,8 +92,8 @@ def _list() -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from devkit.provision import sandbox
-    from devkit.provision.sandbox import rootfs
+    from devkit.sandbox import lifecycle as sandbox
+    from devkit.sandbox import rootfs
 
     for release in args.releases:
         rootfs.check_release(release)
@@ -117,7 +117,7 @@ def _build(releases: list[str]) -> None:
     """Build the missing roots side by side (debootstrap mostly waits on the network)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from devkit.provision.sandbox import rootfs
+    from devkit.sandbox import rootfs
 
     with ThreadPoolExecutor(max_workers=len(releases)) as pool:
         for f in [pool.submit(rootfs.ensure, r) for r in dict.fromkeys(releases)]:

@@ -12,11 +12,15 @@ import argparse
 import getpass
 import sys
 
+from devkit import paths
+from devkit.commands import _targets as targets
 from devkit.errors import ExitCode
-from devkit.provision import desired, facts, hosts, paths, ssh, sshconf, targets
-from devkit.provision import stack as stk
-from devkit.provision.resources import programs
-from devkit.provision.resources.base import HostInfo
+from devkit.provision.engine import desired, facts
+from devkit.provision.kinds import programs
+from devkit.provision.kinds.base import HostInfo
+from devkit.provision.ssh import client as ssh
+from devkit.provision.ssh import hosts, sshconf
+from devkit.provision.stack import spec as stk
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:

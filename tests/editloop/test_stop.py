@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.provision import edit_remote
+from devkit.provision.onhost import edit as edit_remote
 
 # a main process with one worker: on TERM the worker ends at once, the main process "finishes up"
 # for 30 s, then writes a file that a restart which waited for it would let it write

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.provision.sandbox import bridge
+from devkit.sandbox import bridge
 from tests.ssh.conftest import Bed, devkit, isolated_env
 
 TOOLS = ("debootstrap", "tinyproxy", "unshare", "nsenter", "ip", "iptables", "nft", "ssh")

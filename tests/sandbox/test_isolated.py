@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.provision.sandbox import rootfs
+from devkit.sandbox import rootfs
 from tests.sandbox.conftest import RELEASES
 from tests.ssh.conftest import Bed, devkit, ssh
 

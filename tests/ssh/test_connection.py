@@ -18,9 +18,9 @@ from typing import NamedTuple
 import pytest
 
 from devkit.errors import RemoteError
-from devkit.provision import ssh
-from devkit.provision.command import q, sh
-from devkit.provision.connection import CommandTimedOut, ConnectionLost, Interrupted
+from devkit.provision.ssh import client as ssh
+from devkit.provision.ssh.command import q, sh
+from devkit.provision.ssh.connection import CommandTimedOut, ConnectionLost, Interrupted
 
 pytestmark = [pytest.mark.ssh]
 SSHD = "/usr/sbin/sshd"

@@ -72,8 +72,8 @@ def test_a_two_hop_proxyjump_dials_the_hops_in_order(
     bed: Bed, hosts3: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`ProxyJump h1,h2` reaches h3 through h1 first, then h2: h3 sees the session come from h2."""
-    from devkit.provision import ssh
-    from devkit.provision.command import sh
+    from devkit.provision.ssh import client as ssh
+    from devkit.provision.ssh.command import sh
 
     boxes = bed.dir / "state" / "sandbox"
     addr = {h: json.loads((boxes / h / "sandbox.json").read_text())["address"] for h in hosts3}

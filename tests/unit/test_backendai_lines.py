@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from devkit.errors import DevkitError
-from devkit.provision import desired, hosts, render, vartypes
-from devkit.provision import stack as stk
-from devkit.provision.resources.base import Desired
+from devkit.provision.engine import desired
+from devkit.provision.kinds.base import Desired
+from devkit.provision.ssh import hosts
+from devkit.provision.stack import render, vartypes
+from devkit.provision.stack import spec as stk
 from tests.fakehost import FakeHost, fresh_raw, parsed
 from tests.unit.test_engine import BASE, provision
 

@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 
+from devkit.commands import _targets as targets
 from devkit.errors import DevkitError
-from devkit.provision import desired, engine, facts, hosts, targets
-from devkit.provision import stack as stk
-from devkit.provision.command import Command
-from devkit.provision.connection import Result
-from devkit.provision.resources.base import Desired
+from devkit.provision.engine import desired, facts
+from devkit.provision.engine import run as engine
+from devkit.provision.kinds.base import Desired
+from devkit.provision.ssh import hosts
+from devkit.provision.ssh.command import Command
+from devkit.provision.ssh.connection import Result
+from devkit.provision.stack import spec as stk
 from tests.fakehost import FakeHost, fresh_raw
 
 ADDR = {"m1": "10.9.0.2", "a1": "10.9.0.3", "a2": "10.9.0.4"}

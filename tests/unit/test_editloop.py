@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from devkit.errors import ConfigError
-from devkit.provision import edit_remote as er
-from devkit.provision import editspec, gitpush, push_remote
-from devkit.provision import stack as stk
+from devkit.provision.kinds import editspec
+from devkit.provision.onhost import edit as er
+from devkit.provision.onhost import push as push_remote
+from devkit.provision.stack import spec as stk
+from devkit.provision.transfer import gitpush
 from devkit.schema import Where
 
 RULES = {

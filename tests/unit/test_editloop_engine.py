@@ -8,10 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from devkit.provision import desired, editspec, engine, hosts
-from devkit.provision import stack as stk
-from devkit.provision.resources import dirs, vscode
-from devkit.provision.resources.base import Desired
+from devkit.provision.engine import desired
+from devkit.provision.engine import run as engine
+from devkit.provision.kinds import dirs, editspec, vscode
+from devkit.provision.kinds.base import Desired
+from devkit.provision.ssh import hosts
+from devkit.provision.stack import spec as stk
 from tests.fakehost import FakeHost, connector, fresh_raw, parsed
 from tests.unit.test_engine import converged_raw
 

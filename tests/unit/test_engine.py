@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 
 from devkit.errors import DevkitError
-from devkit.provision import desired, engine, hosts, report
-from devkit.provision import stack as stk
-from devkit.provision.command import MASK
-from devkit.provision.connection import CommandTimedOut, ConnectionLost
-from devkit.provision.events import Event
-from devkit.provision.resources.base import Desired
+from devkit.provision.engine import desired, report
+from devkit.provision.engine import run as engine
+from devkit.provision.engine.events import Event
+from devkit.provision.kinds.base import Desired
+from devkit.provision.ssh import hosts
+from devkit.provision.ssh.command import MASK
+from devkit.provision.ssh.connection import CommandTimedOut, ConnectionLost
+from devkit.provision.stack import spec as stk
 from tests.fakehost import FakeHost, connector, fresh_raw, host_raw, parsed
 
 BASE = "/srv/b a'se\"/dk"  # a space and both quotes: every path must be quoted

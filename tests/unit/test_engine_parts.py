@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from devkit.errors import DevkitError
-from devkit.provision import facts, hosts, operate, ssh
-from devkit.provision import stack as stk
-from devkit.provision.command import MASK, Secret, as_user, cat, join, q, sh, write_text
-from devkit.provision.resources import KINDS
-from devkit.provision.resources.base import HostInfo
+from devkit.provision.engine import facts, operate
+from devkit.provision.kinds.base import HostInfo
+from devkit.provision.kinds.registry import KINDS
+from devkit.provision.ssh import client as ssh
+from devkit.provision.ssh import hosts
+from devkit.provision.ssh.command import MASK, Secret, as_user, cat, join, q, sh, write_text
+from devkit.provision.stack import spec as stk
 from tests.fakehost import FakeHost, parsed
 from tests.unit.test_engine import BASE, converged_raw, desired_for
 
@@ -222,9 +224,8 @@ def test_the_programs_collector_reads_a_real_supervisord(tmp_path: Path) -> None
     """supervisord (from PyPI, as on a host) in a temp base dir: the collector sees it RUNNING,
     its program, the recorded checks and hashes, and runs the checks it is asked for."""
     pytest.importorskip("supervisor")
-    from devkit.provision import supervisor
-    from devkit.provision.layout import Layout
-    from devkit.provision.resources import programs
+    from devkit.provision.kinds import programs, supervisor
+    from devkit.provision.stack.layout import Layout
 
     base = tmp_path / "b"
     for d in ("run", "logs", "state", "supervisor/programs"):
@@ -264,7 +265,7 @@ def test_the_programs_collector_reads_a_real_supervisord(tmp_path: Path) -> None
 
 
 def test_host_info_describes_this_machine(tmp_path: Path) -> None:
-    from devkit.provision import remote
+    from devkit.provision.onhost import facts as remote
 
     info = HostInfo.parse(remote.host_info(str(tmp_path)))
     assert info.uid == os.getuid() and info.base == str(tmp_path)
@@ -273,7 +274,7 @@ def test_host_info_describes_this_machine(tmp_path: Path) -> None:
 
 
 def test_a_pid_file_naming_another_process_is_not_a_running_supervisord(tmp_path: Path) -> None:
-    from devkit.provision.resources import programs
+    from devkit.provision.kinds import programs
 
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "supervisord.pid").write_text(f"{os.getpid()}\n")  # alive, not ours
@@ -283,7 +284,7 @@ def test_a_pid_file_naming_another_process_is_not_a_running_supervisord(tmp_path
 
 def test_the_docker_engine_found_at_the_first_provision_is_kept(tmp_path: Path) -> None:
     """`docker.engine = "auto"` must not flip when a host engine appears (or goes) later."""
-    from devkit.provision import remote
+    from devkit.provision.onhost import facts as remote
 
     (tmp_path / "state").mkdir()
     fresh = HostInfo.parse(remote.host_info(str(tmp_path)))

@@ -14,11 +14,14 @@ from typing import Any
 import pytest
 
 from devkit.errors import ConfigError, DevkitError
-from devkit.provision import desired, engine, facts, hosts, imagefs, operate, plan
-from devkit.provision import stack as stk
-from devkit.provision.hooks import container_rlimits
-from devkit.provision.resources import images
-from devkit.provision.resources.base import Desired
+from devkit.provision.engine import desired, facts, operate, plan
+from devkit.provision.engine import run as engine
+from devkit.provision.kinds import images
+from devkit.provision.kinds.base import Desired
+from devkit.provision.onhost import rlimits as container_rlimits
+from devkit.provision.ssh import hosts
+from devkit.provision.stack import spec as stk
+from devkit.provision.transfer import imagefs
 from tests.fakehost import FakeHost, connector, fresh_raw
 from tests.unit.test_engine import converged_raw
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from devkit.errors import ConfigError, DevkitError
-from devkit.provision import desired, facts, hosts, plan
-from devkit.provision import stack as stk
-from devkit.provision.resources import dirs, files, images, packages, programs
-from devkit.provision.resources.base import Desired, Facts, HostInfo
+from devkit.provision.engine import desired, facts, plan
+from devkit.provision.kinds import dirs, files, images, packages, programs
+from devkit.provision.kinds.base import Desired, Facts, HostInfo
+from devkit.provision.ssh import hosts
+from devkit.provision.stack import spec as stk
 
 
 @pytest.mark.parametrize(
@@ -232,7 +233,7 @@ def test_backendai_extends_the_halfstack() -> None:
 
 
 def test_backendai_edit_loop_maps_each_package_to_the_services_that_import_it() -> None:
-    from devkit.provision import editspec
+    from devkit.provision.kinds import editspec
 
     def watcher(d: Desired) -> bool:
         return "devkit-watch" in [p.name for p in d.of("programs").programs]
@@ -422,7 +423,7 @@ def test_extends_rejects_redefining_a_service(tmp_path: Path) -> None:
 def test_single_host_commands_default_to_the_configured_host_or_the_sandbox(
     tmp_path, monkeypatch
 ) -> None:
-    from devkit.provision import targets
+    from devkit.commands import _targets as targets
 
     monkeypatch.setenv("DEVKIT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
@@ -502,7 +503,7 @@ def test_values_reach_shells_and_configs_quoted_for_their_language() -> None:
 def test_declared_secrets_are_masked_like_generated_ones() -> None:
     d = _bai(overrides={"admin": {"password": "Hunter2-Hunter2"}})
     assert d.secrets["var:admin.password"] == "Hunter2-Hunter2"
-    from devkit.provision.events import OpResult, Redact
+    from devkit.provision.engine.events import OpResult, Redact
 
     op = OpResult("file:fixture.json", "update", "etc/fixture.json", "planned", "+ Hunter2-Hunter2")
     assert "Hunter2" not in Redact.of(d.secrets).op(op).diff
@@ -527,7 +528,7 @@ def test_types_name_real_variables_and_known_types(tmp_path: Path) -> None:
 def test_compiled_templates_are_cached_and_a_broken_cache_is_only_slower(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from devkit.provision import render
+    from devkit.provision.stack import render
 
     monkeypatch.setenv("DEVKIT_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "t.j2").write_text("port = {{ port | toml }}\n")

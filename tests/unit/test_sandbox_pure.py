@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from devkit.errors import DevkitError
-from devkit.provision.sandbox import cgroups, proxy, rootfs
+from devkit.sandbox import cgroups, proxy, rootfs
 
 DEB822 = """\
 Types: deb

@@ -15,10 +15,11 @@ from typing import Any, NamedTuple
 import pytest
 
 from devkit.errors import DevkitError, RemoteError
-from devkit.provision import desired, hosts, plan
-from devkit.provision import stack as stk
-from devkit.provision.resources import checkout, devvenv, lfs
-from devkit.provision.resources.base import ApplyContext
+from devkit.provision.engine import desired, plan
+from devkit.provision.kinds import checkout, devvenv, lfs
+from devkit.provision.kinds.base import ApplyContext
+from devkit.provision.ssh import hosts
+from devkit.provision.stack import spec as stk
 from tests.fakehost import FakeHost, fresh_raw, parsed
 from tests.gitrepo import Repo
 
@@ -287,7 +288,7 @@ def test_lfs_pointers_are_filled_from_a_wheel_verified_by_sha256(
 def test_the_engine_makes_the_checkout_then_plans_the_rest_from_it(source: Repo) -> None:
     """A run with a checkout to make: it is made first, the host is looked at again, and the dev
     venv, the LFS files and the services are planned from what the checkout says."""
-    from devkit.provision import engine
+    from devkit.provision.engine import run as engine
     from tests.fakehost import connector
 
     before = fresh_raw(base="/srv/dk")
@@ -432,7 +433,7 @@ def test_a_branch_on_a_host_without_its_python_is_refused_before_anything_change
     needs: str,
     hint: str,
 ) -> None:
-    from devkit.provision import engine
+    from devkit.provision.engine import run as engine
     from tests.fakehost import connector
 
     r = _monorepo(tmp_path, branch, version, python, branch)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.provision import sshconf
+from devkit.provision.ssh import sshconf
 
 USER = "Host mine\n  HostName example.invalid\n  User someone\n\nHost *\n  ServerAliveInterval 30\n"
 

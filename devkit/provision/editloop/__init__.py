@@ -1,0 +1,1 @@
+"""The edit loop from this machine: restart what changed, the watcher, VS Code."""

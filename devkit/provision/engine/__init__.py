@@ -1,0 +1,1 @@
+"""The engine: a provisioning run, and operating what it provisioned."""

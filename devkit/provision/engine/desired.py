@@ -1,0 +1,137 @@
+"""The desired state of one host: the stack rendered with its variables and the host's facts, built
+kind by kind (in registry order).
+
+Everything that can fail on bad input (undefined variables, bad templates, unsafe values) fails here,
+before any op runs on any host, so a bad template never leaves a half-provisioned host.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import secrets as random
+from collections.abc import Callable
+from typing import Any
+
+from devkit.errors import DevkitError
+from devkit.provision.kinds import checkout
+from devkit.provision.kinds import secrets as secret_kind
+from devkit.provision.kinds.base import Build, Desired, Facts, Render, truthy
+from devkit.provision.kinds.registry import KINDS
+from devkit.provision.ssh import hosts
+from devkit.provision.stack import render, vartypes
+from devkit.provision.stack import spec as stk
+from devkit.provision.stack.layout import Layout
+
+
+def variables(
+    stack: stk.Stack, target: hosts.Target, overrides: dict[str, Any], platform: str = ""
+) -> dict[str, Any]:
+    """The stack's variables, then its values for the host's platform, every host's, the host's own,
+    and --set's."""
+    v = stack.vars
+    if platform in stack.platform:
+        v = hosts.merge(v, stack.platform[platform]["vars"], f"{stack.source}: platform.{platform}")
+    v = hosts.merge(v, target.common_vars, "[tool.devkit.provision.vars]")
+    v = hosts.merge(v, target.vars, f"[tool.devkit.hosts.{target.name}.vars]")
+    return hosts.merge(v, overrides, "--set")
+
+
+def build(
+    stack: stk.Stack,
+    target: hosts.Target,
+    overrides: dict[str, Any],
+    facts: Facts,
+    new_secret: Callable[[int], str] = random.token_hex,
+    manager_address: str = "",
+) -> Desired:
+    env = render.environment(stack.dir, *stack.search)
+    host = facts.host
+    lay = Layout(host.base)
+    secret_values = secret_kind.values(stack, facts.of(secret_kind.NAME), new_secret).values
+    engine: dict[str, Any] = {
+        "base": lay.base,
+        "user": host.user,
+        "home": host.home,
+        "is_root": host.uid == 0,
+        "host": target.name,
+        "stack": stack.name,
+        "python": stack.python,
+        "path": lay.path,
+        "secret_path": lay.secret,
+        "secrets": secret_values,
+        "host_docker": host.docker,
+        "os": dict(host.os),
+        # the newest PostgreSQL the host has, else the one its package manager would install
+        "host_postgres": host.postgres[-1] if host.postgres else host.postgres_candidate,
+        "host_pythons": list(host.pythons),
+        # what the stack's checkout asks for (once it is there): "3.11.8", its VERSION
+        "checkout_python": facts.of("checkout").python,
+        "checkout_version": facts.of("checkout").version,
+        "cluster": cluster(target, host.address, manager_address),
+        # source_version(SPEC[, WHERE]): the VERSION a source brings, before it is cloned (a stack's
+        # settings can follow the branch, as Backend.AI's release line does)
+        "source_version": functools.partial(checkout.source_version, facts.of("checkout")),
+    }
+    platform = stk.platform_of(host.os)
+    resolved = render.resolve_vars(env, variables(stack, target, overrides, platform), engine)
+    typed = vartypes.check(resolved, stack.types, stack.source)
+    ctx = {**typed.values, **engine}
+
+    def text(source: str, where: str) -> str:
+        return render.render_string(env, source, ctx, f"{stack.source}: {where}")
+
+    enabled = tuple(s for s in stack.services if _enabled(text(s.when, f"services.{s.name}.when")))
+    r = Render(text, lambda name: render.render_file(env, name, ctx), host.user)
+    b = Build(stack._replace(services=enabled), r, facts, lay, secret_values, {})
+    for kind in KINDS:
+        b.built[kind.NAME] = kind.desired(b)
+    b.built["files"] = tuple(b.built["files"])  # the kinds after files may add to it; now frozen
+    # the manager host's view of its cluster (`devkit status`), rendered like everything else
+    b.built["cluster_status"] = (
+        text(stack.cluster.status, "cluster.status") if stack.cluster else ""
+    )
+    notes = r.file(stack.notes) if stack.notes else ""
+    masked = {**secret_values, **{f"var:{k}": v for k, v in typed.secrets.items()}}
+    own = stk.builtin(stack)
+    return Desired(
+        lay,
+        host.user,
+        host.uid == 0,
+        stack.name,
+        b.built,
+        masked,
+        notes,
+        "" if own else str(stack.dir),
+    )
+
+
+def cluster(target: hosts.Target, address: str, manager_address: str) -> dict[str, Any]:
+    """The `cluster` template variable: the host's role and the private addresses the hosts reach
+    each other at (a host on its own: everything on 127.0.0.1)."""
+    if not target.role:
+        return {
+            "role": "single",
+            "address": "127.0.0.1",
+            "manager_address": "127.0.0.1",
+            "agent": True,
+        }
+    for name, value in (("its", address), ("the manager host's", manager_address)):
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise DevkitError(
+                f"{target.name}: cannot tell {name} address for the cluster (got {value!r})",
+                "The hosts of a cluster must be reached over SSH at addresses they reach each "
+                "other at (SSH_CONNECTION tells each host its own).",
+            ) from None
+    return {
+        "role": target.role,
+        "address": address,
+        "manager_address": manager_address,
+        "agent": target.role == "agent" or target.with_agent,
+    }
+
+
+def _enabled(value: str) -> bool:
+    return value.strip() == "" or truthy(value)

@@ -1,0 +1,1 @@
+"""The resource kinds (registry.py lists them) and what they share."""

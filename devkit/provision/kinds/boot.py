@@ -1,0 +1,119 @@
+"""Starting the stack at boot: where the host runs systemd (and devkit logs in as root), a unit per
+base dir starts its supervisord, then every program in order (supervisor/start-all.sh). Elsewhere
+nothing starts it, and `devkit status` says `devkit start` brings it back."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any, NamedTuple
+
+from devkit.provision.kinds.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit.provision.onhost.facts import file_fact
+from devkit.provision.ssh.command import join, q, sh
+from devkit.provision.ssh.connection import Connection
+from devkit.provision.stack import layout
+
+NAME = "boot"
+UNITS = "/etc/systemd/system"
+
+
+class DUnit(NamedTuple):
+    name: str
+    content: str
+
+
+class BootFacts(NamedTuple):
+    unit: str  # the unit's file name for this base dir
+    sha256: str  # of the installed unit file, "" when absent
+    enabled: bool
+
+
+def _sd(value: str) -> str:
+    """One word of a systemd unit line: double-quoted, with systemd's escapes ($ and % doubled)."""
+    text = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$").replace("%", "%%")
+    return f'"{text}"'
+
+
+def unit_name(base: str) -> str:
+    return f"devkit-{hashlib.sha256(base.encode()).hexdigest()[:12]}.service"
+
+
+def request(stack: Any) -> dict[str, str]:
+    return {"units": UNITS}
+
+
+def collect(req: dict[str, str], base: str) -> dict[str, Any]:  # runs on the host
+    name = "devkit-" + hashlib.sha256(base.encode()).hexdigest()[:12] + ".service"
+    fact = file_fact(os.path.join(req["units"], name))
+    wants = os.path.join(req["units"], "multi-user.target.wants", name)
+    return {
+        "unit": name,
+        "sha256": (fact or {}).get("sha256", ""),
+        "enabled": os.path.exists(wants),
+    }
+
+
+REMOTE = (collect,)
+
+
+def parse(raw: Any) -> BootFacts:
+    return BootFacts(
+        str(raw.get("unit") or ""), str(raw.get("sha256") or ""), bool(raw.get("enabled"))
+    )
+
+
+def desired(b: Build) -> DUnit | None:
+    host = b.facts.host
+    if host.init != "systemd" or host.uid != 0:
+        return None
+    lay = b.layout
+    py, conf = _sd(lay.supervisor_python), _sd(lay.path(layout.SUPERVISOR_CONF))
+    content = (
+        "# written by devkit: re-run `devkit provision` instead of editing\n"
+        "[Unit]\n"
+        f"Description=devkit stack {b.stack.name} at {lay.base}\n"
+        "After=network-online.target\nWants=network-online.target\n\n"
+        "[Service]\nType=forking\n"
+        f"PIDFile={_sd(lay.path(layout.PIDFILE))}\n"
+        f"WorkingDirectory={_sd(lay.base)}\n"
+        f"ExecStart={py} -m supervisor.supervisord -c {conf}\n"
+        f"ExecStartPost=/bin/sh {_sd(lay.path(layout.START_ALL))}\n"
+        f"ExecStop={py} -m supervisor.supervisorctl -c {conf} shutdown\n"
+        "TimeoutStartSec=900\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
+    return DUnit(unit_name(lay.base), content)
+
+
+def plan(d: Desired, f: Facts, state: PlanState) -> list[Op]:
+    unit: DUnit | None = d.of(NAME)
+    have: BootFacts = f.of(NAME)
+    if unit is None:
+        return []
+    if have.sha256 != hashlib.sha256(unit.content.encode()).hexdigest() or not have.enabled:
+        action = "update" if have.sha256 else "create"
+        return [
+            Op(NAME, "boot", action, f"systemd unit {unit.name}: the stack starts at boot", unit)
+        ]
+    return []
+
+
+def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
+    unit: DUnit = op.item
+    conn.put(f"{UNITS}/{unit.name}", unit.content.encode(), 0o644, op.id)
+    conn.run(
+        join([sh("systemctl daemon-reload"), sh("systemctl enable --quiet", q(unit.name))]), op.id
+    )
+
+
+def remove(f: Facts) -> list[Any]:
+    """The commands that take the unit away again (teardown --purge)."""
+    have: BootFacts = f.of(NAME)
+    if not have.sha256:
+        return []
+    path = q(f"{UNITS}/{have.unit}")
+    return [
+        sh("systemctl disable --quiet", q(have.unit), "2>/dev/null || true"),
+        sh("rm -f --", path, "&& systemctl daemon-reload"),
+    ]

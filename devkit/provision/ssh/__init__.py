@@ -1,0 +1,1 @@
+"""Reaching hosts: addresses, the connection protocol, SSH, remote commands, ssh_config."""

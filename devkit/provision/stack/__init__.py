@@ -1,0 +1,1 @@
+"""A stack as data: its spec, variables and their types, templates, and its layout on a host."""

@@ -1,0 +1,1 @@
+"""What this machine makes or packs and sends to a host: a branch, wheels, image roots."""

@@ -1,0 +1,277 @@
+"""Sandbox hosts: a real sshd on this machine, no VM.
+
+Three kinds (`mode`):
+- full (root, the default): an isolated Debian host of a chosen release, with its own root filesystem,
+  namespaces, hostname, address on a bridge and sshd (isolated.py); packages and services provisioned
+  onto it stay inside it.
+- netns (root, `--isolation netns`): an sshd of this machine in its own network namespace; not
+  isolated otherwise (onhost.py). The provisioning tests use it with this machine's own packages.
+- loopback (a plain user): an sshd on 127.0.0.1 running as that user; not isolated at all.
+
+Keys, known_hosts and an ssh_config snippet live under <state dir>/sandbox/NAME/; while any sandbox
+exists, devkit's managed ssh_config (sshconf.py), which the user's ssh config Includes, includes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+from devkit.errors import DevkitError
+from devkit.provision.ssh import sshconf
+from devkit.sandbox import bridge, isolated, proxy, rootfs, sshd
+from devkit.sandbox import unisolated as onhost
+from devkit.sandbox.state import (
+    FULL,
+    LOOPBACK,
+    NETNS,
+    Sandbox,
+    alive,
+    all_sandboxes,
+    init_alive,
+    load,
+    locked,
+    root,
+    zombie,
+)
+
+__all__ = [
+    "FULL",
+    "LOOPBACK",
+    "NETNS",
+    "NewSandbox",
+    "Sandbox",
+    "alive",
+    "all_sandboxes",
+    "describe_new",
+    "down",
+    "ensure_include",
+    "load",
+    "remove_include",
+    "root",
+    "running",
+    "up",
+]
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+ISOLATIONS = (FULL, NETNS)
+
+
+def _login() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def _mode(existing: Sandbox | None, isolation: str | None, release: str | None) -> str:
+    """The kind of sandbox to bring up, or one line saying why it cannot be."""
+    if isolation is not None and isolation not in ISOLATIONS:
+        raise DevkitError(
+            f"sandbox: unknown isolation `{isolation}`",
+            "Use --isolation full (the default as root) or --isolation netns.",
+        )
+    if os.geteuid() != 0:
+        if isolation or release:
+            option = f"--isolation {isolation}" if isolation else f"--release {release}"
+            raise DevkitError(
+                f"sandbox: {option} needs root: an isolated host has its own namespaces",
+                "Run it as root (sudo), or leave the option out for a loopback sshd that is not isolated.",
+            )
+        return LOOPBACK
+    mode = isolation or (existing.mode if existing else FULL)
+    if existing and existing.mode != mode:
+        raise DevkitError(
+            f"sandbox {existing.name} exists with --isolation {existing.mode}",
+            f"Remove it first: devkit sandbox down {existing.name}",
+        )
+    if release is not None:
+        rootfs.check_release(release)
+        if mode != FULL:
+            raise DevkitError(
+                "sandbox: --release needs --isolation full: a netns sandbox runs this machine's system"
+            )
+        if existing and existing.release != release:
+            raise DevkitError(
+                f"sandbox {existing.name} runs {existing.release}, not {release}",
+                f"Remove it first: devkit sandbox down {existing.name}",
+            )
+    return mode
+
+
+class NewSandbox(NamedTuple):
+    """What `up` would create, for a dry run that creates nothing."""
+
+    user: str
+    home: str
+    what: str
+
+
+def describe_new(name: str) -> NewSandbox:
+    if os.geteuid() == 0:
+        return NewSandbox(
+            "root",
+            "/root",
+            f"an isolated Debian {rootfs.DEFAULT_RELEASE} host `{name}` with its own root "
+            "filesystem, namespaces and sshd",
+        )
+    return NewSandbox(_login(), str(Path.home()), "an sshd on a free loopback port, as you")
+
+
+def up(name: str, release: str | None = None, isolation: str | None = None) -> Sandbox:
+    """Start sandbox `name` (idempotent: a running one is returned as is, a stopped one restarted).
+    As root it is isolated (`full`, Debian `release`, default trixie) unless isolation="netns"."""
+    if not NAME_RE.match(name):
+        raise DevkitError(
+            f"sandbox name {name!r} is not valid", "Use lowercase letters, digits and -, up to 31."
+        )
+    if not Path(sshd.SSHD).exists() and (os.geteuid() != 0 or isolation == NETNS):
+        raise DevkitError(
+            f"sandbox: {sshd.SSHD} not found",
+            "Install openssh-server (apt-get install openssh-server).",
+        )
+    if re.search(r"\s", str(root())):
+        raise DevkitError(
+            f"sandbox: the state dir {root()} contains whitespace, which ssh_config cannot hold",
+            "Set DEVKIT_STATE_DIR to a path without spaces.",
+        )
+    with locked():
+        existing = load(name)
+        mode = _mode(existing, isolation, release)
+        if mode == FULL:
+            isolated.requirements()
+            s = _up_full(name, existing, release or rootfs.DEFAULT_RELEASE)
+        else:
+            s = _up_onhost(name, existing, mode)
+        ensure_include()
+        return s
+
+
+def _up_onhost(name: str, existing: Sandbox | None, mode: str) -> Sandbox:
+    if existing and alive(existing.pid):
+        return existing
+    d = root() / name
+    d.mkdir(parents=True, exist_ok=True)
+    sshd.keys(d)
+    if existing is None:
+        s = onhost.netns(name, d) if mode == NETNS else onhost.loopback(name, d, _login())
+    else:
+        s = existing
+    if onhost.netns_gone(s):
+        s = onhost.netns(name, d)
+    sshd.client_files(s)
+    return onhost.start(s)
+
+
+def _up_full(name: str, existing: Sandbox | None, release: str) -> Sandbox:
+    if existing and init_alive(existing):
+        if alive(existing.pid):
+            return existing
+        try:  # its init starts sshd again when it exits
+            return isolated.wait_sshd(existing)
+        except DevkitError:
+            pass  # sshd does not come back: restart the whole sandbox (its files stay)
+    if existing:
+        isolated.stop(existing)
+        return _boot(existing)
+    base = rootfs.ensure(release)  # before anything is made: it may fail (no debootstrap...)
+    d = root() / name
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        sshd.keys(d)
+        return _boot(isolated.create(name, d, base))
+    except BaseException:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            _remove(name)  # a sandbox that never came up leaves nothing behind
+        raise
+
+
+def _boot(s: Sandbox) -> Sandbox:
+    _, net = bridge.ensure(root())
+    m = rootfs.host_mirrors()
+    port = proxy.ensure(
+        root(), str(net[1]), net, proxy.allowed_hosts(m.hosts(), proxy.pip_indexes())
+    )
+    isolated.configure(s, f"http://{net[1]}:{port}")
+    sshd.client_files(s)
+    return isolated.boot(s, port)
+
+
+def running(s: Sandbox) -> str:
+    """running, sshd down (full: its init is up), or stopped."""
+    if alive(s.pid):
+        return "running"
+    if s.mode == FULL and init_alive(s):
+        return "sshd down"
+    return "stopped"
+
+
+def _kill(pids: list[int]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(
+            Path(f"/proc/{p}").exists() and not zombie(p) for p in pids
+        ):
+            time.sleep(0.05)
+
+
+def _mounts_under(d: Path) -> list[str]:
+    prefix = str(d.resolve()) + "/"
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if (line.split()[4] + "/").startswith(prefix)]
+
+
+def down(name: str) -> None:
+    """Stop sandbox `name` and every process in it, and remove it: its files, address, cgroups, and
+    (with the last sandbox) the bridge, the proxy and the Include line."""
+    with locked():
+        if load(name) is None and not (root() / name).exists():
+            raise DevkitError(
+                f"no sandbox named {name!r}", "`devkit sandbox list` shows the sandboxes."
+            )
+        _remove(name)
+
+
+def _remove(name: str) -> None:
+    s = load(name)
+    d = root() / name
+    if s is not None and s.mode == FULL:
+        isolated.stop(s)
+    elif s is not None:
+        _kill(onhost.processes(s))
+        onhost.remove(s)
+    mounted = _mounts_under(d)
+    if mounted:  # never delete through a mount into files that are not the sandbox's
+        raise DevkitError(
+            f"sandbox {name}: {mounted[0]} is still mounted",
+            f"umount it (umount -l {mounted[0]}), then run `devkit sandbox down {name}` again.",
+        )
+    shutil.rmtree(d, ignore_errors=True)
+    left = all_sandboxes()
+    if not any(b.mode == FULL for b in left):
+        proxy.stop(root())
+    if not left:
+        bridge.remove(root())
+        remove_include()
+
+
+def ensure_include() -> None:
+    """Make the user's ssh_config Include the sandboxes' snippets, so plain `ssh NAME` works too
+    (through devkit's one managed file, which `devkit ssh-config --write` shares)."""
+    sshconf.set_sandboxes(True)
+
+
+def remove_include() -> None:
+    """Stop including the sandboxes' snippets; with nothing else in devkit's managed file, the
+    Include line goes from the user's ssh_config (and the file and folder, if devkit made them)."""
+    sshconf.set_sandboxes(False)
