@@ -5,7 +5,7 @@ Three kinds (`mode`):
   namespaces, hostname, address on a bridge and sshd (isolated.py); packages and services provisioned
   onto it stay inside it.
 - netns (root, `--isolation netns`): an sshd of this machine in its own network namespace; not
-  isolated otherwise (onhost.py). The provisioning tests use it with this machine's own packages.
+  isolated otherwise (unisolated.py). The provisioning tests use it with this machine's own packages.
 - loopback (a plain user): an sshd on 127.0.0.1 running as that user; not isolated at all.
 
 Keys, known_hosts and an ssh_config snippet live under <state dir>/sandbox/NAME/; while any sandbox
@@ -25,8 +25,7 @@ from typing import NamedTuple
 
 from devkit.errors import DevkitError
 from devkit.provision.ssh import sshconf
-from devkit.sandbox import bridge, isolated, proxy, rootfs, sshd
-from devkit.sandbox import unisolated as onhost
+from devkit.sandbox import bridge, isolated, proxy, rootfs, sshd, unisolated
 from devkit.sandbox.state import (
     FULL,
     LOOPBACK,
@@ -159,13 +158,13 @@ def _up_onhost(name: str, existing: Sandbox | None, mode: str) -> Sandbox:
     d.mkdir(parents=True, exist_ok=True)
     sshd.keys(d)
     if existing is None:
-        s = onhost.netns(name, d) if mode == NETNS else onhost.loopback(name, d, _login())
+        s = unisolated.netns(name, d) if mode == NETNS else unisolated.loopback(name, d, _login())
     else:
         s = existing
-    if onhost.netns_gone(s):
-        s = onhost.netns(name, d)
+    if unisolated.netns_gone(s):
+        s = unisolated.netns(name, d)
     sshd.client_files(s)
-    return onhost.start(s)
+    return unisolated.start(s)
 
 
 def _up_full(name: str, existing: Sandbox | None, release: str) -> Sandbox:
@@ -248,8 +247,8 @@ def _remove(name: str) -> None:
     if s is not None and s.mode == FULL:
         isolated.stop(s)
     elif s is not None:
-        _kill(onhost.processes(s))
-        onhost.remove(s)
+        _kill(unisolated.processes(s))
+        unisolated.remove(s)
     mounted = _mounts_under(d)
     if mounted:  # never delete through a mount into files that are not the sandbox's
         raise DevkitError(

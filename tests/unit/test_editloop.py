@@ -15,8 +15,8 @@ import pytest
 
 from devkit.errors import ConfigError
 from devkit.provision.kinds import editspec
-from devkit.provision.onhost import edit as er
-from devkit.provision.onhost import push as push_remote
+from devkit.provision.onhost import edit as host_edit
+from devkit.provision.onhost import push as host_push
 from devkit.provision.stack import spec as stk
 from devkit.provision.transfer import gitpush
 from devkit.schema import Where
@@ -43,51 +43,55 @@ RULES = {
     ],
 )
 def test_patterns_match_paths_like_their_docs_say(pattern: str, yes: list, no: list) -> None:
-    m = er.matcher([pattern])
+    m = host_edit.matcher([pattern])
     assert [p for p in yes if not m.match(p)] == []
     assert [p for p in no if m.match(p)] == []
 
 
 def test_roots_are_the_fixed_parts_without_nesting() -> None:
-    assert er.roots(["src/a/**", "src/a/b/*.py", "src/c", "docs/*/x"]) == ["docs", "src/a", "src/c"]
-    assert er.roots(["**/*.py", "src/a"]) == ["."]
+    assert host_edit.roots(["src/a/**", "src/a/b/*.py", "src/c", "docs/*/x"]) == [
+        "docs",
+        "src/a",
+        "src/c",
+    ]
+    assert host_edit.roots(["**/*.py", "src/a"]) == ["."]
 
 
 def test_a_service_restarts_for_its_own_files_changed_after_it_started() -> None:
     files = {"src/alpha/server.py": 105.0, "src/beta/server.py": 90.0, "README.md": 200.0}
-    plan = er.decide(files, {"alpha": 100.0, "beta": 100.0}, {}, RULES)
+    plan = host_edit.decide(files, {"alpha": 100.0, "beta": 100.0}, {}, RULES)
     assert plan == {"restart": {"alpha": ["src/alpha/server.py"]}, "stopped": {}, "notes": []}
 
 
 def test_the_shared_package_restarts_every_service_that_declares_it() -> None:
     files = {"src/common/__init__.py": 105.0}
-    plan = er.decide(files, {"alpha": 100.0, "beta": 101.0}, {}, RULES)
+    plan = host_edit.decide(files, {"alpha": 100.0, "beta": 101.0}, {}, RULES)
     assert plan["restart"] == {
         "alpha": ["src/common/__init__.py"],
         "beta": ["src/common/__init__.py"],
     }
     # beta started after the save (a restart already picked it up): alpha only
-    plan = er.decide(files, {"alpha": 100.0, "beta": 106.0}, {}, RULES)
+    plan = host_edit.decide(files, {"alpha": 100.0, "beta": 106.0}, {}, RULES)
     assert plan["restart"] == {"alpha": ["src/common/__init__.py"]}
 
 
 def test_notes_stopped_services_and_services_not_on_this_host() -> None:
     files = {"src/pages/motd.txt": 105.0, "src/beta/server.py": 105.0, "src/alpha/a.py": 50.0}
-    plan = er.decide(files, {"alpha": 100.0}, {"beta": 101.0}, RULES)
+    plan = host_edit.decide(files, {"alpha": 100.0}, {"beta": 101.0}, RULES)
     assert plan == {
         "restart": {},
         "stopped": {"beta": ["src/beta/server.py"]},
         "notes": [["read on every request", ["src/pages/motd.txt"]]],
     }
     # beta does not run on this host at all: its files mean nothing here
-    assert er.decide({"src/beta/x.py": 105.0}, {"alpha": 100.0}, {}, RULES)["stopped"] == {}
+    assert host_edit.decide({"src/beta/x.py": 105.0}, {"alpha": 100.0}, {}, RULES)["stopped"] == {}
     # a note is said once: the last look (at 106) saw it already
-    assert er.decide(files, {"alpha": 100.0}, {}, RULES, looked=106.0)["notes"] == []
+    assert host_edit.decide(files, {"alpha": 100.0}, {}, RULES, looked=106.0)["notes"] == []
 
 
 def test_a_file_that_does_not_compile_keeps_the_services_it_would_restart() -> None:
     restart = {"alpha": ["src/alpha/x.py", "src/common/y.py"], "beta": ["src/common/y.py"]}
-    assert er.blocked(restart, {"src/alpha/x.py": [3, "SyntaxError: invalid syntax"]}) == {
+    assert host_edit.blocked(restart, {"src/alpha/x.py": [3, "SyntaxError: invalid syntax"]}) == {
         "alpha": ["src/alpha/x.py"]
     }
 
@@ -115,7 +119,7 @@ def test_describe_says_what_restarted_why_and_what_was_kept() -> None:
         "stopped": [{"service": "delta", "files": ["d.py"]}],
         "notes": [{"note": "new sessions pick them up", "files": ["k.py"]}],
     }
-    assert er.describe(report, "vm") == [
+    assert host_edit.describe(report, "vm") == [
         "alpha: restarted (a, b, c and 1 more changed), healthy in 0.4 s",
         "beta: restarted (b changed) and FAILED: it crashed on start (FATAL); the last lines of its log:",
         "    | Traceback",
@@ -125,7 +129,7 @@ def test_describe_says_what_restarted_why_and_what_was_kept() -> None:
         "delta: not started (d.py changed since it was stopped; `devkit start vm delta` starts it)",
         "note: k.py changed: new sessions pick them up",
     ]
-    assert er.describe({}, "vm") == [
+    assert host_edit.describe({}, "vm") == [
         "nothing to restart: no service's files changed since it started"
     ]
 
@@ -150,7 +154,7 @@ def test_candidates_come_from_git_and_leave_ignored_files_out(tmp_path: Path) ->
     (tmp_path / "src" / "a" / "gone.py").unlink()  # tracked, deleted: counts from its folder
     (tmp_path / "dist").mkdir()
     (tmp_path / "dist" / "junk.py").write_text("")
-    got = er.candidates(str(tmp_path), ["src/a", "dist"])
+    got = host_edit.candidates(str(tmp_path), ["src/a", "dist"])
     assert sorted(got) == ["src/a/gone.py", "src/a/new.py", "src/a/x.py"]
     assert got["src/a/gone.py"] == os.stat(tmp_path / "src" / "a").st_mtime
     # not a git checkout: every file but caches
@@ -158,7 +162,7 @@ def test_candidates_come_from_git_and_leave_ignored_files_out(tmp_path: Path) ->
     (plain / "p" / "__pycache__").mkdir(parents=True)
     (plain / "p" / "m.py").write_text("")
     (plain / "p" / "__pycache__" / "m.pyc").write_text("")
-    assert list(er.candidates(str(plain), ["p"])) == ["p/m.py"]
+    assert list(host_edit.candidates(str(plain), ["p"])) == ["p/m.py"]
 
 
 def test_syntax_errors_with_file_and_line_in_process_and_under_another_interpreter(
@@ -167,19 +171,19 @@ def test_syntax_errors_with_file_and_line_in_process_and_under_another_interpret
     (tmp_path / "ok.py").write_text("x = 1\n")
     (tmp_path / "bad.py").write_text("x = 1\ndef (:\n")
     want = {"bad.py": [2, "SyntaxError: invalid syntax"]}
-    assert er.syntax_errors(str(tmp_path), ["ok.py", "bad.py", "gone.py"], "") == want
+    assert host_edit.syntax_errors(str(tmp_path), ["ok.py", "bad.py", "gone.py"], "") == want
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     other = str(venv / "bin" / "python")  # another interpreter: checked in a process of its own
-    assert er.syntax_errors(str(tmp_path), ["ok.py", "bad.py"], other) == want
+    assert host_edit.syntax_errors(str(tmp_path), ["ok.py", "bad.py"], other) == want
 
 
-@pytest.mark.parametrize("kind", [er.Inotify, er.Poll])
+@pytest.mark.parametrize("kind", [host_edit.Inotify, host_edit.Poll])
 def test_a_save_wakes_the_watcher_and_byte_code_does_not(tmp_path: Path, kind: type) -> None:
     (tmp_path / "src" / "a" / "deep").mkdir(parents=True)
     w = (
         kind(str(tmp_path), ["src/a"])
-        if kind is er.Inotify
+        if kind is host_edit.Inotify
         else kind(str(tmp_path), ["src/a"], 0.05)
     )
     assert not w.wait(0.2)
@@ -202,7 +206,7 @@ def test_the_sync_refuses_exactly_the_host_edits_it_would_overwrite() -> None:
     edited = {"a.py": "M", "b.py": "M", "same.py": "M", "new.txt": "A"}
     pushed = {"a.py": "M", "same.py": "M", "c.py": "A"}
     differ = {"a.py", "b.py", "new.txt", "c.py"}  # same.py is the same on both sides
-    assert push_remote.classify(edited, pushed, differ) == (["a.py"], ["b.py", "new.txt"])
+    assert host_push.classify(edited, pushed, differ) == (["a.py"], ["b.py", "new.txt"])
 
 
 def test_the_refusal_lists_files_and_commits_and_says_how_to_resolve() -> None:

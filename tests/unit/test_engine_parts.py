@@ -265,9 +265,9 @@ def test_the_programs_collector_reads_a_real_supervisord(tmp_path: Path) -> None
 
 
 def test_host_info_describes_this_machine(tmp_path: Path) -> None:
-    from devkit.provision.onhost import facts as remote
+    from devkit.provision.onhost import facts as host_facts
 
-    info = HostInfo.parse(remote.host_info(str(tmp_path)))
+    info = HostInfo.parse(host_facts.host_info(str(tmp_path)))
     assert info.uid == os.getuid() and info.base == str(tmp_path)
     assert info.os["id"] and info.machine == os.uname().machine
     assert all(isinstance(p, int) for p in info.listening)
@@ -284,12 +284,12 @@ def test_a_pid_file_naming_another_process_is_not_a_running_supervisord(tmp_path
 
 def test_the_docker_engine_found_at_the_first_provision_is_kept(tmp_path: Path) -> None:
     """`docker.engine = "auto"` must not flip when a host engine appears (or goes) later."""
-    from devkit.provision.onhost import facts as remote
+    from devkit.provision.onhost import facts as host_facts
 
     (tmp_path / "state").mkdir()
-    fresh = HostInfo.parse(remote.host_info(str(tmp_path)))
+    fresh = HostInfo.parse(host_facts.host_info(str(tmp_path)))
     (tmp_path / "state" / "probes.json").write_text('{"docker": "unix:///run/first.sock"}')
-    later = HostInfo.parse(remote.host_info(str(tmp_path)))
+    later = HostInfo.parse(host_facts.host_info(str(tmp_path)))
     assert later.docker == "unix:///run/first.sock" and later.docker_now == fresh.docker
     from tests.unit.test_provision_pure import _bai
 

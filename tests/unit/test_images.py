@@ -18,7 +18,7 @@ from devkit.provision.engine import desired, facts, operate, plan
 from devkit.provision.engine import run as engine
 from devkit.provision.kinds import images
 from devkit.provision.kinds.base import Desired
-from devkit.provision.onhost import rlimits as container_rlimits
+from devkit.provision.onhost import rlimits
 from devkit.provision.ssh import hosts
 from devkit.provision.stack import spec as stk
 from devkit.provision.transfer import imagefs
@@ -340,13 +340,13 @@ def test_cap_lowers_only_what_the_engine_cannot_grant() -> None:
             ]
         }
     }
-    container_rlimits.cap(config, {"nofile": 20000, "memlock": 8388608, "nproc": 4000})
+    rlimits.cap(config, {"nofile": 20000, "memlock": 8388608, "nproc": 4000})
     assert config["HostConfig"]["Ulimits"] == [
         {"Name": "nofile", "Soft": 20000, "Hard": 20000},
         {"Name": "memlock", "Soft": 8388608, "Hard": 8388608},
         {"Name": "nproc", "Soft": 50, "Hard": 100},
     ]
-    assert container_rlimits.cap({"Image": "x"}, {"nofile": 1}) == {"Image": "x"}
+    assert rlimits.cap({"Image": "x"}, {"nofile": 1}) == {"Image": "x"}
 
 
 def test_the_installed_hook_patches_aiodocker_when_it_is_imported(

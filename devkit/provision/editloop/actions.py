@@ -1,6 +1,6 @@
 """The edit loop from this machine: restart what changed, show (or run) the watcher, open VS Code.
 
-Every decision is made on the host by edit_remote.py (shipped with the command, so it is always
+Every decision is made on the host by host_edit.py (shipped with the command, so it is always
 this devkit's) from the rules the stack's last provision wrote there (supervisor/edit.json).
 """
 
@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, TextIO
 from devkit.errors import DevkitError, RemoteError
 from devkit.provision.engine.facts import PYTHON
 from devkit.provision.kinds import editspec, supervisor
-from devkit.provision.onhost import edit as edit_remote
+from devkit.provision.onhost import edit as host_edit
 from devkit.provision.ssh import hosts
 from devkit.provision.ssh.command import join, q, sh
 from devkit.provision.ssh.connection import Connection
@@ -38,7 +38,7 @@ class Place(NamedTuple):
 
 
 def script() -> str:
-    return Path(edit_remote.__file__).read_text(encoding="utf-8")
+    return Path(host_edit.__file__).read_text(encoding="utf-8")
 
 
 def request(target: hosts.Target, stack: str | None) -> dict[str, Any]:
@@ -80,12 +80,12 @@ def changed(
     conn: Connection, host: str, req: dict[str, Any], dry_run: bool = False
 ) -> dict[str, Any]:
     """Restart the services whose files changed since each started (one command on the host);
-    returns the host's report (see edit_remote.once)."""
+    returns the host's report (see host_edit.once)."""
     return _run(conn, host, "changed", {**req, "dry_run": dry_run})
 
 
 def lines(host: str, report: dict[str, Any]) -> list[str]:
-    return edit_remote.describe(report, host)
+    return host_edit.describe(report, host)
 
 
 def ok(report: dict[str, Any]) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 from devkit.errors import RemoteError
 from devkit.provision.kinds.base import Facts, HostInfo
 from devkit.provision.kinds.registry import KINDS
-from devkit.provision.onhost import facts as remote
+from devkit.provision.onhost import facts as host_facts
 from devkit.provision.ssh.command import Command, q, sh
 from devkit.provision.ssh.connection import Connection, tail
 
@@ -31,14 +31,16 @@ main(COLLECTORS)
 
 @functools.cache
 def script() -> str:
-    """remote.py, then each kind's collector source in a namespace of its own, then main()."""
+    """onhost/facts.py, then each kind's collector source in a namespace of its own, then main()."""
     sources = {
         k.NAME: "from __future__ import annotations\n"
         + "\n\n".join(inspect.getsource(fn) for fn in k.REMOTE)
         for k in KINDS
     }
     return (
-        Path(remote.__file__).read_text(encoding="utf-8") + f"\nSOURCES = {sources!r}\n" + _LOADER
+        Path(host_facts.__file__).read_text(encoding="utf-8")
+        + f"\nSOURCES = {sources!r}\n"
+        + _LOADER
     )
 
 

@@ -5,7 +5,7 @@ A kind is a module (pre-commit's languages, pyinfra's facts + operations in one 
   STAGE                     0 for kinds applied before the others are planned (the checkout the
                             rest is planned from); 1, the default, for the rest
   request(stack)            what to ask the host about (JSON; paths relative to the base dir)
-  collect(req, base)        runs ON THE HOST (stdlib only, helpers from devkit.provision.remote);
+  collect(req, base)        runs ON THE HOST (stdlib only, helpers from devkit.provision.onhost.facts);
                             REMOTE lists it and any helper it calls (shipped as source)
   parse(raw)                the collector's JSON as the kind's typed facts
   desired(build)            the kind's desired state, rendered from the stack

@@ -1,6 +1,6 @@
 """The edit loop's files on the host: the stack's `[edit]` group rendered for this host
 (supervisor/edit.json) and the host side that reads it (supervisor/devkit-edit.py, the source of
-devkit/provision/edit_remote.py). The files kind writes them; the watcher (`devkit-watch`, a service
+devkit/provision/host_edit.py). The files kind writes them; the watcher (`devkit-watch`, a service
 editspec adds to the stack) runs from them, and `devkit restart --changed` and `devkit sync` read
 the rules there, so every way of restarting agrees on what a path means."""
 
@@ -15,7 +15,7 @@ from devkit.errors import ConfigError
 from devkit.provision.kinds import editspec
 from devkit.provision.kinds.base import ApplyContext, Build, Desired, Facts, Op, PlanState
 from devkit.provision.kinds.files import DFile
-from devkit.provision.onhost import edit as edit_remote
+from devkit.provision.onhost import edit as host_edit
 from devkit.provision.ssh.connection import Connection
 
 NAME = "edit"
@@ -91,7 +91,7 @@ def desired(b: Build) -> DEdit | None:
     files: list[DFile] = b.built["files"]
     text = json.dumps(rules, indent=1) + "\n"
     files.append(DFile(editspec.RULES_ID, editspec.RULES, text, 0o640, login, ""))
-    script = Path(edit_remote.__file__).read_text(encoding="utf-8")
+    script = Path(host_edit.__file__).read_text(encoding="utf-8")
     files.append(DFile(editspec.SCRIPT_ID, editspec.SCRIPT, script, 0o640, login, ""))
     return DEdit(checkout, python, e.pythonpath, e.vscode, rules)
 

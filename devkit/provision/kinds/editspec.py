@@ -33,7 +33,7 @@ from devkit.errors import ConfigError
 
 WATCHER = "devkit-watch"  # the watcher's service name
 # on the host (base-relative): the rendered group, which the watcher and the CLI read, and the host
-# side of the edit loop (devkit/provision/edit_remote.py); and their file ids
+# side of the edit loop (devkit/provision/onhost/edit.py); and their file ids
 RULES, SCRIPT = "supervisor/edit.json", "supervisor/devkit-edit.py"
 RULES_ID, SCRIPT_ID = "edit.json", "devkit-edit.py"
 _PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._*?/+@-]+$")

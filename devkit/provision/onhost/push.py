@@ -102,7 +102,7 @@ def host_commits(top: str, head: str, incoming: str, synced_head: str) -> list[l
 
 
 def locate(find: dict[str, Any], edit_source: str) -> dict[str, Any]:
-    """The stack's base dir and rules, by the edit loop's own lookup (edit_remote.py's source came
+    """The stack's base dir and rules, by the edit loop's own lookup (onhost/edit.py's source came
     with this command: one round trip finds the stack and looks at its checkout)."""
     ns: dict[str, Any] = {"__name__": "devkit_edit"}
     exec(edit_source, ns)

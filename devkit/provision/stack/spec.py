@@ -79,7 +79,7 @@ class PortSpec(NamedTuple):
 
 
 class CheckoutSpec(NamedTuple):
-    """Where the stack's code comes from, when not from released wheels (resources/checkout.py)."""
+    """Where the stack's code comes from, when not from released wheels (kinds/checkout.py)."""
 
     source: str  # template: "pypi"/"none", "URL[@REF]", "PATH[@REF]" (a bundle or repository here)
     path: str  # template: where the checkout lives on the host (absolute)
