@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+from devkit import debootstrap
 from devkit.errors import DevkitError
 from devkit.provision.ssh import sshconf
 from devkit.sandbox import bridge, isolated, proxy, rootfs, sshd, unisolated
@@ -192,7 +193,7 @@ def _up_full(name: str, existing: Sandbox | None, release: str) -> Sandbox:
 
 def _boot(s: Sandbox) -> Sandbox:
     _, net = bridge.ensure(root())
-    m = rootfs.host_mirrors()
+    m = debootstrap.host_mirrors()
     port = proxy.ensure(
         root(), str(net[1]), net, proxy.allowed_hosts(m.hosts(), proxy.pip_indexes())
     )

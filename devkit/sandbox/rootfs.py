@@ -9,22 +9,16 @@ to it: each one overlays its own layer on top.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
-from devkit import paths, proc
+from devkit import debootstrap, paths, proc
 from devkit.errors import DevkitError
 
 RELEASES = {"bookworm": "12", "trixie": "13"}
@@ -34,19 +28,7 @@ DEFAULT_RELEASE = "trixie"
 PACKAGES = ("openssh-server", "python3", "python3-venv", "ca-certificates", "iproute2", "procps")
 RECIPE = 1  # bump when the build steps below change: it is part of every cache key
 CA_DIR = Path("/usr/local/share/ca-certificates")
-KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-ARCHIVE = "http://deb.debian.org/debian"
-SECURITY = "http://deb.debian.org/debian-security"
 INFO = "devkit-rootfs.json"
-_DEB_LINE = re.compile(r"^deb\s+(?:\[(?P<options>[^\]]*)\]\s+)?(?P<uri>\S+)\s+(?P<suite>\S+)")
-
-
-class Mirrors(NamedTuple):
-    archive: str  # the Debian archive, e.g. http://deb.debian.org/debian
-    security: str  # its security archive, e.g. http://deb.debian.org/debian-security
-
-    def hosts(self) -> list[str]:
-        return sorted({urlsplit(u).hostname or "" for u in self} - {""})
 
 
 class Root(NamedTuple):
@@ -64,91 +46,25 @@ def check_release(release: str) -> None:
         )
 
 
-def _apt_entries(text: str, deb822: bool) -> list[tuple[str, list[str], str]]:
-    """(URI, suites, Signed-By) of each `deb` entry of a one-line .list or a deb822 .sources text."""
-    out = []
-    if deb822:
-        for stanza in text.split("\n\n"):
-            fields: dict[str, str] = {}
-            for line in stanza.splitlines():
-                if line.startswith("#") or ":" not in line or line[:1].isspace():
-                    continue
-                key, _, value = line.partition(":")
-                fields[key.strip().lower()] = value.strip()
-            if "deb" in fields.get("types", "").split() and fields.get("enabled", "yes") != "no":
-                for uri in fields.get("uris", "").split():
-                    out.append((uri, fields.get("suites", "").split(), fields.get("signed-by", "")))
-        return out
-    for line in text.splitlines():
-        m = _DEB_LINE.match(line.split("#", 1)[0].strip())
-        if m:
-            out.append((m.group("uri"), [m.group("suite")], m.group("options") or ""))
-    return out
-
-
-def mirrors(sources: list[tuple[str, str]]) -> Mirrors:
-    """The Debian archive and security archive among apt sources ((file name, text) pairs); Debian's
-    own deb.debian.org where the machine has none (an Ubuntu host)."""
-    archive = security = ""
-    for name, text in sources:
-        for uri, suites, signed in _apt_entries(text, name.endswith(".sources")):
-            debian = "debian-archive-keyring" in signed or uri.rstrip("/").endswith(
-                ("/debian", "/debian-security")
-            )
-            if not debian or not uri.startswith(("http://", "https://")):
-                continue
-            if any(s.endswith("-security") for s in suites) or uri.rstrip("/").endswith(
-                "-security"
-            ):
-                security = security or uri.rstrip("/")
-            else:
-                archive = archive or uri.rstrip("/")
-    return Mirrors(archive or ARCHIVE, security or SECURITY)
-
-
-def host_mirrors() -> Mirrors:
-    files = [Path("/etc/apt/sources.list")]
-    d = Path("/etc/apt/sources.list.d")
-    if d.is_dir():
-        files += sorted(p for p in d.iterdir() if p.suffix in (".list", ".sources"))
-    texts = []
-    for f in files:
-        try:
-            texts.append((f.name, f.read_text(errors="replace")))
-        except OSError:
-            continue
-    return mirrors(texts)
-
-
 def extra_cas() -> list[Path]:
     """The machine's own CA certificates (a TLS-intercepting proxy's CA, a company CA): the sandbox
     needs them to trust what this machine trusts."""
     return sorted(p for p in CA_DIR.rglob("*.crt") if p.is_file()) if CA_DIR.is_dir() else []
 
 
-def arch() -> str:
-    r = proc.run("dpkg", "--print-architecture")
-    if r.returncode != 0:
-        raise DevkitError(
-            "sandbox: cannot tell this machine's Debian architecture (`dpkg --print-architecture`)",
-            "Isolated sandboxes need a Debian or Ubuntu machine.",
-        )
-    return r.out.strip()
-
-
-def cache_key(release: str, architecture: str, m: Mirrors, cas: list[Path]) -> str:
+def cache_key(release: str, architecture: str, m: debootstrap.Mirrors, cas: list[Path]) -> str:
     h = hashlib.sha256(json.dumps([RECIPE, release, architecture, list(m), PACKAGES]).encode())
     for ca in cas:
         h.update(ca.name.encode() + b"\0" + ca.read_bytes())
     return f"{release}-{architecture}-{h.hexdigest()[:10]}"
 
 
-def sources_text(release: str, m: Mirrors) -> str:
+def sources_text(release: str, m: debootstrap.Mirrors) -> str:
     return (
         f"Types: deb\nURIs: {m.archive}\nSuites: {release} {release}-updates\n"
-        f"Components: main\nSigned-By: {KEYRING}\n\n"
+        f"Components: main\nSigned-By: {debootstrap.KEYRING}\n\n"
         f"Types: deb\nURIs: {m.security}\nSuites: {release}-security\n"
-        f"Components: main\nSigned-By: {KEYRING}\n"
+        f"Components: main\nSigned-By: {debootstrap.KEYRING}\n"
     )
 
 
@@ -167,7 +83,7 @@ MaxSessions 50
 """
 
 
-def _finish(target: Path, release: str, m: Mirrors, cas: list[Path]) -> None:
+def _finish(target: Path, release: str, m: debootstrap.Mirrors, cas: list[Path]) -> None:
     """Make a fresh debootstrap root a devkit base: no shared host keys, no services started by
     package scripts, apt sources of this machine's mirrors, this machine's CAs trusted."""
     for key in (target / "etc" / "ssh").glob("ssh_host_*"):
@@ -180,10 +96,7 @@ def _finish(target: Path, release: str, m: Mirrors, cas: list[Path]) -> None:
     policy.chmod(0o755)
     (target / "etc/apt/sources.list").write_text("")
     (target / "etc/apt/sources.list.d/debian.sources").write_text(sources_text(release, m))
-    shutil.rmtree(target / "var/lib/apt/lists", ignore_errors=True)
-    (target / "var/lib/apt/lists/partial").mkdir(parents=True)
-    for deb in (target / "var/cache/apt/archives").glob("*.deb"):
-        deb.unlink()
+    debootstrap.clean(target)
     if cas:
         dest = target / "usr/local/share/ca-certificates/devkit-host"
         dest.mkdir(parents=True, exist_ok=True)
@@ -192,25 +105,13 @@ def _finish(target: Path, release: str, m: Mirrors, cas: list[Path]) -> None:
         r = proc.run("chroot", str(target), "update-ca-certificates")
         if r.returncode != 0:
             raise DevkitError(f"sandbox: update-ca-certificates failed: {r.err.strip()[-300:]}")
-    for f in ("etc/hostname", "etc/resolv.conf", "etc/machine-id"):
-        with contextlib.suppress(FileNotFoundError):
-            (target / f).unlink()
-    (target / "etc/machine-id").write_text("")
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
 
 
 def ensure(release: str, say: bool = True) -> Root:
     """The cached base root of `release` for this machine, built first if missing (about a minute)."""
     check_release(release)
-    architecture = arch()
-    m, cas = host_mirrors(), extra_cas()
+    architecture = debootstrap.arch()
+    m, cas = debootstrap.host_mirrors(), extra_cas()
     cache = paths.rootfs_cache_dir()
     final = cache / cache_key(release, architecture, m, cas)
     if (final / INFO).is_file():
@@ -225,12 +126,12 @@ def ensure(release: str, say: bool = True) -> Root:
             f"sandbox: debootstrap is not installed: it builds the sandbox's Debian {release} root",
             "apt-get install debootstrap (or run `bash .ci/setup`).",
         )
-    if not Path(KEYRING).is_file():
+    if not Path(debootstrap.KEYRING).is_file():
         raise DevkitError(
-            f"sandbox: {KEYRING} is missing: debootstrap checks Debian's archive with it",
+            f"sandbox: {debootstrap.KEYRING} is missing: debootstrap checks Debian's archive with it",
             "apt-get install debian-archive-keyring.",
         )
-    with _locked(cache / f".{final.name}.lock"):
+    with debootstrap.locked(cache / f".{final.name}.lock"):
         if (final / INFO).is_file():  # another run built it while this one waited
             return Root(release, architecture, final)
         if say:
@@ -242,39 +143,8 @@ def ensure(release: str, say: bool = True) -> Root:
         shutil.rmtree(tmp, ignore_errors=True)
         log = cache / f".{final.name}.log"
         start = time.monotonic()
-        with log.open("wb") as fh:
-            r = subprocess.run(
-                # its own mount and PID namespaces: debootstrap's /proc and /sys mounts in the target,
-                # and anything a package script leaves running, go when it ends
-                [
-                    "unshare",
-                    "--mount",
-                    "--pid",
-                    "--fork",
-                    "--kill-child",
-                    "--propagation",
-                    "private",
-                    "debootstrap",
-                    "--variant=minbase",
-                    f"--include={','.join(PACKAGES)}",
-                    f"--keyring={KEYRING}",
-                    release,
-                    str(tmp),
-                    m.archive,
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        if r.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-            raise DevkitError(
-                f"sandbox: debootstrap of {release} from {m.archive} failed: {' / '.join(tail)}",
-                f"The whole log: {log}",
-            )
         try:
+            debootstrap.build(release, tmp, PACKAGES, m.archive, log, "sandbox")
             _finish(tmp, release, m, cas)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -329,5 +199,7 @@ def in_use(path: Path) -> bool:
 
 def remove(path: Path) -> None:
     """Delete one cached root (never one a running sandbox overlays: the caller checks)."""
-    with _locked(path.parent / f".{path.name}.lock"):  # (kept: a build may be waiting on it)
+    with debootstrap.locked(
+        path.parent / f".{path.name}.lock"
+    ):  # (kept: a build may be waiting on it)
         shutil.rmtree(path)

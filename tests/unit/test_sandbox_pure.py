@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from devkit import debootstrap
 from devkit.errors import DevkitError
 from devkit.sandbox import cgroups, proxy, rootfs
 
@@ -31,7 +32,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 
 def test_mirrors_come_from_the_machines_debian_sources() -> None:
-    m = rootfs.mirrors(
+    m = debootstrap.mirrors(
         [
             ("google.list", "deb https://packages.cloud.google.com/apt cloud-sdk-bookworm main\n"),
             ("debian.sources", DEB822),
@@ -41,7 +42,7 @@ def test_mirrors_come_from_the_machines_debian_sources() -> None:
             ),
         ]
     )
-    assert m == rootfs.Mirrors(
+    assert m == debootstrap.Mirrors(
         "http://deb.debian.org/debian", "http://deb.debian.org/debian-security"
     )
     assert m.hosts() == ["deb.debian.org"]
@@ -53,8 +54,8 @@ def test_one_line_sources_with_options_and_a_local_mirror() -> None:
         "deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] https://mirror.example.org/debian/ bookworm main\n"
         "deb http://security.example.org/debian-security bookworm-security main\n"
     )
-    m = rootfs.mirrors([("sources.list", text)])
-    assert m == rootfs.Mirrors(
+    m = debootstrap.mirrors([("sources.list", text)])
+    assert m == debootstrap.Mirrors(
         "https://mirror.example.org/debian", "http://security.example.org/debian-security"
     )
     assert m.hosts() == ["mirror.example.org", "security.example.org"]
@@ -62,14 +63,14 @@ def test_one_line_sources_with_options_and_a_local_mirror() -> None:
 
 def test_an_ubuntu_machine_falls_back_to_debians_own_archive() -> None:
     text = "deb http://archive.ubuntu.com/ubuntu noble main\ndeb http://security.ubuntu.com/ubuntu noble-security main\n"
-    assert rootfs.mirrors([("sources.list", text)]) == rootfs.Mirrors(
-        rootfs.ARCHIVE, rootfs.SECURITY
+    assert debootstrap.mirrors([("sources.list", text)]) == debootstrap.Mirrors(
+        debootstrap.ARCHIVE, debootstrap.SECURITY
     )
 
 
 def test_sources_inside_a_sandbox_name_its_release_updates_and_security() -> None:
     text = rootfs.sources_text(
-        "trixie", rootfs.Mirrors("http://m/debian", "http://m/debian-security")
+        "trixie", debootstrap.Mirrors("http://m/debian", "http://m/debian-security")
     )
     assert "URIs: http://m/debian\nSuites: trixie trixie-updates\n" in text
     assert "URIs: http://m/debian-security\nSuites: trixie-security\n" in text
@@ -85,7 +86,7 @@ def test_an_unknown_release_is_one_line_naming_the_known_ones() -> None:
 
 
 def test_the_cache_key_changes_with_the_release_mirror_and_cas(tmp_path: Path) -> None:
-    m = rootfs.Mirrors("http://a/debian", "http://a/debian-security")
+    m = debootstrap.Mirrors("http://a/debian", "http://a/debian-security")
     ca = tmp_path / "corp.crt"
     ca.write_text("one")
     key = rootfs.cache_key("bookworm", "amd64", m, [ca])

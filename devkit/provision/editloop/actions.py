@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
 from devkit.errors import DevkitError, RemoteError
-from devkit.provision.engine.facts import PYTHON
 from devkit.provision.kinds import editspec, supervisor
 from devkit.provision.onhost import edit as host_edit
 from devkit.provision.ssh import hosts
-from devkit.provision.ssh.command import join, q, sh
+from devkit.provision.ssh.command import PYTHON, join, q, sh
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
 from devkit.provision.stack.layout import Layout

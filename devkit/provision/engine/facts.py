@@ -13,11 +13,8 @@ from devkit.errors import RemoteError
 from devkit.provision.kinds.base import Facts, HostInfo
 from devkit.provision.kinds.registry import KINDS
 from devkit.provision.onhost import facts as host_facts
-from devkit.provision.ssh.command import Command, q, sh
+from devkit.provision.ssh.command import PYTHON, Command, q, sh
 from devkit.provision.ssh.connection import Connection, tail
-
-# /usr/bin/python3 first: a login shell's python3 may be a pyenv shim that costs ~0.1 s per call
-PYTHON = 'P=/usr/bin/python3; [ -x "$P" ] || P=python3; exec "$P" -I -S -c'
 
 _LOADER = """
 COLLECTORS = {}

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from devkit.errors import DevkitError, RemoteError
 from devkit.provision.kinds import editspec, packages
 from devkit.provision.kinds.base import ApplyContext, Ask, Build, Desired, Facts, Op, PlanState
+from devkit.provision.onhost import edit as host_edit
 from devkit.provision.onhost.facts import read, run
 from devkit.provision.ssh.command import as_user, join, q, sh
 from devkit.provision.ssh.connection import Connection
@@ -433,9 +434,7 @@ def _push(conn: Connection, op: Op, ctx: ApplyContext, want: DCheckout) -> None:
     notes = ctx.state.setdefault("notes", [])
     notes += gitpush.describe(pushed, conn.name)
     if pushed.then:  # what the push restarted (the stack runs), as `devkit sync` says it
-        from devkit.provision.editloop import actions as editloop
-
-        notes += editloop.lines(conn.name, pushed.then)
+        notes += host_edit.describe(pushed.then, conn.name)
 
 
 def _record(conn: Connection, op: Op, ctx: ApplyContext, want: DCheckout) -> None:

@@ -30,11 +30,12 @@ from typing import Any, NamedTuple
 
 from devkit import schema as s
 from devkit.errors import ConfigError
+from devkit.provision.stack import layout
 
 WATCHER = "devkit-watch"  # the watcher's service name
 # on the host (base-relative): the rendered group, which the watcher and the CLI read, and the host
 # side of the edit loop (devkit/provision/onhost/edit.py); and their file ids
-RULES, SCRIPT = "supervisor/edit.json", "supervisor/devkit-edit.py"
+RULES, SCRIPT = layout.EDIT_RULES, layout.EDIT_SCRIPT
 RULES_ID, SCRIPT_ID = "edit.json", "devkit-edit.py"
 _PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._*?/+@-]+$")
 

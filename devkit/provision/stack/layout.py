@@ -7,8 +7,8 @@ from typing import NamedTuple
 
 STACK_MARKER = ".devkit-stack"  # names the stack a base dir belongs to; purge checks it
 SERVICES = "state/services.json"  # health checks and ports as last provisioned (for `status`)
-APPLIED = "state/programs.json"
-PROBES = "state/probes.json"  # what the host had at the first provision (its Docker engine)  # each program's config hash when it was last (re)started
+APPLIED = "state/programs.json"  # each program's config hash when it was last (re)started
+PROBES = "state/probes.json"  # what the host had at the first provision (its Docker engine)
 SUPERVISOR_VENV = "venvs/supervisor"
 SUPERVISOR_CONF = "supervisor/supervisord.conf"
 PROGRAMS_DIR = "supervisor/programs"
@@ -17,6 +17,9 @@ SOCK = "run/supervisor.sock"
 PIDFILE = "run/supervisord.pid"
 WHEELS = "wheels"
 CACHE = "cache"  # what devkit sends the host to use (a source bundle)
+# the edit loop: its rules as provisioned and its host side (onhost/edit.py), run by the watcher
+EDIT_RULES = "supervisor/edit.json"
+EDIT_SCRIPT = "supervisor/devkit-edit.py"
 
 # every stack gets these, before the stack's own dirs; others may pass through etc, data and run
 # (a service running as another user, such as postgres, reads its files there) but list nothing

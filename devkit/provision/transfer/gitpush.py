@@ -18,12 +18,11 @@ from typing import Any, NamedTuple
 
 from devkit import proc
 from devkit.errors import DevkitError, GitError, RemoteError
-from devkit.provision.engine.facts import PYTHON
-from devkit.provision.kinds import editspec
 from devkit.provision.onhost import edit as host_edit
 from devkit.provision.onhost import push as host_push
-from devkit.provision.ssh.command import q, sh
+from devkit.provision.ssh.command import PYTHON, q, sh
 from devkit.provision.ssh.connection import Connection
+from devkit.provision.stack import layout
 
 OUT_REF = "refs/devkit/sync-out"
 WHO = {
@@ -253,8 +252,8 @@ def push(
     base = str(seen.get("base") or "")
     if base:
         req["lock"] = f"{base}/run/edit.lock"
-        rules = json.dumps({"rules": f"{base}/{editspec.RULES}"})
-        script = f"{base}/{editspec.SCRIPT}"
+        rules = json.dumps({"rules": f"{base}/{layout.EDIT_RULES}"})
+        script = f"{base}/{layout.EDIT_SCRIPT}"
         req["then"] = ["/usr/bin/python3", "-I", "-S", script, "changed", rules]
     known = _known(repo, list(seen.get("tips") or []))
     if not seen.get("has_wip"):

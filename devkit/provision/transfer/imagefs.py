@@ -18,13 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from devkit import paths
+from devkit import debootstrap, paths
 from devkit.errors import DevkitError
-from devkit.sandbox import rootfs
 
 RECIPE = 1  # bump when the build steps below change: it is part of every cache key
-# the kernel's machine name -> Debian's architecture name
-ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "ppc64le": "ppc64el"}
 _threads: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
 
@@ -43,15 +40,15 @@ class Rootfs(NamedTuple):
 
 
 def spec(release: str, machine: str, packages: tuple[str, ...], mirror: str = "") -> Rootfs:
-    arch = ARCH.get(machine)
+    arch = debootstrap.ARCH.get(machine)
     if arch is None:
         raise DevkitError(
             f"no Debian architecture for a `{machine}` host",
-            f"Known: {', '.join(ARCH)}; or pull the images from a registry "
+            f"Known: {', '.join(debootstrap.ARCH)}; or pull the images from a registry "
             "([tool.devkit.provision] images).",
         )
     # the Debian archive this machine's apt uses: this machine reaches it, whatever else it reaches
-    mirror = mirror or rootfs.host_mirrors().archive
+    mirror = mirror or debootstrap.host_mirrors().archive
     return Rootfs(release, arch, tuple(sorted(set(packages))), mirror)
 
 
@@ -95,7 +92,7 @@ def _need(r: Rootfs) -> None:
             "debootstrap is not installed: it builds the kernel image's root filesystem",
             "apt-get install debootstrap (or run `bash .ci/setup`).",
         )
-    here = rootfs.arch()
+    here = debootstrap.arch()
     if here != r.arch:
         raise DevkitError(
             f"the host is {r.arch} but this machine is {here}: debootstrap builds only its own",
@@ -109,30 +106,10 @@ def _build(r: Rootfs, final: Path) -> None:
     tmp, log = cache / f".{r.key}.tmp", cache / f".{r.key}.log"
     shutil.rmtree(tmp, ignore_errors=True)
     start = time.monotonic()
-    cmd = [
-        # a private mount and PID namespace: debootstrap's /proc and /sys mounts in the target,
-        # and anything a package script leaves running, go when it ends
-        *("unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private"),
-        "debootstrap",
-        "--variant=minbase",
-        f"--include={','.join(r.packages)}",
-        *([f"--keyring={rootfs.KEYRING}"] if Path(rootfs.KEYRING).is_file() else []),
-        f"--arch={r.arch}",
-        r.release,
-        str(tmp),
-        r.mirror,
-    ]
-    with log.open("wb") as fh:
-        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=fh, check=False)
     try:
-        if done.returncode != 0:
-            tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-            raise DevkitError(
-                f"debootstrap of {r.release} ({r.arch}) from {r.mirror} failed: "
-                + " / ".join(tail),
-                f"The whole log: {log}",
-            )
-        _clean(tmp)
+        what = f"the {r.release} ({r.arch}) root filesystem of a kernel image"
+        debootstrap.build(r.release, tmp, r.packages, r.mirror, log, what, r.arch)
+        debootstrap.clean(tmp)
         part = cache / f".{r.key}.tar.gz.part"
         with part.open("wb") as out:
             tar = subprocess.Popen(
@@ -149,16 +126,3 @@ def _build(r: Rootfs, final: Path) -> None:
         log.unlink(missing_ok=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _clean(root: Path) -> None:
-    """What an image must not carry: apt's downloads and lists, this machine's hostname and
-    machine id (docker gives each container its own hostname, hosts and resolv.conf)."""
-    for deb in (root / "var/cache/apt/archives").glob("*.deb"):
-        deb.unlink()
-    shutil.rmtree(root / "var/lib/apt/lists", ignore_errors=True)
-    (root / "var/lib/apt/lists/partial").mkdir(parents=True)
-    for f in ("etc/hostname", "etc/resolv.conf"):
-        with contextlib.suppress(FileNotFoundError):
-            (root / f).unlink()
-    (root / "etc/machine-id").write_text("")

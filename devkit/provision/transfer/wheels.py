@@ -15,15 +15,24 @@ import shlex
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from devkit import paths, proc
 from devkit.errors import RemoteError
 from devkit.provision.ssh.command import q, sh
 from devkit.provision.ssh.connection import Connection
 
-if TYPE_CHECKING:
-    from devkit.provision.kinds.venvs import DVenv
+
+class Pins(Protocol):
+    """What a venv's wheels are fetched for (the venvs kind's desired venv is one)."""
+
+    @property
+    def spec(self) -> str: ...
+    @property
+    def requirements(self) -> tuple[str, ...]: ...
+    @property
+    def constraints(self) -> tuple[str, ...]: ...
+
 
 _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
@@ -38,7 +47,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("DEVKIT_WHEEL_CACHE") or paths.state_dir() / "wheels")
 
 
-def _pip(v: DVenv, dest: Path, major_minor: str, machine: str, offline: bool) -> list[str]:
+def _pip(v: Pins, dest: Path, major_minor: str, machine: str, offline: bool) -> list[str]:
     cons = dest / f".constraints-{v.spec}.txt"
     cons.write_text("".join(c + "\n" for c in v.constraints))
     here = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -56,7 +65,7 @@ def _pip(v: DVenv, dest: Path, major_minor: str, machine: str, offline: bool) ->
 
 
 def download(
-    v: DVenv, python_version: str, machine: str, host: str, op: str, wheelhouse: str = ""
+    v: Pins, python_version: str, machine: str, host: str, op: str, wheelhouse: str = ""
 ) -> Path:
     """A directory with every wheel `v` needs for the remote interpreter (one fetch per spec)."""
     major_minor = ".".join(python_version.split(".")[:2])
