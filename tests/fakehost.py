@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, TextIO
 
 from devkit.provision.engine import facts
-from devkit.provision.kinds.registry import KINDS
+from devkit.provision.kinds import registry
 from devkit.provision.ssh.command import Command
 from devkit.provision.ssh.connection import (
     CommandTimedOut,
@@ -174,7 +174,7 @@ def host_raw(
 
 def fresh_raw(**host: Any) -> dict[str, Any]:
     """What the facts script prints on a host with nothing of the stack on it."""
-    return {"host": host_raw(**host), "kinds": {k.NAME: {} for k in KINDS}}
+    return {"host": host_raw(**host), "kinds": {k.NAME: {} for k in registry.KINDS}}
 
 
 def connector(hosts: dict[str, FakeHost]) -> Callable[[Any], FakeHost]:

@@ -103,37 +103,42 @@ def test_core_imports_no_edge_modules() -> None:
                     )
 
 
-def _module_imports(path: Path, name: str, known: set[str]) -> set[str]:
-    """The devkit modules a module imports when it is loaded (not inside functions, not for
-    type checking only)."""
+ROOT = Path(__file__).resolve().parents[1] / "devkit"
+
+
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for f in ROOT.rglob("*.py"):
+        parts = f.relative_to(ROOT.parent).with_suffix("").parts
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    return mods
+
+
+def _imports(path: Path, name: str, known: set[str]) -> set[str]:
+    """Every devkit module a module imports, by any import: at module level, inside functions,
+    for type checking only, and the packages (their __init__) each import goes through."""
     import ast
 
-    tree = ast.parse(path.read_text())
     out: set[str] = set()
-    body = list(tree.body)
-    while body:
-        node = body.pop(0)
-        if isinstance(node, ast.If):  # `if TYPE_CHECKING:` holds imports for type checkers only
-            test = node.test
-            if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
-                continue
-            body += node.body + node.orelse
-        elif isinstance(node, ast.Import):
-            out |= {a.name for a in node.names if a.name in known}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("devkit"):
-            for a in node.names:
-                full = f"{node.module}.{a.name}"
-                out.add(full if full in known else node.module)
-    return out & known - {name}
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            targets = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module
+                for a in node.names
+            ]
+        for t in targets:
+            parts = t.split(".")
+            out |= {".".join(parts[:n]) for n in range(1, len(parts) + 1)}
+    own = {".".join(name.split(".")[:n]) for n in range(1, name.count(".") + 1)}
+    return out & known - {name} - own  # a module's own packages load before it, not by it
 
 
 def test_devkit_has_no_import_cycle() -> None:
-    root = Path(__file__).resolve().parents[1] / "devkit"
-    mods = {}
-    for f in root.rglob("*.py"):
-        parts = f.relative_to(root.parent).with_suffix("").parts
-        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
-    graph = {m: _module_imports(f, m, set(mods)) for m, f in mods.items()}
+    mods = _modules()
+    graph = {m: _imports(f, m, set(mods)) for m, f in mods.items()}
     seen: dict[str, int] = {}  # 1: on the current path, 2: done
 
     def visit(m: str, path: list[str]) -> None:
@@ -147,3 +152,52 @@ def test_devkit_has_no_import_cycle() -> None:
     for m in sorted(graph):
         if m not in seen:
             visit(m, [])
+
+
+# provisioning's wings, top to bottom: each imports only the wings below it (any kind of import);
+# devkit.sandbox, a peer, imports none but ssh/ (devkit's ssh_config file)
+WINGS = ("editloop", "engine", "kinds", "transfer", "stack", "ssh", "onhost")
+
+
+def _wing(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[:2] == ["devkit", "sandbox"]:
+        return "sandbox"
+    if parts[:2] == ["devkit", "provision"] and len(parts) > 2:
+        return parts[2]
+    return None
+
+
+def test_provision_wings_import_only_the_wings_below_them() -> None:
+    mods = _modules()
+    for m, f in mods.items():
+        w = _wing(m)
+        if w is None or m == "devkit.provision":
+            continue
+        assert w in (*WINGS, "sandbox"), f"{m}: not in a wing"
+        for n in _imports(f, m, set(mods)):
+            v = _wing(n)
+            if v is None or v == w or n == "devkit.provision":
+                continue
+            if w == "sandbox":
+                assert v == "ssh", f"{m} imports {n}"
+            else:
+                assert v != "sandbox", f"{m} imports {n}: provisioning never starts a sandbox"
+                assert WINGS.index(v) > WINGS.index(w), f"{m} ({w}/) imports {n} ({v}/)"
+
+
+def test_the_code_shipped_to_hosts_is_standard_library_only() -> None:
+    """onhost/ runs on the host under `python3 -I -S`: nothing but the standard library."""
+    import ast
+
+    for f in (ROOT / "provision" / "onhost").glob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{f.name}: a relative import cannot be shipped"
+                names = [node.module or ""]
+            for n in names:
+                top = n.split(".")[0]
+                assert top in sys.stdlib_module_names or n == "__future__", f"{f.name} imports {n}"

@@ -17,7 +17,7 @@ from typing import Any
 from devkit.commands import _targets as targets
 from devkit.errors import DevkitError, ExitCode
 from devkit.provision.editloop import actions as editloop
-from devkit.provision.kinds import editspec
+from devkit.provision.kinds import edit as edit_kind
 from devkit.provision.ssh import client as ssh
 from devkit.provision.ssh import sshconf
 from devkit.provision.ssh.connection import Connection
@@ -91,7 +91,7 @@ def watch(args: argparse.Namespace) -> int:
     temporary = False
     try:
         st = place.conn.run(
-            editloop._ctl(place, "status", editspec.WATCHER), "watch", check=False
+            editloop._ctl(place, "status", edit_kind.WATCHER), "watch", check=False
         ).stdout
         if "no such process" in st or not st.strip():
             sys.stdout.write(
@@ -103,7 +103,7 @@ def watch(args: argparse.Namespace) -> int:
         elif "RUNNING" not in st:
             editloop.start_watcher(place)
         sys.stdout.write(
-            f"{place.host}: the watcher's log ({place.layout.log(editspec.WATCHER)}); "
+            f"{place.host}: the watcher's log ({place.layout.log(edit_kind.WATCHER)}); "
             "Ctrl-C stops showing it\n"
         )
         sys.stdout.flush()

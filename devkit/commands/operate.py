@@ -9,9 +9,9 @@ import sys
 from devkit.commands import _targets as targets
 from devkit.errors import DevkitError, ExitCode
 from devkit.provision.engine import operate, report
+from devkit.provision.kinds import registry
 from devkit.provision.ssh import client as ssh
 from devkit.provision.ssh import hosts
-from devkit.provision.stack import spec as stk
 from devkit.sandbox import lifecycle as sandbox
 
 
@@ -218,7 +218,7 @@ def _host_or_service(args: argparse.Namespace) -> None:
     if args.host in known:
         return
     try:
-        services = {s.name for s in stk.load(args.stack or ps.stack).services}
+        services = {s.name for s in registry.load_stack(args.stack or ps.stack).services}
     except DevkitError:
         return
     if args.host in services:

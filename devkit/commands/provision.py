@@ -11,10 +11,10 @@ from devkit.commands import _targets as targets
 from devkit.errors import DevkitError, ExitCode
 from devkit.provision.engine import report
 from devkit.provision.engine import run as engine
+from devkit.provision.kinds import images, registry
 from devkit.provision.ssh import client as ssh
 from devkit.provision.ssh import hosts
 from devkit.provision.stack import layout
-from devkit.provision.stack import spec as stk
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     ps, tgts = targets.resolve(sel)
     source = targets.settings(sel)[0].source
     stacks = {
-        name: stk.pulling(stk.load(name), ps.images, source)
+        name: images.pulling(registry.load_stack(name), ps.images, source)
         for name in dict.fromkeys(t.stack for t in tgts)
     }
     opts = engine.Options(
@@ -127,7 +127,7 @@ def _dry_run_without_sandbox(
     t = hosts.target(name, cfg.extra, cfg.source, sel.stack or ps.stack, sandbox=True)
     if sel.base_dir:
         t = t._replace(base_dir=sel.base_dir)
-    stack = stk.load(t.stack)
+    stack = registry.load_stack(t.stack)
     box = sandbox.describe_new(name)
     base = layout.default_base(stack.name, name, t.base_dir, True)
     host = HostInfo.assumed(box.user, base.replace("~", box.home, 1))._replace(

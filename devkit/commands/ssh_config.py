@@ -16,7 +16,7 @@ from devkit import paths
 from devkit.commands import _targets as targets
 from devkit.errors import ExitCode
 from devkit.provision.engine import desired, facts
-from devkit.provision.kinds import programs
+from devkit.provision.kinds import programs, registry
 from devkit.provision.kinds.base import HostInfo
 from devkit.provision.ssh import client as ssh
 from devkit.provision.ssh import hosts, sshconf
@@ -90,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
     ports = (
         []
         if args.no_forwards
-        else forwarded_ports(stk.load(target.stack), target, opts.user or getpass.getuser())
+        else forwarded_ports(
+            registry.load_stack(target.stack), target, opts.user or getpass.getuser()
+        )
     )
     tunnel = tunnel_block(alias, login, ports) if ports else ""
     if not args.write:

@@ -14,6 +14,7 @@ import pytest
 from devkit.errors import DevkitError
 from devkit.provision.engine import desired
 from devkit.provision.kinds.base import Desired
+from devkit.provision.kinds.registry import load_stack
 from devkit.provision.ssh import hosts
 from devkit.provision.stack import render, vartypes
 from devkit.provision.stack import spec as stk
@@ -28,7 +29,7 @@ def _bai(version: str = CURRENT, **host: Any) -> Desired:
     raw = fresh_raw(base=BASE, **host)
     t = hosts.Target("vm", "vm", "backend.ai", BASE, {})
     return desired.build(
-        stk.load("backend.ai"), t, {"backend_ai": {"version": version}}, parsed(raw)
+        load_stack("backend.ai"), t, {"backend_ai": {"version": version}}, parsed(raw)
     )
 
 
@@ -64,7 +65,7 @@ def test_the_version_decides_the_line_and_its_python(version: str, python: str) 
 def test_by_default_the_line_the_hosts_python_runs(pythons: list[str], version: str) -> None:
     raw = fresh_raw(base=BASE, pythons=pythons)
     t = hosts.Target("vm", "vm", "backend.ai", BASE, {})
-    d = desired.build(stk.load("backend.ai"), t, {}, parsed(raw))
+    d = desired.build(load_stack("backend.ai"), t, {}, parsed(raw))
     assert f"backend.ai-manager=={version}" in _venv(d).requirements
 
 
@@ -194,7 +195,7 @@ def _capped(version: str) -> Desired:
     raw["kinds"]["images"] = {"session": {"nofile": 20000, "memlock": 8388608, "can_raise": False}}
     t = hosts.Target("vm", "vm", "backend.ai", BASE, {})
     return desired.build(
-        stk.load("backend.ai"), t, {"backend_ai": {"version": version}}, parsed(raw)
+        load_stack("backend.ai"), t, {"backend_ai": {"version": version}}, parsed(raw)
     )
 
 

@@ -15,11 +15,12 @@ from devkit.commands import _targets as targets
 from devkit.errors import DevkitError
 from devkit.provision.engine import desired, facts
 from devkit.provision.engine import run as engine
+from devkit.provision.kinds import venvs
 from devkit.provision.kinds.base import Desired
+from devkit.provision.kinds.registry import load_stack
 from devkit.provision.ssh import hosts
 from devkit.provision.ssh.command import Command
 from devkit.provision.ssh.connection import Result
-from devkit.provision.stack import spec as stk
 from tests.fakehost import FakeHost, fresh_raw
 
 ADDR = {"m1": "10.9.0.2", "a1": "10.9.0.3", "a2": "10.9.0.4"}
@@ -36,7 +37,7 @@ def raw(name: str) -> dict[str, Any]:
 
 
 def build(name: str, role: str, with_agent: bool = True) -> Desired:
-    s = stk.load("backend.ai")._replace(wheels="remote")
+    s = load_stack("backend.ai")._replace(wheels="remote")
     f = facts.parse(json.dumps(raw(name)))
     return desired.build(s, target(name, role, with_agent), {}, f, manager_address=ADDR["m1"])
 
@@ -82,7 +83,7 @@ def test_an_agent_host_runs_only_dockerd_and_an_agent_pointed_at_the_manager_hos
 
 
 def test_a_host_on_its_own_keeps_everything_on_loopback() -> None:
-    s = stk.load("backend.ai")._replace(wheels="remote")
+    s = load_stack("backend.ai")._replace(wheels="remote")
     f = facts.parse(json.dumps(raw("m1")))
     d = desired.build(s, hosts.Target("m1", "m1", "backend.ai", "/srv/m1", {}), {}, f)
     assert "10.9.0.2" not in "\n".join(x.content for x in d.of("files"))
@@ -90,7 +91,7 @@ def test_a_host_on_its_own_keeps_everything_on_loopback() -> None:
 
 
 def test_a_cluster_needs_addresses_the_hosts_reach_each_other_at() -> None:
-    s = stk.load("backend.ai")._replace(wheels="remote")
+    s = load_stack("backend.ai")._replace(wheels="remote")
     f = facts.parse(json.dumps(fresh_raw(base="/srv/a1")))  # no SSH_CONNECTION address
     with pytest.raises(DevkitError, match="cannot tell its address"):
         desired.build(s, target("a1", "agent"), {}, f, manager_address=ADDR["m1"])
@@ -110,7 +111,7 @@ class Recorded(FakeHost):
 
 
 def cluster_run(fakes: dict[str, FakeHost]) -> list[Any]:
-    s = stk.load("backend.ai")._replace(wheels="remote")
+    s = load_stack("backend.ai")._replace(wheels="remote")
     jobs = [
         engine.Job(s, target(n, "manager" if n == "m1" else "agent")) for n in ("a1", "a2", "m1")
     ]
@@ -168,7 +169,7 @@ def test_manager_in_the_config_orders_the_hosts_and_gives_roles(
 
 def test_every_role_has_the_module_the_venv_is_checked_by() -> None:
     # a venv whose check module is missing counts as absent and is made again on every run
-    check = next(v.check for v in stk.load("backend.ai").venvs if v.name == "backend.ai")
+    check = next(v.check for v in venvs.specs(load_stack("backend.ai")) if v.name == "backend.ai")
     package = check.replace("ai.backend.", "backend.ai-")
     for name, role in (("m1", "manager"), ("a1", "agent")):
         [reqs] = [v.requirements for v in build(name, role).of("venvs") if v.name == "backend.ai"]

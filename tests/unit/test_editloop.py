@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from devkit.errors import ConfigError
-from devkit.provision.kinds import editspec
+from devkit.provision.kinds import edit as edit_kind
+from devkit.provision.kinds.registry import load_stack
 from devkit.provision.onhost import edit as host_edit
 from devkit.provision.onhost import push as host_push
-from devkit.provision.stack import spec as stk
 from devkit.provision.transfer import gitpush
 from devkit.schema import Where
 
@@ -242,7 +242,7 @@ def test_the_refusal_lists_files_and_commits_and_says_how_to_resolve() -> None:
 )
 def test_the_edit_group_is_validated_with_file_and_key(group: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        editspec.parse(group, Where("stack.toml", "edit"))
+        edit_kind.GROUP.parse(group, Where("stack.toml", "edit"), ())
 
 
 def test_a_restart_rule_for_a_service_the_stack_does_not_have(tmp_path: Path) -> None:
@@ -250,14 +250,14 @@ def test_a_restart_rule_for_a_service_the_stack_does_not_have(tmp_path: Path) ->
         '[services.app.program]\ncommand = "true"\n[edit.restart]\napp = ["src"]\nweb = ["src"]\n'
     )
     with pytest.raises(ConfigError, match=r"edit\.restart\.web: no service 'web' in this stack"):
-        stk.load(str(tmp_path))
+        load_stack(str(tmp_path))
 
 
 def test_the_watcher_is_a_service_of_the_stack_and_its_command_matches_the_host_line() -> None:
-    s = stk.load(str(Path(__file__).parents[1] / "editloop" / "stack"))
+    s = load_stack(str(Path(__file__).parents[1] / "editloop" / "stack"))
     watcher = s.services[-1]
-    assert watcher.name == editspec.WATCHER and watcher.program.priority == 999
+    assert watcher.name == edit_kind.WATCHER and watcher.program.priority == 999
     assert "{{ source.watch }}" in watcher.when
-    assert editspec.watcher_line("/p y/python", "/b").endswith(
+    assert edit_kind.watcher_line("/p y/python", "/b").endswith(
         "'/p y/python' /b/supervisor/devkit-edit.py /b/supervisor/edit.json"
     )

@@ -10,10 +10,11 @@ from typing import Any
 
 from devkit.provision.engine import desired
 from devkit.provision.engine import run as engine
-from devkit.provision.kinds import dirs, editspec, vscode
+from devkit.provision.kinds import dirs, vscode
+from devkit.provision.kinds import edit as edit_kind
 from devkit.provision.kinds.base import Desired
+from devkit.provision.kinds.registry import load_stack
 from devkit.provision.ssh import hosts
-from devkit.provision.stack import spec as stk
 from tests.fakehost import FakeHost, connector, fresh_raw, parsed
 from tests.unit.test_engine import converged_raw
 
@@ -24,7 +25,7 @@ SET = {"source": {"remote": "/srv/project.git", "checkout": "/home/dev/project"}
 
 def run(vm: FakeHost, overrides: dict | None = None, dry_run: bool = False) -> Any:
     job = engine.Job(
-        stk.load(STACK)._replace(wheels="remote"), hosts.Target("vm", "vm", STACK, BASE, {})
+        load_stack(STACK)._replace(wheels="remote"), hosts.Target("vm", "vm", STACK, BASE, {})
     )
     [r] = engine.run(
         [job], engine.Options(overrides or SET, dry_run), connector({"vm": vm}), lambda e: None
@@ -33,7 +34,7 @@ def run(vm: FakeHost, overrides: dict | None = None, dry_run: bool = False) -> A
 
 
 def built(overrides: dict | None = None) -> Desired:
-    s = stk.load(STACK)._replace(wheels="remote")
+    s = load_stack(STACK)._replace(wheels="remote")
     return desired.build(
         s, hosts.Target("vm", "vm", STACK, BASE, {}), overrides or SET, parsed(fresh_raw(base=BASE))
     )
@@ -73,15 +74,15 @@ def test_a_fresh_host_gets_the_rules_the_host_side_and_settings_after_the_servic
 def test_watch_on_adds_the_watcher_program_started_after_the_services() -> None:
     d = built({**SET, "source": {**SET["source"], "watch": True}})
     names = [p.name for p in d.of("programs").programs]
-    assert names == ["alpha", "beta", editspec.WATCHER]
-    conf = next(f for f in d.of("files") if f.id == f"program:{editspec.WATCHER}").content
+    assert names == ["alpha", "beta", edit_kind.WATCHER]
+    conf = next(f for f in d.of("files") if f.id == f"program:{edit_kind.WATCHER}").content
     assert 'exec "$p" -I -S "$1" watch "$2"\' /home/dev/project/dist/venv/bin/python' in conf
     assert f"{BASE}/supervisor/devkit-edit.py {BASE}/supervisor/edit.json" in conf
     # the watcher restarts when its rules change: they are part of its hash
     other = built({**SET, "source": {**SET["source"], "watch": True, "checkout": "/x"}})
     h = {p.name: p.hash for p in d.of("programs").programs}
     h2 = {p.name: p.hash for p in other.of("programs").programs}
-    assert h[editspec.WATCHER] != h2[editspec.WATCHER]
+    assert h[edit_kind.WATCHER] != h2[edit_kind.WATCHER]
 
 
 def _converged(d: Desired, **vs: Any) -> FakeHost:

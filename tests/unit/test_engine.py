@@ -18,6 +18,7 @@ from devkit.provision.engine import desired, report
 from devkit.provision.engine import run as engine
 from devkit.provision.engine.events import Event
 from devkit.provision.kinds.base import Desired
+from devkit.provision.kinds.registry import load_stack
 from devkit.provision.ssh import hosts
 from devkit.provision.ssh.command import MASK
 from devkit.provision.ssh.connection import CommandTimedOut, ConnectionLost
@@ -75,7 +76,7 @@ def converged_raw(d: Desired, **host: Any) -> dict[str, Any]:
 
 def load(stack: str) -> stk.Stack:
     """The built-in stack, its venvs installed by the host's own pip (no wheels fetched here)."""
-    return stk.load(stack)._replace(wheels="remote")
+    return load_stack(stack)._replace(wheels="remote")
 
 
 def desired_for(stack: str = "halfstack", overrides: dict | None = None) -> Desired:

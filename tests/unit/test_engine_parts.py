@@ -16,12 +16,12 @@ import pytest
 
 from devkit.errors import DevkitError
 from devkit.provision.engine import facts, operate
+from devkit.provision.kinds import registry
 from devkit.provision.kinds.base import HostInfo
-from devkit.provision.kinds.registry import KINDS
+from devkit.provision.kinds.registry import load_stack
 from devkit.provision.ssh import client as ssh
 from devkit.provision.ssh import hosts
 from devkit.provision.ssh.command import MASK, Secret, as_user, cat, join, q, sh, write_text
-from devkit.provision.stack import spec as stk
 from tests.fakehost import FakeHost, parsed
 from tests.unit.test_engine import BASE, converged_raw, desired_for
 
@@ -105,7 +105,7 @@ def test_the_facts_script_runs_on_this_machine_and_parses(tmp_path: Path) -> Non
     (base / "state" / "init").mkdir(parents=True)
     (base / "state" / "init" / "postgres.initdb.done").write_text("\n")
     (base / ".devkit-stack").write_text("halfstack\n")
-    s = stk.load("halfstack")
+    s = load_stack("halfstack")
     cmd = facts.command(facts.request(s, str(base), programs={"health": {"redis": "exit 3"}}))
     out = subprocess.run(["sh", "-c", str(cmd)], capture_output=True, text=True, check=True)
     f = facts.parse(out.stdout)
@@ -128,7 +128,7 @@ def test_the_facts_script_runs_on_this_machine_and_parses(tmp_path: Path) -> Non
     }
     # each kind's collector, called here, says what the shipped script said
     req = facts.request(s, str(base), programs={"health": {"redis": "exit 3"}})
-    here = {k.NAME: k.parse(k.collect(req["kinds"][k.NAME], str(base))) for k in KINDS}
+    here = {k.NAME: k.parse(k.collect(req["kinds"][k.NAME], str(base))) for k in registry.KINDS}
     assert here == dict(f.kinds)
 
 
@@ -136,7 +136,7 @@ def test_unreadable_facts_name_the_host_and_the_fix() -> None:
     bad = FakeHost("vm")
     bad.raw_facts = {"not": "facts"}
     with pytest.raises(DevkitError, match="vm: facts: unreadable facts") as info:
-        facts.gather(bad, stk.load("halfstack"), "/b")
+        facts.gather(bad, load_stack("halfstack"), "/b")
     assert "python3" in info.value.hint
 
 
@@ -144,7 +144,7 @@ def _deployment(raw: dict | None = None) -> operate.Deployment:
     d = desired_for()
     vm = FakeHost("vm", raw or converged_raw(d))
     t = hosts.Target("vm", "vm", "halfstack", BASE, {})
-    return operate.find(vm, stk.load("halfstack"), t, health=True)
+    return operate.find(vm, load_stack("halfstack"), t, health=True)
 
 
 def test_find_refuses_a_host_without_the_stack() -> None:
@@ -211,7 +211,14 @@ def test_assumed_host_renders_the_stack_without_facts() -> None:
     from devkit.commands.ssh_config import forwarded_ports
 
     t = hosts.Target("vm", "vm", "backend.ai", "", {})
-    assert forwarded_ports(stk.load("backend.ai"), t, "dev") == [8101, 8111, 8121, 6021, 8091, 8090]
+    assert forwarded_ports(load_stack("backend.ai"), t, "dev") == [
+        8101,
+        8111,
+        8121,
+        6021,
+        8091,
+        8090,
+    ]
     assert parsed({"host": HostInfo.assumed("x")._asdict(), "kinds": {}}).host.user == "x"
 
 

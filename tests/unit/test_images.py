@@ -18,6 +18,7 @@ from devkit.provision.engine import desired, facts, operate, plan
 from devkit.provision.engine import run as engine
 from devkit.provision.kinds import images
 from devkit.provision.kinds.base import Desired
+from devkit.provision.kinds.registry import load_stack
 from devkit.provision.onhost import rlimits
 from devkit.provision.ssh import hosts
 from devkit.provision.stack import spec as stk
@@ -31,8 +32,8 @@ FREE = {"nofile": 1048576, "memlock": -1, "can_raise": True}
 
 
 def stack(pull: tuple[str, ...] = ()) -> stk.Stack:
-    s = stk.load("backend.ai")._replace(wheels="remote")
-    return stk.pulling(s, pull, "pyproject.toml")
+    s = load_stack("backend.ai")._replace(wheels="remote")
+    return images.pulling(s, pull, "pyproject.toml")
 
 
 def raw(session: dict | None = None, **over: Any) -> dict[str, Any]:
@@ -153,9 +154,9 @@ def test_a_removed_image_is_built_again_and_a_changed_label_rebuilds_it() -> Non
         ("program:agent", "restart"),
     ]
     s = stack()
-    im = s.images.build[0]
+    im = images.spec_of(s).build[0]
     relabelled = im._replace(labels={**im.labels, "ai.backend.resource.min.mem": "512m"})
-    s2 = s._replace(images=s.images._replace(build=(relabelled,)))
+    s2 = s._replace(groups={**s.groups, "images": images.spec_of(s)._replace(build=(relabelled,))})
     t = hosts.Target("vm", "vm", "backend.ai", BASE, {})
     _, r = settled(FREE)
     d2 = desired.build(s2, t, {}, facts.parse(json.dumps(r)))
@@ -290,7 +291,7 @@ def test_pulled_images_replace_the_built_one_and_register_from_their_registry() 
     with pytest.raises(DevkitError, match="not an image reference"):
         build(raw(FREE), pull=("$(reboot)",))
     with pytest.raises(ConfigError, match="has no \\[images\\]"):
-        stk.pulling(stk.load("halfstack"), (ref,), "pyproject.toml")
+        images.pulling(load_stack("halfstack"), (ref,), "pyproject.toml")
 
 
 @pytest.mark.parametrize(

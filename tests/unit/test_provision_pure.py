@@ -11,8 +11,9 @@ import pytest
 
 from devkit.errors import ConfigError, DevkitError
 from devkit.provision.engine import desired, facts, plan
-from devkit.provision.kinds import dirs, files, images, packages, programs
+from devkit.provision.kinds import dirs, files, images, packages, programs, secrets
 from devkit.provision.kinds.base import Desired, Facts, HostInfo
+from devkit.provision.kinds.registry import load_stack
 from devkit.provision.ssh import hosts
 from devkit.provision.stack import spec as stk
 
@@ -62,7 +63,7 @@ def test_every_hosts_vars_then_a_hosts_own_then_set() -> None:
         "provision": {"vars": {"postgres": {"port": 15432, "user": "dev"}}},
         "hosts": {"vm": {"vars": {"postgres": {"port": 25432}}}},
     }
-    s = stk.load("halfstack")
+    s = load_stack("halfstack")
     v = desired.variables(s, hosts.target("vm", extra, "pyproject.toml", "halfstack"), {})
     assert (v["postgres"]["port"], v["postgres"]["user"]) == (25432, "dev")
     v = desired.variables(s, hosts.target("other", extra, "pyproject.toml", "halfstack"), {})
@@ -78,7 +79,7 @@ def test_every_hosts_vars_then_a_hosts_own_then_set() -> None:
 
 
 def test_halfstack_loads() -> None:
-    s = stk.load("halfstack")
+    s = load_stack("halfstack")
     assert [x.name for x in s.services] == ["postgres", "redis", "etcd"]
     assert (
         s.vars["postgres"]["port"] == 8101
@@ -98,7 +99,7 @@ def _write(tmp: Path, toml: str, template: str = "x = {{ a }}\n") -> Path:
 def test_stack_unknown_key_is_named(tmp_path: Path) -> None:
     _write(tmp_path, '[services.s.program]\ncommand = "x"\nstopsignl = "INT"\n')
     with pytest.raises(ConfigError, match=r"services\.s\.program\.stopsignl: unknown key"):
-        stk.load(str(tmp_path))
+        load_stack(str(tmp_path))
 
 
 def test_stack_dest_must_stay_inside_base(tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ def test_stack_dest_must_stay_inside_base(tmp_path: Path) -> None:
         '[services.s.program]\ncommand = "x"\n',
     )
     with pytest.raises(ConfigError, match="relative path inside the base dir"):
-        stk.load(str(tmp_path))
+        load_stack(str(tmp_path))
 
 
 RAW = Path(__file__).with_name("provision_facts_converged.json").read_text()
@@ -154,7 +155,7 @@ def test_undefined_variable_in_a_template_is_one_clear_error(tmp_path: Path) -> 
         '[services.s.program]\ncommand = "x"\n',
         template="ok\n{{ missing }}\n",
     )
-    s = stk.load(str(tmp_path))
+    s = load_stack(str(tmp_path))
     with pytest.raises(
         DevkitError, match=r"template t\.j2 line 2: undefined variable: 'missing' is undefined"
     ):
@@ -162,7 +163,7 @@ def test_undefined_variable_in_a_template_is_one_clear_error(tmp_path: Path) -> 
 
 
 def test_plan_for_converged_facts_is_empty() -> None:
-    s = stk.load("halfstack")
+    s = load_stack("halfstack")
     f = _facts()
     d = desired.build(s, _target(), {}, f)
     # the recorded facts were taken from a converged host; re-derive the file hashes they must match
@@ -171,7 +172,7 @@ def test_plan_for_converged_facts_is_empty() -> None:
 
 
 def test_plan_changed_port_touches_one_file_and_one_program() -> None:
-    s = stk.load("halfstack")
+    s = load_stack("halfstack")
     f = _facts()
     d = desired.build(s, _target(), {}, f)
     f = _applied(f, d)
@@ -185,7 +186,7 @@ def test_plan_changed_port_touches_one_file_and_one_program() -> None:
 
 
 def test_plan_fresh_host_orders_ops() -> None:
-    s = stk.load("halfstack")
+    s = load_stack("halfstack")
     empty = facts.fresh(_facts().host)
     ops = [o.id for o in plan.plan(desired.build(s, _target(), {}, empty), empty)]
     assert ops[0] == "packages" and ops[1] == "dirs"
@@ -205,7 +206,7 @@ def test_plan_fresh_host_orders_ops() -> None:
 
 
 def _bai(facts_over: dict | None = None, overrides: dict | None = None) -> Desired:
-    s = stk.load("backend.ai")
+    s = load_stack("backend.ai")
     t = hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {})
     return desired.build(s, t, overrides or {}, _facts(**(facts_over or {})))
 
@@ -215,7 +216,7 @@ def _conf(d: Desired, name: str) -> str:
 
 
 def test_backendai_extends_the_halfstack() -> None:
-    s = stk.load("backend.ai")
+    s = load_stack("backend.ai")
     assert [x.name for x in s.services] == [
         "postgres",
         "redis",
@@ -229,11 +230,13 @@ def test_backendai_extends_the_halfstack() -> None:
     ]
     assert s.vars["postgres"]["port"] == 8101 and s.vars["postgres"]["database"] == "backend"
     assert s.vars["manager"]["port"] == 8091 and s.vars["webserver"]["port"] == 8090
-    assert {"postgres_password", "storage_manager_secret", "storage_secret"} <= set(s.secrets)
+    assert {"postgres_password", "storage_manager_secret", "storage_secret"} <= set(
+        secrets.declared(s)
+    )
 
 
 def test_backendai_edit_loop_maps_each_package_to_the_services_that_import_it() -> None:
-    from devkit.provision.kinds import editspec
+    from devkit.provision.kinds import edit as edit_kind
 
     def watcher(d: Desired) -> bool:
         return "devkit-watch" in [p.name for p in d.of("programs").programs]
@@ -249,7 +252,7 @@ def test_backendai_edit_loop_maps_each_package_to_the_services_that_import_it() 
     assert "compute-plugins" not in next(
         f.content for f in _bai().of("files") if f.id == "agent.toml"
     )
-    rules = stk.load("backend.ai").edit
+    rules = edit_kind.spec_of(load_stack("backend.ai"))
     assert rules is not None
     common = "src/ai/backend/common/"
     assert all(any(p.startswith(common) for p in v) for v in rules.restart.values())
@@ -258,7 +261,7 @@ def test_backendai_edit_loop_maps_each_package_to_the_services_that_import_it() 
         "src/ai/backend/kernel/**",
         "src/ai/backend/accelerator/**",  # the agent loads none of them here
     ]
-    assert editspec.WATCHER == "devkit-watch"
+    assert edit_kind.WATCHER == "devkit-watch"
 
 
 def test_backendai_runs_its_own_dockerd_without_a_host_engine() -> None:
@@ -410,14 +413,14 @@ def test_variables_may_refer_to_later_ones(tmp_path: Path) -> None:
         '[services.s.program]\ncommand = "x"\n',
         template="{{ a.first }}\n",
     )
-    d = desired.build(stk.load(str(tmp_path)), _target(), {}, _facts())
+    d = desired.build(load_stack(str(tmp_path)), _target(), {}, _facts())
     assert next(f.content for f in d.of("files") if f.id == "t") == "x-2-1\n"
 
 
 def test_extends_rejects_redefining_a_service(tmp_path: Path) -> None:
     _write(tmp_path, '[stack]\nextends = "halfstack"\n[services.redis.program]\ncommand = "x"\n')
     with pytest.raises(ConfigError, match="already defined by halfstack"):
-        stk.load(str(tmp_path))
+        load_stack(str(tmp_path))
 
 
 def test_single_host_commands_default_to_the_configured_host_or_the_sandbox(
@@ -465,7 +468,7 @@ def test_one_word_naming_a_service_is_the_service_of_the_default_host(
 
 @pytest.mark.parametrize("value", ["x'; rm -rf /", 'a"b', "has space", "$(id)"])
 def test_sql_names_with_quotes_are_refused_before_anything_is_written(value: str) -> None:
-    s = stk.load("halfstack")
+    s = load_stack("halfstack")
     with pytest.raises(DevkitError, match="is not a plain identifier") as info:
         desired.build(s, _target(), {"postgres": {"database": value}}, _facts())
     assert "postgres.database" in str(info.value) or "init" in str(info.value)
@@ -519,10 +522,10 @@ def test_a_host_name_with_a_newline_is_refused(tmp_path) -> None:
 def test_types_name_real_variables_and_known_types(tmp_path: Path) -> None:
     _write(tmp_path, '[vars]\na = 1\n[types]\nb = "port"\n[services.s.program]\ncommand = "x"\n')
     with pytest.raises(ConfigError, match=r"types\.b: no such variable"):
-        stk.load(str(tmp_path))
+        load_stack(str(tmp_path))
     _write(tmp_path, '[vars]\na = 1\n[types]\na = "prot"\n[services.s.program]\ncommand = "x"\n')
     with pytest.raises(ConfigError, match=r"types\.a: unknown type 'prot'"):
-        stk.load(str(tmp_path))
+        load_stack(str(tmp_path))
 
 
 def test_compiled_templates_are_cached_and_a_broken_cache_is_only_slower(

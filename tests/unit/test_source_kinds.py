@@ -18,6 +18,7 @@ from devkit.errors import DevkitError, RemoteError
 from devkit.provision.engine import desired, plan
 from devkit.provision.kinds import checkout, devvenv, lfs
 from devkit.provision.kinds.base import ApplyContext
+from devkit.provision.kinds.registry import load_stack
 from devkit.provision.ssh import hosts
 from devkit.provision.stack import spec as stk
 from tests.fakehost import FakeHost, fresh_raw, parsed
@@ -143,7 +144,7 @@ def test_the_interpreter_is_read_from_the_source_before_anything_changes(
 
 
 def _stack(source_spec: str) -> stk.Stack:
-    s = stk.load("backend.ai")._replace(wheels="remote")
+    s = load_stack("backend.ai")._replace(wheels="remote")
     return s._replace(
         vars={**s.vars, "backend_ai": {**s.vars["backend_ai"], "source": source_spec}}
     )
@@ -386,7 +387,7 @@ def _source_build(spec: str, **host: Any) -> Any:
     t = hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {})
     # a version set by hand does not move the line of a source
     over = {"backend_ai": {"source": spec, "version": "23.9.10"}}
-    return desired.build(stk.load("backend.ai"), t, over, parsed(raw))
+    return desired.build(load_stack("backend.ai"), t, over, parsed(raw))
 
 
 def test_the_release_line_follows_the_sources_version_not_the_version_setting(
@@ -441,7 +442,7 @@ def test_a_branch_on_a_host_without_its_python_is_refused_before_anything_change
     r.git("bundle", "create", str(bundle), "--all")
     osinfo = {"id": "debian", "version": host_os[-2:], "name": host_os}
     vm = FakeHost("vm", fresh_raw(base="/srv/dk", os=osinfo, pythons=pythons))
-    stack = stk.load("backend.ai")
+    stack = load_stack("backend.ai")
     job = engine.Job(stack, hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {}))
     over = {"backend_ai": {"source": f"{bundle}@{branch}"}}
     [res] = engine.run([job], engine.Options(over), connector({"vm": vm}), lambda e: None)

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
 from devkit.errors import DevkitError, RemoteError
-from devkit.provision.kinds import editspec, supervisor
+from devkit.provision.kinds import edit as edit_kind
+from devkit.provision.kinds import supervisor
 from devkit.provision.onhost import edit as host_edit
 from devkit.provision.ssh import hosts
 from devkit.provision.ssh.command import PYTHON, join, q, sh
@@ -103,22 +104,22 @@ def start_temporary(place: Place) -> None:
     """Run the watcher under the stack's supervisord until stop_temporary (watch = false): the same
     program the stack runs with watch = true; the next `devkit provision` removes it if it is left."""
     prog = supervisor.Program(
-        editspec.WATCHER,
-        editspec.watcher_line(place.rules["python"], place.base),
+        edit_kind.WATCHER,
+        edit_kind.watcher_line(place.rules["python"], place.base),
         {},
         "",
         "",
-        **editspec.PROGRAM,
+        **edit_kind.PROGRAM,
     )
     conf = supervisor.program_conf(place.layout, prog)
-    path = place.layout.path(layout.program_conf_rel(editspec.WATCHER))
+    path = place.layout.path(layout.program_conf_rel(edit_kind.WATCHER))
     place.conn.put(path, conf.encode(), 0o640, "watch")
     place.conn.run(
         join(
             [
                 sh(_ctl(place, "reread"), ">/dev/null"),
-                sh(_ctl(place, "add", editspec.WATCHER), ">/dev/null"),
-                sh(_ctl(place, "start", editspec.WATCHER), ">/dev/null"),
+                sh(_ctl(place, "add", edit_kind.WATCHER), ">/dev/null"),
+                sh(_ctl(place, "start", edit_kind.WATCHER), ">/dev/null"),
             ]
         ),
         "watch",
@@ -126,12 +127,12 @@ def start_temporary(place: Place) -> None:
 
 
 def stop_temporary(place: Place) -> None:
-    path = place.layout.path(layout.program_conf_rel(editspec.WATCHER))
+    path = place.layout.path(layout.program_conf_rel(edit_kind.WATCHER))
     place.conn.run(
         join(
             [
-                sh("{", _ctl(place, "stop", editspec.WATCHER), ">/dev/null 2>&1 || true; }"),
-                sh("{", _ctl(place, "remove", editspec.WATCHER), ">/dev/null 2>&1 || true; }"),
+                sh("{", _ctl(place, "stop", edit_kind.WATCHER), ">/dev/null 2>&1 || true; }"),
+                sh("{", _ctl(place, "remove", edit_kind.WATCHER), ">/dev/null 2>&1 || true; }"),
                 sh("rm -f --", q(path)),
             ]
         ),
@@ -142,13 +143,13 @@ def stop_temporary(place: Place) -> None:
 
 def follow(place: Place, out: TextIO) -> int:
     """The watcher's log as it grows (its last lines first), until Ctrl-C."""
-    log = q(place.layout.log(editspec.WATCHER))
+    log = q(place.layout.log(edit_kind.WATCHER))
     return place.conn.stream(sh("tail -n 20 -F --", log, "2>/dev/null"), out, pty=True)
 
 
 def start_watcher(place: Place) -> None:
     place.conn.run(
-        sh("{", _ctl(place, "start", editspec.WATCHER), ">/dev/null 2>&1 || true; }"), "watch"
+        sh("{", _ctl(place, "start", edit_kind.WATCHER), ">/dev/null 2>&1 || true; }"), "watch"
     )
 
 

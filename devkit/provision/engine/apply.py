@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from devkit.provision.kinds import registry
 from devkit.provision.kinds.base import ApplyContext, Op
-from devkit.provision.kinds.registry import BY_NAME, KINDS
 from devkit.provision.ssh.connection import Connection
 
 
@@ -14,15 +14,13 @@ def apply(
 ) -> None:
     """Run ops in order (on_op before and after each); raises RemoteError at the first failure
     (earlier ops stay applied, and each kind's finish still records what was done)."""
-    for kind in KINDS:
-        if hasattr(kind, "check"):
-            kind.check(conn, ops, ctx)
+    for kind in registry.KINDS:
+        kind.check(conn, ops, ctx)
     try:
         for op in ops:
             on_op(op, False)
-            BY_NAME[op.kind].apply(conn, op, ctx)
+            registry.kind(op.kind).apply(conn, op, ctx)
             on_op(op, True)
     finally:
-        for kind in KINDS:
-            if hasattr(kind, "finish"):
-                kind.finish(conn, ctx)
+        for kind in registry.KINDS:
+            kind.finish(conn, ctx)

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from devkit.errors import DevkitError
-from devkit.provision.kinds import checkout
+from devkit.provision.kinds import checkout, programs, registry
 from devkit.provision.kinds import secrets as secret_kind
 from devkit.provision.kinds.base import Build, Desired, Facts, Render, truthy
-from devkit.provision.kinds.registry import KINDS
 from devkit.provision.ssh import hosts
 from devkit.provision.stack import render, vartypes
 from devkit.provision.stack import spec as stk
@@ -84,12 +83,12 @@ def build(
     enabled = tuple(s for s in stack.services if _enabled(text(s.when, f"services.{s.name}.when")))
     r = Render(text, lambda name: render.render_file(env, name, ctx), host.user)
     b = Build(stack._replace(services=enabled), r, facts, lay, secret_values, {})
-    for kind in KINDS:
+    for kind in registry.KINDS:
         b.built[kind.NAME] = kind.desired(b)
     b.built["files"] = tuple(b.built["files"])  # the kinds after files may add to it; now frozen
     # the manager host's view of its cluster (`devkit status`), rendered like everything else
     b.built["cluster_status"] = (
-        text(stack.cluster.status, "cluster.status") if stack.cluster else ""
+        text(cl.status, "cluster.status") if (cl := programs.cluster_of(stack)) else ""
     )
     notes = r.file(stack.notes) if stack.notes else ""
     masked = {**secret_values, **{f"var:{k}": v for k, v in typed.secrets.items()}}

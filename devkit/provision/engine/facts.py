@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from devkit.errors import RemoteError
+from devkit.provision.kinds import registry
 from devkit.provision.kinds.base import Facts, HostInfo
-from devkit.provision.kinds.registry import KINDS
 from devkit.provision.onhost import facts as host_facts
 from devkit.provision.ssh.command import PYTHON, Command, q, sh
 from devkit.provision.ssh.connection import Connection, tail
@@ -32,7 +32,7 @@ def script() -> str:
     sources = {
         k.NAME: "from __future__ import annotations\n"
         + "\n\n".join(inspect.getsource(fn) for fn in k.REMOTE)
-        for k in KINDS
+        for k in registry.KINDS
     }
     return (
         Path(host_facts.__file__).read_text(encoding="utf-8")
@@ -43,7 +43,7 @@ def script() -> str:
 
 def request(stack: Any, base: str, **extra: dict[str, Any]) -> dict[str, Any]:
     """What to ask: each kind's request, with `extra` merged into a kind's (health=... for status)."""
-    kinds = {k.NAME: k.request(stack) for k in KINDS}
+    kinds = {k.NAME: k.request(stack) for k in registry.KINDS}
     for name, more in extra.items():
         kinds[name] = {**kinds[name], **more}
     return {"base": base, "kinds": kinds}
@@ -58,7 +58,8 @@ def parse(output: str) -> Facts:
     data = json.loads(output)
     kinds = data["kinds"]
     return Facts(
-        HostInfo.parse(data["host"]), {k.NAME: k.parse(kinds.get(k.NAME) or {}) for k in KINDS}
+        HostInfo.parse(data["host"]),
+        {k.NAME: k.parse(kinds.get(k.NAME) or {}) for k in registry.KINDS},
     )
 
 
@@ -81,7 +82,7 @@ def gather_kind(conn: Connection, kind: str, req: Any, base: str) -> Any:
 
 def fresh(host: HostInfo) -> Facts:
     """The facts of a host with nothing of the stack on it (what a kind parses from no answer)."""
-    return Facts(host, {k.NAME: k.parse({}) for k in KINDS})
+    return Facts(host, {k.NAME: k.parse({}) for k in registry.KINDS})
 
 
 def gather(conn: Connection, stack: Any, base: str, **extra: dict[str, Any]) -> Facts:

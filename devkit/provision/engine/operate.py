@@ -10,9 +10,8 @@ from devkit.errors import DevkitError
 from devkit.provision.engine import desired, facts, lock, mounts
 from devkit.provision.engine.events import ServiceStatus
 from devkit.provision.kinds import boot as boot_kind
-from devkit.provision.kinds import dirs, programs, supervisor
+from devkit.provision.kinds import dirs, programs, registry, supervisor
 from devkit.provision.kinds.base import Facts
-from devkit.provision.kinds.registry import KINDS
 from devkit.provision.ssh import hosts
 from devkit.provision.ssh.command import Part, cat, join, q, sh
 from devkit.provision.ssh.connection import Connection
@@ -97,7 +96,7 @@ def choose(found: list[Found], target: hosts.Target, stack: str | None) -> list[
 
 
 def load_found(f: Found) -> stk.Stack:
-    return stk.load(f.stack_dir or f.stack)
+    return registry.load_stack(f.stack_dir or f.stack)
 
 
 def find(
@@ -168,7 +167,7 @@ def cluster_members(dep: Deployment) -> Members:
 
 def notes(f: Facts) -> list[str]:
     """What the kinds say about the host beyond its services (images, adaptations devkit made)."""
-    return [line for kind in KINDS if hasattr(kind, "notes") for line in kind.notes(f)]
+    return [line for kind in registry.KINDS for line in kind.notes(f)]
 
 
 def all_ok(dep: Deployment, rows_: list[ServiceStatus]) -> bool:

@@ -5,10 +5,10 @@ An op that would change nothing is not in the plan, so a converged host plans no
 
 from __future__ import annotations
 
+from devkit.provision.kinds import registry
 from devkit.provision.kinds.base import Desired, Facts, Op, PlanState
-from devkit.provision.kinds.registry import KINDS, STEPS
 
 
 def plan(d: Desired, f: Facts) -> list[Op]:
-    state = PlanState(set(), tuple(k.ops for k in STEPS))
-    return [op for kind in KINDS for op in kind.plan(d, f, state)]
+    state = PlanState(set(), tuple(k.steps for k in registry.STEPS))
+    return [op for kind in registry.KINDS for op in kind.plan(d, f, state)]

@@ -15,9 +15,8 @@ from devkit.errors import DevkitError, RemoteError
 from devkit.provision.engine import desired, facts, lock, operate, plan
 from devkit.provision.engine.apply import apply
 from devkit.provision.engine.events import Emit, Event, HostResult, OpResult, Redact, ServiceStatus
-from devkit.provision.kinds import programs
-from devkit.provision.kinds.base import ApplyContext, Desired, Facts, Op
-from devkit.provision.kinds.registry import BY_NAME, KINDS
+from devkit.provision.kinds import programs, registry
+from devkit.provision.kinds.base import SOURCE, ApplyContext, Desired, Facts, Op
 from devkit.provision.ssh import hosts
 from devkit.provision.ssh.connection import Connection, Held, Interrupted
 from devkit.provision.stack import layout
@@ -121,10 +120,8 @@ def _look_again(h: _Host, d: Desired, f: Facts) -> Facts:
     def ask(kind: str, req: Any) -> Any:
         return facts.gather_kind(conn, kind, req, d.layout.base)
 
-    for kind in KINDS:
-        refresh = getattr(kind, "refresh", None)
-        if refresh is not None:
-            f = refresh(conn, d, f, ask)
+    for kind in registry.KINDS:
+        f = kind.refresh(conn, d, f, ask)
     return f
 
 
@@ -155,7 +152,7 @@ def _converge(
     manager: _Host | None = None,
 ) -> None:
     assert h.conn is not None and h.facts is not None and h.desired is not None
-    cl = h.job.stack.cluster
+    cl = programs.cluster_of(h.job.stack)
     waits = {f"program:{s}" for s in cl.waits} if cl and manager is not None else set()
     conn, d, f = h.conn, h.desired, h.facts
     try:
@@ -174,8 +171,7 @@ def _converge(
             )
         if opts.dry_run:
             for op in ops:
-                diff = getattr(BY_NAME[op.kind], "diff", None)
-                text = diff(conn, op, d) if diff else ""
+                text = registry.kind(op.kind).diff(conn, op, d)
                 h.done.append(OpResult(op.id, op.action, op.detail, "planned", text))
             h.finish("planned" if ops else "unchanged", notes=d.notes)
             return
@@ -193,7 +189,7 @@ def _converge(
                 h.done.append(OpResult(op.id, op.action, op.detail, "changed"))
                 emit(Event(h.name, "changed", op.id, op.action))
 
-        first = [op for op in ops if getattr(BY_NAME[op.kind], "STAGE", 1) == 0]
+        first = [op for op in ops if registry.kind(op.kind).STAGE == SOURCE]
         told: list[str] = []  # the first stage's notes (what a push did)
         if first:
             # the source first; then everything else is planned from what it brought

@@ -2,8 +2,9 @@
 
 A kind is a module (pre-commit's languages, pyinfra's facts + operations in one place) with:
   NAME                      its key in the registry, the facts and the desired state
-  STAGE                     0 for kinds applied before the others are planned (the checkout the
-                            rest is planned from); 1, the default, for the rest
+  STAGE                     SOURCE for the kind applied before the others are planned (the
+                            checkout the rest is planned from); LATER for the rest
+  GROUP                     the stack.toml group it owns (a stack.spec.Group), or None
   request(stack)            what to ask the host about (JSON; paths relative to the base dir)
   collect(req, base)        runs ON THE HOST (stdlib only, helpers from devkit.provision.onhost.facts);
                             REMOTE lists it and any helper it calls (shipped as source)
@@ -11,9 +12,14 @@ A kind is a module (pre-commit's languages, pyinfra's facts + operations in one 
   desired(build)            the kind's desired state, rendered from the stack
   plan(d, f, state)         the ops that would change something (none on a converged host)
   apply(conn, op, ctx)      the commands and file writes of one op
-and optionally refresh(conn, d, f, ask) (a second look once the stack is rendered), check(conn, ops,
-ctx) (before any op runs), finish(conn, ctx) (after the last), diff(conn, op, d) (what a dry run
-shows) and ops(d, f, service, stage) (a service's steps).
+  refresh(conn, d, f, ask)  a second look once the stack is rendered
+  check(conn, ops, ctx)     before any op runs: what would make the run fail half-way
+  finish(conn, ctx)         after the last op (a failed one too): records what was done
+  diff(conn, op, d)         what a dry run shows of an op
+  steps(d, f, service, stage)  the ops of a service's bring-up (before or after it starts)
+  notes(f)                  lines `devkit status` adds about the host
+Every module spells every hook; one it does without is this module's default (pre-commit's
+languages do the same with lang_base's `basic_*`), so the engine never asks whether a kind has it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any, NamedTuple, Protocol
 
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack.layout import Layout
+from devkit.provision.stack.spec import Group, Stack
 
 
 def truthy(rendered: str) -> bool:
@@ -122,7 +129,7 @@ class Build(NamedTuple):
     """What a kind's desired() sees: the stack (services already filtered by `when`), the
     renderer, the host's facts, and the kinds built before it (in registry order)."""
 
-    stack: Any  # devkit.provision.stack.Stack
+    stack: Stack
     render: Render
     facts: Facts
     layout: Layout
@@ -151,12 +158,53 @@ class ApplyContext:
         self.state: dict[str, Any] = {}
 
 
-class Kind(Protocol):
-    NAME: str
+SOURCE, LATER = 0, 1  # a kind's STAGE
 
-    def request(self, stack: Any) -> Any: ...
+
+# the defaults of the hooks a kind does without
+
+
+def no_refresh(conn: Connection, d: Desired, f: Facts, ask: Ask) -> Facts:
+    return f
+
+
+def no_check(conn: Connection, ops: list[Op], ctx: ApplyContext) -> None:
+    return None
+
+
+def no_finish(conn: Connection, ctx: ApplyContext) -> None:
+    return None
+
+
+def no_diff(conn: Connection, op: Op, d: Desired) -> str:
+    return ""
+
+
+def no_steps(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
+    return []
+
+
+def no_notes(f: Facts) -> list[str]:
+    return []
+
+
+class Kind(Protocol):
+    """A resource kind module (tests/unit/test_registry_kinds.py holds every kind to it)."""
+
+    NAME: str
+    STAGE: int
+    GROUP: Group | None
+    REMOTE: tuple[Callable[..., Any], ...]
+
+    def request(self, stack: Stack) -> Any: ...
     def collect(self, req: Any, base: str) -> Any: ...
     def parse(self, raw: Any) -> Any: ...
     def desired(self, b: Build) -> Any: ...
     def plan(self, d: Desired, f: Facts, state: PlanState) -> list[Op]: ...
     def apply(self, conn: Connection, op: Op, ctx: ApplyContext) -> None: ...
+    def refresh(self, conn: Connection, d: Desired, f: Facts, ask: Ask) -> Facts: ...
+    def check(self, conn: Connection, ops: list[Op], ctx: ApplyContext) -> None: ...
+    def finish(self, conn: Connection, ctx: ApplyContext) -> None: ...
+    def diff(self, conn: Connection, op: Op, d: Desired) -> str: ...
+    def steps(self, d: Desired, f: Facts, service: str, stage: str) -> list[Op]: ...
+    def notes(self, f: Facts) -> list[str]: ...

@@ -8,11 +8,26 @@ import hashlib
 import os
 from typing import Any, NamedTuple
 
-from devkit.provision.kinds.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit.provision.kinds.base import (
+    LATER,
+    ApplyContext,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    no_check,
+    no_diff,
+    no_finish,
+    no_notes,
+    no_refresh,
+    no_steps,
+)
 from devkit.provision.onhost.facts import file_fact
 from devkit.provision.ssh.command import join, q, sh
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
+from devkit.provision.stack.spec import Stack
 
 NAME = "boot"
 UNITS = "/etc/systemd/system"
@@ -39,7 +54,7 @@ def unit_name(base: str) -> str:
     return f"devkit-{hashlib.sha256(base.encode()).hexdigest()[:12]}.service"
 
 
-def request(stack: Any) -> dict[str, str]:
+def request(stack: Stack) -> dict[str, str]:
     return {"units": UNITS}
 
 
@@ -117,3 +132,14 @@ def remove(f: Facts) -> list[Any]:
         sh("systemctl disable --quiet", q(have.unit), "2>/dev/null || true"),
         sh("rm -f --", path, "&& systemctl daemon-reload"),
     ]
+
+
+# the hooks this kind does without (base.py's defaults)
+STAGE = LATER
+GROUP = None
+refresh = no_refresh
+check = no_check
+finish = no_finish
+diff = no_diff
+steps = no_steps
+notes = no_notes

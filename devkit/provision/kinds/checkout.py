@@ -24,19 +24,70 @@ import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from devkit import schema as s
 from devkit.errors import DevkitError, RemoteError
-from devkit.provision.kinds import editspec, packages
-from devkit.provision.kinds.base import ApplyContext, Ask, Build, Desired, Facts, Op, PlanState
+from devkit.provision.kinds import edit as edit_kind
+from devkit.provision.kinds import packages
+from devkit.provision.kinds.base import (
+    SOURCE,
+    ApplyContext,
+    Ask,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    no_diff,
+    no_finish,
+    no_notes,
+    no_steps,
+)
 from devkit.provision.onhost import edit as host_edit
 from devkit.provision.onhost.facts import read, run
 from devkit.provision.ssh.command import as_user, join, q, sh
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
+from devkit.provision.stack.spec import Group, Stack
 
 NAME = "checkout"
-STAGE = 0  # before every other kind: what they plan depends on it
+STAGE = SOURCE  # before every other kind: what they plan depends on it
 STATE = "state/checkout.json"  # what devkit checked out, and from where
 NONE = ("", "none", "pypi")
+
+
+class CheckoutSpec(NamedTuple):
+    """[checkout]: where the stack's code comes from, when not from released wheels."""
+
+    source: str  # template: "pypi"/"none", "URL[@REF]", "PATH[@REF]" (a bundle or repository here)
+    path: str  # template: where the checkout lives on the host (absolute)
+    venv: str  # template: the dev venv, relative to the checkout ("" = none)
+    requirements: str  # relative to the checkout
+    lock: str  # relative to the checkout: Pants' JSON lock or uv's TOML lock
+    fixes: tuple[str, ...]  # templates: pins that replace the lock's (known fixes per line)
+    lfs_wheels: tuple[str, ...]  # distributions on PyPI that carry the repository's LFS files
+
+
+CHECKOUT = s.Table(
+    s.Key("source", s.string()),
+    s.Key("path", s.string()),
+    s.Key("venv", s.string(), ""),
+    s.Key("requirements", s.string(), "requirements.txt"),
+    s.Key("lock", s.string(), "python.lock"),
+    s.Key("fixes", s.strings(), ()),
+    s.Key("lfs_wheels", s.strings(), ()),
+)
+
+
+def _parse_group(value: Any, where: s.Where, dirs: tuple[Path, ...]) -> CheckoutSpec | None:
+    return None if value is None else CheckoutSpec(**s.validate(CHECKOUT, value, where))
+
+
+GROUP = Group(NAME, _parse_group)
+
+
+def spec_of(stack: Stack) -> CheckoutSpec | None:
+    """The stack's [checkout], if it can run from one."""
+    return stack.group(NAME)  # type: ignore[no-any-return]
 
 
 class Source(NamedTuple):
@@ -111,7 +162,7 @@ def local_source(path: Path, where: str) -> Source:
     return Source("local", top, git("symbolic-ref", "-q", "--short", "HEAD"), commit)
 
 
-def request(stack: Any) -> dict[str, str]:
+def request(stack: Stack) -> dict[str, str]:
     return {"state": STATE}
 
 
@@ -161,7 +212,7 @@ def parse(raw: Any) -> CheckoutFacts:
 
 
 def desired(b: Build) -> DCheckout | None:
-    spec = b.stack.checkout
+    spec = spec_of(b.stack)
     if spec is None:
         return None
     r = b.render.text
@@ -397,7 +448,7 @@ def _push(conn: Connection, op: Op, ctx: ApplyContext, want: DCheckout) -> None:
         # the stack runs: the edit loop's rules (written now if this run brings them) say which
         # services the pushed files restart, under the edit lock, as `devkit sync` does
         for f in d.of("files"):
-            if f.id in (editspec.RULES_ID, editspec.SCRIPT_ID):
+            if f.id in (edit_kind.RULES_ID, edit_kind.SCRIPT_ID):
                 conn.put(d.layout.path(f.dest), f.content.encode(), f.mode, op.id, f.owner)
         find = {"base": d.layout.base, "host": conn.name, "stack": d.stack}
     try:
@@ -466,3 +517,10 @@ def _bundle(src: Source) -> Path:
         os.unlink(name)
         raise DevkitError(f"cannot bundle {src.spec}: {r.stderr.strip().splitlines()[-1:]}")
     return Path(name)
+
+
+# the hooks this kind does without (base.py's defaults)
+finish = no_finish
+diff = no_diff
+steps = no_steps
+notes = no_notes

@@ -12,10 +12,23 @@ import os
 from typing import Any, NamedTuple
 
 from devkit.provision.kinds import checkout
-from devkit.provision.kinds.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit.provision.kinds.base import (
+    LATER,
+    ApplyContext,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    no_diff,
+    no_finish,
+    no_notes,
+    no_steps,
+)
 from devkit.provision.onhost.facts import read, run
 from devkit.provision.ssh.command import as_user, join, q, sh, write_text
 from devkit.provision.ssh.connection import Connection
+from devkit.provision.stack.spec import Stack
 
 NAME = "devvenv"
 SPEC = ".devkit-spec"
@@ -57,7 +70,7 @@ class DDevVenv(NamedTuple):
 STATE = "state/devvenv.json"  # where devkit last built it
 
 
-def request(stack: Any) -> dict[str, Any]:
+def request(stack: Stack) -> dict[str, Any]:
     return {"state": STATE}
 
 
@@ -94,7 +107,7 @@ def parse(raw: Any) -> VenvFacts:
 
 
 def desired(b: Build) -> DDevVenv | None:
-    spec = b.stack.checkout
+    spec = checkout.spec_of(b.stack)
     have: checkout.CheckoutFacts = b.facts.of(checkout.NAME)
     want = b.built.get(checkout.NAME)
     if spec is None or want is None or not spec.venv or not have.python:
@@ -156,3 +169,12 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     )
     conn.run(as_user(cmd, "", d.user, d.is_root), op.id)
     conn.put(d.layout.path(STATE), json.dumps({"path": v.path}).encode() + b"\n", 0o640, op.id)
+
+
+# the hooks this kind does without (base.py's defaults)
+STAGE = LATER
+GROUP = None
+finish = no_finish
+diff = no_diff
+steps = no_steps
+notes = no_notes

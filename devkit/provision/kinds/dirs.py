@@ -7,16 +7,45 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any, NamedTuple
 
-from devkit.provision.kinds.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit import schema as s
+from devkit.provision.kinds.base import (
+    LATER,
+    ApplyContext,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    no_check,
+    no_diff,
+    no_finish,
+    no_notes,
+    no_refresh,
+    no_steps,
+)
 from devkit.provision.onhost.facts import read, stat_of
 from devkit.provision.ssh.command import join, q, sh, write_text
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
-from devkit.provision.stack.spec import all_dirs
+from devkit.provision.stack.spec import DIR, DirSpec, Group, Stack, concat, dir_specs
 
 NAME = "dirs"
+
+
+def _parse_group(value: Any, where: s.Where, dirs: tuple[Path, ...]) -> tuple[DirSpec, ...]:
+    """[[dirs]]: the stack's own folders under the base dir (a service's are in its table)."""
+    return dir_specs(s.list_of(s.table(DIR))([] if value is None else value, where))
+
+
+GROUP = Group(NAME, _parse_group, merge=concat)
+
+
+def all_dirs(stack: Stack) -> list[DirSpec]:
+    """The stack's folders and every service's."""
+    return [*stack.group(NAME), *(d for svc in stack.services for d in svc.dirs)]
 
 
 class Stat(NamedTuple):
@@ -38,7 +67,7 @@ class DirFacts(NamedTuple):
     setfacl: bool = False  # can the host grant one user a way through (ACLs)?
 
 
-def request(stack: Any) -> list[str]:
+def request(stack: Stack) -> list[str]:
     return [p for p, _ in layout.BUILTIN_DIRS] + [d.path for d in all_dirs(stack)]
 
 
@@ -176,3 +205,13 @@ def restore(granted: dict[str, dict[str, Any]]) -> list[Any]:
         else:
             out.append(sh("chmod", q(str(g.get("mode", "0700"))), "--", q(path)))
     return out
+
+
+# the hooks this kind does without (base.py's defaults)
+STAGE = LATER
+refresh = no_refresh
+check = no_check
+finish = no_finish
+diff = no_diff
+steps = no_steps
+notes = no_notes

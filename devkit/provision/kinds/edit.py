@@ -1,24 +1,202 @@
-"""The edit loop's files on the host: the stack's `[edit]` group rendered for this host
-(supervisor/edit.json) and the host side that reads it (supervisor/devkit-edit.py, the source of
-devkit/provision/host_edit.py). The files kind writes them; the watcher (`devkit-watch`, a service
-editspec adds to the stack) runs from them, and `devkit restart --changed` and `devkit sync` read
-the rules there, so every way of restarting agrees on what a path means."""
+"""The edit loop's `[edit]` group of stack.toml, for stacks whose services run from a source checkout
+on the host (`devkit restart --changed`, `devkit watch`, `devkit sync`, VS Code), and its files on
+the host: the group rendered for this host (supervisor/edit.json) and the host side that reads it
+(supervisor/devkit-edit.py, the source of devkit/provision/onhost/edit.py). The files kind writes
+them; the watcher (`devkit-watch`, a service this kind adds to the stack) runs from them, and
+`devkit restart --changed` and `devkit sync` read the rules there, so every way of restarting
+agrees on what a path means.
+
+    [edit]
+    when = "{{ source.mode != 'pypi' }}"  # template: the edit loop exists only when truthy ("" = always)
+    checkout = "{{ source.checkout }}"    # template: the checkout's absolute path on the host
+    python = "{{ source.python }}"        # template: the dev venv's interpreter
+    watch = "{{ source.watch }}"          # template, true/false: run the watcher under supervisord
+    debounce = 0.2                        # seconds of quiet after a save before the watcher acts
+    pythonpath = ["src"]                  # what the services import from (VS Code, the terminal)
+    vscode = true                         # give the checkout a .vscode/settings.json
+
+    [edit.restart]                        # service -> the checkout paths whose change restarts it
+    manager = ["src/ai/backend/manager/**", "src/ai/backend/common/**"]
+
+    [[edit.notes]]                        # paths that restart nothing, and what they mean
+    paths = ["src/ai/backend/kernel/**"]
+    note = "new sessions pick them up"
+
+Paths are relative to the checkout: `*` and `?` stay inside one folder, `**` crosses folders, and a
+path without either means that file or folder and everything under it. The watcher is a service of
+the stack (`devkit-watch`), added here when the group exists and started when `watch` is true.
+"""
 
 from __future__ import annotations
 
 import json
 import posixpath
+import re
+import shlex
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from devkit import schema as s
 from devkit.errors import ConfigError
-from devkit.provision.kinds import editspec
-from devkit.provision.kinds.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit.provision.kinds.base import (
+    LATER,
+    ApplyContext,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    no_check,
+    no_diff,
+    no_finish,
+    no_notes,
+    no_refresh,
+    no_steps,
+)
 from devkit.provision.kinds.files import DFile
 from devkit.provision.onhost import edit as host_edit
 from devkit.provision.ssh.connection import Connection
+from devkit.provision.stack import layout
+from devkit.provision.stack.spec import Group, ProgramSpec, ServiceSpec, Stack
 
 NAME = "edit"
+WATCHER = "devkit-watch"  # the watcher's service name
+# on the host (base-relative): the rendered group, which the watcher and the CLI read, and the host
+# side of the edit loop (devkit/provision/onhost/edit.py); and their file ids
+RULES, SCRIPT = layout.EDIT_RULES, layout.EDIT_SCRIPT
+RULES_ID, SCRIPT_ID = "edit.json", "devkit-edit.py"
+_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._*?/+@-]+$")
+
+
+class NoteSpec(NamedTuple):
+    paths: tuple[str, ...]
+    note: str
+
+
+class EditSpec(NamedTuple):
+    when: str  # template
+    checkout: str  # template
+    python: str  # template
+    watch: str  # template
+    debounce: float
+    pythonpath: tuple[str, ...]
+    vscode: bool
+    restart: dict[str, tuple[str, ...]]  # service -> path patterns
+    notes: tuple[NoteSpec, ...]
+
+
+def _pattern(value: str, where: s.Where) -> str:
+    if not _PATH.match(value) or "//" in value:
+        raise where.fail(
+            f"{value!r} is not a path inside the checkout",
+            "Write it relative to the checkout, e.g. src/app/** (no leading /, no ..).",
+        )
+    return value.rstrip("/")
+
+
+_PATTERNS = s.strings(_pattern)
+NOTE = s.Table(s.Key("paths", _PATTERNS), s.Key("note", s.string(r".*\S.*", "a sentence")))
+EDIT = s.Table(
+    s.Key("when", s.string(), ""),
+    s.Key("checkout", s.string(r".*\S.*", "a path template"), "{{ source.checkout }}"),
+    s.Key("python", s.string(r".*\S.*", "a path template"), "{{ source.python }}"),
+    s.Key("watch", s.string(), "false"),
+    s.Key("debounce", s.number(), 0.2),
+    s.Key("pythonpath", _PATTERNS, ("src",)),
+    s.Key("vscode", s.boolean(), True),
+    s.Key("restart", s.mapping(_PATTERNS), {}),
+    s.Key("notes", s.list_of(s.table(NOTE)), ()),
+)
+
+
+def _parse_group(data: Any, where: s.Where, dirs: tuple[Path, ...]) -> EditSpec | None:
+    if data is None:
+        return None
+    v = s.validate(EDIT, data, where)
+    if not v["restart"]:
+        raise where.key("restart").fail(
+            "no service restarts for any path",
+            'Add a table of service = [paths], e.g. [edit.restart] app = ["src/app/**"].',
+        )
+    return EditSpec(
+        v["when"],
+        v["checkout"],
+        v["python"],
+        v["watch"],
+        v["debounce"],
+        v["pythonpath"],
+        v["vscode"],
+        v["restart"],
+        tuple(NoteSpec(n["paths"], n["note"]) for n in v["notes"]),
+    )
+
+
+def spec_of(stack: Stack) -> EditSpec | None:
+    """The stack's [edit], if it has an edit loop."""
+    return stack.group(NAME)  # type: ignore[no-any-return]
+
+
+def _check_group(stack: Stack) -> None:
+    """Every service [edit.restart] names is one of the stack's."""
+    edit = spec_of(stack)
+    services = [svc.name for svc in stack.services]
+    for name in edit.restart if edit else ():
+        if name not in services:
+            raise ConfigError(
+                stack.source,
+                f"edit.restart.{name}",
+                f"no service {name!r} in this stack",
+                f"Services: {', '.join(services)}.",
+            )
+
+
+def _with_watcher(stack: Stack) -> Stack:
+    """The stack with the edit loop's watcher as a service of its own (the outermost stack)."""
+    edit = spec_of(stack)
+    if edit is None:
+        return stack
+    program = ProgramSpec(watcher_command(edit), {}, "", "", **PROGRAM)
+    uses = (f"file:{RULES_ID}", f"file:{SCRIPT_ID}")
+    watcher = ServiceSpec(WATCHER, (), (), (), (), uses, (), program, "", (), when_watching(edit))
+    return stack._replace(services=(*stack.services, watcher))
+
+
+def when_watching(edit: EditSpec) -> str:
+    """A template that renders `true` when the edit loop exists and its watcher is on."""
+    on = "{{ (v | trim | lower) in ('true', '1', 'yes', 'on') }}"
+    watch = "{% set v %}" + edit.watch + "{% endset %}" + on
+    if not edit.when:
+        return watch
+    off = "('false', '0', 'no', 'none', '')"
+    return (
+        "{% set w %}" + edit.when + "{% endset %}{% set v %}" + edit.watch + "{% endset %}"
+        "{{ (w | trim | lower) not in " + off + " and (v | trim | lower) in "
+        "('true', '1', 'yes', 'on') }}"
+    )
+
+
+# the watcher's program: the host script under the dev venv's interpreter (so a syntax check reads a
+# file as the services' Python does), or the system's python3 until that venv exists
+LAUNCH = 'p="$0"; [ -x "$p" ] || p=/usr/bin/python3; exec "$p" -I -S "$1" watch "$2"'
+PROGRAM = {"priority": 999, "startsecs": 1, "stopsignal": "TERM", "stopwaitsecs": 5}
+
+
+def watcher_command(edit: EditSpec) -> str:
+    """The watcher's command line as a stack template (rendered with the host's variables)."""
+    return (
+        f"/bin/sh -c {shlex.quote(LAUNCH)} "
+        "{% set py %}" + edit.python + "{% endset %}{{ py | trim | q }} "
+        f"{{{{ path('{SCRIPT}') | q }}}} {{{{ path('{RULES}') | q }}}}"
+    )
+
+
+def watcher_line(python: str, base: str) -> str:
+    """The same command line, from the values the host's rules hold."""
+    words = (python, f"{base}/{SCRIPT}", f"{base}/{RULES}")
+    return f"/bin/sh -c {shlex.quote(LAUNCH)} " + " ".join(shlex.quote(w) for w in words)
+
+
+GROUP = Group(NAME, _parse_group, check=_check_group, finish=_with_watcher)
 
 
 class DEdit(NamedTuple):
@@ -29,7 +207,7 @@ class DEdit(NamedTuple):
     rules: dict[str, Any]  # what supervisor/edit.json holds
 
 
-def request(stack: Any) -> dict[str, Any]:
+def request(stack: Stack) -> dict[str, Any]:
     return {}
 
 
@@ -65,7 +243,7 @@ def enabled(text: str) -> bool:
 def desired(b: Build) -> DEdit | None:
     """The rendered group, or None when the stack has none or it is off (`when`) on this host;
     adds the rules and the host script to the files."""
-    e: editspec.EditSpec | None = b.stack.edit
+    e = spec_of(b.stack)
     r = b.render.text
     if e is None or (e.when and not enabled(r(e.when, "edit.when"))):
         return None
@@ -90,9 +268,9 @@ def desired(b: Build) -> DEdit | None:
     login = b.render.login
     files: list[DFile] = b.built["files"]
     text = json.dumps(rules, indent=1) + "\n"
-    files.append(DFile(editspec.RULES_ID, editspec.RULES, text, 0o640, login, ""))
+    files.append(DFile(RULES_ID, RULES, text, 0o640, login, ""))
     script = Path(host_edit.__file__).read_text(encoding="utf-8")
-    files.append(DFile(editspec.SCRIPT_ID, editspec.SCRIPT, script, 0o640, login, ""))
+    files.append(DFile(SCRIPT_ID, SCRIPT, script, 0o640, login, ""))
     return DEdit(checkout, python, e.pythonpath, e.vscode, rules)
 
 
@@ -102,3 +280,13 @@ def plan(d: Desired, f: Facts, state: PlanState) -> list[Op]:
 
 def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     raise AssertionError("the edit kind plans no ops")
+
+
+# the hooks this kind does without (base.py's defaults)
+STAGE = LATER
+refresh = no_refresh
+check = no_check
+finish = no_finish
+diff = no_diff
+steps = no_steps
+notes = no_notes

@@ -7,16 +7,63 @@ import difflib
 import hashlib
 import json
 import os
+from pathlib import Path
 from typing import Any, NamedTuple
 
-from devkit.provision.kinds import editspec
-from devkit.provision.kinds.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit import schema as s
+from devkit.errors import ConfigError
+from devkit.provision.kinds.base import (
+    LATER,
+    ApplyContext,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    no_check,
+    no_finish,
+    no_notes,
+    no_refresh,
+    no_steps,
+)
 from devkit.provision.onhost.facts import file_fact
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
-from devkit.provision.stack.spec import all_files
+from devkit.provision.stack.spec import FILE, FileSpec, Group, Stack, concat, file_specs
 
 NAME = "files"
+
+
+def _parse_group(value: Any, where: s.Where, dirs: tuple[Path, ...]) -> tuple[FileSpec, ...]:
+    """[[files]]: the stack's own files (a service's are in its table)."""
+    return file_specs(s.list_of(s.table(FILE))([] if value is None else value, where), where, dirs)
+
+
+def all_files(stack: Stack) -> list[FileSpec]:
+    """The stack's files and every service's."""
+    return [*stack.group(NAME), *(f for svc in stack.services for f in svc.files)]
+
+
+def _check_group(stack: Stack) -> None:
+    ids = [f.id for f in all_files(stack)]
+    dup = {i for i in ids if ids.count(i) > 1}
+    if dup:
+        raise ConfigError(
+            stack.source,
+            "files",
+            f"duplicate file ids: {', '.join(sorted(dup))}",
+            "Give each file a unique `id`.",
+        )
+
+
+GROUP = Group(
+    NAME,
+    _parse_group,
+    merge=concat,
+    check=_check_group,
+    ref="file",
+    names=lambda stack: {f.id for f in all_files(stack)},
+)
 
 
 class DFile(NamedTuple):
@@ -34,14 +81,16 @@ class FileStat(NamedTuple):
     sha256: str
 
 
-def request(stack: Any) -> list[str]:
+def request(stack: Stack) -> list[str]:
     generated = [
         layout.SUPERVISOR_CONF,
         layout.START_ALL,
         *(layout.program_conf_rel(s.name) for s in stack.services),
         layout.SERVICES,
         layout.PROBES,
-        *((editspec.RULES, editspec.SCRIPT) if stack.edit else ()),
+        # the edit kind's, when the stack has an edit loop (a file that is not there is None)
+        layout.EDIT_RULES,
+        layout.EDIT_SCRIPT,
     ]
     return [f.dest for f in all_files(stack)] + generated
 
@@ -119,3 +168,12 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     df: DFile = op.item
     owner = df.owner if df.owner != ctx.d.user else ""
     conn.put(ctx.d.layout.path(df.dest), df.content.encode(), df.mode, op.id, owner)
+
+
+# the hooks this kind does without (base.py's defaults)
+STAGE = LATER
+refresh = no_refresh
+check = no_check
+finish = no_finish
+steps = no_steps
+notes = no_notes

@@ -22,13 +22,25 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from devkit.errors import DevkitError, RemoteError
-from devkit.provision.kinds.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit import schema as sch
+from devkit.errors import ConfigError, DevkitError, RemoteError
+from devkit.provision.kinds.base import (
+    LATER,
+    ApplyContext,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    no_check,
+    no_diff,
+)
 from devkit.provision.kinds.programs import ordered
 from devkit.provision.onhost import rlimits
 from devkit.provision.onhost.facts import read
 from devkit.provision.ssh.command import as_user, cat, join, q, sh
 from devkit.provision.ssh.connection import Connection
+from devkit.provision.stack.spec import Group, Stack
 from devkit.provision.transfer import imagefs
 
 NAME = "images"
@@ -37,6 +49,97 @@ UPLOADS = "data/images"
 HOOK = "_devkit_container_rlimits"  # the module (and .pth) put into the venv's site-packages
 SPEC_LABEL = "devkit.image.spec"
 HOOK_SOURCE = Path(rlimits.__file__)
+
+
+class ImageSpec(NamedTuple):
+    """A container image built here without a registry: a Debian root filesystem (debootstrap on
+    this machine), imported into the engine, then a Dockerfile of ENV and LABEL lines only."""
+
+    name: str
+    tag: str  # template
+    alias: str  # template: the name the stack registers it under ("" = none)
+    release: str  # template: the Debian release of its root filesystem
+    packages: tuple[str, ...]  # templates: what debootstrap includes (it resolves no virtual
+    # packages); one that renders empty is dropped
+    env: dict[str, str]  # templates
+    labels: dict[str, str]  # templates
+    when: str = ""  # template: built only when this renders truthy
+
+
+class ImagesSpec(NamedTuple):
+    """[images]: the container images the stack's Docker engine must have."""
+
+    engine: str  # template: the Docker engine (DOCKER_HOST) the images go into
+    before: str  # the service whose start waits for them (else: after the last service)
+    hook_venv: str  # where a host whose engine cannot raise rlimits gets the capping hook
+    pull: str  # template: registry images to pull instead (whitespace-separated references)
+    register: str  # template: run for each image that is new or changed ($DEVKIT_IMAGE_...)
+    verify: str  # template: must pass after register
+    build: tuple[ImageSpec, ...]
+
+
+IMAGE = sch.Table(
+    sch.Key("tag", sch.string(r".+", "an image tag")),
+    sch.Key("alias", sch.string(), ""),
+    sch.Key("release", sch.string(r".+", "a Debian release")),
+    sch.Key("packages", sch.strings(), ()),
+    sch.Key(
+        "env", sch.mapping(sch.string(), key=sch.string(r"[A-Za-z_][A-Za-z0-9_]*", "a name")), {}
+    ),
+    sch.Key(
+        "labels",
+        sch.mapping(sch.string(), key=sch.string(r"[A-Za-z0-9][A-Za-z0-9._/-]*", "a label")),
+        {},
+    ),
+    sch.Key("when", sch.string(), ""),
+)
+IMAGES = sch.Table(
+    sch.Key("engine", sch.string(r".+", "a Docker engine URL")),
+    sch.Key("before", sch.string(), ""),
+    sch.Key("hook_venv", sch.string(), ""),
+    sch.Key("pull", sch.string(), ""),
+    sch.Key("register", sch.string(), ""),
+    sch.Key("verify", sch.string(), "true"),
+    sch.Key(
+        "build",
+        sch.mapping(sch.table(IMAGE), key=sch.string(r"[a-z][a-z0-9_-]*", "an image name")),
+        {},
+    ),
+)
+
+
+def _parse_group(value: Any, where: sch.Where, dirs: tuple[Path, ...]) -> ImagesSpec | None:
+    if value is None:
+        return None
+    v = sch.validate(IMAGES, value, where)
+    build = tuple(ImageSpec(name, **x) for name, x in v["build"].items())
+    return ImagesSpec(**{**v, "build": build})
+
+
+def spec_of(stack: Stack) -> ImagesSpec | None:
+    """The stack's [images], if its Docker engine must have some."""
+    return stack.group(NAME)  # type: ignore[no-any-return]
+
+
+def _check_group(stack: Stack) -> None:
+    im = spec_of(stack)
+    if im is not None and im.before and im.before not in {svc.name for svc in stack.services}:
+        raise ConfigError(stack.source, "images.before", f"no service {im.before!r}")
+
+
+GROUP = Group(NAME, _parse_group, check=_check_group)
+
+
+def pulling(stack: Stack, refs: tuple[str, ...], source: str) -> Stack:
+    """The stack with `[tool.devkit.provision] images` to pull instead of the images it builds."""
+    if not refs:
+        return stack
+    im = spec_of(stack)
+    if im is None:
+        raise ConfigError(
+            source, "tool.devkit.provision.images", f"the stack `{stack.name}` has no [images]"
+        )
+    return stack._replace(groups={**stack.groups, NAME: im._replace(pull=" ".join(refs))})
 
 
 class DImage(NamedTuple):
@@ -85,7 +188,7 @@ class ImageFacts(NamedTuple):
 # --- facts (collected on the host: stdlib only) -------------------------------------------------
 
 
-def request(stack: Any) -> dict[str, Any]:
+def request(stack: Stack) -> dict[str, Any]:
     # the hook is looked for where the state file says it went; refresh() asks again at the
     # venv it must be in, once the stack is rendered (a checkout's dev venv, or a venv of devkit's)
     return {"state": STATE, "venv": "", "hook": HOOK}
@@ -253,7 +356,7 @@ def pulled(ref: str) -> tuple[str, str, str]:
 
 
 def desired(b: Build) -> DImages | None:
-    spec = b.stack.images
+    spec = spec_of(b.stack)
     if spec is None:
         return None
     r = b.render.text
@@ -380,7 +483,7 @@ def _venv_made(d: Desired, f: Facts, path: str) -> bool:
     return dev is not None and dev.path == path and f.of("devvenv").spec != dev.spec
 
 
-def ops(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
+def steps(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
     d_im: DImages | None = d.of(NAME)
     if d_im is None or not _anchor(d, d_im, service, stage):
         return []
@@ -603,3 +706,9 @@ def notes(f: Facts) -> list[str]:
             f"CAP_SYS_RESOURCE): devkit's hook in the venv caps what containers ask for at {caps}"
         )
     return out
+
+
+# the hooks this kind does without (base.py's defaults)
+STAGE = LATER
+check = no_check
+diff = no_diff

@@ -9,6 +9,7 @@ import os
 from typing import Any, NamedTuple
 
 from devkit.provision.kinds.base import (
+    LATER,
     ApplyContext,
     Ask,
     Build,
@@ -16,12 +17,17 @@ from devkit.provision.kinds.base import (
     Facts,
     Op,
     PlanState,
+    no_check,
+    no_diff,
+    no_finish,
+    no_notes,
     truthy,
 )
 from devkit.provision.onhost.facts import read
 from devkit.provision.ssh.command import as_user, join, q, sh, write_text
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
+from devkit.provision.stack.spec import Stack
 
 NAME = "inits"
 
@@ -38,7 +44,7 @@ class DInit(NamedTuple):
     recheck: bool = False  # verified on every run: when that fails, it runs again
 
 
-def request(stack: Any) -> dict[str, str]:
+def request(stack: Stack) -> dict[str, str]:
     return {i.id: layout.marker_rel(i.id) for s in stack.services for i in s.init}
 
 
@@ -120,7 +126,7 @@ def refresh(conn: Connection, d: Desired, f: Facts, ask: Ask) -> Facts:
     return f._replace(kinds={**f.kinds, NAME: markers})
 
 
-def ops(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
+def steps(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
     """The pending steps of one service at one stage, in the stack's order."""
     return [
         Op(NAME, f"init:{i.id}", "run", i.run.strip().splitlines()[0][:80] if i.run else "", i)
@@ -150,3 +156,12 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
         [sh("cd", q(d.layout.base)), body, verify, write_text(d.layout.marker(i.id), i.hash)]
     )
     conn.run(cmd.labelled(i.run), op.id)
+
+
+# the hooks this kind does without (base.py's defaults)
+STAGE = LATER
+GROUP = None
+check = no_check
+finish = no_finish
+diff = no_diff
+notes = no_notes

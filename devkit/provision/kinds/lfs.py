@@ -18,10 +18,24 @@ from typing import Any, NamedTuple
 
 from devkit import paths
 from devkit.provision.kinds import checkout, packages
-from devkit.provision.kinds.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit.provision.kinds.base import (
+    LATER,
+    ApplyContext,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    no_check,
+    no_diff,
+    no_finish,
+    no_notes,
+    no_steps,
+)
 from devkit.provision.onhost.facts import read, run
 from devkit.provision.ssh.command import as_user, q, sh
 from devkit.provision.ssh.connection import Connection
+from devkit.provision.stack.spec import Stack
 
 NAME = "lfs"
 POINTER = b"version https://git-lfs.github.com/spec/v1"
@@ -49,7 +63,7 @@ class DLfs(NamedTuple):
     python: str = ""  # the interpreter its pants.toml asks for: the Python those wheels are for
 
 
-def request(stack: Any) -> dict[str, Any]:
+def request(stack: Stack) -> dict[str, Any]:
     return {"state": checkout.STATE}
 
 
@@ -101,7 +115,7 @@ def parse(raw: Any) -> LfsFacts:
 
 
 def desired(b: Build) -> DLfs | None:
-    spec, want = b.stack.checkout, b.built.get(checkout.NAME)
+    spec, want = checkout.spec_of(b.stack), b.built.get(checkout.NAME)
     have: checkout.CheckoutFacts = b.facts.of(checkout.NAME)
     if spec is None or want is None or not have.exists:
         return None
@@ -295,3 +309,13 @@ def collect_remaining(conn: Connection, root: str, pointers: list[Pointer], op: 
         '; do head -c 44 "$f" | grep -q "^version https://git-lfs" && printf "%s\\n" "$f"; done; true',
     )
     return set(conn.run(script, op, check=False).stdout.splitlines())
+
+
+# the hooks this kind does without (base.py's defaults)
+STAGE = LATER
+GROUP = None
+check = no_check
+finish = no_finish
+diff = no_diff
+steps = no_steps
+notes = no_notes

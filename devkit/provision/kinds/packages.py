@@ -7,11 +7,25 @@ import subprocess
 from typing import Any, NamedTuple
 
 from devkit.errors import RemoteError
-from devkit.provision.kinds.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit.provision.kinds.base import (
+    LATER,
+    ApplyContext,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    no_check,
+    no_diff,
+    no_finish,
+    no_notes,
+    no_refresh,
+    no_steps,
+)
 from devkit.provision.onhost.facts import run
 from devkit.provision.ssh.command import Command, privileged, q, sh
 from devkit.provision.ssh.connection import Connection
-from devkit.provision.stack.spec import all_packages, platform_of
+from devkit.provision.stack.spec import Stack, all_packages, platform_of
 
 NAME = "packages"
 
@@ -21,7 +35,7 @@ class PackageFacts(NamedTuple):
     sudo: bool | None  # can the login user `sudo -n`? (asked only when something is missing)
 
 
-def request(stack: Any) -> list[str]:
+def request(stack: Stack) -> list[str]:
     return all_packages(stack)
 
 
@@ -82,3 +96,14 @@ def install(names: tuple[str, ...], is_root: bool) -> Command:
         *(q(n) for n in names),
     )
     return privileged(sh(inst, "|| {", "apt-get update -q &&", inst, "; }"), is_root)
+
+
+# the hooks this kind does without (base.py's defaults)
+STAGE = LATER
+GROUP = None
+refresh = no_refresh
+check = no_check
+finish = no_finish
+diff = no_diff
+steps = no_steps
+notes = no_notes

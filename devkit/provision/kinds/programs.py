@@ -10,19 +10,59 @@ import json
 import os
 import socket
 import time
+from pathlib import Path
 from typing import Any, NamedTuple
 
+from devkit import schema as sch
 from devkit.errors import ConfigError, RemoteError
 from devkit.provision.kinds import supervisor
-from devkit.provision.kinds.base import ApplyContext, Build, Desired, Facts, Op, PlanState
+from devkit.provision.kinds.base import (
+    LATER,
+    ApplyContext,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    no_check,
+    no_diff,
+    no_notes,
+    no_refresh,
+    no_steps,
+)
 from devkit.provision.kinds.files import DFile
 from devkit.provision.onhost.facts import read, run
 from devkit.provision.ssh.command import join, q, sh
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
+from devkit.provision.stack.spec import Group, Stack
 
 NAME = "programs"
 UP_STATES = ("RUNNING", "STARTING")
+
+
+class ClusterSpec(NamedTuple):
+    """[cluster]: a stack over several hosts, a manager host and agent hosts (the `cluster`
+    variable); its programs start in an order that spans the hosts."""
+
+    waits: tuple[str, ...]  # services an agent host starts once the manager host's run is done
+    status: str  # template, run on the manager host by `devkit status`: a line per member,
+    # exit 0 when every one is alive
+
+
+CLUSTER = sch.Table(sch.Key("waits", sch.strings(), ()), sch.Key("status", sch.string(), ""))
+
+
+def _parse_cluster(value: Any, where: sch.Where, dirs: tuple[Path, ...]) -> ClusterSpec | None:
+    return None if value is None else ClusterSpec(**sch.validate(CLUSTER, value, where))
+
+
+GROUP = Group("cluster", _parse_cluster)
+
+
+def cluster_of(stack: Stack) -> ClusterSpec | None:
+    """The stack's [cluster], if it can span hosts."""
+    return stack.group(GROUP.key)  # type: ignore[no-any-return]
 
 
 class DProgram(NamedTuple):
@@ -72,7 +112,7 @@ class ProgramFacts(NamedTuple):
         return p.state if p else None
 
 
-def request(stack: Any) -> dict[str, Any]:
+def request(stack: Stack) -> dict[str, Any]:
     return {
         "pidfile": layout.PIDFILE,
         "sock": layout.SOCK,
@@ -405,3 +445,12 @@ def finish(conn: Connection, ctx: ApplyContext) -> None:
             conn.put(ctx.d.layout.path(layout.APPLIED), data, 0o640, "state")
         except RemoteError:
             pass  # connection gone: the next run sees the old hashes and restarts what it must
+
+
+# the hooks this kind does without (base.py's defaults)
+STAGE = LATER
+refresh = no_refresh
+check = no_check
+diff = no_diff
+steps = no_steps
+notes = no_notes

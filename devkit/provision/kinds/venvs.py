@@ -9,18 +9,76 @@ import os
 import re
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, NamedTuple
 
+from devkit import schema as sch
 from devkit.errors import RemoteError
-from devkit.provision.kinds.base import ApplyContext, Build, Desired, Facts, Op, PlanState, truthy
+from devkit.provision.kinds.base import (
+    LATER,
+    ApplyContext,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    no_diff,
+    no_finish,
+    no_notes,
+    no_refresh,
+    no_steps,
+    truthy,
+)
 from devkit.provision.onhost.facts import read, run
 from devkit.provision.ssh.command import cat, join, q, sh, write_text
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
+from devkit.provision.stack.spec import WHEELS, Group, Stack, concat
 from devkit.provision.transfer import wheels
 
 NAME = "venvs"
 SUPERVISOR = "supervisor"
+
+
+class VenvSpec(NamedTuple):
+    """[venvs.NAME]: a venv under the base dir."""
+
+    name: str
+    python: str
+    requirements: tuple[str, ...]
+    constraints: tuple[str, ...]
+    wheels: str  # "auto", "controller", "remote" or "" (the stack's default)
+    python_version: str = ""  # template: the interpreter must be this version (prefix, "3.11")
+    python_hint: str = ""  # template: what to install when it is not
+    check: str = ""  # a module the venv must be able to find (else it is rebuilt)
+    when: str = ""  # template: the venv exists only when this renders truthy ("" = always)
+
+
+VENV = sch.Table(
+    sch.Key("python", sch.string(), ""),
+    sch.Key("requirements", sch.strings(), ()),
+    sch.Key("constraints", sch.strings(), ()),
+    sch.Key("wheels", WHEELS, ""),
+    sch.Key("python_version", sch.string(), ""),
+    sch.Key("python_hint", sch.string(), ""),
+    sch.Key("check", sch.string(r"[A-Za-z_][\w.]*", "a module name"), ""),
+    sch.Key("when", sch.string(), ""),
+)
+
+
+def _parse_group(value: Any, where: sch.Where, dirs: tuple[Path, ...]) -> tuple[VenvSpec, ...]:
+    v = sch.mapping(sch.table(VENV))({} if value is None else value, where)
+    return tuple(VenvSpec(k, **x) for k, x in v.items())
+
+
+def specs(stack: Stack) -> tuple[VenvSpec, ...]:
+    """The stack's [venvs]."""
+    return stack.group(NAME)  # type: ignore[no-any-return]
+
+
+GROUP = Group(
+    NAME, _parse_group, merge=concat, ref="venv", names=lambda st: {v.name for v in specs(st)}
+)
 
 
 class DVenv(NamedTuple):
@@ -34,8 +92,8 @@ class DVenv(NamedTuple):
     python_hint: str = ""  # what to install when the interpreter is missing or wrong
 
 
-def request(stack: Any) -> dict[str, dict[str, str]]:
-    checks = {SUPERVISOR: "supervisor", **{v.name: v.check for v in stack.venvs}}
+def request(stack: Stack) -> dict[str, dict[str, str]]:
+    checks = {SUPERVISOR: "supervisor", **{v.name: v.check for v in specs(stack)}}
     return {
         n: {
             "spec": layout.venv_spec_rel(n),
@@ -95,7 +153,7 @@ def _nonempty(lines: Iterable[str]) -> tuple[str, ...]:
 def desired(b: Build) -> tuple[DVenv, ...]:
     s, r = b.stack, b.render.text
     out = [venv(SUPERVISOR, s.python, (s.supervisor,), (), s.wheels)]
-    for v in s.venvs:
+    for v in specs(s):
         at = f"venvs.{v.name}"
         if v.when and not truthy(r(v.when, f"{at}.when")):
             continue
@@ -227,3 +285,12 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
         ]
     )
     conn.run(cmd, op.id)
+
+
+# the hooks this kind does without (base.py's defaults)
+STAGE = LATER
+refresh = no_refresh
+finish = no_finish
+diff = no_diff
+steps = no_steps
+notes = no_notes

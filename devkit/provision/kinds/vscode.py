@@ -10,11 +10,26 @@ import json
 import os
 from typing import Any, NamedTuple
 
-from devkit.provision.kinds.base import ApplyContext, Ask, Build, Desired, Facts, Op, PlanState
+from devkit.provision.kinds.base import (
+    LATER,
+    ApplyContext,
+    Ask,
+    Build,
+    Desired,
+    Facts,
+    Op,
+    PlanState,
+    no_check,
+    no_diff,
+    no_finish,
+    no_notes,
+    no_steps,
+)
 from devkit.provision.kinds.edit import DEdit
 from devkit.provision.onhost.facts import file_fact, read, run
 from devkit.provision.ssh.command import q, sh
 from devkit.provision.ssh.connection import Connection
+from devkit.provision.stack.spec import Stack
 
 NAME = "vscode"
 RECORD = "state/vscode.json"  # what devkit wrote there, and what it already told about
@@ -36,7 +51,7 @@ class VscodeFacts(NamedTuple):
     ignored: bool = True  # by the repository's .gitignore (True too when it is not a git checkout)
 
 
-def request(stack: Any) -> dict[str, str]:
+def request(stack: Stack) -> dict[str, str]:
     return {"record": RECORD}
 
 
@@ -202,3 +217,13 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
         else:
             record["told"] = value
     conn.put(ctx.d.layout.path(RECORD), (json.dumps(record) + "\n").encode(), 0o640, op.id)
+
+
+# the hooks this kind does without (base.py's defaults)
+STAGE = LATER
+GROUP = None
+check = no_check
+finish = no_finish
+diff = no_diff
+steps = no_steps
+notes = no_notes

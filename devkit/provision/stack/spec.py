@@ -1,5 +1,9 @@
 """A stack is data: templates/stacks/<name>/stack.toml loaded into typed records (no rendering here).
 
+The parser knows [stack], [vars], [types], [services] and `extends`; every other top-level group
+belongs to a resource kind, which hands it over as a `Group` (its record, schema, merge and checks:
+kinds/registry.py collects them, and `registry.load_stack` loads a stack with them).
+
 String fields marked "template" are Jinja2 expressions rendered later (render.py) with the variables,
 so `command = "redis-server {{ path('etc/redis.conf') | q }}"` is data, not code.
 """
@@ -8,13 +12,13 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from devkit import paths
 from devkit import schema as s
 from devkit.errors import ConfigError, DevkitError
-from devkit.provision.kinds import editspec
 from devkit.provision.stack import vartypes
 
 _REL = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
@@ -32,18 +36,6 @@ class FileSpec(NamedTuple):
     dest: str  # relative to the base dir
     mode: int
     owner: str  # template
-
-
-class VenvSpec(NamedTuple):
-    name: str
-    python: str
-    requirements: tuple[str, ...]
-    constraints: tuple[str, ...]
-    wheels: str  # "auto", "controller", "remote" or "" (the stack's default)
-    python_version: str = ""  # template: the interpreter must be this version (prefix, "3.11")
-    python_hint: str = ""  # template: what to install when it is not
-    check: str = ""  # a module the venv must be able to find (else it is rebuilt)
-    when: str = ""  # template: the venv exists only when this renders truthy ("" = always)
 
 
 class InitSpec(NamedTuple):
@@ -78,18 +70,6 @@ class PortSpec(NamedTuple):
     forward: bool
 
 
-class CheckoutSpec(NamedTuple):
-    """Where the stack's code comes from, when not from released wheels (kinds/checkout.py)."""
-
-    source: str  # template: "pypi"/"none", "URL[@REF]", "PATH[@REF]" (a bundle or repository here)
-    path: str  # template: where the checkout lives on the host (absolute)
-    venv: str  # template: the dev venv, relative to the checkout ("" = none)
-    requirements: str  # relative to the checkout
-    lock: str  # relative to the checkout: Pants' JSON lock or uv's TOML lock
-    fixes: tuple[str, ...]  # templates: pins that replace the lock's (known fixes per line)
-    lfs_wheels: tuple[str, ...]  # distributions on PyPI that carry the repository's LFS files
-
-
 class ServiceSpec(NamedTuple):
     name: str
     packages: tuple[str, ...]
@@ -102,39 +82,6 @@ class ServiceSpec(NamedTuple):
     health: str  # template
     ports: tuple[PortSpec, ...]
     when: str = ""  # template: the service exists only when this renders truthy ("" = always)
-
-
-class ImageSpec(NamedTuple):
-    """A container image built here without a registry: a Debian root filesystem (debootstrap on
-    this machine), imported into the engine, then a Dockerfile of ENV and LABEL lines only."""
-
-    name: str
-    tag: str  # template
-    alias: str  # template: the name the stack registers it under ("" = none)
-    release: str  # template: the Debian release of its root filesystem
-    packages: tuple[str, ...]  # templates: what debootstrap includes (it resolves no virtual
-    # packages); one that renders empty is dropped
-    env: dict[str, str]  # templates
-    labels: dict[str, str]  # templates
-    when: str = ""  # template: built only when this renders truthy
-
-
-class ImagesSpec(NamedTuple):
-    engine: str  # template: the Docker engine (DOCKER_HOST) the images go into
-    before: str  # the service whose start waits for them (else: after the last service)
-    hook_venv: str  # where a host whose engine cannot raise rlimits gets the capping hook
-    pull: str  # template: registry images to pull instead (whitespace-separated references)
-    register: str  # template: run for each image that is new or changed ($DEVKIT_IMAGE_...)
-    verify: str  # template: must pass after register
-    build: tuple[ImageSpec, ...]
-
-
-class ClusterSpec(NamedTuple):
-    """A stack over several hosts: a manager host and agent hosts (the `cluster` variable)."""
-
-    waits: tuple[str, ...]  # services an agent host starts once the manager host's run is done
-    status: str  # template, run on the manager host by `devkit status`: a line per member,
-    # exit 0 when every one is alive
 
 
 class Stack(NamedTuple):
@@ -151,19 +98,54 @@ class Stack(NamedTuple):
     packages: tuple[str, ...]
     vars: dict[str, Any]
     types: dict[str, str]  # dotted variable name -> its declared type (vartypes.TYPES)
-    secrets: dict[str, int]  # name -> length
-    venvs: tuple[VenvSpec, ...]
-    dirs: tuple[DirSpec, ...]
-    files: tuple[FileSpec, ...]
     services: tuple[ServiceSpec, ...]
     search: tuple[Path, ...] = ()  # template dirs after `dir`: the stacks this one extends
     notes: str = ""  # template file: what to tell the user after provisioning (login URL...)
     platforms: tuple[str, ...] = ()  # "debian 12", ...; () = any
-    checkout: CheckoutSpec | None = None
     platform: dict[str, dict[str, Any]] = {}  # platform -> {"vars": ..., "packages": ...}
-    images: ImagesSpec | None = None  # container images the stack's Docker engine must have
-    cluster: ClusterSpec | None = None  # how the stack spans hosts by role
-    edit: editspec.EditSpec | None = None  # the edit loop ([edit]): services run from a checkout
+    # the top-level groups the resource kinds own ([secrets], [venvs], [dirs], [files], [checkout],
+    # [images], [cluster], [edit]): group key -> that kind's record (see Group)
+    groups: Mapping[str, Any] = {}
+
+    def group(self, key: str) -> Any:
+        """A kind's record of its group (what its parse makes of an absent group, if absent)."""
+        return self.groups[key]
+
+
+def _unchanged(stack: Stack) -> Stack:
+    return stack
+
+
+def _no_check(stack: Stack) -> None:
+    return None
+
+
+def overlay(base: Any, child: Any) -> Any:
+    """The merge of a group a stack has at most once ([checkout], [images]): the child's, if it
+    has one."""
+    return child if child is not None else base
+
+
+def concat(base: tuple[Any, ...], child: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The merge of a group of many items ([dirs], [files], [venvs]): the base's, then the child's."""
+    return (*base, *child)
+
+
+class Group(NamedTuple):
+    """A top-level group of stack.toml that a resource kind owns and hands to the parser (as tox's
+    parts register their own config keys): the kind keeps its record, schema and rules in its own
+    module, and the parser knows only [stack], [vars], [types], [services] and `extends`."""
+
+    key: str  # the group's key in stack.toml
+    # (the TOML value or None when absent, where it is, the template dirs) -> the kind's record
+    parse: Callable[[Any, s.Where, tuple[Path, ...]], Any]
+    merge: Callable[[Any, Any], Any] = (
+        overlay  # (the extended stack's, this stack's) -> the stack's
+    )
+    check: Callable[[Stack], None] = _no_check  # once the whole stack is known: its references
+    finish: Callable[[Stack], Stack] = _unchanged  # the outermost stack once loaded
+    ref: str = ""  # how services name its items in `uses` ("file" for file:ID), "" for none
+    names: Callable[[Stack], set[str]] = lambda stack: set()  # what `ref:NAME` may name
 
 
 def find(name: str) -> Path:
@@ -187,7 +169,8 @@ def builtin(stack: Stack) -> bool:
     return any(stack.dir.resolve() == (root / stack.name).resolve() for root in paths.stacks_dirs())
 
 
-def load(name: str, _seen: tuple[str, ...] = ()) -> Stack:
+def load(name: str, groups: tuple[Group, ...], _seen: tuple[str, ...] = ()) -> Stack:
+    """Stack `name` with the kinds' `groups` (the registry's: kinds.registry.load_stack)."""
     d = find(name)
     source = str(d / "stack.toml")
     try:
@@ -198,39 +181,23 @@ def load(name: str, _seen: tuple[str, ...] = ()) -> Stack:
         raise ConfigError(source, "", f"cannot read it: {exc}") from None
     parent = data.get("stack", {}).get("extends") if isinstance(data.get("stack"), dict) else None
     if parent is None:
-        return _with_watcher(parse(data, d, source), _seen)
-    if not isinstance(parent, str) or not parent:
-        raise ConfigError(source, "stack.extends", "expected the name of another stack")
-    if str(d) in _seen:
-        raise ConfigError(source, "stack.extends", f"{parent!r} extends this stack back")
-    base = load(parent, (*_seen, str(d)))
-    return _with_watcher(extend(base, parse(data, d, source, base), source), _seen)
+        stack = parse(data, d, source, groups)
+    else:
+        if not isinstance(parent, str) or not parent:
+            raise ConfigError(source, "stack.extends", "expected the name of another stack")
+        if str(d) in _seen:
+            raise ConfigError(source, "stack.extends", f"{parent!r} extends this stack back")
+        base = load(parent, groups, (*_seen, str(d)))
+        stack = extend(base, parse(data, d, source, groups, base), source, groups)
+    if not _seen:  # the outermost stack
+        for g in groups:
+            stack = g.finish(stack)
+    return stack
 
 
-def _with_watcher(stack: Stack, seen: tuple[str, ...]) -> Stack:
-    """The stack with the edit loop's watcher as a service of its own (the outermost stack only)."""
-    if seen or stack.edit is None:
-        return stack
-    program = ProgramSpec(editspec.watcher_command(stack.edit), {}, "", "", **editspec.PROGRAM)
-    uses = (f"file:{editspec.RULES_ID}", f"file:{editspec.SCRIPT_ID}")
-    watcher = ServiceSpec(
-        editspec.WATCHER,
-        (),
-        (),
-        (),
-        (),
-        uses,
-        (),
-        program,
-        "",
-        (),
-        editspec.when_watching(stack.edit),
-    )
-    return stack._replace(services=(*stack.services, watcher))
-
-
-def extend(base: Stack, child: Stack, source: str) -> Stack:
-    """`child` on top of `base`: vars and secrets merged (the child wins), everything else appended."""
+def extend(base: Stack, child: Stack, source: str, groups: tuple[Group, ...]) -> Stack:
+    """`child` on top of `base`: vars merged (the child wins), services appended, each group by
+    its kind's merge."""
     names = {svc.name for svc in base.services}
     for svc in child.services:
         if svc.name in names:
@@ -239,21 +206,14 @@ def extend(base: Stack, child: Stack, source: str) -> Stack:
         packages=tuple(dict.fromkeys((*base.packages, *child.packages))),
         vars=vartypes.merge(base.vars, child.vars),
         types={**base.types, **child.types},
-        secrets={**base.secrets, **child.secrets},
-        venvs=(*base.venvs, *child.venvs),
-        dirs=(*base.dirs, *child.dirs),
-        files=(*base.files, *child.files),
         services=(*base.services, *child.services),
         search=(*child.search, base.dir, *base.search),
         notes=child.notes or base.notes,
         platforms=child.platforms or base.platforms,
-        checkout=child.checkout or base.checkout,
         platform=vartypes.merge(base.platform, child.platform),
-        images=child.images or base.images,
-        cluster=child.cluster or base.cluster,
-        edit=child.edit or base.edit,
+        groups={g.key: g.merge(base.group(g.key), child.group(g.key)) for g in groups},
     )
-    _check_refs(stack)
+    _check_refs(stack, groups)
     return stack
 
 
@@ -279,12 +239,12 @@ def _port(value: Any, where: s.Where) -> str:
 
 
 def _use(value: str, where: s.Where) -> str:
-    if value.partition(":")[0] not in ("file", "secret", "venv"):
-        raise where.fail(f"{value!r}: expected file:ID, secret:NAME or venv:NAME")
+    if not re.fullmatch(r"[a-z]+:[^:\s]+", value):
+        raise where.fail(f"{value!r}: expected KIND:NAME, as file:ID, secret:NAME or venv:NAME")
     return value
 
 
-_WHEELS = s.choice("auto", "controller", "remote", "")
+WHEELS = s.choice("auto", "controller", "remote", "")
 DIR = s.Table(s.Key("path", _rel), s.Key("mode", _mode, 0o755), s.Key("owner", s.string(), ""))
 FILE = s.Table(
     s.Key("id", s.string(), ""),
@@ -328,36 +288,17 @@ SERVICE = s.Table(
     s.Key("ports", s.list_of(s.table(PORT)), ()),
     s.Key("when", s.string(), ""),
 )
-VENV = s.Table(
-    s.Key("python", s.string(), ""),
-    s.Key("requirements", s.strings(), ()),
-    s.Key("constraints", s.strings(), ()),
-    s.Key("wheels", _WHEELS, ""),
-    s.Key("python_version", s.string(), ""),
-    s.Key("python_hint", s.string(), ""),
-    s.Key("check", s.string(r"[A-Za-z_][\w.]*", "a module name"), ""),
-    s.Key("when", s.string(), ""),
-)
 HEAD = s.Table(
     s.Key("name", s.string(), ""),
     s.Key("description", s.string(), ""),
     s.Key("python", s.string(), "/usr/bin/python3"),
     s.Key("supervisor", s.string(), "supervisor==4.3.0"),
     s.Key("packages", s.strings(), ()),
-    s.Key("wheels", _WHEELS, "auto"),
+    s.Key("wheels", WHEELS, "auto"),
     s.Key("extends", s.string(r".+", "the name of another stack"), ""),
     s.Key("notes", s.string(), ""),
     # the operating systems it runs on, as "<os-release ID> <VERSION_ID>" ("debian 12"); [] = any
     s.Key("platforms", s.strings(), ()),
-)
-CHECKOUT = s.Table(
-    s.Key("source", s.string()),
-    s.Key("path", s.string()),
-    s.Key("venv", s.string(), ""),
-    s.Key("requirements", s.string(), "requirements.txt"),
-    s.Key("lock", s.string(), "python.lock"),
-    s.Key("fixes", s.strings(), ()),
-    s.Key("lfs_wheels", s.strings(), ()),
 )
 PLATFORM_NAME = s.string(r"[a-z][a-z0-9.-]* [0-9][0-9.]*", 'an OS and version, as "debian 12"')
 # what differs on one platform: variables, and package names (a name mapped to "" is dropped)
@@ -365,79 +306,14 @@ PLATFORM = s.Table(
     s.Key("vars", s.mapping(s.anything()), {}),
     s.Key("packages", s.mapping(s.string()), {}),
 )
-IMAGE = s.Table(
-    s.Key("tag", s.string(r".+", "an image tag")),
-    s.Key("alias", s.string(), ""),
-    s.Key("release", s.string(r".+", "a Debian release")),
-    s.Key("packages", s.strings(), ()),
-    s.Key("env", s.mapping(s.string(), key=s.string(r"[A-Za-z_][A-Za-z0-9_]*", "a name")), {}),
-    s.Key(
-        "labels", s.mapping(s.string(), key=s.string(r"[A-Za-z0-9][A-Za-z0-9._/-]*", "a label")), {}
-    ),
-    s.Key("when", s.string(), ""),
-)
-IMAGES = s.Table(
-    s.Key("engine", s.string(r".+", "a Docker engine URL")),
-    s.Key("before", s.string(), ""),
-    s.Key("hook_venv", s.string(), ""),
-    s.Key("pull", s.string(), ""),
-    s.Key("register", s.string(), ""),
-    s.Key("verify", s.string(), "true"),
-    s.Key(
-        "build", s.mapping(s.table(IMAGE), key=s.string(r"[a-z][a-z0-9_-]*", "an image name")), {}
-    ),
-)
-CLUSTER = s.Table(s.Key("waits", s.strings(), ()), s.Key("status", s.string(), ""))
 SERVICE_NAME = s.string(r"[a-z][a-z0-9_-]*", "a service name: lowercase letters, digits, - and _")
 STACK = s.Table(
     s.Key("stack", s.anything(), None),  # HEAD, validated with its defaults
     s.Key("vars", s.mapping(s.anything()), {}),
     s.Key("types", s.mapping(s.anything()), {}),
-    s.Key("secrets", s.mapping(s.table(s.Table(s.Key("length", s.integer(min=8), 32)))), {}),
-    s.Key("venvs", s.mapping(s.table(VENV)), {}),
-    s.Key("dirs", s.list_of(s.table(DIR)), ()),
-    s.Key("files", s.list_of(s.table(FILE)), ()),
     s.Key("services", s.mapping(s.table(SERVICE), key=SERVICE_NAME), {}),
     s.Key("platform", s.mapping(s.table(PLATFORM), key=PLATFORM_NAME), {}),
-    s.Key("checkout", s.anything(), None),  # CHECKOUT, when the stack can run from a checkout
-    s.Key("images", s.anything(), None),  # IMAGES, validated with its defaults
-    s.Key("cluster", s.anything(), None),  # CLUSTER
-    s.Key("edit", s.anything(), None),  # editspec.EDIT: the edit loop's own group
 )
-
-
-def _images(data: Any, where: s.Where) -> ImagesSpec | None:
-    if data is None:
-        return None
-    v = s.validate(IMAGES, data, where)
-    return ImagesSpec(
-        v["engine"],
-        v["before"],
-        v["hook_venv"],
-        v["pull"],
-        v["register"],
-        v["verify"],
-        tuple(
-            ImageSpec(
-                name,
-                x["tag"],
-                x["alias"],
-                x["release"],
-                x["packages"],
-                x["env"],
-                x["labels"],
-                x["when"],
-            )
-            for name, x in v["build"].items()
-        ),
-    )
-
-
-def _cluster(data: Any, where: s.Where) -> ClusterSpec | None:
-    if data is None:
-        return None
-    v = s.validate(CLUSTER, data, where)
-    return ClusterSpec(v["waits"], v["status"])
 
 
 def _types(tree: dict[str, Any], where: s.Where) -> dict[str, str]:
@@ -451,12 +327,12 @@ def _types(tree: dict[str, Any], where: s.Where) -> dict[str, str]:
     return out
 
 
-def _dirs(items: tuple[dict[str, Any], ...]) -> tuple[DirSpec, ...]:
+def dir_specs(items: tuple[dict[str, Any], ...]) -> tuple[DirSpec, ...]:
     return tuple(DirSpec(x["path"], x["mode"], x["owner"]) for x in items)
 
 
-def _files(
-    items: tuple[dict[str, Any], ...], where: s.Where, dirs: list[Path]
+def file_specs(
+    items: tuple[dict[str, Any], ...], where: s.Where, dirs: tuple[Path, ...]
 ) -> tuple[FileSpec, ...]:
     out = []
     for i, x in enumerate(items):
@@ -474,13 +350,13 @@ def _files(
     return tuple(out)
 
 
-def _service(name: str, x: dict[str, Any], where: s.Where, dirs: list[Path]) -> ServiceSpec:
+def _service(name: str, x: dict[str, Any], where: s.Where, dirs: tuple[Path, ...]) -> ServiceSpec:
     p = x["program"]
     return ServiceSpec(
         name,
         x["packages"],
-        _dirs(x["dirs"]),
-        _files(x["files"], where.key("files"), dirs),
+        dir_specs(x["dirs"]),
+        file_specs(x["files"], where.key("files"), dirs),
         x["secrets"],
         x["uses"],
         tuple(
@@ -514,11 +390,14 @@ def _service(name: str, x: dict[str, Any], where: s.Where, dirs: list[Path]) -> 
     )
 
 
-def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None) -> Stack:
+def parse(
+    data: dict[str, Any], d: Path, source: str, groups: tuple[Group, ...], base: Stack | None = None
+) -> Stack:
     where = s.Where(source)
-    v = s.validate(STACK, data, where)
+    own = {g.key for g in groups}
+    v = s.validate(STACK, {k: x for k, x in data.items() if k not in own}, where)
     head = s.validate(HEAD, v["stack"], where.key("stack"))
-    dirs = [d, *((base.dir, *base.search) if base else ())]
+    dirs = (d, *((base.dir, *base.search) if base else ()))
     services = tuple(
         _service(name, x, where.key("services").key(name), dirs)
         for name, x in v["services"].items()
@@ -534,66 +413,33 @@ def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None)
         head["packages"],
         v["vars"],
         _types(v["types"], where.key("types")),
-        {k: x["length"] for k, x in v["secrets"].items()},
-        tuple(
-            VenvSpec(
-                k,
-                x["python"],
-                x["requirements"],
-                x["constraints"],
-                x["wheels"],
-                x["python_version"],
-                x["python_hint"],
-                x["check"],
-                x["when"],
-            )
-            for k, x in v["venvs"].items()
-        ),
-        _dirs(v["dirs"]),
-        _files(v["files"], where.key("files"), dirs),
         services,
         notes=head["notes"],
         platforms=head["platforms"],
         platform=v["platform"],
-        checkout=None
-        if v["checkout"] is None
-        else CheckoutSpec(**s.validate(CHECKOUT, v["checkout"], where.key("checkout"))),
-        images=_images(v["images"], where.key("images")),
-        cluster=_cluster(v["cluster"], where.key("cluster")),
-        edit=editspec.parse(v["edit"], where.key("edit")),
+        groups={g.key: g.parse(data.get(g.key), where.key(g.key), dirs) for g in groups},
     )
     if stack.notes and not any((t / stack.notes).is_file() for t in dirs):
         raise ConfigError(source, "stack.notes", f"template {stack.notes!r} not found in {d}")
     if base is None:
-        _check_refs(stack)
+        _check_refs(stack, groups)
     return stack
 
 
-def _check_refs(stack: Stack) -> None:
+def _check_refs(stack: Stack, groups: tuple[Group, ...]) -> None:
+    """What the stack's parts name exists: declared variables, what services `use`, and each
+    group's own references (its kind's check)."""
     declared = vartypes.flatten(stack.vars)
     for name in stack.types:
         if name not in declared:
             raise ConfigError(stack.source, f"types.{name}", "no such variable under [vars]")
-    files = {f.id for f in all_files(stack)}
-    venvs = {v.name for v in stack.venvs}
-    im = stack.images
-    if im is not None and im.before and im.before not in {s.name for s in stack.services}:
-        raise ConfigError(stack.source, "images.before", f"no service {im.before!r}")
+    known = {g.ref: g.names(stack) for g in groups if g.ref}
     for svc in stack.services:
-        for name in svc.secrets:
-            if name not in stack.secrets:
-                raise ConfigError(
-                    stack.source,
-                    f"services.{svc.name}.secrets",
-                    f"unknown secret {name!r}",
-                    "Declare it under [secrets].",
-                )
         for i in svc.init:
-            for ref in i.uses:
+            for ref in i.uses:  # a bare name is a file id
                 kind, _, name = ref.rpartition(":")
-                if (kind, name in files) != ("", True) and (kind, name in stack.secrets) != (
-                    "secret",
-                    True,
+                if (kind or "file") not in ("file", "secret") or name not in known.get(
+                    kind or "file", set()
                 ):
                     raise ConfigError(
                         stack.source,
@@ -602,40 +448,18 @@ def _check_refs(stack: Stack) -> None:
                     )
         for u in svc.uses:
             kind, _, ref = u.partition(":")
-            known = {"file": files, "secret": set(stack.secrets), "venv": venvs}[kind]
-            if ref not in known:
+            if kind not in known:
+                raise ConfigError(
+                    stack.source,
+                    f"services.{svc.name}.uses",
+                    f"{u!r}: expected {', '.join(f'{k}:NAME' for k in sorted(known))}",
+                )
+            if ref not in known[kind]:
                 raise ConfigError(
                     stack.source, f"services.{svc.name}.uses", f"{u!r} names nothing in this stack"
                 )
-    editspec.check(stack.edit, [svc.name for svc in stack.services], stack.source)
-    ids = [f.id for f in all_files(stack)]
-    dup = {i for i in ids if ids.count(i) > 1}
-    if dup:
-        raise ConfigError(
-            stack.source,
-            "files",
-            f"duplicate file ids: {', '.join(sorted(dup))}",
-            "Give each file a unique `id`.",
-        )
-
-
-def pulling(stack: Stack, refs: tuple[str, ...], source: str) -> Stack:
-    """The stack with `[tool.devkit.provision] images` to pull instead of the images it builds."""
-    if not refs:
-        return stack
-    if stack.images is None:
-        raise ConfigError(
-            source, "tool.devkit.provision.images", f"the stack `{stack.name}` has no [images]"
-        )
-    return stack._replace(images=stack.images._replace(pull=" ".join(refs)))
-
-
-def all_files(stack: Stack) -> list[FileSpec]:
-    return [*stack.files, *(f for svc in stack.services for f in svc.files)]
-
-
-def all_dirs(stack: Stack) -> list[DirSpec]:
-    return [*stack.dirs, *(d for svc in stack.services for d in svc.dirs)]
+    for g in groups:
+        g.check(stack)
 
 
 def all_packages(stack: Stack, platform: str | None = None) -> list[str]:
