@@ -17,9 +17,10 @@ import pytest
 from devkit.errors import DevkitError, RemoteError
 from devkit.provision.engine import desired, plan
 from devkit.provision.kinds import checkout, devvenv, lfs
-from devkit.provision.kinds.base import ApplyContext
+from devkit.provision.kinds.base import SOURCE, ApplyContext
 from devkit.provision.kinds.registry import load_stack
 from devkit.provision.ssh import hosts
+from devkit.provision.stack import source as source_code
 from devkit.provision.stack import spec as stk
 from tests.fakehost import FakeHost, fresh_raw, parsed
 from tests.gitrepo import Repo
@@ -87,7 +88,7 @@ def test_local_is_the_clone_devkit_runs_from_pushed_each_time_it_moves(
     head = source.git("rev-parse", "HEAD").strip()
     src = checkout.parse_source("local", "x")
     assert src == checkout.Source("local", str(source.path.resolve()), "23.09", head)
-    assert checkout.python_of(src) == "3.11.8"  # read from the commit that is pushed
+    assert source_code.read(src).python == "3.11.8"  # read from the commit that is pushed
 
     def planned(**have: object) -> list[tuple[str, str]]:
         facts = checkout.CheckoutFacts(**{**_NO_CHECKOUT, **have})  # type: ignore[arg-type]
@@ -132,7 +133,7 @@ def test_the_interpreter_is_read_from_the_source_before_anything_changes(
     bundle = tmp_path / "b.bundle"
     source.git("bundle", "create", str(bundle), "--all")
     for spec in (f"{source.path}@23.09", f"{bundle}@23.09"):
-        assert checkout.python_of(checkout.parse_source(spec, "x")) == "3.11.8"
+        assert source_code.read(checkout.parse_source(spec, "x")).python == "3.11.8"
     trixie = parsed(
         fresh_raw(os={"id": "debian", "version": "13", "name": "Debian 13"}, pythons=["3.13"])
     )
@@ -150,46 +151,41 @@ def _stack(source_spec: str) -> stk.Stack:
     )
 
 
-def test_a_fresh_host_clones_first_then_plans_from_the_checkout(
+def test_a_fresh_host_clones_first_and_the_rest_is_planned_from_the_source_read_here(
     source: Repo, tmp_path: Path
 ) -> None:
+    """A source on this machine says what it brings before it is sent: the dev venv and the LFS
+    files are planned from it before anything changes, and the checkout is made first."""
     t = hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {})
     s = _stack(f"{source.path}@23.09")
     f = parsed(fresh_raw(base="/srv/dk"))
     d = desired.build(s, t, {}, f)
     ops = plan.plan(d, f)
     (clone_op,) = [o for o in ops if o.id == "checkout"]
-    assert clone_op.action == "clone" and checkout.STAGE == 0  # applied before the rest is planned
-    assert "devvenv" not in [o.id for o in ops]  # planned once the checkout is there
+    assert clone_op.action == "clone" and checkout.STAGE == SOURCE  # applied before the rest
+    ids = [o.id for o in ops]
+    assert ids.index("checkout") < ids.index("devvenv") < ids.index("supervisord")
+    v = d.of("devvenv")
+    assert v.path == "/root/backend.ai/dist/export/python/virtualenvs/python-default/3.11.8"
+    assert v.python == "/usr/bin/python3.11" and v.fixes == ("yarl==1.9.4",)
+    assert d.of("lfs").version == "23.09.11"  # its pointers are looked for once it is there
+    wrapper = next(x.content for x in d.of("files") if x.id == "python")
+    assert "cd /root/backend.ai" in wrapper and 'PYTHONPATH="src' in wrapper
+    assert f"exec {v.path}/bin/python" in wrapper
     vm = FakeHost("vm", fresh_raw(base="/srv/dk"))
     checkout.apply(vm, clone_op, ApplyContext(d, f))
     (bundle_path,) = [p for p in vm.files if p.endswith(".bundle")]
     clone = next(t for op, t in vm.log if "git clone" in t)
     assert f"--branch 23.09 -- {bundle_path} /root/backend.ai" in clone
     assert json.loads(vm.files["/srv/dk/state/checkout.json"][0])["ref"] == "23.09"
-    # once it is there (the facts say so), the dev venv and the LFS files are planned from it
+    # once it is there (the facts say so), the same desired state plans no checkout
     raw = fresh_raw(base="/srv/dk")
     raw["kinds"]["checkout"] = {
         "exists": True, "head": "abc", "branch": "23.09", "dirty": [], "python": "3.11.8",
         "version": "23.09.11", "pins": "p1",
         "recorded": {"path": "/root/backend.ai", "source": str(source.path.resolve()), "ref": "23.09", "commit": "abc"},
     }  # fmt: skip
-    raw["kinds"]["lfs"] = {
-        "pointers": [["src/runner/tool.bin", "0" * 64, 27]],
-        "path": "/root/backend.ai",
-    }
-    f2 = parsed(raw)
-    d2 = desired.build(s, t, {}, f2)
-    ids = [o.id for o in plan.plan(d2, f2)]
-    assert "checkout" not in ids and ids.index("devvenv") < ids.index("lfs") < ids.index(
-        "supervisord"
-    )
-    v = d2.of("devvenv")
-    assert v.path == "/root/backend.ai/dist/export/python/virtualenvs/python-default/3.11.8"
-    assert v.python == "/usr/bin/python3.11" and v.fixes == ("yarl==1.9.4",)
-    wrapper = next(x.content for x in d2.of("files") if x.id == "python")
-    assert "cd /root/backend.ai" in wrapper and 'PYTHONPATH="src' in wrapper
-    assert f"exec {v.path}/bin/python" in wrapper
+    assert "checkout" not in [o.id for o in plan.plan(d, parsed(raw))]
 
 
 def test_a_switch_never_moves_a_checkout_with_work_in_it(source: Repo) -> None:
@@ -286,18 +282,25 @@ def test_lfs_pointers_are_filled_from_a_wheel_verified_by_sha256(
     ]
 
 
-def test_the_engine_makes_the_checkout_then_plans_the_rest_from_it(source: Repo) -> None:
+@pytest.mark.parametrize("where", ["here", "url"])
+def test_the_engine_makes_the_checkout_first_and_builds_the_desired_state_once(
+    source: Repo, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A run with a checkout to make: it is made first, the host is looked at again, and the dev
-    venv, the LFS files and the services are planned from what the checkout says."""
+    venv, the LFS files and the services are planned from what the checkout says. The desired
+    state is built once: from the source read here (a repository on this machine), or, for a URL
+    only the host can read, after the host has cloned it."""
     from devkit.provision.engine import run as engine
     from tests.fakehost import connector
 
+    spec = f"{source.path}@23.09" if where == "here" else "https://git.example/ai@23.09"
+    origin = str(source.path.resolve()) if where == "here" else "https://git.example/ai"
     before = fresh_raw(base="/srv/dk")
     after = json.loads(json.dumps(before))
     after["kinds"]["checkout"] = {
         "exists": True, "head": "abc", "branch": "23.09", "dirty": [], "python": "3.11.8",
         "version": "23.09.11", "pins": "p1",
-        "recorded": {"path": "/root/backend.ai", "source": str(source.path.resolve()), "ref": "23.09", "commit": "abc"},
+        "recorded": {"path": "/root/backend.ai", "source": origin, "ref": "23.09", "commit": "abc"},
     }  # fmt: skip
 
     class Host(FakeHost):
@@ -306,19 +309,22 @@ def test_the_engine_makes_the_checkout_then_plans_the_rest_from_it(source: Repo)
                 self.raw_facts = after if any("git clone" in t for _, t in self.log) else before
             return super().run(cmd, op, **kw)
 
-    vm = Host("vm", before).on("rev-parse HEAD", stdout="abc\n")
-    job = engine.Job(
-        _stack(f"{source.path}@23.09"), hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {})
+    builds = []
+    build = desired.build
+    monkeypatch.setattr(
+        desired, "build", lambda *a, **k: builds.append(k["code"]) or build(*a, **k)
     )
+    vm = Host("vm", before).on("rev-parse HEAD", stdout="abc\n")
+    job = engine.Job(_stack(spec), hosts.Target("vm", "vm", "backend.ai", "/srv/dk", {}))
     [r] = engine.run([job], engine.Options({}), connector({"vm": vm}), lambda e: None)
     assert r.status == "changed", r.error
     ids = [op.id for op in r.ops]
-    assert (
-        ids[0] == "checkout"
-        and "devvenv" in ids
-        and ids.index("devvenv") < ids.index("supervisord")
-    )
+    assert ids[0] == "checkout" and ids.index("devvenv") < ids.index("supervisord")
     assert vm.facts_calls >= 2  # the host looked at again once the checkout was there
+    [code] = builds  # once, from the code the run runs
+    assert (code.version, code.python) == ("23.09.11", "3.11.8")
+    dev = next(op for op in r.ops if op.id == "devvenv")
+    assert "python-default/3.11.8" in dev.detail
 
 
 def test_the_pointers_left_are_named_with_what_they_break_other_architectures_counted() -> None:
@@ -361,25 +367,25 @@ def test_the_version_is_read_from_the_source_else_from_the_hosts_checkout(
     main.git("bundle", "create", str(bundle), "--all")
     none = _checkout_facts()
     for spec in (f"{main.path}@main", f"{bundle}@main", str(bundle)):
-        assert checkout.source_version(none, spec) == "26.8.0rc1"
-    assert checkout.source_version(none, "pypi") == ""
-    assert checkout.source_version(none, "https://github.com/lablup/backend.ai@main") == ""
+        assert checkout.code(spec, none, "x").version == "26.8.0rc1"
+    assert checkout.code("pypi", none, "x").version == ""
+    assert checkout.code("https://github.com/lablup/backend.ai@main", none, "x").version == ""
     # the host's checkout of that source is what runs (the contributor may have moved it there)
     mine = {"source": str(bundle.resolve()), "ref": "main"}
     moved = _checkout_facts(exists=True, version="26.9.0.dev0", recorded=mine)
-    assert checkout.source_version(moved, f"{bundle}@main") == "26.9.0.dev0"
+    assert checkout.code(f"{bundle}@main", moved, "x").version == "26.9.0.dev0"
     by_hand = _checkout_facts(exists=True, version="26.9.0.dev0")  # adopted as it is
-    assert checkout.source_version(by_hand, f"{bundle}@main") == "26.9.0.dev0"
+    assert checkout.code(f"{bundle}@main", by_hand, "x").version == "26.9.0.dev0"
     # a checkout of another source is switched: the new source's VERSION decides
     other = _checkout_facts(
         exists=True, version="23.09.11", recorded={"source": "x", "ref": "23.09"}
     )
-    assert checkout.source_version(other, f"{bundle}@main") == "26.8.0rc1"
+    assert checkout.code(f"{bundle}@main", other, "x").version == "26.8.0rc1"
     monkeypatch.chdir(main.path)  # local: the commit pushed, unless the host has it already
-    assert checkout.source_version(other, "local") == "26.8.0rc1"
+    assert checkout.code("local", other, "x").version == "26.8.0rc1"
     head = main.git("rev-parse", "HEAD").strip()
     there = _checkout_facts(exists=True, head=head, version="26.8.0rc1+host")
-    assert checkout.source_version(there, "local") == "26.8.0rc1+host"
+    assert checkout.code("local", there, "x").version == "26.8.0rc1+host"
 
 
 def _source_build(spec: str, **host: Any) -> Any:

@@ -7,8 +7,8 @@ before any op runs on any host, so a bad template never leaves a half-provisione
 
 from __future__ import annotations
 
-import functools
 import ipaddress
+import re
 import secrets as random
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +21,7 @@ from devkit.provision.ssh import hosts
 from devkit.provision.stack import render, vartypes
 from devkit.provision.stack import spec as stk
 from devkit.provision.stack.layout import Layout
+from devkit.provision.stack.source import WHEELS, Code
 
 
 def variables(
@@ -36,19 +37,22 @@ def variables(
     return hosts.merge(v, overrides, "--set")
 
 
-def build(
+LATER = ("checkout_python", "checkout_version")  # the engine variables the source settles
+
+
+def engine_vars(
     stack: stk.Stack,
     target: hosts.Target,
-    overrides: dict[str, Any],
     facts: Facts,
-    new_secret: Callable[[int], str] = random.token_hex,
-    manager_address: str = "",
-) -> Desired:
-    env = render.environment(stack.dir, *stack.search)
+    secret_values: dict[str, str],
+    manager_address: str | None,
+    code: Code,
+) -> dict[str, Any]:
+    """The variables the engine gives every template (before the cluster is known, without
+    `cluster`)."""
     host = facts.host
     lay = Layout(host.base)
-    secret_values = secret_kind.values(stack, facts.of(secret_kind.NAME), new_secret).values
-    engine: dict[str, Any] = {
+    return {
         "base": lay.base,
         "user": host.user,
         "home": host.home,
@@ -64,14 +68,61 @@ def build(
         # the newest PostgreSQL the host has, else the one its package manager would install
         "host_postgres": host.postgres[-1] if host.postgres else host.postgres_candidate,
         "host_pythons": list(host.pythons),
-        # what the stack's checkout asks for (once it is there): "3.11.8", its VERSION
-        "checkout_python": facts.of("checkout").python,
-        "checkout_version": facts.of("checkout").version,
-        "cluster": cluster(target, host.address, manager_address),
-        # source_version(SPEC[, WHERE]): the VERSION a source brings, before it is cloned (a stack's
-        # settings can follow the branch, as Backend.AI's release line does)
-        "source_version": functools.partial(checkout.source_version, facts.of("checkout")),
+        # what the source asks for and says it is ("3.11.8", its VERSION; "" from the wheels): a
+        # stack's settings can follow the branch, as Backend.AI's release line does
+        "checkout_python": code.python,
+        "checkout_version": code.version,
+        **(
+            {"cluster": cluster(target, host.address, manager_address)}
+            if manager_address is not None
+            else {}
+        ),
     }
+
+
+def early(
+    stack: stk.Stack, target: hosts.Target, overrides: dict[str, Any], f: Facts, text: str, key: str
+) -> tuple[str, str]:
+    """A [checkout] template rendered from the settings alone, and the name to give in an error:
+    the setting it just uses (`backend_ai.source`), else the group's key."""
+    one = re.fullmatch(r"\{\{\s*([\w.]+)\s*\}\}", text.strip())
+    where = one.group(1) if one and key == "source" else f"{stack.source}: checkout.{key}"
+    env = render.environment(stack.dir, *stack.search)
+    variables_ = variables(stack, target, overrides, stk.platform_of(f.host.os))
+    engine = engine_vars(stack, target, f, {}, None, WHEELS)
+    return render.render_early(env, text, variables_, engine, (*LATER, "cluster"), where), where
+
+
+def settle_code(
+    stack: stk.Stack, target: hosts.Target, overrides: dict[str, Any], f: Facts
+) -> Code:
+    """The source stage's first step (engine/source.py): the stack's [checkout] source, rendered
+    from the settings before any other template, parsed once, with what it brings."""
+    spec = checkout.spec_of(stack)
+    if spec is None:
+        return WHEELS
+    text, where = early(stack, target, overrides, f, spec.source, "source")
+    return checkout.code(text, f.of(checkout.NAME), where)
+
+
+def build(
+    stack: stk.Stack,
+    target: hosts.Target,
+    overrides: dict[str, Any],
+    facts: Facts,
+    new_secret: Callable[[int], str] = random.token_hex,
+    manager_address: str = "",
+    code: Code | None = None,
+) -> Desired:
+    """The host's desired state, built from the code the source stage settled on (engine/source.py;
+    settled here when not given)."""
+    if code is None:
+        code = settle_code(stack, target, overrides, facts)
+    env = render.environment(stack.dir, *stack.search)
+    host = facts.host
+    lay = Layout(host.base)
+    secret_values = secret_kind.values(stack, facts.of(secret_kind.NAME), new_secret).values
+    engine = engine_vars(stack, target, facts, secret_values, manager_address, code)
     platform = stk.platform_of(host.os)
     resolved = render.resolve_vars(env, variables(stack, target, overrides, platform), engine)
     typed = vartypes.check(resolved, stack.types, stack.source)
@@ -82,7 +133,7 @@ def build(
 
     enabled = tuple(s for s in stack.services if _enabled(text(s.when, f"services.{s.name}.when")))
     r = Render(text, lambda name: render.render_file(env, name, ctx), host.user)
-    b = Build(stack._replace(services=enabled), r, facts, lay, secret_values, {})
+    b = Build(stack._replace(services=enabled), r, facts, lay, secret_values, {}, code)
     for kind in registry.KINDS:
         b.built[kind.NAME] = kind.desired(b)
     b.built["files"] = tuple(b.built["files"])  # the kinds after files may add to it; now frozen

@@ -1,6 +1,7 @@
-"""A provisioning run: connect and gather facts on every host (in parallel), build every host's
-desired state (a bad template or value stops the run before anything changes anywhere), then plan
-and apply each host independently. One host's failure never stops the others; Ctrl-C kills the
+"""A provisioning run: connect and gather facts on every host (in parallel); settle each host's
+source (source.py: a URL only the host can read is cloned first); build every host's desired state
+once (a bad template or value stops the run before anything else changes anywhere); then plan and
+apply each host independently. One host's failure never stops the others; Ctrl-C kills the
 commands in flight on every host and still returns what each host got done."""
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, NamedTuple
 
-from devkit.errors import DevkitError, RemoteError
-from devkit.provision.engine import desired, facts, lock, operate, plan
+from devkit.errors import RemoteError
+from devkit.provision.engine import desired, facts, lock, operate, plan, source
 from devkit.provision.engine.apply import apply
 from devkit.provision.engine.events import Emit, Event, HostResult, OpResult, Redact, ServiceStatus
 from devkit.provision.kinds import programs, registry
@@ -21,6 +22,7 @@ from devkit.provision.ssh import hosts
 from devkit.provision.ssh.connection import Connection, Held, Interrupted
 from devkit.provision.stack import layout
 from devkit.provision.stack import spec as stk
+from devkit.provision.stack.source import WHEELS, Code
 
 
 class Options(NamedTuple):
@@ -49,6 +51,7 @@ class _Host:
         self.conn: Connection | None = None
         self.lock: Held | None = None
         self.facts: Facts | None = None
+        self.code: Code = WHEELS  # what its stack runs, settled by the source stage
         self.desired: Desired | None = None
         self.done: list[OpResult] = []
         self.current: Op | None = None
@@ -110,6 +113,31 @@ def _check_platform(h: _Host) -> None:
             hint=f"It runs on {supported}. Use a host with one of them (devkit sandbox up NAME "
             "--release bookworm|trixie gives Debian 12 or 13).",
         )
+
+
+def _bring(h: _Host, opts: Options, emit: Emit) -> None:
+    """A source only the host can read (a URL) is cloned first, then settled from the host's
+    checkout: the desired state is built from what it brought."""
+    assert h.conn is not None and h.facts is not None
+
+    def on_op(op: Op, finished: bool) -> None:
+        if finished:
+            h.current = None
+            h.done.append(OpResult(op.id, op.action, op.detail, "changed"))
+            emit(Event(h.name, "changed", op.id, op.action))
+        else:
+            h.current = op
+            emit(Event(h.name, "op", op.id, op.action))
+
+    job = h.job
+    try:
+        source.bring(h.conn, job.stack, job.target, opts.overrides, h.facts, h.code, on_op)
+        emit(Event(h.name, "facts"))
+        h.facts = facts.gather(h.conn, job.stack, h.facts.host.base)
+        h.code = desired.settle_code(job.stack, job.target, opts.overrides, h.facts)
+    except RemoteError as exc:
+        emit(Event(h.name, "failed", text=f"{exc.op}: {exc.detail}"))
+        h.finish("failed", exc)
 
 
 def _look_again(h: _Host, d: Desired, f: Facts) -> Facts:
@@ -192,18 +220,13 @@ def _converge(
         first = [op for op in ops if registry.kind(op.kind).STAGE == SOURCE]
         told: list[str] = []  # the first stage's notes (what a push did)
         if first:
-            # the source first; then everything else is planned from what it brought
+            # the source first; then the host is looked at again and the rest planned from what
+            # it brought (the desired state was built from that code already)
             ctx0 = ApplyContext(d, f, opts.wheelhouse)
             apply(conn, ctx0, first, on_op)
             told = list(ctx0.state.get("notes", ()))
             emit(Event(h.name, "facts"))
-            f = facts.gather(conn, h.job.stack, d.layout.base)
-            kw = {"new_secret": new_secret} if new_secret else {}
-            try:
-                d = h.desired = desired.build(h.job.stack, h.job.target, opts.overrides, f, **kw)
-            except DevkitError as exc:
-                raise RemoteError(h.name, "plan", exc.message, hint=exc.hint) from None
-            f = _look_again(h, d, f)
+            f = _look_again(h, d, facts.gather(conn, h.job.stack, d.layout.base))
             ops = plan.plan(d, f)
         ctx = ApplyContext(d, f, opts.wheelhouse)
         apply(conn, ctx, ops, on_op)
@@ -255,6 +278,11 @@ def run(
     pool = ThreadPoolExecutor(max_workers=max(1, min(opts.parallel, len(jobs))))
     try:
         _wait([pool.submit(_prepare, h, connect, emit, opts.dry_run) for h in hs])
+        ready = [h for h in hs if h.result is None and h.facts is not None]
+        for h in ready:
+            h.code = desired.settle_code(h.job.stack, h.job.target, opts.overrides, h.facts)
+        if not opts.dry_run:
+            _wait([pool.submit(_bring, h, opts, emit) for h in ready if not h.code.known])
         manager = next((h for h in hs if h.job.target.role == "manager"), None)
         for h in hs:
             if h.result is None and h.facts is not None:
@@ -268,7 +296,13 @@ def run(
                 kw = {"new_secret": new_secret} if new_secret else {}
                 addr = manager.facts.host.address if manager and manager.facts else ""
                 h.desired = desired.build(
-                    h.job.stack, h.job.target, opts.overrides, h.facts, manager_address=addr, **kw
+                    h.job.stack,
+                    h.job.target,
+                    opts.overrides,
+                    h.facts,
+                    manager_address=addr,
+                    code=h.code,
+                    **kw,
                 )
         # the manager host first: its agent hosts wait for it, and must not hold every worker
         order = sorted(hs, key=lambda h: h is not manager)

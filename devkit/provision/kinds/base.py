@@ -29,6 +29,7 @@ from typing import Any, NamedTuple, Protocol
 
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack.layout import Layout
+from devkit.provision.stack.source import WHEELS, Code
 from devkit.provision.stack.spec import Group, Stack
 
 
@@ -127,7 +128,8 @@ class Render(NamedTuple):
 
 class Build(NamedTuple):
     """What a kind's desired() sees: the stack (services already filtered by `when`), the
-    renderer, the host's facts, and the kinds built before it (in registry order)."""
+    renderer, the host's facts, the kinds built before it (in registry order), and the code the
+    source stage settled on."""
 
     stack: Stack
     render: Render
@@ -135,6 +137,7 @@ class Build(NamedTuple):
     layout: Layout
     secrets: Mapping[str, str]
     built: dict[str, Any]
+    code: Code = WHEELS
 
 
 # a kind whose ops run around a service's start: (desired, facts, service, stage) -> its ops

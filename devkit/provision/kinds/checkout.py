@@ -14,13 +14,12 @@ again, so the interpreter, the dev venv and the services are planned from the ch
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -43,16 +42,18 @@ from devkit.provision.kinds.base import (
     no_steps,
 )
 from devkit.provision.onhost import edit as host_edit
-from devkit.provision.onhost.facts import read, run
+from devkit.provision.onhost.facts import read, run, source_facts
 from devkit.provision.ssh.command import as_user, join, q, sh
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
+from devkit.provision.stack.source import WHEELS, Code, Source
+from devkit.provision.stack.source import parse as parse_source
+from devkit.provision.stack.source import read as read_source
 from devkit.provision.stack.spec import Group, Stack
 
 NAME = "checkout"
 STAGE = SOURCE  # before every other kind: what they plan depends on it
 STATE = "state/checkout.json"  # what devkit checked out, and from where
-NONE = ("", "none", "pypi")
 
 
 class CheckoutSpec(NamedTuple):
@@ -90,20 +91,11 @@ def spec_of(stack: Stack) -> CheckoutSpec | None:
     return stack.group(NAME)  # type: ignore[no-any-return]
 
 
-class Source(NamedTuple):
-    kind: str  # "url", "bundle" (a file here), "repo" (a repository here), "local" (pushed)
-    location: str  # the URL, or an absolute path on this machine
-    ref: str  # the branch or tag to check out ("" = the source's default)
-    commit: str = ""  # local: the commit of that branch here, which the host's checkout follows
-
-    @property
-    def spec(self) -> str:
-        return f"{self.location}@{self.ref}" if self.ref else self.location
-
-
 class DCheckout(NamedTuple):
     path: str  # absolute, on the host
     source: Source
+    python: str = ""  # the CPython its pants.toml asks for ("" while not known)
+    version: str = ""  # its VERSION
 
 
 class CheckoutFacts(NamedTuple):
@@ -115,51 +107,6 @@ class CheckoutFacts(NamedTuple):
     python: str  # the interpreter pants.toml asks for ("3.11.8"), "" when unknown
     version: str  # the VERSION file
     pins: str  # a hash of the pins (requirements.txt and the lock): the dev venv follows it
-
-
-def parse_source(text: str, where: str) -> Source | None:
-    """`URL[@REF]` or `PATH[@REF]` (a bundle or a repository on this machine); None for no checkout."""
-    text = text.strip()
-    if text.lower() in NONE:
-        return None
-    if text.lower() == "local":
-        return local_source(Path.cwd(), where)
-    location, ref = text, ""
-    at = text.rfind("@")
-    if at > 0 and "/" not in text[at:] and not text[:at].endswith(":"):
-        location, ref = text[:at], text[at + 1 :]
-    if ref and not re.fullmatch(r"[A-Za-z0-9._/-]+", ref):
-        raise DevkitError(f"{where}: `{ref}` is not a branch or tag name")
-    if re.match(r"^(https?|ssh|git)://", location) or re.match(r"^[\w.-]+@[\w.-]+:", location):
-        return Source("url", location, ref)
-    path = Path(location).expanduser()
-    if path.is_file():
-        return Source("bundle", str(path.resolve()), ref)
-    if (path / ".git").exists() or (path / "HEAD").is_file():
-        return Source("repo", str(path.resolve()), ref)
-    raise DevkitError(
-        f"{where}: `{location}` is neither a git URL nor a bundle or repository on this machine",
-        "Give https://host/org/repo@REF, /path/to/repo@REF or /path/to/file.bundle@REF "
-        '(or "pypi" for the released wheels).',
-    )
-
-
-def local_source(path: Path, where: str) -> Source:
-    """The clone at (or above) path: its branch and commit, pushed to the host as they are."""
-
-    def git(*args: str) -> str:
-        r = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True)
-        return r.stdout.strip() if r.returncode == 0 else ""
-
-    top = git("rev-parse", "--show-toplevel")
-    commit = git("rev-parse", "-q", "--verify", "HEAD^{commit}")
-    if not top or not commit:
-        raise DevkitError(
-            f"{where}: `local` is the git clone devkit is run from, and {path} is not in one "
-            "(or it has no commit yet)",
-            "Run devkit from your clone of the project, or give PATH@REF or URL@REF.",
-        )
-    return Source("local", top, git("symbolic-ref", "-q", "--short", "HEAD"), commit)
 
 
 def request(stack: Stack) -> dict[str, str]:
@@ -184,14 +131,7 @@ def collect(req: dict[str, str], base: str) -> dict[str, Any]:  # runs on the ho
     out["head"] = git("rev-parse", "HEAD")
     out["branch"] = git("symbolic-ref", "--short", "-q", "HEAD")
     out["dirty"] = [line for line in git("status", "--porcelain").splitlines() if line]
-    pants = read(os.path.join(path, "pants.toml")) or ""
-    found = re.search(r'interpreter_constraints\s*=\s*\[\s*"CPython==([0-9.]+)"', pants)
-    out["python"] = found.group(1) if found else ""
-    out["version"] = (read(os.path.join(path, "VERSION")) or "").strip()
-    h = hashlib.sha256()
-    for name in ("requirements.txt", "python.lock"):
-        h.update(name.encode() + b"\0" + (read(os.path.join(path, name)) or "").encode() + b"\0")
-    out["pins"] = h.hexdigest()[:16]
+    out.update(source_facts(lambda name: read(os.path.join(path, name))))
     return out
 
 
@@ -211,18 +151,42 @@ def parse(raw: Any) -> CheckoutFacts:
     )
 
 
-def desired(b: Build) -> DCheckout | None:
-    spec = spec_of(b.stack)
-    if spec is None:
-        return None
-    r = b.render.text
-    source = parse_source(r(spec.source, "checkout.source"), f"{b.stack.source}: checkout.source")
+def code(spec_text: str, have: CheckoutFacts, where: str) -> Code:
+    """The source `spec_text` names, parsed (once per run: the engine's source stage) with what it
+    brings: the host's checkout as it is when that is this source (or one devkit adopts as it is),
+    else its ref read here; unknown for a URL not cloned yet."""
+    source = parse_source(spec_text, where)
     if source is None:
-        return None
-    path = r(spec.path, "checkout.path")
+        return WHEELS
+    rec = have.recorded
+    if have.exists and have.version:
+        ours = (
+            have.head == source.commit
+            if source.kind == "local"
+            else not rec or (rec.get("source"), rec.get("ref")) == (source.location, source.ref)
+        )
+        if ours:
+            return Code(source, have.version, have.python, have.pins)
+    return read_source(source)
+
+
+def path_of(stack: Stack, text: Callable[[str, str], str]) -> str:
+    """Where the checkout lives on the host: [checkout] path rendered with `text`."""
+    spec = spec_of(stack)
+    path = text(spec.path, "checkout.path") if spec else ""
     if not path.startswith("/"):
-        raise DevkitError(f"{b.stack.source}: checkout.path: `{path}` is not an absolute path")
-    return DCheckout(path, source)
+        raise not_absolute(stack, path)
+    return path
+
+
+def not_absolute(stack: Stack, path: str) -> DevkitError:
+    return DevkitError(f"{stack.source}: checkout.path: `{path}` is not an absolute path")
+
+
+def desired(b: Build) -> DCheckout | None:
+    if b.code.source is None:
+        return None
+    return DCheckout(path_of(b.stack, b.render.text), b.code.source, b.code.python, b.code.version)
 
 
 def plan(d: Desired, f: Facts, state: PlanState) -> list[Op]:
@@ -284,78 +248,8 @@ def check(conn: Connection, ops: list[Op], ctx: ApplyContext) -> None:
                     hint="Commit or stash your work there (or give the source it has), then run "
                     "devkit provision again.",
                 )
-        wanted = python_of(want.source)
-        if wanted:
-            need_interpreter(conn.name, op.id, wanted, ctx.f.host, version_of(want.source))
-
-
-def python_of(source: Source) -> str:
-    """The CPython version the source's pants.toml asks for, when the source is on this machine."""
-    text = source_files(source).get("pants.toml", "")
-    found = re.search(r'interpreter_constraints\s*=\s*\[\s*"CPython==([0-9.]+)"', text)
-    return found.group(1) if found else ""
-
-
-def version_of(source: Source) -> str:
-    """The VERSION file of the source's ref, when the source is on this machine ("" otherwise)."""
-    return source_files(source).get("VERSION", "").strip()
-
-
-def source_version(have: CheckoutFacts, spec: str, where: str = "the source") -> str:
-    """The version a source brings (its VERSION file), for a stack whose settings follow it: the
-    host's checkout as it is when that is the source's (or one devkit adopts as it is), else the
-    source's ref read here; "" for no source, or a URL not cloned yet. `where` names the setting
-    in a bad spec's error."""
-    source = parse_source(spec, where)
-    if source is None:
-        return ""
-    rec = have.recorded
-    if have.exists and have.version:
-        if source.kind == "local":
-            if have.head == source.commit:
-                return have.version
-        elif not rec or (rec.get("source"), rec.get("ref")) == (source.location, source.ref):
-            return have.version
-    return version_of(source)
-
-
-SOURCE_FILES = ("pants.toml", "VERSION")  # what devkit reads from a source before cloning it
-
-
-def source_files(source: Source) -> dict[str, str]:
-    """SOURCE_FILES of the source's ref, read on this machine (none for a URL): `git show` in a
-    repository; a bundle is fetched once into a throwaway repository for all of them."""
-    if source.kind == "url":
-        return {}
-    ref = source.commit or source.ref or "HEAD"
-    if source.kind in ("repo", "local"):
-        return _show(["git", "-C", source.location], ref)
-    st = os.stat(source.location)
-    return dict(_bundle_files(source.location, ref, st.st_mtime_ns, st.st_size))
-
-
-@functools.lru_cache(maxsize=8)
-def _bundle_files(path: str, ref: str, mtime: int, size: int) -> tuple[tuple[str, str], ...]:
-    # mtime and size key the cache: a bundle written again is read again
-    with tempfile.TemporaryDirectory(prefix="devkit-bundle-") as tmp:
-        subprocess.run(["git", "init", "-q", tmp], capture_output=True, check=False)
-        got = subprocess.run(
-            ["git", "-C", tmp, "fetch", "-q", path, ref], capture_output=True, check=False
-        )
-        if got.returncode != 0:
-            return ()
-        return tuple(_show(["git", "-C", tmp], "FETCH_HEAD").items())
-
-
-def _show(git: list[str], rev: str) -> dict[str, str]:
-    out = {}
-    for name in SOURCE_FILES:
-        r = subprocess.run(
-            [*git, "show", f"{rev}:{name}"], capture_output=True, text=True, check=False
-        )
-        if r.returncode == 0:
-            out[name] = r.stdout
-    return out
+        if want.python:
+            need_interpreter(conn.name, op.id, want.python, ctx.f.host, want.version)
 
 
 def need_interpreter(host_name: str, op: str, version: str, host: Any, release: str = "") -> None:

@@ -107,17 +107,16 @@ def parse(raw: Any) -> VenvFacts:
 
 
 def desired(b: Build) -> DDevVenv | None:
-    spec = checkout.spec_of(b.stack)
-    have: checkout.CheckoutFacts = b.facts.of(checkout.NAME)
+    spec, code = checkout.spec_of(b.stack), b.code
     want = b.built.get(checkout.NAME)
-    if spec is None or want is None or not spec.venv or not have.python:
-        return None  # no checkout (yet): planned once it is there
+    if spec is None or want is None or not spec.venv or not code.python:
+        return None  # no checkout, or one whose interpreter is not known yet
     r = b.render.text
-    minor = ".".join(have.python.split(".")[:2])
+    minor = ".".join(code.python.split(".")[:2])
     rel = r(spec.venv, "checkout.venv")
     fixes = tuple(x for x in (r(f, "checkout.fixes") for f in spec.fixes) if x)
     python = f"/usr/bin/python{minor}"
-    digest = hashlib.sha256("\0".join([have.pins, python, *fixes]).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\0".join([code.pins, python, *fixes]).encode()).hexdigest()[:16]
     return DDevVenv(
         want.path, f"{want.path}/{rel}", python, spec.requirements, spec.lock, fixes, digest
     )
@@ -143,8 +142,8 @@ def plan(d: Desired, f: Facts, state: PlanState) -> list[Op]:
 def check(conn: Connection, ops: list[Op], ctx: ApplyContext) -> None:
     for op in ops:
         if op.kind == NAME:
-            have: checkout.CheckoutFacts = ctx.f.of(checkout.NAME)
-            checkout.need_interpreter(conn.name, op.id, have.python, ctx.f.host, have.version)
+            co: checkout.DCheckout = ctx.d.of(checkout.NAME)
+            checkout.need_interpreter(conn.name, op.id, co.python, ctx.f.host, co.version)
 
 
 def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:

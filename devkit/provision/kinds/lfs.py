@@ -115,11 +115,10 @@ def parse(raw: Any) -> LfsFacts:
 
 
 def desired(b: Build) -> DLfs | None:
-    spec, want = checkout.spec_of(b.stack), b.built.get(checkout.NAME)
-    have: checkout.CheckoutFacts = b.facts.of(checkout.NAME)
-    if spec is None or want is None or not have.exists:
+    spec, want, code = checkout.spec_of(b.stack), b.built.get(checkout.NAME), b.code
+    if spec is None or want is None or not code.known:
         return None
-    return DLfs(want.path, have.version, spec.lfs_wheels, have.python)
+    return DLfs(want.path, code.version, spec.lfs_wheels, code.python)
 
 
 def refresh(conn: Connection, d: Desired, f: Facts, ask: Any) -> Facts:

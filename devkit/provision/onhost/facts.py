@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import pwd
-import re  # noqa: F401  (for the kinds' collectors, which run in this module's namespace)
+import re
 import socket
 import subprocess
 import sys
@@ -172,6 +172,22 @@ def host_info(base):
         # hosts of a cluster reach it too
         "address": [*(os.environ.get("SSH_CONNECTION") or "").split(), "", "", ""][2],
         "time": time.time(),
+    }
+
+
+def source_facts(read_file):
+    """What devkit reads of a source checkout (on the host) or of a source's ref (on this machine,
+    stack/source.py): the CPython its pants.toml asks for, its VERSION, and a hash of its pins
+    (requirements.txt and the lock), which the dev venv follows. read_file(name) -> text or None."""
+    pants = read_file("pants.toml") or ""
+    found = re.search(r'interpreter_constraints\s*=\s*\[\s*"CPython==([0-9.]+)"', pants)
+    h = hashlib.sha256()
+    for name in ("requirements.txt", "python.lock"):
+        h.update(name.encode() + b"\0" + (read_file(name) or "").encode() + b"\0")
+    return {
+        "python": found.group(1) if found else "",
+        "version": (read_file("VERSION") or "").strip(),
+        "pins": h.hexdigest()[:16],
     }
 
 

@@ -234,11 +234,10 @@ def _pending_tree(node: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def resolve_vars(
-    env: jinja2.Environment, variables: dict[str, Any], engine: dict[str, Any], prefix: str = "vars"
+def _settle(
+    env: jinja2.Environment, variables: dict[str, Any], engine: dict[str, Any], prefix: str
 ) -> dict[str, Any]:
-    """Render string variables that reference others (`run_as = "{{ user }}"`): each pass renders
-    the variables whose references are all final, so the order they are written in does not matter."""
+    """Render, pass after pass, the variables whose references are all final."""
     out = variables
     for _ in range(8):
         ctx = {**_pending_tree(out), **engine}
@@ -246,8 +245,39 @@ def resolve_vars(
         if nxt == out:
             break
         out = nxt
+    return out
+
+
+def resolve_vars(
+    env: jinja2.Environment, variables: dict[str, Any], engine: dict[str, Any], prefix: str = "vars"
+) -> dict[str, Any]:
+    """Render string variables that reference others (`run_as = "{{ user }}"`): each pass renders
+    the variables whose references are all final, so the order they are written in does not matter."""
+    out = _settle(env, variables, engine, prefix)
     ctx = {**out, **engine}
     return _render_tree(env, out, ctx, prefix)
+
+
+def render_early(
+    env: jinja2.Environment,
+    text: str,
+    variables: dict[str, Any],
+    engine: dict[str, Any],
+    later: tuple[str, ...],
+    where: str,
+) -> str:
+    """`text` rendered before the engine variables `later` are known (the source stage renders
+    [checkout] source before the source says its version): the variables that need none of them
+    are settled first; a text that needs one, through any variable, is refused."""
+    ctx = {**engine, **{name: _Pending() for name in later}}
+    settled = _settle(env, variables, ctx, "vars")
+    try:
+        return render_string(env, text, {**_pending_tree(settled), **ctx}, where)
+    except _NotReady:
+        raise DevkitError(
+            f"{where}: it cannot depend on what the source brings ({', '.join(later)})",
+            'Render it from settings alone, e.g. source = "{{ backend_ai.source }}".',
+        ) from None
 
 
 def _render_tree(
