@@ -40,7 +40,10 @@ from _common import (
 )
 
 sys.path.insert(0, str(REPO))
-from devkit.provision.onhost import edit as host_edit
+from devkit.provision.onhost.edit import checkout as edit_checkout
+from devkit.provision.onhost.edit import rules as edit_rules
+from devkit.provision.onhost.edit import services as edit_services
+from devkit.provision.onhost.edit import watch as edit_watch
 from tests.editloop import testrepo
 
 HEADING = "Edit loop: edit-to-serving"
@@ -89,7 +92,7 @@ def set_answer(path: Path, value: str) -> float:
 
 
 def rpc(host: str):  # type: ignore[no-untyped-def]
-    return host_edit.supervisor(str(STATE / "base" / host / "run" / "supervisor.sock"))
+    return edit_services.supervisor(str(STATE / "base" / host / "run" / "supervisor.sock"))
 
 
 def floor(host: str, poller: Poller) -> float:
@@ -154,9 +157,9 @@ def watcher_sees(top: Path, under: list[str], rounds: int) -> dict[str, str]:
     files = [f for r in under for f in (top / r).rglob("*.py") if "__pycache__" not in f.parts]
     folders = {f.parent for f in files}
     t = time.perf_counter()
-    ino = host_edit.Inotify(str(top), under)
+    ino = edit_watch.Inotify(str(top), under)
     out["inotify setup"] = f"{(time.perf_counter() - t) * 1000:.0f} ms, {ino.count()} watches"
-    poll = host_edit.Poll(str(top), under, every=0.5)
+    poll = edit_watch.Poll(str(top), under, every=0.5)
     scans = []
     for _ in range(rounds):
         t = time.perf_counter()
@@ -166,7 +169,7 @@ def watcher_sees(top: Path, under: list[str], rounds: int) -> dict[str, str]:
     looks = []
     for _ in range(rounds):
         t = time.perf_counter()
-        host_edit.candidates(str(top), under)
+        edit_checkout.candidates(str(top), under)
         looks.append(time.perf_counter() - t)
     out["one look at the checkout (git ls-files + stat)"] = (
         f"{statistics.median(looks) * 1000:.1f} ms"
@@ -201,7 +204,7 @@ def backend_ai_tree(bundle: Path, rounds: int) -> dict[str, str]:
     )
     branch = heads.stdout.split()[1].removeprefix("refs/heads/")
     subprocess.run(["git", "clone", "-q", "--branch", branch, str(bundle), str(where)], check=True)
-    return watcher_sees(where, host_edit.roots(BAI_PATTERNS), rounds)
+    return watcher_sees(where, edit_rules.roots(BAI_PATTERNS), rounds)
 
 
 def main() -> int:

@@ -41,7 +41,7 @@ from _common import (
 )
 
 sys.path.insert(0, str(REPO))
-from devkit.provision.onhost import edit as host_edit
+from devkit.provision.onhost.edit import services as edit_services
 
 HEADING = "Backend.AI from source: cold provision, no-op, edit-to-serving"
 STATE = WORK / "source"
@@ -122,7 +122,7 @@ def main() -> int:
         subprocess.run(["git", "clone", "-q", "-b", "23.09", str(bundle), str(laptop)], check=True)
         poller = Poller(f"/proc/{box()['init']}/ns/net", "http://127.0.0.1:8091/", ["manager"])
         poller.until(lambda manager: True, timeout=120)
-        rpc = host_edit.supervisor(str(root / BASE.lstrip("/") / "run" / "supervisor.sock"))
+        rpc = edit_services.supervisor(str(root / BASE.lstrip("/") / "run" / "supervisor.sock"))
 
         def floor(n: int) -> None:
             rpc.stopProcess("manager", True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.provision.onhost import edit as host_edit
+from devkit.provision.onhost.edit import services as edit_services
 
 # a main process with one worker: on TERM the worker ends at once, the main process "finishes up"
 # for 30 s, then writes a file that a restart which waited for it would let it write
@@ -63,14 +63,14 @@ def rpc(tmp_path: Path) -> Iterator[object]:
     conf = tmp_path / "supervisord.conf"
     conf.write_text(CONF.format(d=tmp_path, py=sys.executable))
     subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], check=True)
-    s = host_edit.supervisor(str(tmp_path / "supervisor.sock"))
+    s = edit_services.supervisor(str(tmp_path / "supervisor.sock"))
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
                 states = {p["name"]: p["statename"] for p in s.getAllProcessInfo()}
                 pid = int(s.getProcessInfo("server")["pid"])
-                if set(states.values()) == {"RUNNING"} and host_edit.children_of(pid):
+                if set(states.values()) == {"RUNNING"} and edit_services.children_of(pid):
                     break
             except OSError:
                 pass
@@ -90,18 +90,18 @@ def rpc(tmp_path: Path) -> Iterator[object]:
 
 def test_a_restart_ends_a_main_process_that_outlived_its_worker(rpc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     old = int(rpc.getProcessInfo("server")["pid"])
-    [result] = host_edit.restart(rpc, ["server"], {}, str(tmp_path))
+    [result] = edit_services.restart(rpc, ["server"], {}, str(tmp_path))
     assert result["ok"] and result["pid"] != old, result
     assert not Path(f"/proc/{old}").exists()
     assert not (tmp_path / "finished").exists()  # its 30 s of finishing up were cut short
     deadline = time.monotonic() + 10
-    while not host_edit.children_of(int(result["pid"])):  # the new one forks its worker again
+    while not edit_services.children_of(int(result["pid"])):  # the new one forks its worker again
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
 
 def test_a_single_process_service_is_stopped_as_supervisord_stops_it(rpc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     old = int(rpc.getProcessInfo("plain")["pid"])
-    [result] = host_edit.restart(rpc, ["plain"], {}, str(tmp_path))
+    [result] = edit_services.restart(rpc, ["plain"], {}, str(tmp_path))
     assert result["ok"] and result["pid"] != old, result
     assert int(rpc.getProcessInfo("server")["pid"])  # the other service untouched

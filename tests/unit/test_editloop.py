@@ -16,8 +16,11 @@ import pytest
 from devkit.errors import ConfigError
 from devkit.provision.kinds import edit as edit_kind
 from devkit.provision.kinds.registry import load_stack
-from devkit.provision.onhost import edit as host_edit
 from devkit.provision.onhost import push as host_push
+from devkit.provision.onhost.edit import checkout as edit_checkout
+from devkit.provision.onhost.edit import report as edit_report
+from devkit.provision.onhost.edit import rules as edit_rules
+from devkit.provision.onhost.edit import watch as edit_watch
 from devkit.provision.transfer import gitpush
 from devkit.schema import Where
 
@@ -43,55 +46,55 @@ RULES = {
     ],
 )
 def test_patterns_match_paths_like_their_docs_say(pattern: str, yes: list, no: list) -> None:
-    m = host_edit.matcher([pattern])
+    m = edit_rules.matcher([pattern])
     assert [p for p in yes if not m.match(p)] == []
     assert [p for p in no if m.match(p)] == []
 
 
 def test_roots_are_the_fixed_parts_without_nesting() -> None:
-    assert host_edit.roots(["src/a/**", "src/a/b/*.py", "src/c", "docs/*/x"]) == [
+    assert edit_rules.roots(["src/a/**", "src/a/b/*.py", "src/c", "docs/*/x"]) == [
         "docs",
         "src/a",
         "src/c",
     ]
-    assert host_edit.roots(["**/*.py", "src/a"]) == ["."]
+    assert edit_rules.roots(["**/*.py", "src/a"]) == ["."]
 
 
 def test_a_service_restarts_for_its_own_files_changed_after_it_started() -> None:
     files = {"src/alpha/server.py": 105.0, "src/beta/server.py": 90.0, "README.md": 200.0}
-    plan = host_edit.decide(files, {"alpha": 100.0, "beta": 100.0}, {}, RULES)
+    plan = edit_rules.decide(files, {"alpha": 100.0, "beta": 100.0}, {}, RULES)
     assert plan == {"restart": {"alpha": ["src/alpha/server.py"]}, "stopped": {}, "notes": []}
 
 
 def test_the_shared_package_restarts_every_service_that_declares_it() -> None:
     files = {"src/common/__init__.py": 105.0}
-    plan = host_edit.decide(files, {"alpha": 100.0, "beta": 101.0}, {}, RULES)
+    plan = edit_rules.decide(files, {"alpha": 100.0, "beta": 101.0}, {}, RULES)
     assert plan["restart"] == {
         "alpha": ["src/common/__init__.py"],
         "beta": ["src/common/__init__.py"],
     }
     # beta started after the save (a restart already picked it up): alpha only
-    plan = host_edit.decide(files, {"alpha": 100.0, "beta": 106.0}, {}, RULES)
+    plan = edit_rules.decide(files, {"alpha": 100.0, "beta": 106.0}, {}, RULES)
     assert plan["restart"] == {"alpha": ["src/common/__init__.py"]}
 
 
 def test_notes_stopped_services_and_services_not_on_this_host() -> None:
     files = {"src/pages/motd.txt": 105.0, "src/beta/server.py": 105.0, "src/alpha/a.py": 50.0}
-    plan = host_edit.decide(files, {"alpha": 100.0}, {"beta": 101.0}, RULES)
+    plan = edit_rules.decide(files, {"alpha": 100.0}, {"beta": 101.0}, RULES)
     assert plan == {
         "restart": {},
         "stopped": {"beta": ["src/beta/server.py"]},
         "notes": [["read on every request", ["src/pages/motd.txt"]]],
     }
     # beta does not run on this host at all: its files mean nothing here
-    assert host_edit.decide({"src/beta/x.py": 105.0}, {"alpha": 100.0}, {}, RULES)["stopped"] == {}
+    assert edit_rules.decide({"src/beta/x.py": 105.0}, {"alpha": 100.0}, {}, RULES)["stopped"] == {}
     # a note is said once: the last look (at 106) saw it already
-    assert host_edit.decide(files, {"alpha": 100.0}, {}, RULES, looked=106.0)["notes"] == []
+    assert edit_rules.decide(files, {"alpha": 100.0}, {}, RULES, looked=106.0)["notes"] == []
 
 
 def test_a_file_that_does_not_compile_keeps_the_services_it_would_restart() -> None:
     restart = {"alpha": ["src/alpha/x.py", "src/common/y.py"], "beta": ["src/common/y.py"]}
-    assert host_edit.blocked(restart, {"src/alpha/x.py": [3, "SyntaxError: invalid syntax"]}) == {
+    assert edit_rules.blocked(restart, {"src/alpha/x.py": [3, "SyntaxError: invalid syntax"]}) == {
         "alpha": ["src/alpha/x.py"]
     }
 
@@ -119,7 +122,7 @@ def test_describe_says_what_restarted_why_and_what_was_kept() -> None:
         "stopped": [{"service": "delta", "files": ["d.py"]}],
         "notes": [{"note": "new sessions pick them up", "files": ["k.py"]}],
     }
-    assert host_edit.describe(report, "vm") == [
+    assert edit_report.describe(report, "vm") == [
         "alpha: restarted (a, b, c and 1 more changed), healthy in 0.4 s",
         "beta: restarted (b changed) and FAILED: it crashed on start (FATAL); the last lines of its log:",
         "    | Traceback",
@@ -129,7 +132,7 @@ def test_describe_says_what_restarted_why_and_what_was_kept() -> None:
         "delta: not started (d.py changed since it was stopped; `devkit start vm delta` starts it)",
         "note: k.py changed: new sessions pick them up",
     ]
-    assert host_edit.describe({}, "vm") == [
+    assert edit_report.describe({}, "vm") == [
         "nothing to restart: no service's files changed since it started"
     ]
 
@@ -154,7 +157,7 @@ def test_candidates_come_from_git_and_leave_ignored_files_out(tmp_path: Path) ->
     (tmp_path / "src" / "a" / "gone.py").unlink()  # tracked, deleted: counts from its folder
     (tmp_path / "dist").mkdir()
     (tmp_path / "dist" / "junk.py").write_text("")
-    got = host_edit.candidates(str(tmp_path), ["src/a", "dist"])
+    got = edit_checkout.candidates(str(tmp_path), ["src/a", "dist"])
     assert sorted(got) == ["src/a/gone.py", "src/a/new.py", "src/a/x.py"]
     assert got["src/a/gone.py"] == os.stat(tmp_path / "src" / "a").st_mtime
     # not a git checkout: every file but caches
@@ -162,7 +165,7 @@ def test_candidates_come_from_git_and_leave_ignored_files_out(tmp_path: Path) ->
     (plain / "p" / "__pycache__").mkdir(parents=True)
     (plain / "p" / "m.py").write_text("")
     (plain / "p" / "__pycache__" / "m.pyc").write_text("")
-    assert list(host_edit.candidates(str(plain), ["p"])) == ["p/m.py"]
+    assert list(edit_checkout.candidates(str(plain), ["p"])) == ["p/m.py"]
 
 
 def test_syntax_errors_with_file_and_line_in_process_and_under_another_interpreter(
@@ -171,19 +174,19 @@ def test_syntax_errors_with_file_and_line_in_process_and_under_another_interpret
     (tmp_path / "ok.py").write_text("x = 1\n")
     (tmp_path / "bad.py").write_text("x = 1\ndef (:\n")
     want = {"bad.py": [2, "SyntaxError: invalid syntax"]}
-    assert host_edit.syntax_errors(str(tmp_path), ["ok.py", "bad.py", "gone.py"], "") == want
+    assert edit_checkout.syntax_errors(str(tmp_path), ["ok.py", "bad.py", "gone.py"], "") == want
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     other = str(venv / "bin" / "python")  # another interpreter: checked in a process of its own
-    assert host_edit.syntax_errors(str(tmp_path), ["ok.py", "bad.py"], other) == want
+    assert edit_checkout.syntax_errors(str(tmp_path), ["ok.py", "bad.py"], other) == want
 
 
-@pytest.mark.parametrize("kind", [host_edit.Inotify, host_edit.Poll])
+@pytest.mark.parametrize("kind", [edit_watch.Inotify, edit_watch.Poll])
 def test_a_save_wakes_the_watcher_and_byte_code_does_not(tmp_path: Path, kind: type) -> None:
     (tmp_path / "src" / "a" / "deep").mkdir(parents=True)
     w = (
         kind(str(tmp_path), ["src/a"])
-        if kind is host_edit.Inotify
+        if kind is edit_watch.Inotify
         else kind(str(tmp_path), ["src/a"], 0.05)
     )
     assert not w.wait(0.2)

@@ -14,7 +14,7 @@ from devkit.provision.kinds import dirs, vscode
 from devkit.provision.kinds import edit as edit_kind
 from devkit.provision.kinds.base import Desired
 from devkit.provision.kinds.registry import load_stack
-from devkit.provision.ssh import hosts
+from devkit.provision.ssh import hosts, ship
 from tests.fakehost import FakeHost, connector, fresh_raw, parsed
 from tests.unit.test_engine import converged_raw
 
@@ -66,7 +66,7 @@ def test_a_fresh_host_gets_the_rules_the_host_side_and_settings_after_the_servic
     assert rules["services"]["beta"] == ["src/beta/**", "src/common/**"]
     assert rules["python"] == "/home/dev/project/dist/venv/bin/python"
     script = vm.files[f"{BASE}/supervisor/devkit-edit.py"][0].decode()
-    assert script.startswith('"""The edit loop ON THE HOST')
+    assert script == ship.edit_script() and "The edit loop ON THE HOST" in script
     record = json.loads(vm.files[f"{BASE}/{vscode.RECORD}"][0])
     assert record == {"written": "abc", "told": ""}
 

@@ -1,6 +1,6 @@
 """The edit loop from this machine: restart what changed, show (or run) the watcher, open VS Code.
 
-Every decision is made on the host by host_edit.py (shipped with the command, so it is always
+Every decision is made on the host by onhost/edit/ (shipped with the command, so it is always
 this devkit's) from the rules the stack's last provision wrote there (supervisor/edit.json).
 """
 
@@ -10,14 +10,13 @@ import json
 import shlex
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
 from devkit.errors import DevkitError, RemoteError
 from devkit.provision.kinds import edit as edit_kind
 from devkit.provision.kinds import supervisor
-from devkit.provision.onhost import edit as host_edit
-from devkit.provision.ssh import hosts
+from devkit.provision.onhost.edit import report as edit_report
+from devkit.provision.ssh import hosts, ship
 from devkit.provision.ssh.command import PYTHON, join, q, sh
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
@@ -38,7 +37,7 @@ class Place(NamedTuple):
 
 
 def script() -> str:
-    return Path(host_edit.__file__).read_text(encoding="utf-8")
+    return ship.edit_script()
 
 
 def request(target: hosts.Target, stack: str | None) -> dict[str, Any]:
@@ -80,12 +79,12 @@ def changed(
     conn: Connection, host: str, req: dict[str, Any], dry_run: bool = False
 ) -> dict[str, Any]:
     """Restart the services whose files changed since each started (one command on the host);
-    returns the host's report (see host_edit.once)."""
+    returns the host's report (see onhost/edit/look.py: once)."""
     return _run(conn, host, "changed", {**req, "dry_run": dry_run})
 
 
 def lines(host: str, report: dict[str, Any]) -> list[str]:
-    return host_edit.describe(report, host)
+    return edit_report.describe(report, host)
 
 
 def ok(report: dict[str, Any]) -> bool:

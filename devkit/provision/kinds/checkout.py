@@ -41,7 +41,7 @@ from devkit.provision.kinds.base import (
     no_notes,
     no_steps,
 )
-from devkit.provision.onhost import edit as host_edit
+from devkit.provision.onhost.edit import report as edit_report
 from devkit.provision.onhost.facts import read, run, source_facts
 from devkit.provision.ssh.command import as_user, join, q, sh
 from devkit.provision.ssh.connection import Connection
@@ -379,7 +379,7 @@ def _push(conn: Connection, op: Op, ctx: ApplyContext, want: DCheckout) -> None:
     notes = ctx.state.setdefault("notes", [])
     notes += gitpush.describe(pushed, conn.name)
     if pushed.then:  # what the push restarted (the stack runs), as `devkit sync` says it
-        notes += host_edit.describe(pushed.then, conn.name)
+        notes += edit_report.describe(pushed.then, conn.name)
 
 
 def _record(conn: Connection, op: Op, ctx: ApplyContext, want: DCheckout) -> None:

@@ -1,7 +1,7 @@
 """The edit loop's `[edit]` group of stack.toml, for stacks whose services run from a source checkout
 on the host (`devkit restart --changed`, `devkit watch`, `devkit sync`, VS Code), and its files on
 the host: the group rendered for this host (supervisor/edit.json) and the host side that reads it
-(supervisor/devkit-edit.py, the source of devkit/provision/onhost/edit.py). The files kind writes
+(supervisor/devkit-edit.py: devkit/provision/onhost/edit/ shipped as one script). The files kind writes
 them; the watcher (`devkit-watch`, a service this kind adds to the stack) runs from them, and
 `devkit restart --changed` and `devkit sync` read the rules there, so every way of restarting
 agrees on what a path means.
@@ -54,7 +54,7 @@ from devkit.provision.kinds.base import (
     no_steps,
 )
 from devkit.provision.kinds.files import DFile
-from devkit.provision.onhost import edit as host_edit
+from devkit.provision.ssh import ship
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
 from devkit.provision.stack.spec import Group, ProgramSpec, ServiceSpec, Stack
@@ -269,7 +269,7 @@ def desired(b: Build) -> DEdit | None:
     files: list[DFile] = b.built["files"]
     text = json.dumps(rules, indent=1) + "\n"
     files.append(DFile(RULES_ID, RULES, text, 0o640, login, ""))
-    script = Path(host_edit.__file__).read_text(encoding="utf-8")
+    script = ship.edit_script()
     files.append(DFile(SCRIPT_ID, SCRIPT, script, 0o640, login, ""))
     return DEdit(checkout, python, e.pythonpath, e.vscode, rules)
 

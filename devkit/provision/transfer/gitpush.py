@@ -2,7 +2,7 @@
 connection devkit already has (a git bundle through SFTP: no git server, no second login).
 
 `push` is what `devkit sync` does and what a stack's source = "local" does on its first provision
-(`include_uncommitted=False`, `init=True`). The host side is host_push.py; it refuses, changing
+(`include_uncommitted=False`, `init=True`). The host side is onhost/push.py; it refuses, changing
 nothing, when the push would overwrite an edit made on the host (a file, or a commit only the host
 has), and says which. With `save_host_edits`, those edits come here first (the local branch
 devkit/host-edits/HOST), and only then does the push go over them: nothing is lost either way.
@@ -18,8 +18,9 @@ from typing import Any, NamedTuple
 
 from devkit import proc
 from devkit.errors import DevkitError, GitError, RemoteError
-from devkit.provision.onhost import edit as host_edit
 from devkit.provision.onhost import push as host_push
+from devkit.provision.onhost.edit import report as edit_report
+from devkit.provision.ssh import ship
 from devkit.provision.ssh.command import PYTHON, q, sh
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
@@ -122,7 +123,7 @@ def _remote(conn: Connection, what: str, req: dict[str, Any], op: str) -> dict[s
     source = Path(host_push.__file__).read_text(encoding="utf-8")
     words = [q(source), what, q(json.dumps(req))]
     if req.get("find"):  # the stack is found by the edit loop's own lookup, in the same command
-        words.append(q(Path(host_edit.__file__).read_text(encoding="utf-8")))
+        words.append(q(ship.edit_script()))
     cmd = sh(PYTHON, *words).labelled(f"<devkit push {what}>")
     res = conn.run(cmd, op, check=False)
     try:
@@ -304,13 +305,13 @@ def describe(p: Pushed, host: str) -> list[str]:
     if p.changed:
         lines.append(
             f"pushed {what} ({', '.join(parts)}) to {p.checkout}: "
-            f"{host_edit.few(list(p.changed))} changed there"
+            f"{edit_report.few(list(p.changed))} changed there"
         )
     else:
         lines.append(f"{p.checkout} already has {what} as it is here: nothing to push")
     if p.kept:
         lines.append(
             f"kept {len(p.kept)} file(s) edited on {host} that this push does not touch: "
-            f"{host_edit.few(list(p.kept))}"
+            f"{edit_report.few(list(p.kept))}"
         )
     return lines
