@@ -69,7 +69,9 @@ version = "0.9.10"
 """
 
 
-@pytest.mark.parametrize(("lock", "version"), [(PEX_LOCK, "0.1.15"), (UV_LOCK, "0.9.10")])
+@pytest.mark.parametrize(
+    ("lock", "version"), [(PEX_LOCK, "0.1.15"), (UV_LOCK, "0.9.10")], ids=["pex", "uv"]
+)
 def test_install_from_resolve_reads_the_lock(tmp_path: Path, lock: str, version: str) -> None:
     (tmp_path / "tools").mkdir()
     (tmp_path / "tools/ruff.lock").write_text(lock)
