@@ -160,3 +160,25 @@ def test_doctor_names_each_hook_that_cannot_run_and_init_chains_them(tmp_path: P
         "FAIL  git hook pre-push: pre-push.legacy needs `no-such-shell`, which is not installed: "
         "the hook fails",
     ]
+
+
+def test_doctor_fails_a_config_whose_hooks_cannot_install(tmp_path: Path) -> None:
+    """Issue 18: init wrote a repository that does not exist, and doctor said ok."""
+    r = fresh(tmp_path)
+    r.write(
+        ".pre-commit-config.yaml",
+        "repos:\n  - repo: https://github.com/devkit-dev/devkit\n    rev: v0.1.0\n"
+        "    hooks: [{id: devkit-branch}, {id: devkit-commit-msg}, {id: devkit-news}]\n",
+    )
+    rc, out = doctor(r)
+    assert rc == 1
+    assert (
+        "FAIL  .pre-commit-config.yaml: devkit's hooks come from https://github.com/devkit-dev/devkit, "
+        "which does not exist: they cannot install"
+    ) in out
+    assert r.devkit("init", "--yes", "--force").returncode == 0
+    _, out = doctor(r)
+    assert (
+        "ok    .pre-commit-config.yaml: devkit's hooks: monorepo-devkit 0.1.0 from the package index"
+        in out
+    )
