@@ -76,6 +76,8 @@ def tunnel_block(alias: str, login: list[str], ports: list[int]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.alias is not None:  # it becomes a Host line and the name of a sandbox's folder
+        hosts.check_alias(args.alias, "--alias")
     if args.write:  # before anything: --write adds the Include line to it
         sshconf.check_user_config()
     sel = targets.Selection((args.host,) if args.host else (), args.stack, None, args.config)
