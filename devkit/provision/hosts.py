@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 from devkit import schema as s
 from devkit.conventions.suggest import did_you_mean
 from devkit.errors import DevkitError
+from devkit.provision import layout
 from devkit.provision.sandbox import state as box
 
 DEFAULT_STACK = "backend.ai"
@@ -94,10 +95,19 @@ def _sandbox_name(value: Any, where: s.Where) -> str:
 SANDBOX = s.Table(s.Key("name", _sandbox_name, "sandbox"))
 
 
+def _base_dir(value: Any, where: s.Where) -> str:
+    if not isinstance(value, str):
+        raise where.fail(f"expected a string, got {value!r}")
+    problem = layout.base_dir_problem(value) if value else ""
+    if problem:
+        raise where.fail(f"{value!r} {problem}", layout.BASE_DIR_HINT)
+    return value
+
+
 HOST = s.Table(
     s.Key("address", s.string(), ""),
     s.Key("stack", s.string(), ""),
-    s.Key("base_dir", s.string(), ""),
+    s.Key("base_dir", _base_dir, ""),
     s.Key("vars", s.mapping(s.anything()), {}),
 )
 

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from devkit import config
 from devkit.errors import DevkitError
-from devkit.provision import hosts, sandbox
+from devkit.provision import hosts, layout, sandbox
 
 
 class Selection(NamedTuple):
@@ -69,11 +69,15 @@ def add_common(parser: argparse.ArgumentParser, many: bool = False, base_dir: bo
 
 
 def selection(args: argparse.Namespace, names: list[str]) -> Selection:
-    """The Selection an argparse namespace made with add_common() describes."""
+    """The Selection an argparse namespace made with add_common() describes (its base dir
+    checked: devkit makes it, changes its mode and may delete it)."""
+    base_dir = getattr(args, "base_dir", None)
+    if base_dir is not None:
+        layout.check_base_dir(base_dir, "--base-dir")
     return Selection(
         tuple(names),
         args.stack,
-        getattr(args, "base_dir", None),
+        base_dir,
         getattr(args, "config", None),
         getattr(args, "manager", None),
     )
