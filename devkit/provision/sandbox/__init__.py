@@ -154,24 +154,29 @@ def _up_onhost(name: str, existing: Sandbox | None, mode: str) -> Sandbox:
     if existing and alive(existing.pid):
         return existing
     d = root() / name
-    d.mkdir(parents=True, exist_ok=True)
-    sshd.keys(d)
-    if existing is None:
-        s = onhost.netns(name, d) if mode == NETNS else onhost.loopback(name, d, _login())
-    else:
-        s = existing
-    if onhost.netns_gone(s):
-        s = onhost.netns(name, d)
-    sshd.client_files(s)
-    return onhost.start(s)
+    s = existing
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        sshd.keys(d)
+        if s is None:
+            s = onhost.netns(name, d) if mode == NETNS else onhost.loopback(name, d, _login())
+        if onhost.netns_gone(s):
+            s = onhost.netns(name, d)
+        sshd.client_files(s)
+        return onhost.start(s)
+    except BaseException:
+        if existing is None:  # a new sandbox that never came up leaves nothing behind
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                _remove(name, s)
+        raise
 
 
 def _up_full(name: str, existing: Sandbox | None, release: str) -> Sandbox:
     if existing and init_alive(existing):
         if alive(existing.pid):
             return existing
-        try:  # its init starts sshd again when it exits
-            return isolated.wait_sshd(existing)
+        try:  # its init starts sshd again when it exits (else the whole sandbox starts again)
+            return isolated.wait_sshd(existing, timeout=10)
         except DevkitError:
             pass  # sshd does not come back: restart the whole sandbox (its files stay)
     if existing:
@@ -249,8 +254,9 @@ def _made_by_devkit(d: Path) -> bool:
     return d.is_dir() and not d.is_symlink() and (d / "client_key").is_file()
 
 
-def _remove(name: str) -> list[str]:
-    s = load(name)
+def _remove(name: str, s: Sandbox | None = None) -> list[str]:
+    """Stop and remove sandbox `name` (`s`: its record, when it has none on disk yet)."""
+    s = load(name) or s
     d = root() / name
     done = []
     if s is not None and s.mode == FULL:
