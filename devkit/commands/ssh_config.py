@@ -76,6 +76,10 @@ def tunnel_block(alias: str, login: list[str], ports: list[int]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.alias is not None:  # it becomes a Host line and the name of a sandbox's folder
+        hosts.check_alias(args.alias, "--alias")
+    if args.write:  # before anything: --write adds the Include line to it
+        sshconf.check_user_config()
     sel = targets.Selection((args.host,) if args.host else (), args.stack, None, args.config)
     _, [target, *_] = targets.resolve(sel, start_sandbox=False)
     user_at, host, port = ssh.split_hop(target.address)
@@ -122,7 +126,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _user_config_lines() -> list[str]:
-    try:
-        return paths.ssh_config_file().read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
+    return sshconf.user_config_text().splitlines()

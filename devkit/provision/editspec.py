@@ -36,7 +36,7 @@ WATCHER = "devkit-watch"  # the watcher's service name
 # side of the edit loop (devkit/provision/edit_remote.py); and their file ids
 RULES, SCRIPT = "supervisor/edit.json", "supervisor/devkit-edit.py"
 RULES_ID, SCRIPT_ID = "edit.json", "devkit-edit.py"
-_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._*?/+@-]+$")
+_PATH = re.compile(r"(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._*?/+@-]+")  # fullmatch-ed
 
 
 class NoteSpec(NamedTuple):
@@ -57,7 +57,7 @@ class EditSpec(NamedTuple):
 
 
 def _pattern(value: str, where: s.Where) -> str:
-    if not _PATH.match(value) or "//" in value:
+    if not _PATH.fullmatch(value) or "//" in value:
         raise where.fail(
             f"{value!r} is not a path inside the checkout",
             "Write it relative to the checkout, e.g. src/app/** (no leading /, no ..).",

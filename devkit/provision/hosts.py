@@ -8,11 +8,18 @@ from typing import Any, NamedTuple
 from devkit import schema as s
 from devkit.conventions.suggest import did_you_mean
 from devkit.errors import DevkitError
+from devkit.provision import layout
+from devkit.provision.sandbox import state as box
 
 DEFAULT_STACK = "backend.ai"
 
+# an alias or host name becomes a path (the sandboxes' state, {host} in a base dir), a git ref
+# (devkit/host-edits/NAME) and ssh_config words: it never starts with `.` or `-` (so never `..`
+# or an option); always fullmatch-ed (with match, `$` would let a trailing newline through)
+ALIAS = r"[A-Za-z0-9_][A-Za-z0-9._-]*"
+_ALIAS_RE = re.compile(ALIAS)
 _HOST_RE = re.compile(
-    r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$"
+    rf"(?:(?P<user>{ALIAS})@)?(?P<host>\[[0-9A-Fa-f:.]+\]|{ALIAS})(?::(?P<port>[0-9]+))?"
 )
 
 
@@ -52,16 +59,16 @@ class ProvisionSettings(NamedTuple):
 
 def parse_address(text: str) -> Address:
     """`[user@]host[:port]`; an alias is just a host. Raises DevkitError with the fix."""
-    m = _HOST_RE.match(text)
+    m = _HOST_RE.fullmatch(text)
     if not m:
         raise DevkitError(
-            f"`{text}` is not a host: expected an ssh_config alias or [user@]host[:port]",
+            f"{text!r} is not a host: expected an ssh_config alias or [user@]host[:port]",
             "Examples: devbox, ubuntu@10.0.0.5, root@vm.example.org:2222.",
         )
     port = m["port"]
     if port is not None and not 0 < int(port) < 65536:
         raise DevkitError(
-            f"`{text}`: port {port} is out of range", "Use a port between 1 and 65535."
+            f"{text!r}: port {port} is out of range", "Use a port between 1 and 65535."
         )
     return Address(m["user"] or "", m["host"].strip("[]"), int(port) if port else None)
 
@@ -77,13 +84,42 @@ PROVISION = s.Table(
     s.Key("manager_agent", s.boolean(), True),
     s.Key("vars", s.mapping(s.anything()), {}),  # every host's; a host's own vars win
 )
-SANDBOX = s.Table(s.Key("name", s.string(), "sandbox"))
+
+
+def _sandbox_name(value: Any, where: s.Where) -> str:
+    if not isinstance(value, str) or not box.valid_name(value):
+        raise where.fail(f"{value!r} is not a sandbox name", f"Use {box.NAME_RULE}.")
+    return value
+
+
+SANDBOX = s.Table(s.Key("name", _sandbox_name, "sandbox"))
+
+
+def _base_dir(value: Any, where: s.Where) -> str:
+    if not isinstance(value, str):
+        raise where.fail(f"expected a string, got {value!r}")
+    problem = layout.base_dir_problem(value) if value else ""
+    if problem:
+        raise where.fail(f"{value!r} {problem}", layout.BASE_DIR_HINT)
+    return value
+
+
 HOST = s.Table(
     s.Key("address", s.string(), ""),
     s.Key("stack", s.string(), ""),
-    s.Key("base_dir", s.string(), ""),
+    s.Key("base_dir", _base_dir, ""),
     s.Key("vars", s.mapping(s.anything()), {}),
 )
+
+
+def check_alias(text: str, what: str) -> str:
+    """A Host name devkit writes or makes a path of (`--alias`, a [tool.devkit.hosts] table)."""
+    if not _ALIAS_RE.fullmatch(text):
+        raise DevkitError(
+            f"{what} {text!r} is not a host alias: letters, digits, . _ - (not first: . -)",
+            "Example: devbox, vm-1.",
+        )
+    return text
 
 
 def provision_settings(extra: dict[str, Any], source: str) -> ProvisionSettings:
@@ -110,7 +146,7 @@ def target(
     where = s.Where(source, "tool.devkit.hosts")
     tables = s.validate(s.Table(), extra.get("hosts"), where, open=True)
     for key in tables:
-        if not _HOST_RE.match(key) or "@" in key or ":" in key:
+        if not _ALIAS_RE.fullmatch(key):
             raise where.key(repr(key)).fail(
                 "a host's name is an ssh_config alias: letters, digits, . _ -",
                 "Put user@host:port in the table's `address`.",

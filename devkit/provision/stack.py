@@ -15,7 +15,11 @@ from devkit import schema as s
 from devkit.errors import ConfigError, DevkitError
 from devkit.provision import editspec, paths, vartypes
 
-_REL = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+_REL = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")  # fullmatch-ed: `$` allows a newline
+# a stack's name is a folder of devkit's (@devkit/NAME, the sandbox's @devkit/HOST/NAME); secrets
+# and venvs are files and folders of the base dir: never `.`, `..` or a path
+NAME = r"[A-Za-z0-9_][A-Za-z0-9._-]*"
+NAME_RULE = "letters, digits, . _ - (not first: . -)"
 
 
 class DirSpec(NamedTuple):
@@ -262,7 +266,7 @@ def _mode(value: Any, where: s.Where) -> int:
 
 
 def _rel(value: Any, where: s.Where) -> str:
-    if not isinstance(value, str) or not _REL.match(value) or ".." in value.split("/"):
+    if not isinstance(value, str) or not _REL.fullmatch(value) or ".." in value.split("/"):
         raise where.fail(
             f"{value!r} must be a relative path inside the base dir",
             "Use letters, digits, . _ - and /, no `..`, no leading /.",
@@ -337,7 +341,7 @@ VENV = s.Table(
     s.Key("when", s.string(), ""),
 )
 HEAD = s.Table(
-    s.Key("name", s.string(), ""),
+    s.Key("name", s.string(NAME, f"a stack's name: {NAME_RULE}"), ""),
     s.Key("description", s.string(), ""),
     s.Key("python", s.string(), "/usr/bin/python3"),
     s.Key("supervisor", s.string(), "supervisor==4.3.0"),
@@ -391,8 +395,15 @@ STACK = s.Table(
     s.Key("stack", s.anything(), None),  # HEAD, validated with its defaults
     s.Key("vars", s.mapping(s.anything()), {}),
     s.Key("types", s.mapping(s.anything()), {}),
-    s.Key("secrets", s.mapping(s.table(s.Table(s.Key("length", s.integer(min=8), 32)))), {}),
-    s.Key("venvs", s.mapping(s.table(VENV)), {}),
+    s.Key(
+        "secrets",
+        s.mapping(
+            s.table(s.Table(s.Key("length", s.integer(min=8), 32))),
+            key=s.string(NAME, f"a secret's name: {NAME_RULE}"),
+        ),
+        {},
+    ),
+    s.Key("venvs", s.mapping(s.table(VENV), key=s.string(NAME, f"a venv's name: {NAME_RULE}")), {}),
     s.Key("dirs", s.list_of(s.table(DIR)), ()),
     s.Key("files", s.list_of(s.table(FILE)), ()),
     s.Key("services", s.mapping(s.table(SERVICE), key=SERVICE_NAME), {}),
@@ -516,6 +527,13 @@ def parse(data: dict[str, Any], d: Path, source: str, base: Stack | None = None)
     where = s.Where(source)
     v = s.validate(STACK, data, where)
     head = s.validate(HEAD, v["stack"], where.key("stack"))
+    if not head["name"] and not re.fullmatch(NAME, d.name):
+        raise ConfigError(
+            source,
+            "stack.name",
+            f"none, and the folder's name {d.name!r} is not a stack's name ({NAME_RULE})",
+            'Name the stack: [stack] name = "mystack".',
+        )
     dirs = [d, *((base.dir, *base.search) if base else ())]
     services = tuple(
         _service(name, x, where.key("services").key(name), dirs)

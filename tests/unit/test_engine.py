@@ -42,6 +42,8 @@ def converged_raw(d: Desired, **host: Any) -> dict[str, Any]:
                 },
                 "marker": d.stack + "\n",
                 "ancestors": {},
+                "base": "devkit",
+                "origin": "created",
             },
             "secrets": dict(d.secrets),
             "venvs": {v.name: v.spec for v in d.of("venvs")},

@@ -191,9 +191,21 @@ def test_control_starts_in_priority_order_and_names_unknown_services() -> None:
 def test_teardown_purges_only_a_base_dir_marked_as_devkits() -> None:
     dep = _deployment()
     lines = operate.teardown(dep, purge=True)
-    assert lines[-1].endswith(f"removed {BASE}")
+    assert lines[-1].endswith(f"removed {BASE} (devkit made it)")
     purge = next(t for op, t in dep.conn.log if op == "purge")
-    assert purge.startswith('test "$(cat') and "rm -rf --" in purge
+    assert purge.startswith('{ [ "$(head -n 1 --') and "= created ]" in purge
+    assert "rm -rf --" in purge
+
+
+@pytest.mark.parametrize("origin", ["adopted", ""])
+def test_teardown_keeps_a_base_dir_devkit_did_not_make(origin: str) -> None:
+    """Issue 22, item 4: a folder that was there before devkit took it is never deleted."""
+    raw = converged_raw(desired_for())
+    raw["kinds"]["dirs"]["origin"] = origin
+    dep = _deployment(raw)
+    lines = operate.teardown(dep, purge=True)
+    assert f"kept {BASE}" in lines[-1] and "does not delete it" in lines[-1]
+    assert not any("rm -rf" in t for _, t in dep.conn.log)
 
 
 def test_logs_stream_the_services_log() -> None:

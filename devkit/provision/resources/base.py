@@ -54,6 +54,7 @@ class HostInfo(NamedTuple):
     postgres_candidate: str = ""  # the major `postgresql` would install (when none is)
     pythons: tuple[str, ...] = ()  # "3.11", ... : the distribution's python3.X binaries
     address: str = ""  # the address SSH reached it at ("" when unknown)
+    base_real: str = ""  # the base dir with its links followed ("" when unknown)
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> HostInfo:
@@ -73,6 +74,7 @@ class HostInfo(NamedTuple):
             str(raw.get("postgres_candidate") or ""),
             tuple(str(v) for v in raw.get("pythons") or ()),
             str(raw.get("address") or ""),
+            str(raw.get("base_real") or ""),
         )
 
     @classmethod

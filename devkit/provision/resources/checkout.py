@@ -29,7 +29,7 @@ from devkit.provision import editspec, layout
 from devkit.provision.command import as_user, join, q, sh
 from devkit.provision.connection import Connection
 from devkit.provision.remote import read, run
-from devkit.provision.resources import packages
+from devkit.provision.resources import dirs, packages
 from devkit.provision.resources.base import (
     ApplyContext,
     Ask,
@@ -346,7 +346,8 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     # LFS files devkit fills in from showing as changes), and devkit's folders in the base dir
     tools = sh("command -v git >/dev/null && command -v git-lfs >/dev/null")
     conn.run(sh(tools, "||", packages.install(("git", "git-lfs"), d.is_root)), op.id)
-    conn.run(sh("mkdir -p --", q(d.layout.path("state")), q(d.layout.path(layout.CACHE))), op.id)
+    mkdirs = sh("mkdir -p --", q(d.layout.path("state")), q(d.layout.path(layout.CACHE)))
+    conn.run(join([dirs.claim(d.layout.base), mkdirs]), op.id)
     if op.action == "adopt":
         _record(conn, op, ctx, want)
         return

@@ -6,13 +6,20 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from devkit.errors import DevkitError
 from devkit.provision import paths
 
 FULL, NETNS, LOOPBACK = "full", "netns", "loopback"
+# a sandbox's name is a folder of the state dir, a host name and part of a cgroup's and a network
+# namespace's: never a path, `.`, `..`, empty or with a newline (fullmatch: `$` would allow one)
+NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,30}")
+NAME_RULE = "lowercase letters, digits and -, starting with a letter, up to 31"
+RESERVED = frozenset({"proxy"})  # the state dir's own folders beside the sandboxes'
 
 
 class Sandbox(NamedTuple):
@@ -38,7 +45,24 @@ def root() -> Path:
     return paths.state_dir() / "sandbox"
 
 
+def valid_name(name: str) -> bool:
+    return NAME_RE.fullmatch(name) is not None and name not in RESERVED
+
+
+def check_name(name: str, what: str = "sandbox name") -> str:
+    """`name`, or one line saying why it cannot name a sandbox (before it becomes a path)."""
+    if name in RESERVED:
+        raise DevkitError(f"{what} {name!r} is taken by devkit's own state", "Use another name.")
+    if not valid_name(name):
+        raise DevkitError(f"{what} {name!r} is not valid", f"Use {NAME_RULE}.")
+    return name
+
+
 def load(name: str) -> Sandbox | None:
+    """The sandbox's record; None when there is none (or the name could not be one: no path is
+    ever made of it)."""
+    if not valid_name(name):
+        return None
     try:
         data = json.loads((root() / name / "sandbox.json").read_text())
     except (OSError, ValueError):
