@@ -1,7 +1,7 @@
 """Issue 22, items 6 and 13: every value devkit writes into a file on a host is written for that
 file's format. Each backend.ai and halfstack file is rendered with hostile values and a hostile base
 dir, then read back by its format's own parser (bash, tomllib, json, PyYAML, configparser as alembic
-reads it, supervisord's own options, PostgreSQL, Redis): the value round-trips
+reads it, supervisord's own options, PostgreSQL, Redis, systemd-analyze): the value round-trips
 exactly, or the plan is refused before anything runs, with one line naming the variable and file."""
 
 from __future__ import annotations
@@ -263,6 +263,17 @@ def test_the_halfstack_reads_a_hostile_base_dir_and_bindir(name: str, tmp_path: 
         # a list of folders, each in double quotes ("" for a "), as PostgreSQL splits it
         quoted = '"' + f"{base}/run/postgres".replace('"', '""') + '"'
         assert postgres_reads(f["postgresql.conf"].read_text(), "unix_socket_directories") == quoted
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
+@pytest.mark.parametrize("name", [*BASES, "b\\"])
+def test_the_boot_unit_loads_in_systemd(name: str, tmp_path: Path) -> None:
+    base = str(tmp_path / name.format(canary=tmp_path / "canary"))
+    d = build(base, {}, stack="halfstack", user="root", uid=0, init="systemd")
+    unit = tmp_path / d.of("boot").name
+    unit.write_text(d.of("boot").content)
+    p = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True)
+    assert p.returncode == 0, p.stderr.decode()
 
 
 @pytest.mark.parametrize("value", REFUSED)
