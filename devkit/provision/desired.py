@@ -43,7 +43,13 @@ def build(
     new_secret: Callable[[int], str] = random.token_hex,
     manager_address: str = "",
 ) -> Desired:
-    env = render.environment(stack.dir, *stack.search)
+    # each file template's format (the notes are printed here, as they are)
+    formats = {f.template: f.format for f in stk.all_files(stack)}
+    env = render.environment(
+        stack.dir,
+        *stack.search,
+        formats={**formats, **({stack.notes: "text"} if stack.notes else {})},
+    )
     host = facts.host
     lay = Layout(host.base)
     secret_values = secret_kind.values(stack, facts.of(secret_kind.NAME), new_secret).values
@@ -80,7 +86,12 @@ def build(
         return render.render_string(env, source, ctx, f"{stack.source}: {where}")
 
     enabled = tuple(s for s in stack.services if _enabled(text(s.when, f"services.{s.name}.when")))
-    r = Render(text, lambda name: render.render_file(env, name, ctx), host.user)
+    r = Render(
+        text,
+        lambda name: render.render_file(env, name, ctx),
+        host.user,
+        functools.partial(render.blame, ctx),
+    )
     b = Build(stack._replace(services=enabled), r, facts, lay, secret_values, {})
     for kind in KINDS:
         b.built[kind.NAME] = kind.desired(b)

@@ -21,6 +21,28 @@ _REL = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")  # fullmatch-ed: `$` al
 NAME = r"[A-Za-z0-9_][A-Za-z0-9._-]*"
 NAME_RULE = "letters, digits, . _ - (not first: . -)"
 
+# the formats a file template's output can be in: each `{{ value }}` in it is written as a literal of
+# its format (render.ESCAPES); "text" writes values as they are
+FORMATS = ("shell", "toml", "json", "yaml", "ini", "pgconf", "redisconf", "python", "text")
+SUFFIXES = {
+    ".sh": "shell",
+    ".bash": "shell",
+    ".toml": "toml",
+    ".json": "json",
+    ".yml": "yaml",
+    ".yaml": "yaml",
+    ".ini": "ini",
+    ".py": "python",
+    ".txt": "text",
+}
+
+
+def format_of(template: str) -> str:
+    """A template's format by its name (`agent.toml.j2`: toml); "" when the name does not tell
+    (`.conf` is anyone's)."""
+    name = template.removesuffix(".j2")
+    return SUFFIXES.get(Path(name).suffix, "")
+
 
 class DirSpec(NamedTuple):
     path: str  # relative to the base dir
@@ -34,6 +56,7 @@ class FileSpec(NamedTuple):
     dest: str  # relative to the base dir
     mode: int
     owner: str  # template
+    format: str  # FORMATS: declared, else the template's name's
 
 
 class VenvSpec(NamedTuple):
@@ -294,10 +317,13 @@ FILE = s.Table(
     s.Key("dest", _rel),
     s.Key("mode", _mode, 0o640),
     s.Key("owner", s.string(), ""),
+    s.Key("format", s.choice(*FORMATS, ""), ""),
 )
+ENV_NAME = s.string(r"[A-Za-z_][A-Za-z0-9_]*", "a name")
 PROGRAM = s.Table(
     s.Key("command", s.string(r".+", "a command"), doc="every service needs a program command"),
-    s.Key("environment", s.mapping(s.string()), {}),
+    # supervisord reads `environment` as KEY="value" pairs: a key is a plain name
+    s.Key("environment", s.mapping(s.string(), key=ENV_NAME), {}),
     s.Key("directory", s.string(), ""),
     s.Key("user", s.string(), ""),
     s.Key("priority", s.integer(), 100),
@@ -372,7 +398,7 @@ IMAGE = s.Table(
     s.Key("alias", s.string(), ""),
     s.Key("release", s.string(r".+", "a Debian release")),
     s.Key("packages", s.strings(), ()),
-    s.Key("env", s.mapping(s.string(), key=s.string(r"[A-Za-z_][A-Za-z0-9_]*", "a name")), {}),
+    s.Key("env", s.mapping(s.string(), key=ENV_NAME), {}),
     s.Key(
         "labels", s.mapping(s.string(), key=s.string(r"[A-Za-z0-9][A-Za-z0-9._/-]*", "a label")), {}
     ),
@@ -475,11 +501,19 @@ def _files(
                 .key("template")
                 .fail(f"template {x['template']!r} not found in {dirs[0]}")
             )
-        out.append(
-            FileSpec(
-                x["id"] or Path(x["dest"]).name, x["template"], x["dest"], x["mode"], x["owner"]
+        fmt = x["format"] or format_of(x["template"])
+        if not fmt:
+            raise (
+                where.index(i)
+                .key("format")
+                .fail(
+                    f"cannot tell the format of {x['template']!r} from its name",
+                    f"Declare it: format = one of {', '.join(map(repr, FORMATS))} (every value in "
+                    'the file is written for it; "text" writes values as they are).',
+                )
             )
-        )
+        fid = x["id"] or Path(x["dest"]).name
+        out.append(FileSpec(fid, x["template"], x["dest"], x["mode"], x["owner"], fmt))
     return tuple(out)
 
 

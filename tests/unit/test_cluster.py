@@ -54,7 +54,7 @@ def test_the_manager_host_listens_on_its_private_address_too_never_on_all() -> N
     etcd = file(d, "etcd.yml")
     assert '"http://127.0.0.1:8121,http://10.9.0.2:8121"' in etcd
     assert 'advertise-client-urls: "http://10.9.0.2:8121"' in etcd
-    assert "bind 127.0.0.1 10.9.0.2\nprotected-mode no\n" in file(d, "redis.conf")
+    assert 'bind 127.0.0.1 "10.9.0.2"\nprotected-mode no\n' in file(d, "redis.conf")
     assert '"addr": "10.9.0.2:8111"' in file(d, "etcd-config.json")
     assert 'service-addr = { host = "127.0.0.1"' in file(d, "manager.toml")
     everything = "\n".join(f.content for f in d.of("files"))

@@ -488,7 +488,7 @@ def test_a_systemd_host_gets_a_unit_that_brings_the_stack_back_at_boot() -> None
     assert r.ops[-1].id == "boot" and "starts at boot" in r.ops[-1].detail
     (unit_path,) = [p for p in vm.files if p.startswith("/etc/systemd/system/devkit-")]
     unit = vm.files[unit_path][0].decode()
-    assert 'ExecStart="/srv/b a\'se\\"/dk/venvs/supervisor/bin/python" -m' in unit
+    assert 'ExecStart=/usr/bin/env "/srv/b a\'se\\"/dk/venvs/supervisor/bin/python" -m' in unit
     assert "start-all.sh" in unit and "Type=forking" in unit
     assert any("systemctl enable" in t for op, t in vm.log if op == "boot")
     plain = FakeHost("vm", fresh_raw(base=BASE, init="systemd", user="dev", uid=1000))

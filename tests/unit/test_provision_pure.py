@@ -149,7 +149,7 @@ def _target() -> hosts.Target:
 def test_undefined_variable_in_a_template_is_one_clear_error(tmp_path: Path) -> None:
     _write(
         tmp_path,
-        '[vars]\na = 1\n[services.s]\nfiles = [{ template = "t.j2", dest = "etc/t" }]\n'
+        '[vars]\na = 1\n[services.s]\nfiles = [{ template = "t.j2", dest = "etc/t", format = "text" }]\n'
         '[services.s.program]\ncommand = "x"\n',
         template="ok\n{{ missing }}\n",
     )
@@ -405,7 +405,7 @@ def test_variables_may_refer_to_later_ones(tmp_path: Path) -> None:
     _write(
         tmp_path,
         '[vars]\na.first = "{{ a.second }}-1"\na.second = "{{ a.third }}-2"\na.third = "x"\n'
-        '[services.s]\nfiles = [{ template = "t.j2", dest = "etc/t" }]\n'
+        '[services.s]\nfiles = [{ template = "t.j2", dest = "etc/t", format = "text" }]\n'
         '[services.s.program]\ncommand = "x"\n',
         template="{{ a.first }}\n",
     )
@@ -530,12 +530,12 @@ def test_compiled_templates_are_cached_and_a_broken_cache_is_only_slower(
     from devkit.provision import render
 
     monkeypatch.setenv("DEVKIT_CACHE_DIR", str(tmp_path / "cache"))
-    (tmp_path / "t.j2").write_text("port = {{ port | toml }}\n")
+    (tmp_path / "t.toml.j2").write_text("port = {{ port | toml }}\n")
     first = render.environment(tmp_path)
     assert (
         render.render_string(first, "{{ a }}-{{ b | q }}", {"a": 1, "b": "x y"}, "w") == "1-'x y'"
     )
-    assert render.render_file(first, "t.j2", {"port": 8080}) == "port = 8080\n"
+    assert render.render_file(first, "t.toml.j2", {"port": 8080}) == "port = 8080\n"
     render.render_string(first, "{{ b }}", {"b": "another string"}, "w")
     cached = sorted((tmp_path / "cache" / "templates").glob("*.code"))
     assert len(cached) == 3  # one per string and one per file
@@ -543,12 +543,12 @@ def test_compiled_templates_are_cached_and_a_broken_cache_is_only_slower(
     second = render.environment(tmp_path)
     monkeypatch.setattr(second, "compile", lambda *a, **k: pytest.fail("compiled again"))
     assert render.render_string(second, "{{ a }}-{{ b | q }}", {"a": 2, "b": "z"}, "w") == "2-z"
-    assert render.render_file(second, "t.j2", {"port": 1}) == "port = 1\n"
+    assert render.render_file(second, "t.toml.j2", {"port": 1}) == "port = 1\n"
     for f in cached:
         f.write_bytes(b"not bytecode")
     third = render.environment(tmp_path)
     assert render.render_string(third, "{{ a }}", {"a": 3}, "w") == "3"
-    assert render.render_file(third, "t.j2", {"port": 2}) == "port = 2\n"
+    assert render.render_file(third, "t.toml.j2", {"port": 2}) == "port = 2\n"
     (tmp_path / "cache2").write_text("")  # a cache dir that cannot be made
     monkeypatch.setenv("DEVKIT_CACHE_DIR", str(tmp_path / "cache2"))
     assert render.render_string(render.environment(tmp_path), "{{ a }}!", {"a": 4}, "w") == "4!"

@@ -115,6 +115,8 @@ class Render(NamedTuple):
     text: Callable[[str, str], str]  # (template text, where it is in stack.toml) -> text
     file: Callable[[str], str]  # template file name -> text
     login: str  # the login user: an owner or user that renders empty means them
+    # (a refused value, the check that refused it) -> the variable it came from (render.blame)
+    blame: Callable[[str, Any], str] = lambda value, check: ""
 
     def who(self, text: str, where: str) -> str:
         return self.text(text, where) or self.login

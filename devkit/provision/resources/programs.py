@@ -10,10 +10,11 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from devkit.errors import ConfigError, RemoteError
-from devkit.provision import layout, supervisor
+from devkit.provision import layout, render, supervisor
 from devkit.provision.command import join, q, sh
 from devkit.provision.connection import Connection
 from devkit.provision.remote import read, run
@@ -185,6 +186,14 @@ def parse(raw: Any) -> ProgramFacts:
     )
 
 
+def _written(b: Build, where: str, conf: Callable[..., str], *args: Any) -> str:
+    """A supervisord config, or one line naming the value it cannot hold (before any op runs)."""
+    try:
+        return conf(*args)
+    except render.UnsafeValue as exc:
+        raise render.unsafe(where, exc, b.render.blame(exc.value, exc.check)) from None
+
+
 def desired(b: Build) -> DPrograms:
     """The programs, their health checks and ports; adds supervisord's config, one include file
     per program and the services record to the files."""
@@ -196,7 +205,7 @@ def desired(b: Build) -> DPrograms:
         DFile(
             "supervisord.conf",
             layout.SUPERVISOR_CONF,
-            supervisor.daemon_conf(lay, s.name),
+            _written(b, layout.SUPERVISOR_CONF, supervisor.daemon_conf, lay, s.name),
             0o640,
             login,
             "",
@@ -222,7 +231,13 @@ def desired(b: Build) -> DPrograms:
             spec.stopwaitsecs,
             spec.stopasgroup,
         )
-        conf = supervisor.program_conf(lay, prog)
+        conf = _written(
+            b,
+            f"{s.source}: {at}.program ({layout.program_conf_rel(svc.name)})",
+            supervisor.program_conf,
+            lay,
+            prog,
+        )
         files.append(
             DFile(
                 f"program:{svc.name}",
