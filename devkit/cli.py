@@ -100,6 +100,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "List, build or clear the cached Debian roots of isolated sandboxes.",
     ),
 }
+# the provision extra (`monorepo-devkit[provision]`) and what its packages import
+PROVISION_PACKAGES = ("fabric", "paramiko", "invoke", "rich")
 GROUPS = {
     "check": "Check conventions.",
     "news": "Work with news fragments.",
@@ -170,10 +172,7 @@ def _dispatch(argv: list[str]) -> int:
     except ModuleNotFoundError as exc:
         if exc.name and (exc.name == module_name or module_name.startswith(exc.name + ".")):
             raise DevkitError(f"`devkit {' '.join(path)}` is not available in this build") from None
-        raise DevkitError(
-            f"`devkit {' '.join(path)}` needs the Python package `{exc.name}`",
-            "Reinstall devkit with its dependencies (`pip install monorepo-devkit`).",
-        ) from None
+        raise _missing(path, exc) from None
     args = fast_parse(rest, module.FAST_OPTIONS) if hasattr(module, "FAST_OPTIONS") else None
     if args is None:
         import argparse
@@ -187,7 +186,24 @@ def _dispatch(argv: list[str]) -> int:
                 _json_error(path, "usage error: see the message on standard error")
             raise
     args.command = path
-    return int(module.run(args))
+    try:
+        return int(module.run(args))
+    except ModuleNotFoundError as exc:  # a command that imports its libraries when it needs them
+        if (exc.name or "").partition(".")[0] not in PROVISION_PACKAGES:
+            raise
+        raise _missing(path, exc) from None
+
+
+def _missing(path: tuple[str, ...], exc: ModuleNotFoundError) -> DevkitError:
+    command = f"`devkit {' '.join(path)}`"
+    if (exc.name or "").partition(".")[0] in PROVISION_PACKAGES:
+        return DevkitError(
+            f"{command} needs devkit's provision extra: pip install 'monorepo-devkit[provision]'"
+        )
+    return DevkitError(
+        f"{command} needs the Python package `{exc.name}`",
+        "Reinstall devkit with its dependencies (`pip install monorepo-devkit`).",
+    )
 
 
 def fast_parse(argv: list[str], spec: dict[str, Any]):  # type: ignore[no-untyped-def]

@@ -91,7 +91,8 @@ SECTIONS: dict[str, s.Table] = {
         s.Key("base", s.string(), None),
         s.Key("ruff", s.string(r"\d+\.\d+\.\d+", 'a ruff version such as "0.14.0"'), None),
     ),
-    "init": s.Table(s.Key("devkit_repo", s.string(), "https://github.com/devkit-dev/devkit")),
+    # empty: the generated hooks install monorepo-devkit from the package index (`repo: local`)
+    "init": s.Table(s.Key("devkit_repo", s.string(), "")),
 }
 
 

@@ -1,13 +1,18 @@
-"""Which ruff lints a project: the version the project pins, installed once into a cache from PyPI
-(as pre-commit installs its hook environments), else the ruff installed with devkit.
+"""Which ruff lints a project: the version the project's gate pins, installed once into a cache from
+PyPI (as pre-commit installs its hook environments), else the ruff installed with devkit, else devkit's
+default version installed the same way.
 
-The pin is looked up in order: `[tool.devkit.lint] ruff`, the `rev` of astral-sh/ruff-pre-commit in
-`.pre-commit-config.yaml`, `pants.toml`'s `[ruff] version` (Backend.AI's gate).
+The pin is looked up in order: `[tool.devkit.lint] ruff`, `pants.toml` (Backend.AI's gate: `[ruff]
+version`, or `[ruff] install_from_resolve` and that resolve's lock file), then the `rev` of
+astral-sh/ruff-pre-commit in `.pre-commit-config.yaml` (a project whose gate is pre-commit). When the
+gate pins one version and the pre-commit config another, `devkit doctor` reports the drift and
+`devkit lint --sync-pre-commit` rewrites the rev.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -23,6 +28,10 @@ _PRE_COMMIT_REPO = re.compile(
     r"^\s*-\s*repo:\s*['\"]?https://github\.com/astral-sh/ruff-pre-commit"
 )
 _REV = re.compile(rf"^\s*rev:\s*['\"]?v?({VERSION_RE})['\"]?\s*(?:#.*)?$")
+PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
+PRE_COMMIT_SOURCE = "the ruff-pre-commit rev in .pre-commit-config.yaml"
+# the ruff devkit is tested with: run when the project pins none and no ruff is installed beside devkit
+DEFAULT_VERSION = "0.17.6"
 
 
 class RuffMissing(Exception):
@@ -45,29 +54,119 @@ class Ruff(NamedTuple):
 
 
 def find_pin(root: Path, configured: str | None = None) -> Pin | None:
-    """The project's ruff version, or None when it pins none."""
+    """The ruff version the project's gate pins, or None when it pins none."""
     if configured:
         return Pin(configured, "[tool.devkit.lint] ruff")
-    pre_commit = root / ".pre-commit-config.yaml"
-    if pre_commit.is_file():
-        lines = pre_commit.read_text(encoding="utf-8", errors="replace").splitlines()
-        for i, line in enumerate(lines):
-            if _PRE_COMMIT_REPO.match(line):
-                for nxt in lines[i + 1 : i + 4]:
-                    m = _REV.match(nxt)
-                    if m:
-                        return Pin(m.group(1), "the ruff-pre-commit rev in .pre-commit-config.yaml")
-    pants = root / "pants.toml"
-    if pants.is_file():
-        try:
-            version = (
-                tomllib.loads(pants.read_text(encoding="utf-8")).get("ruff", {}).get("version")
-            )
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
-            version = None
-        if isinstance(version, str) and re.fullmatch(VERSION_RE, version):
-            return Pin(version, "[ruff] version in pants.toml")
+    return pants_pin(root) or pre_commit_pin(root)
+
+
+def pre_commit_pin(root: Path) -> Pin | None:
+    """The `rev` of astral-sh/ruff-pre-commit in .pre-commit-config.yaml."""
+    found = _pre_commit_rev(root)
+    return Pin(found[1], PRE_COMMIT_SOURCE) if found else None
+
+
+def _pre_commit_rev(root: Path) -> tuple[int, str] | None:
+    """(line index, version) of ruff-pre-commit's `rev:` line."""
+    pre_commit = root / PRE_COMMIT_CONFIG
+    if not pre_commit.is_file():
+        return None
+    lines = pre_commit.read_text(encoding="utf-8", errors="replace").splitlines()
+    for i, line in enumerate(lines):
+        if _PRE_COMMIT_REPO.match(line):
+            for j in range(i + 1, min(i + 4, len(lines))):
+                m = _REV.match(lines[j])
+                if m:
+                    return j, m.group(1)
     return None
+
+
+def _toml(path: Path) -> dict | None:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _table(data: object, *keys: str) -> dict:
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def pants_pin(root: Path) -> Pin | None:
+    """pants.toml's `[ruff] version`, or the ruff locked in `[ruff] install_from_resolve`'s lock file."""
+    data = _toml(root / "pants.toml")
+    if data is None:
+        return None
+    section = _table(data, "ruff")
+    version = section.get("version")
+    if isinstance(version, str) and re.fullmatch(VERSION_RE, version):
+        return Pin(version, "[ruff] version in pants.toml")
+    resolve = section.get("install_from_resolve")
+    lock = _table(data, "python", "resolves").get(resolve) if isinstance(resolve, str) else None
+    if not isinstance(lock, str):
+        return None
+    version = locked_version(root / lock, "ruff")
+    if version is None:
+        return None
+    return Pin(version, f"{lock}, the lock of pants.toml's [ruff] install_from_resolve")
+
+
+def locked_version(lock: Path, name: str) -> str | None:
+    """A package's version in a Pants lock file: pex's JSON (after its `//` header) or uv's TOML."""
+    try:
+        text = lock.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+    try:
+        resolves = json.loads(body).get("locked_resolves", [])
+        found = [
+            r.get("version")
+            for resolve in resolves
+            for r in resolve.get("locked_requirements", [])
+            if r.get("project_name") == name
+        ]
+    except (ValueError, AttributeError):
+        data = _toml(lock) or {}
+        packages = data.get("package", [])
+        found = [
+            p.get("version") for p in packages if isinstance(p, dict) and p.get("name") == name
+        ]
+    version = found[0] if found else None
+    return version if isinstance(version, str) and re.fullmatch(VERSION_RE, version) else None
+
+
+class Drift(NamedTuple):
+    gate: Pin  # what `devkit lint` runs
+    pre_commit: str  # the version ruff-pre-commit's rev installs
+
+
+def drift(root: Path, configured: str | None = None) -> Drift | None:
+    """The gate pins one ruff, the pre-commit config runs another (None when they agree)."""
+    gate = find_pin(root, configured)
+    hook = pre_commit_pin(root)
+    if gate is None or hook is None or gate.version == hook.version:
+        return None
+    return Drift(gate, hook.version)
+
+
+def sync_pre_commit(root: Path, version: str) -> str | None:
+    """Set ruff-pre-commit's rev to version (the rest of the file kept byte for byte); returns the
+    version it had, None when there is no ruff-pre-commit entry."""
+    found = _pre_commit_rev(root)
+    if found is None:
+        return None
+    index, old = found
+    path = root / PRE_COMMIT_CONFIG
+    lines = path.read_bytes().decode("utf-8", "surrogateescape").splitlines(keepends=True)
+    lines[index] = lines[index].replace(old, version, 1)
+    tmp = path.with_name(f".{path.name}.devkit-tmp")
+    tmp.write_bytes("".join(lines).encode("utf-8", "surrogateescape"))
+    os.chmod(tmp, path.stat().st_mode & 0o7777)
+    os.replace(tmp, path)
+    return old
 
 
 def cache_dir() -> Path:
@@ -124,7 +223,7 @@ def bundled() -> list[str]:
     found = shutil.which("ruff")
     if found:
         return [found]
-    raise RuffMissing("ruff is not installed (it is a dependency of devkit: reinstall devkit)")
+    raise RuffMissing("ruff is not installed beside devkit")
 
 
 def version_of(cmd: list[str]) -> str:
@@ -143,5 +242,9 @@ def resolve(root: Path, configured: str | None = None) -> Ruff:
     pin = find_pin(root, configured)
     if pin is not None:
         return Ruff([str(installed(pin.version))], pin.version, f"pinned by {pin.source}")
-    cmd = bundled()
+    try:
+        cmd = bundled()
+    except RuffMissing:  # devkit installed without ruff (its hook environment): its default, cached
+        binary = installed(DEFAULT_VERSION)
+        return Ruff([str(binary)], DEFAULT_VERSION, "devkit's default; the project pins none")
     return Ruff(cmd, version_of(cmd), "devkit's own; the project pins none")

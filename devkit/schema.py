@@ -165,9 +165,13 @@ def number(positive: bool = True) -> Check:
         if (
             not isinstance(value, int | float)
             or isinstance(value, bool)
+            or value != value  # nan (TOML has it)
+            or value in (float("inf"), float("-inf"))
             or (positive and value <= 0)
         ):
-            raise where.fail(f"expected a {'positive ' if positive else ''}number, {_got(value)}")
+            raise where.fail(
+                f"expected a finite {'positive ' if positive else ''}number, {_got(value)}"
+            )
         return float(value)
 
     return check

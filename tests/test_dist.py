@@ -51,6 +51,27 @@ def test_both_ship_the_templates(dist: Path) -> None:
         assert f"{NAME}-0.1.0/templates/ci/news-assign.yml" in sdist.getnames()
 
 
+def test_both_carry_the_license_and_honest_metadata(dist: Path) -> None:
+    """Issue 18: LICENSE in both, classifiers, the provisioning libraries only in their extra, and no
+    project URL (devkit's home is not decided: none is better than an invented one)."""
+    wheel = zipfile.ZipFile(next(dist.glob("*.whl")))
+    assert wheel.read(f"{NAME}-0.1.0.dist-info/licenses/LICENSE").startswith(b"MIT License\n")
+    with tarfile.open(next(dist.glob("*.tar.gz"))) as sdist:
+        assert f"{NAME}-0.1.0/LICENSE" in sdist.getnames()
+    meta = wheel.read(f"{NAME}-0.1.0.dist-info/METADATA").decode().split("\n\n", 1)[0]
+    fields = [line.split(": ", 1) for line in meta.splitlines() if ": " in line]
+    assert ["License-Expression", "MIT"] in fields and ["License-File", "LICENSE"] in fields
+    classifiers = [v for k, v in fields if k == "Classifier"]
+    assert "Programming Language :: Python :: 3 :: Only" in classifiers and len(classifiers) >= 5
+    assert not [k for k, _ in fields if k in ("Project-URL", "Home-page")]
+    core = sorted(
+        v.split("<")[0].split(">")[0] for k, v in fields if k == "Requires-Dist" and ";" not in v
+    )
+    assert core == ["jinja2", "tomlkit", "towncrier"]  # what the checks and hooks import
+    provision = [v for k, v in fields if k == "Requires-Dist" and "extra == 'provision'" in v]
+    assert sorted(v.split("<")[0].split(">")[0] for v in provision) == ["fabric", "rich"]
+
+
 def test_the_wheel_runs_from_a_clean_venv(dist: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
@@ -78,3 +99,23 @@ def test_the_wheel_runs_from_a_clean_venv(dist: Path, tmp_path: Path) -> None:
     assert run(venv / "bin" / "devkit", "check", "branch", "feat/x", cwd=repo).stdout.startswith(
         "devkit: all good"
     )
+    # no ruff beside devkit (ruff is not a dependency): lint runs devkit's default version from
+    # the cache, where a first run installs it (here: put there already, so no download)
+    from devkit import ruff
+
+    cache = tmp_path / "cache"
+    (cache / "ruff" / ruff.DEFAULT_VERSION / "bin").mkdir(parents=True)
+    (cache / "ruff" / ruff.DEFAULT_VERSION / "bin" / "ruff").symlink_to(Path(ruff.bundled()[0]))
+    (repo / "x.py").write_text("import os\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DEVKIT_CACHE_DIR": str(cache)}
+    p = subprocess.run(
+        [venv / "bin" / "devkit", "lint", "x.py"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "x.py:1:8: error F401" in p.stdout
+    assert f"ruff {ruff.DEFAULT_VERSION} (devkit's default; the project pins none)" in p.stdout

@@ -72,7 +72,9 @@ def test_fresh_backendai_setup_then_everything_works(target: Repo) -> None:
     workflow = (target.path / ".github/workflows/devkit.yml").read_text()
     assert workflow == (templates_dir() / "ci/github-actions.yml").read_text()
     pre_commit = (target.path / ".pre-commit-config.yaml").read_text()
-    assert f"    rev: v{__version__}\n" in pre_commit
+    # devkit's hooks install from the package index (no repository URL devkit would have to guess)
+    assert "  - repo: local\n" in pre_commit and "https://" not in pre_commit
+    assert pre_commit.count(f'additional_dependencies: ["monorepo-devkit=={__version__}"]') == 4
     # what it wrote is usable: pre-commit accepts the config, devkit and towncrier read the tables
     r = subprocess.run(
         [sys.executable, "-m", "pre_commit", "validate-config", ".pre-commit-config.yaml"],
@@ -121,7 +123,7 @@ def test_refuses_to_overwrite_without_force_and_a_terminal(target: Repo) -> None
     assert p.returncode == 2
     assert "  overwrite  .pre-commit-config.yaml" in p.stdout
     assert (
-        "--- a/.pre-commit-config.yaml\n+++ b/.pre-commit-config.yaml\n@@ -1 +1,16 @@\n-repos: []\n"
+        "--- a/.pre-commit-config.yaml\n+++ b/.pre-commit-config.yaml\n@@ -1 +1,39 @@\n-repos: []\n"
         in p.stdout
     )
     assert p.stderr.splitlines() == [

@@ -53,3 +53,23 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert "variable `redis.port`" in r.stderr and "a TCP port" in r.stderr
     r = devkit(tmp_path, "provision", "--dry-run", "--set", "redsi.port=1")
     assert r.returncode == 2 and "Did you mean `redis.port`?" in r.stderr
+
+
+def test_a_value_a_file_cannot_hold_is_refused_at_plan_time_in_one_line(tmp_path: Path) -> None:
+    """Issue 22, items 6 and 13: refused while planning, before a sandbox or host is touched."""
+    (tmp_path / "home").mkdir()
+    (tmp_path / "pyproject.toml").write_text('[tool.devkit.provision]\nstack = "backend.ai"\n')
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = devkit(tmp_path, "provision", "--dry-run", "--set", "admin.email=a\n$(id)")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    assert r.stderr.startswith(
+        "devkit: error: template env-local-admin-session.sh.j2 line 1: variable `admin.email` "
+        "has a newline, which a shell file cannot hold\n"
+    ), r.stderr
+    assert "--set admin.email=VALUE" in r.stderr
+    r = devkit(tmp_path, "provision", "--dry-run", "--stack", "halfstack", "--base-dir", "/x% ;y")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    first = r.stderr.splitlines()[0]
+    assert first.startswith("devkit: error: supervisor/supervisord.conf: the base dir has ")
+    assert "so it cannot be written from %(here)s either" in first and "--base-dir" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no state dir, no ssh_config

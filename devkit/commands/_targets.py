@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import NamedTuple
 
 from devkit import config
 from devkit.errors import DevkitError
-from devkit.provision.ssh import hosts
+from devkit.provision.engine import hosts
+from devkit.provision.ssh import address
+from devkit.provision.stack import layout
 from devkit.sandbox import lifecycle as sandbox
 
 
@@ -56,7 +59,7 @@ def add_common(parser: argparse.ArgumentParser, many: bool = False, base_dir: bo
         "is always refused",
     )
     parser.add_argument(
-        "--connect-timeout", type=float, help="seconds to wait for SSH (default 10)"
+        "--connect-timeout", type=seconds, help="seconds to wait for SSH (default 10)"
     )
     parser.add_argument(
         "--config", metavar="PYPROJECT", help="the pyproject.toml with [tool.devkit]"
@@ -69,14 +72,32 @@ def add_common(parser: argparse.ArgumentParser, many: bool = False, base_dir: bo
     )
 
 
+def seconds(text: str) -> float:
+    """argparse's type for a timeout: a positive, finite number of seconds (not nan, not inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (e.g. 10 or 2.5)")
+    return value
+
+
 def selection(args: argparse.Namespace, names: list[str]) -> Selection:
-    """The Selection an argparse namespace made with add_common() describes."""
+    """The Selection an argparse namespace made with add_common() describes (its base dir and
+    manager checked: both become paths and ssh words)."""
+    base_dir = getattr(args, "base_dir", None)
+    if base_dir is not None:
+        layout.check_base_dir(base_dir, "--base-dir")
+    manager = getattr(args, "manager", None)
+    if manager is not None:
+        address.parse_address(manager)
     return Selection(
         tuple(names),
         args.stack,
-        getattr(args, "base_dir", None),
+        base_dir,
         getattr(args, "config", None),
-        getattr(args, "manager", None),
+        manager,
     )
 
 
@@ -88,7 +109,7 @@ def settings(sel: Selection) -> tuple[config.Settings, hosts.ProvisionSettings]:
 def sandbox_to_start(sel: Selection) -> str | None:
     """The sandbox host `resolve` would have to start for this selection, if any."""
     _, ps = settings(sel)
-    if sel.names or ps.hosts:
+    if sel.names or ps.hosts or sel.manager or ps.manager:  # a cluster names its hosts
         return None
     box = sandbox.load(ps.sandbox_name)
     return None if box is not None and sandbox.alive(box.pid) else ps.sandbox_name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import NamedTuple
 
 from devkit import __version__, config, git, hooks, ruff, towncrier_config
@@ -27,10 +28,12 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
 def findings(args: argparse.Namespace) -> list[Finding]:
     root = git.toplevel()
     out = [Finding(True, f"devkit {__version__} ({sys.executable})")]
+    pin_setting = None
     try:
         cfg = config.load(root, args.config)
         where = cfg.source or "no [tool.devkit]: the defaults"
         out.append(Finding(True, f"config: {where}, preset {cfg.preset}"))
+        pin_setting = config.section(cfg, "lint")["ruff"]
     except DevkitError as exc:
         out.append(Finding(False, f"config: {exc.message}", exc.hint))
     try:
@@ -40,34 +43,63 @@ def findings(args: argparse.Namespace) -> list[Finding]:
         )
     except DevkitError as exc:
         out.append(Finding(False, f"news fragments: {exc.message}", exc.hint))
-    pre_commit = root / hooks.CONFIG
-    if not pre_commit.is_file():
-        out.append(Finding(False, f"{hooks.CONFIG}: missing", "Run `devkit init`."))
-    else:
-        text = pre_commit.read_text(encoding="utf-8", errors="replace")
-        ids = [i for i in ("devkit-branch", "devkit-commit-msg", "devkit-news") if i not in text]
-        out.append(
+    out += pre_commit_config(root)
+    out += git_hooks(root)
+    out += project_ruff(root, pin_setting)
+    return out
+
+
+def pre_commit_config(root: Path) -> list[Finding]:
+    """The config names devkit's hooks, and pre-commit can install them as written."""
+    path = root / hooks.CONFIG
+    if not path.is_file():
+        return [Finding(False, f"{hooks.CONFIG}: missing", "Run `devkit init`.")]
+    text = path.read_text(encoding="utf-8", errors="replace")
+    ids = [i for i in ("devkit-branch", "devkit-commit-msg", "devkit-news") if i not in text]
+    if ids:
+        return [
             Finding(
-                not ids,
-                f"{hooks.CONFIG}: " + (f"no {', '.join(ids)} hook" if ids else "devkit's hooks"),
-                "Run `devkit init` (it adds them)." if ids else "",
+                False,
+                f"{hooks.CONFIG}: no {', '.join(ids)} hook",
+                "Run `devkit init` (it adds them).",
             )
-        )
+        ]
+    ok, what, hint = hooks.devkit_source(text)
+    return [Finding(ok, f"{hooks.CONFIG}: {what}", hint)]
+
+
+def git_hooks(root: Path) -> list[Finding]:
+    """Each git hook devkit needs is pre-commit's, and runs everything it holds."""
+    out = []
     for h in hooks.states(root):
+        if not h.installed:
+            hint = "Run `devkit init --install-hooks`."
+            out.append(Finding(False, f"git hook {h.hook_type}: {h.detail}", hint))
+        elif not h.problems:
+            out.append(Finding(True, f"git hook {h.hook_type}: pre-commit's"))
+        for what, hint in h.problems:
+            out.append(Finding(False, f"git hook {h.hook_type}: {what}", hint))
+    return out
+
+
+def project_ruff(root: Path, setting: str | None) -> list[Finding]:
+    """The ruff `devkit lint` runs, and whether the pre-commit config runs the same one."""
+    pin = ruff.find_pin(root, setting)
+    if pin is None:
+        return [Finding(True, "ruff: the project pins none; devkit's own runs")]
+    cached = (ruff.cache_dir() / "ruff" / pin.version / "bin" / "ruff").is_file()
+    state = "in the cache" if cached else "installed from PyPI on the first `devkit lint`"
+    out = [Finding(True, f"ruff {pin.version}: pinned by {pin.source}; {state}")]
+    drift = ruff.drift(root, setting)
+    if drift:
         out.append(
             Finding(
-                h.installed,
-                f"git hook {h.hook_type}: " + ("pre-commit's" if h.installed else h.detail),
-                "" if h.installed else "Run `devkit init --install-hooks`.",
+                False,
+                f"{hooks.CONFIG}: ruff-pre-commit runs ruff {drift.pre_commit}, "
+                f"but the project pins {drift.gate.version} ({drift.gate.source})",
+                f"Run `devkit lint --sync-pre-commit` (it sets the rev to v{drift.gate.version}).",
             )
         )
-    pin = ruff.find_pin(root)
-    if pin is None:
-        out.append(Finding(True, "ruff: the project pins none; devkit's own runs"))
-    else:
-        cached = (ruff.cache_dir() / "ruff" / pin.version / "bin" / "ruff").is_file()
-        state = "in the cache" if cached else "installed from PyPI on the first `devkit lint`"
-        out.append(Finding(True, f"ruff {pin.version}: pinned by {pin.source}; {state}"))
     return out
 
 

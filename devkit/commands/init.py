@@ -17,7 +17,7 @@ from tomlkit.container import OutOfOrderTableProxy
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import InlineTable
 
-from devkit import __version__, config, git, hooks, resources, ruff
+from devkit import __version__, config, git, hooks, resources
 from devkit.checks.news import ASSIGN_WORKFLOW
 from devkit.conventions.settings import PRESETS, NewsSettings
 from devkit.errors import ConfigError, DevkitError
@@ -186,17 +186,6 @@ def _render(name: str, **values: Any) -> str:
     )
 
 
-def _ruff_version(root: Path) -> str:
-    """The project's ruff pin, else the ruff devkit runs (for ruff-pre-commit's `rev`)."""
-    pin = ruff.find_pin(root)
-    if pin is not None:
-        return pin.version
-    try:
-        return ruff.version_of(ruff.bundled())
-    except ruff.RuffMissing:
-        return "0.17.6"
-
-
 def _read(path: Path) -> str | None:
     """The file's text as it is (CRLF kept), None when it does not exist."""
     try:
@@ -291,10 +280,7 @@ def plan(root: Path, preset: str, devkit_repo: str, assign_workflow: bool = Fals
         template = resources.template("towncrier", "template.md").read_text(encoding="utf-8")
         changes.append(_file(root, "changes/template.md", template))
     pre_commit = _render(
-        "pre-commit/pre-commit-config.yaml",
-        ruff_version=_ruff_version(root),
-        devkit_repo=devkit_repo,
-        devkit_version=__version__,
+        "pre-commit/pre-commit-config.yaml", devkit_repo=devkit_repo, devkit_version=__version__
     )
     changes.append(_file(root, PRE_COMMIT, pre_commit))
     workflow = resources.template("ci", "github-actions.yml").read_text(encoding="utf-8")

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from devkit import config, git, history
+from devkit import config, git, history, ruff
 from devkit.checks import lint
 from devkit.commands._common import add_config, add_format, finish, settings
 from devkit.errors import DevkitError
@@ -38,6 +38,12 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
         "--staged",
         action="store_true",
         help="lint the staged files (the default inside a pre-commit hook)",
+    )
+    parser.add_argument(
+        "--sync-pre-commit",
+        action="store_true",
+        help="set the ruff-pre-commit rev in .pre-commit-config.yaml to the ruff the project pins "
+        "(what `devkit doctor` asks for when they drift), lint nothing",
     )
     add_format(parser)
     add_config(parser)
@@ -73,10 +79,35 @@ def targets(
     return lint.python_files(lint.local_changes(base, root), root), f"changed since `{base}`"
 
 
+def sync_pre_commit(root: Path, configured: str | None) -> int:
+    """`--sync-pre-commit`: the pre-commit config's ruff follows the gate's pin."""
+    pin = ruff.find_pin(root, configured)
+    if pin is None or pin.source == ruff.PRE_COMMIT_SOURCE:
+        raise DevkitError(
+            "the project pins no ruff outside .pre-commit-config.yaml: there is nothing to sync",
+            "Pin it in pants.toml ([ruff] version) or [tool.devkit.lint] ruff.",
+        )
+    old = ruff.sync_pre_commit(root, pin.version)
+    if old is None:
+        raise DevkitError(
+            f"{ruff.PRE_COMMIT_CONFIG} has no astral-sh/ruff-pre-commit entry: there is nothing to sync"
+        )
+    if old == pin.version:
+        print(f"{ruff.PRE_COMMIT_CONFIG}: ruff-pre-commit already runs ruff {old} ({pin.source})")
+    else:
+        print(
+            f"{ruff.PRE_COMMIT_CONFIG}: ruff-pre-commit rev {old} -> {pin.version} "
+            f"(pinned by {pin.source})"
+        )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     root = git.toplevel()
     cfg = settings(args, root)
     opts = config.section(cfg, "lint")
+    if args.sync_pre_commit:
+        return sync_pre_commit(root, opts["ruff"])
     if args.all:
         report = lint.run([], root, fix=args.fix, all_files=True, pin=opts["ruff"])
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -47,9 +48,22 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
             help="only the placeholders the branch adds since REF (as the news-assign workflow does)",
         )
         parser.add_argument(
+            "--deepen",
+            action="store_true",
+            help="with --base: fetch the base and deepen a shallow clone until the merge base is "
+            "there (as `devkit ci --deepen`)",
+        )
+        parser.add_argument(
             "--commit",
             action="store_true",
             help="commit the renames (`docs: number the news fragments for #N`)",
+        )
+        parser.add_argument(
+            "--co-author",
+            type=co_author,
+            metavar="'NAME <EMAIL>'",
+            help="with --commit: credit them in a Co-authored-by trailer (the branch's author, "
+            "when a bot commits)",
         )
     elif sub == "preview":
         parser.add_argument(
@@ -105,6 +119,13 @@ def new(args: argparse.Namespace) -> int:
     return 0
 
 
+def co_author(value: str) -> str:
+    """`Name <email>`, as a Co-authored-by trailer wants it."""
+    if not re.fullmatch(r"[^<>\n]+ <[^<>\s]+>", value):
+        raise argparse.ArgumentTypeError(f"expected 'Name <email>', got {value!r}")
+    return value
+
+
 def assign(args: argparse.Namespace) -> int:
     root, cfg, news = _load(args)
     fc = news.fragments
@@ -113,7 +134,10 @@ def assign(args: argparse.Namespace) -> int:
     names = sorted(os.listdir(news.fragment_dir))
     if args.base:
         history.resolve(
-            args.base, cwd=root, advice=f"fetch it, e.g. `git fetch origin {args.base}`"
+            args.base,
+            cwd=root,
+            deepen=args.deepen,
+            advice=f"fetch it, e.g. `git fetch origin {args.base}`, or run with `--deepen`",
         )
         prefix = f"{fc.directory}/"
         added = {p.removeprefix(prefix) for p in git.added_files(args.base, fc.directory, cwd=root)}
@@ -156,6 +180,7 @@ def assign(args: argparse.Namespace) -> int:
                 f"docs: number the news fragments for #{args.pr}",
                 "-m",
                 "\n".join(lines),
+                *(("-m", f"Co-authored-by: {args.co_author}") if args.co_author else ()),
             ),
         ):
             r = git.run(*cmd, cwd=root)

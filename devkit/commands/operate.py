@@ -8,10 +8,9 @@ import sys
 
 from devkit.commands import _targets as targets
 from devkit.errors import DevkitError, ExitCode
-from devkit.provision.engine import operate, report
+from devkit.provision.engine import hosts, operate, report
 from devkit.provision.kinds import registry
 from devkit.provision.ssh import client as ssh
-from devkit.provision.ssh import hosts
 from devkit.sandbox import lifecycle as sandbox
 
 

@@ -9,11 +9,10 @@ from pathlib import Path
 
 from devkit.commands import _targets as targets
 from devkit.errors import DevkitError, ExitCode
-from devkit.provision.engine import report
+from devkit.provision.engine import hosts, report
 from devkit.provision.engine import run as engine
 from devkit.provision.kinds import images, registry
 from devkit.provision.ssh import client as ssh
-from devkit.provision.ssh import hosts
 from devkit.provision.stack import layout
 
 
@@ -32,7 +31,7 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     parser.add_argument("--parallel", type=int, metavar="N", help="hosts at a time (default 8)")
     parser.add_argument(
         "--command-timeout",
-        type=float,
+        type=targets.seconds,
         help="seconds any one remote command may take (default 600)",
     )
     parser.add_argument(
@@ -70,6 +69,7 @@ def _unknown_keys(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     sel = targets.selection(args, args.hosts)
     overrides = hosts.parse_set(args.set)
+    wheelhouse = _wheelhouse(args.wheelhouse)  # checked on every path, a dry run's too
     if args.dry_run:
         missing = targets.sandbox_to_start(sel)
         if missing:
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         overrides,
         args.dry_run,
         args.parallel or ps.parallel,
-        _wheelhouse(args.wheelhouse),
+        wheelhouse,
     )
 
     def connect(t: hosts.Target) -> ssh.SSHConnection:
@@ -120,6 +120,7 @@ def _dry_run_without_sandbox(
 ) -> int:
     """A dry run starts nothing: it says what `up` would create, and plans for a fresh host."""
     from devkit.provision.engine import desired, facts, plan
+    from devkit.provision.engine.events import HostResult, OpResult
     from devkit.provision.kinds.base import HostInfo
     from devkit.sandbox import lifecycle as sandbox
 
@@ -136,10 +137,15 @@ def _dry_run_without_sandbox(
     f = facts.fresh(host)
     d = desired.build(stack, t, overrides, f, new_secret=lambda n: "x" * n)
     ops = plan.plan(d, f)
-    sys.stdout.write(
-        f"{name}: the sandbox host is not running: `devkit provision` would start it "
-        f"({box.what}), then run {len(ops)} op(s) on it:\n"
+    head = (
+        f"the sandbox host is not running: `devkit provision` would start it ({box.what}), "
+        f"then run {len(ops)} op(s) on it"
     )
+    if args.format == "json":
+        planned = [OpResult(op.id, op.action, op.detail, "planned") for op in ops]
+        report.as_json([HostResult(name, "planned", planned, None, 0.0)], sys.stdout, note=head)
+        return ExitCode.OK
+    sys.stdout.write(f"{name}: {head}:\n")
     for op in ops:
         sys.stdout.write(f"  {op.id:<28} {op.action:<8} {op.detail}\n")
     sys.stdout.write("(dry run: nothing was started, written or changed)\n")

@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if sub == "down":
         from devkit.sandbox import lifecycle as sandbox
 
-        sandbox.down(args.name)
+        done = sandbox.down(args.name)
         sys.stdout.write(f"sandbox {args.name} removed\n")
+        sys.stdout.write("".join(f"  {line}\n" for line in done))
         return ExitCode.OK
     if sub == "cache":
         return _cache(args)

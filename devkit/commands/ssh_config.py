@@ -15,11 +15,11 @@ import sys
 from devkit import paths
 from devkit.commands import _targets as targets
 from devkit.errors import ExitCode
-from devkit.provision.engine import desired, facts
+from devkit.provision.engine import desired, facts, hosts
 from devkit.provision.kinds import programs, registry
 from devkit.provision.kinds.base import HostInfo
+from devkit.provision.ssh import address, sshconf
 from devkit.provision.ssh import client as ssh
-from devkit.provision.ssh import hosts, sshconf
 from devkit.provision.stack import spec as stk
 
 
@@ -80,10 +80,14 @@ def tunnel_block(alias: str, login: list[str], ports: list[int]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.alias is not None:  # it becomes a Host line and the name of a sandbox's folder
+        address.check_alias(args.alias, "--alias")
+    if args.write:  # before anything: --write adds the Include line to it
+        sshconf.check_user_config()
     sel = targets.Selection((args.host,) if args.host else (), args.stack, None, args.config)
     _, [target, *_] = targets.resolve(sel, start_sandbox=False)
-    user_at, host, port = ssh.split_hop(target.address)
-    opts = ssh.resolve(host, user_at, port)
+    a = address.parse_address(target.address)
+    opts = ssh.resolve(a.host, a.user, a.port)
     alias = args.alias or target.name
     login = login_lines(opts)
     main = "\n".join([f"Host {alias}", *login])
@@ -128,7 +132,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _user_config_lines() -> list[str]:
-    try:
-        return paths.ssh_config_file().read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
+    return sshconf.user_config_text().splitlines()

@@ -58,10 +58,13 @@ def ensure(state: Path) -> tuple[str, ipaddress.IPv4Network]:
     return br, net
 
 
-def remove(state: Path) -> None:
-    if (state / "bridge.json").exists():
-        proc.run("ip", "link", "del", name(state))
-        (state / "bridge.json").unlink()
+def remove(state: Path) -> bool:
+    """Remove the bridge; False when there was none."""
+    if not (state / "bridge.json").exists():
+        return False
+    proc.run("ip", "link", "del", name(state))
+    (state / "bridge.json").unlink()
+    return True
 
 
 def free_index(net: ipaddress.IPv4Network, taken: set[str]) -> int:

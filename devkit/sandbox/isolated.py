@@ -26,6 +26,7 @@ from devkit.sandbox import bridge, cgroups, rootfs, sshd
 from devkit.sandbox.state import (
     FULL,
     Sandbox,
+    alive,
     all_sandboxes,
     init_alive,
     root,
@@ -230,21 +231,20 @@ def sshd_pid(s: Sandbox) -> int:
     return _host_pid(s.init, inner)
 
 
-def wait_sshd(s: Sandbox, timeout: float = 10.0) -> Sandbox:
+def wait_sshd(s: Sandbox, timeout: float = sshd.LISTEN_TIMEOUT) -> Sandbox:
+    """Until the sandbox's sshd (which its init starts) listens and answers."""
+
     def gone() -> str | None:
         if init_alive(s):
             return None
         log = s.dir / "boot.log"
         return log.read_text(errors="replace").strip()[-400:] if log.exists() else "no log"
 
-    sshd.wait(s.address, s.port, gone, timeout)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    def listening() -> int:
         pid = sshd_pid(s)
-        if pid:
-            return save(s._replace(pid=pid))
-        time.sleep(0.02)
-    raise DevkitError(f"sandbox {s.name}: sshd answers but wrote no /run/sshd.pid")
+        return pid if alive(pid) else 0
+
+    return save(s._replace(pid=sshd.wait(s.address, s.port, gone, listening, timeout)))
 
 
 def boot(s: Sandbox, proxy_port: int) -> Sandbox:
@@ -308,8 +308,9 @@ def boot(s: Sandbox, proxy_port: int) -> Sandbox:
     try:
         _network(s, init, proxy_port)
         return wait_sshd(s)
-    except DevkitError:
-        stop(s)
+    except BaseException:  # Ctrl-C too: a sandbox that did not come up is stopped again
+        with contextlib.suppress(DevkitError):  # the first error is the one to report
+            stop(s)
         raise
 
 

@@ -34,6 +34,7 @@ from devkit.sandbox.state import (
     Sandbox,
     alive,
     all_sandboxes,
+    check_name,
     init_alive,
     load,
     locked,
@@ -49,6 +50,7 @@ __all__ = [
     "Sandbox",
     "alive",
     "all_sandboxes",
+    "check_name",
     "describe_new",
     "down",
     "ensure_include",
@@ -59,7 +61,6 @@ __all__ = [
     "up",
 ]
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 ISOLATIONS = (FULL, NETNS)
 
 
@@ -126,10 +127,8 @@ def describe_new(name: str) -> NewSandbox:
 def up(name: str, release: str | None = None, isolation: str | None = None) -> Sandbox:
     """Start sandbox `name` (idempotent: a running one is returned as is, a stopped one restarted).
     As root it is isolated (`full`, Debian `release`, default trixie) unless isolation="netns"."""
-    if not NAME_RE.match(name):
-        raise DevkitError(
-            f"sandbox name {name!r} is not valid", "Use lowercase letters, digits and -, up to 31."
-        )
+    check_name(name)
+    sshconf.check_user_config()  # before anything starts: it gets the Include line at the end
     if not Path(sshd.SSHD).exists() and (os.geteuid() != 0 or isolation == NETNS):
         raise DevkitError(
             f"sandbox: {sshd.SSHD} not found",
@@ -156,24 +155,33 @@ def _up_onhost(name: str, existing: Sandbox | None, mode: str) -> Sandbox:
     if existing and alive(existing.pid):
         return existing
     d = root() / name
-    d.mkdir(parents=True, exist_ok=True)
-    sshd.keys(d)
-    if existing is None:
-        s = unisolated.netns(name, d) if mode == NETNS else unisolated.loopback(name, d, _login())
-    else:
-        s = existing
-    if unisolated.netns_gone(s):
-        s = unisolated.netns(name, d)
-    sshd.client_files(s)
-    return unisolated.start(s)
+    s = existing
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        sshd.keys(d)
+        if s is None:
+            s = (
+                unisolated.netns(name, d)
+                if mode == NETNS
+                else unisolated.loopback(name, d, _login())
+            )
+        if unisolated.netns_gone(s):
+            s = unisolated.netns(name, d)
+        sshd.client_files(s)
+        return unisolated.start(s)
+    except BaseException:
+        if existing is None:  # a new sandbox that never came up leaves nothing behind
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                _remove(name, s)
+        raise
 
 
 def _up_full(name: str, existing: Sandbox | None, release: str) -> Sandbox:
     if existing and init_alive(existing):
         if alive(existing.pid):
             return existing
-        try:  # its init starts sshd again when it exits
-            return isolated.wait_sshd(existing)
+        try:  # its init starts sshd again when it exits (else the whole sandbox starts again)
+            return isolated.wait_sshd(existing, timeout=10)
         except DevkitError:
             pass  # sshd does not come back: restart the whole sandbox (its files stay)
     if existing:
@@ -231,38 +239,60 @@ def _mounts_under(d: Path) -> list[str]:
         return [line.split()[4] for line in f if (line.split()[4] + "/").startswith(prefix)]
 
 
-def down(name: str) -> None:
+def down(name: str) -> list[str]:
     """Stop sandbox `name` and every process in it, and remove it: its files, address, cgroups, and
-    (with the last sandbox) the bridge, the proxy and the Include line."""
+    (with the last sandbox) the bridge, the proxy and the Include line. Returns what it removed, a
+    line each."""
+    check_name(name)
+    sshconf.check_user_config()  # the last sandbox takes its Include line back
     with locked():
-        if load(name) is None and not (root() / name).exists():
+        if load(name) is None and not _made_by_devkit(root() / name):
             raise DevkitError(
                 f"no sandbox named {name!r}", "`devkit sandbox list` shows the sandboxes."
             )
-        _remove(name)
+        return _remove(name)
 
 
-def _remove(name: str) -> None:
-    s = load(name)
+def _made_by_devkit(d: Path) -> bool:
+    """A sandbox's folder without its record (an `up` cut short): devkit's if it holds the client
+    key devkit makes first, and is a folder, not a link to one."""
+    return d.is_dir() and not d.is_symlink() and (d / "client_key").is_file()
+
+
+def _remove(name: str, s: Sandbox | None = None) -> list[str]:
+    """Stop and remove sandbox `name` (`s`: its record, when it has none on disk yet)."""
+    s = load(name) or s
     d = root() / name
+    done = []
     if s is not None and s.mode == FULL:
         isolated.stop(s)
+        done.append(
+            f"stopped its init, every process in it and its cgroups; removed its veth {s.veth}"
+        )
     elif s is not None:
         _kill(unisolated.processes(s))
         unisolated.remove(s)
+        done.append(
+            f"stopped its sshd (pid {s.pid})"
+            + (f"; removed the network namespace {s.netns}" if s.netns else "")
+        )
     mounted = _mounts_under(d)
     if mounted:  # never delete through a mount into files that are not the sandbox's
         raise DevkitError(
             f"sandbox {name}: {mounted[0]} is still mounted",
             f"umount it (umount -l {mounted[0]}), then run `devkit sandbox down {name}` again.",
         )
-    shutil.rmtree(d, ignore_errors=True)
+    if d.is_dir() and not d.is_symlink():
+        shutil.rmtree(d, ignore_errors=True)
+        done.append(f"removed {d}")
     left = all_sandboxes()
-    if not any(b.mode == FULL for b in left):
-        proxy.stop(root())
+    if not any(b.mode == FULL for b in left) and proxy.stop(root()):
+        done.append("stopped the proxy (no isolated sandbox is left)")
     if not left:
-        bridge.remove(root())
+        if bridge.remove(root()):
+            done.append("removed the bridge (no sandbox is left)")
         remove_include()
+    return done
 
 
 def ensure_include() -> None:

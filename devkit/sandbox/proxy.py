@@ -130,9 +130,12 @@ def ensure(state: Path, address: str, subnet: ipaddress.IPv4Network, hosts: list
     return port
 
 
-def stop(state: Path) -> None:
+def stop(state: Path) -> bool:
+    """Stop the proxy and remove its folder; False when there was none."""
     d = state / "proxy"
     info = d / "proxy.json"
+    if not d.is_dir():
+        return False
     if info.is_file():
         pid = int(json.loads(info.read_text()).get("pid", 0))
         if _alive(pid, d / "tinyproxy.conf"):
@@ -145,3 +148,4 @@ def stop(state: Path) -> None:
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)  # ours when this process started it
     shutil.rmtree(d, ignore_errors=True)
+    return True

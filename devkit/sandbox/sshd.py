@@ -76,14 +76,46 @@ def answers(address: str, port: int) -> bool:
         return False
 
 
-def wait(address: str, port: int, gone: Callable[[], str | None], timeout: float = 10.0) -> None:
-    """Until an sshd answers on address:port with its banner; `gone()` says why it never will."""
+# sshd writes its pid file once it listens: the sign it is up. A machine busy with other work took
+# more than 10 s to get there, so the bounds are generous, and each says what it waits for
+LISTEN_TIMEOUT = 90.0
+BANNER_TIMEOUT = 30.0  # from listening to its first words (the kernel queues the connection)
+
+
+def wait(
+    address: str,
+    port: int,
+    gone: Callable[[], str | None],
+    listening: Callable[[], int],
+    timeout: float = LISTEN_TIMEOUT,
+) -> int:
+    """Until the sshd listens (`listening()` gives its pid once its pid file names it), then until
+    it answers on address:port with its banner; returns its pid. `gone()` says why it never will."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        why = gone()
-        if why is not None:
-            raise DevkitError(f"sandbox: sshd exited: {why}")
-        if answers(address, port):
-            return
+    while not (pid := listening()):
+        _check(gone)
+        if time.monotonic() > deadline:
+            raise DevkitError(
+                f"sandbox: sshd for {address}:{port} did not start listening within "
+                f"{timeout:.0f} s (it wrote no pid file)",
+                "Is the machine very busy? Run `devkit sandbox up` again; its log is in the "
+                "sandbox's state dir.",
+            )
         time.sleep(0.05)
-    raise DevkitError(f"sandbox: sshd on {address}:{port} did not answer within {timeout:.0f} s")
+    deadline = time.monotonic() + BANNER_TIMEOUT
+    while not answers(address, port):
+        _check(gone)
+        if time.monotonic() > deadline:
+            raise DevkitError(
+                f"sandbox: sshd on {address}:{port} (pid {pid}) listens but sent no banner "
+                f"within {BANNER_TIMEOUT:.0f} s",
+                "Is the machine very busy? Run `devkit sandbox up` again.",
+            )
+        time.sleep(0.05)
+    return pid
+
+
+def _check(gone: Callable[[], str | None]) -> None:
+    why = gone()
+    if why is not None:
+        raise DevkitError(f"sandbox: sshd exited: {why}")

@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from devkit import paths
+from devkit.errors import DevkitError
+from devkit.provision.ssh.address import SANDBOX_NAME_RULE as NAME_RULE
+from devkit.provision.ssh.address import SANDBOX_RESERVED as RESERVED
+from devkit.provision.ssh.address import valid_sandbox_name as valid_name
 
 FULL, NETNS, LOOPBACK = "full", "netns", "loopback"
 
@@ -38,7 +42,20 @@ def root() -> Path:
     return paths.state_dir() / "sandbox"
 
 
+def check_name(name: str, what: str = "sandbox name") -> str:
+    """`name`, or one line saying why it cannot name a sandbox (before it becomes a path)."""
+    if name in RESERVED:
+        raise DevkitError(f"{what} {name!r} is taken by devkit's own state", "Use another name.")
+    if not valid_name(name):
+        raise DevkitError(f"{what} {name!r} is not valid", f"Use {NAME_RULE}.")
+    return name
+
+
 def load(name: str) -> Sandbox | None:
+    """The sandbox's record; None when there is none (or the name could not be one: no path is
+    ever made of it)."""
+    if not valid_name(name):
+        return None
     try:
         data = json.loads((root() / name / "sandbox.json").read_text())
     except (OSError, ValueError):

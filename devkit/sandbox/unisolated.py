@@ -31,6 +31,17 @@ def netns(name: str, d: Path) -> Sandbox:
     ns, veth = f"dk{bridge.tag(root())}-{name}", bridge.veth(root(), index)
     proc.run("ip", "netns", "del", ns)
     proc.run("ip", "link", "del", veth)
+    try:
+        _make_netns(ns, veth, br, f"{net[index]}/24")
+    except BaseException:  # half made: taken away again
+        proc.run("ip", "netns", "del", ns)
+        proc.run("ip", "link", "del", veth)
+        raise
+    sshd.host_config(d, "0.0.0.0", 22)
+    return Sandbox(name, d, NETNS, str(net[index]), 22, "root", ns, veth, 0)
+
+
+def _make_netns(ns: str, veth: str, br: str, address: str) -> None:
     check(proc.run("ip", "netns", "add", ns), "ip netns add")
     check(
         proc.run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns),
@@ -38,13 +49,11 @@ def netns(name: str, d: Path) -> Sandbox:
     )
     check(proc.run("ip", "link", "set", veth, "master", br, "up"), "attaching the veth")
     check(
-        proc.run("ip", "netns", "exec", ns, "ip", "addr", "add", f"{net[index]}/24", "dev", "eth0"),
+        proc.run("ip", "netns", "exec", ns, "ip", "addr", "add", address, "dev", "eth0"),
         "address",
     )
     check(proc.run("ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up"), "eth0 up")
     check(proc.run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"), "lo up")
-    sshd.host_config(d, "0.0.0.0", 22)
-    return Sandbox(name, d, NETNS, str(net[index]), 22, "root", ns, veth, 0)
 
 
 def netns_gone(s: Sandbox) -> bool:
@@ -71,9 +80,20 @@ def start(s: Sandbox) -> Sandbox:
             return None
         return log.read_text(errors="replace").strip()[-300:]
 
-    sshd.wait(s.address, s.port, gone)
-    # sshd's own pid file is the truth
-    return save(s._replace(pid=int((s.dir / "sshd.pid").read_text().strip())))
+    def listening() -> int:  # sshd's own pid file is the truth (nsenter execs it: the same pid)
+        try:
+            pid = int((s.dir / "sshd.pid").read_text().strip())
+        except (OSError, ValueError):
+            return 0
+        return pid if pid == p.pid else 0
+
+    try:
+        return save(s._replace(pid=sshd.wait(s.address, s.port, gone, listening)))
+    except BaseException:  # an sshd that did not come up is not left running
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        raise
 
 
 def processes(s: Sandbox) -> list[int]:

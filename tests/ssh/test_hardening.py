@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ssh.conftest import Bed, children, devkit, ssh
+from tests.ssh.conftest import Bed, children, devkit, failed, ssh
 
 pytestmark = [pytest.mark.ssh, pytest.mark.root]
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,3 +266,31 @@ def test_a_closed_parent_is_opened_for_postgres_alone_and_purge_closes_it(
     assert r.returncode == 0, r.stdout + r.stderr
     acl = subprocess.run(["getfacl", "-p", str(closed)], capture_output=True, text=True).stdout
     assert "postgres" not in acl and closed.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_base_dir_with_supervisords_comment_forms_runs_every_program(
+    bed: Bed, hosts3: list[str]
+) -> None:
+    """Issue 22, items 6 and 13: ` ;` and ` #` start comments in supervisord's config, which cut its
+    paths short (supervisord failed once 14 ops had changed the host). Its paths are written from
+    `%(here)s` now, and every program runs; a base dir it cannot hold at all (` ;` and a %) is
+    refused while planning, before anything on the host changes."""
+    base = str(bed.dir / "semi ;colon #hash" / "{host}")
+    ports = ("--set", "postgres.port=8401", "--set", "redis.port=8411", "--set", "etcd.port=8421")
+    args = ("--stack", "halfstack", "--base-dir", base, *ports, "--set", "etcd.peer_port=8422")
+    try:
+        r = devkit(bed, "provision", "h1", *args, "--format", "json")
+        assert r.returncode == 0, failed(r.stdout) + r.stderr
+        st = _status(bed, "h1", "--stack", "halfstack", "--base-dir", base)
+        assert {s["service"] for s in st["services"]} == {"postgres", "redis", "etcd"}, st
+        assert st["ok"] and all(s["state"] == "RUNNING" for s in st["services"]), st
+        log = Path(base.replace("{host}", "h1")) / "logs" / "redis.log"
+        assert log.stat().st_size > 0  # where supervisord was told to write it
+    finally:
+        r = devkit(bed, "teardown", "h1", *args[:4], "--purge")
+    assert r.returncode == 0, r.stdout + r.stderr
+    never = bed.dir / "100% ;x"
+    r = devkit(bed, "provision", "h1", "--stack", "halfstack", "--base-dir", str(never))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    assert r.stderr.startswith("devkit: error: supervisor/supervisord.conf: the base dir has ")
+    assert not never.exists()

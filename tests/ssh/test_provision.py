@@ -172,7 +172,7 @@ name = "{name}"
 [vars]
 redis.port = 1
 [services.sleeper]
-files = [{{ id = "a.conf", template = "a.conf.j2", dest = "etc/a.conf" }}]
+files = [{{ id = "a.conf", template = "a.conf.j2", dest = "etc/a.conf", format = "text" }}]
 [[services.sleeper.init]]
 id = "step"
 stage = "prestart"

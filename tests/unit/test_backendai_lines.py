@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 
 from devkit.errors import DevkitError
-from devkit.provision.engine import desired
+from devkit.provision.engine import desired, hosts
 from devkit.provision.kinds.base import Desired
 from devkit.provision.kinds.registry import load_stack
-from devkit.provision.ssh import hosts
 from devkit.provision.stack import render, vartypes
 from devkit.provision.stack import spec as stk
 from tests.fakehost import FakeHost, fresh_raw, parsed

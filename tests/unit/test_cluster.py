@@ -13,12 +13,11 @@ import pytest
 
 from devkit.commands import _targets as targets
 from devkit.errors import DevkitError
-from devkit.provision.engine import desired, facts
+from devkit.provision.engine import desired, facts, hosts
 from devkit.provision.engine import run as engine
 from devkit.provision.kinds import venvs
 from devkit.provision.kinds.base import Desired
 from devkit.provision.kinds.registry import load_stack
-from devkit.provision.ssh import hosts
 from devkit.provision.ssh.command import Command
 from devkit.provision.ssh.connection import Result
 from tests.fakehost import FakeHost, fresh_raw
@@ -58,7 +57,7 @@ def test_the_manager_host_listens_on_its_private_address_too_never_on_all() -> N
     etcd = file(d, "etcd.yml")
     assert '"http://127.0.0.1:8121,http://10.9.0.2:8121"' in etcd
     assert 'advertise-client-urls: "http://10.9.0.2:8121"' in etcd
-    assert "bind 127.0.0.1 10.9.0.2\nprotected-mode no\n" in file(d, "redis.conf")
+    assert 'bind 127.0.0.1 "10.9.0.2"\nprotected-mode no\n' in file(d, "redis.conf")
     assert '"addr": "10.9.0.2:8111"' in file(d, "etcd-config.json")
     assert 'service-addr = { host = "127.0.0.1"' in file(d, "manager.toml")
     everything = "\n".join(f.content for f in d.of("files"))

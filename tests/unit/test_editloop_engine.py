@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from devkit.provision.engine import desired
+from devkit.provision.engine import desired, hosts
 from devkit.provision.engine import run as engine
 from devkit.provision.kinds import dirs, vscode
 from devkit.provision.kinds import edit as edit_kind
 from devkit.provision.kinds.base import Desired
 from devkit.provision.kinds.registry import load_stack
-from devkit.provision.ssh import hosts, ship
+from devkit.provision.ssh import ship
 from tests.fakehost import FakeHost, connector, fresh_raw, parsed
 from tests.unit.test_engine import converged_raw
 

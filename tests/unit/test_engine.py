@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 
 from devkit.errors import DevkitError
-from devkit.provision.engine import desired, report
+from devkit.provision.engine import desired, hosts, report
 from devkit.provision.engine import run as engine
 from devkit.provision.engine.events import Event
 from devkit.provision.kinds.base import Desired
 from devkit.provision.kinds.registry import load_stack
-from devkit.provision.ssh import hosts
 from devkit.provision.ssh.command import MASK
 from devkit.provision.ssh.connection import CommandTimedOut, ConnectionLost
 from devkit.provision.stack import spec as stk
@@ -45,6 +44,8 @@ def converged_raw(d: Desired, **host: Any) -> dict[str, Any]:
                 },
                 "marker": d.stack + "\n",
                 "ancestors": {},
+                "base": "devkit",
+                "origin": "created",
             },
             "secrets": dict(d.secrets),
             "venvs": {v.name: v.spec for v in d.of("venvs")},
@@ -489,7 +490,7 @@ def test_a_systemd_host_gets_a_unit_that_brings_the_stack_back_at_boot() -> None
     assert r.ops[-1].id == "boot" and "starts at boot" in r.ops[-1].detail
     (unit_path,) = [p for p in vm.files if p.startswith("/etc/systemd/system/devkit-")]
     unit = vm.files[unit_path][0].decode()
-    assert 'ExecStart="/srv/b a\'se\\"/dk/venvs/supervisor/bin/python" -m' in unit
+    assert 'ExecStart=/usr/bin/env "/srv/b a\'se\\"/dk/venvs/supervisor/bin/python" -m' in unit
     assert "start-all.sh" in unit and "Type=forking" in unit
     assert any("systemctl enable" in t for op, t in vm.log if op == "boot")
     plain = FakeHost("vm", fresh_raw(base=BASE, init="systemd", user="dev", uid=1000))

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from devkit.errors import DevkitError
-from devkit.provision.engine import facts, operate
+from devkit.provision.engine import facts, hosts, operate
 from devkit.provision.kinds import registry
 from devkit.provision.kinds.base import HostInfo
 from devkit.provision.kinds.registry import load_stack
+from devkit.provision.ssh import address
 from devkit.provision.ssh import client as ssh
-from devkit.provision.ssh import hosts
 from devkit.provision.ssh.command import MASK, Secret, as_user, cat, join, q, sh, write_text
 from tests.fakehost import FakeHost, parsed
 from tests.unit.test_engine import BASE, converged_raw, desired_for
@@ -62,9 +62,10 @@ def test_ssh_g_output_is_read_as_openssh_means_it() -> None:
     assert o.known_hosts == ("/k/known", "/k/known2")
     assert o.proxy_jump == ("a", "dev@b:2200")  # dialled in this order: a first
     assert ssh.parse_ssh_g("proxyjump none\n").proxy_jump == ()
-    assert ssh.split_hop("dev@b:2200") == ("dev", "b", 2200)
-    assert ssh.split_hop("[::1]:22") == ("", "::1", 22)
-    assert ssh.split_hop("alias") == ("", "alias", None)
+    # a hop is parsed as any address is (one parser)
+    assert address.parse_address("dev@b:2200") == ("dev", "b", 2200)
+    assert address.parse_address("[::1]:22") == ("", "::1", 22)
+    assert address.parse_address("alias") == ("", "alias", None)
 
 
 def test_resolve_follows_include_and_top_level_defaults_like_ssh(
@@ -193,9 +194,21 @@ def test_control_starts_in_priority_order_and_names_unknown_services() -> None:
 def test_teardown_purges_only_a_base_dir_marked_as_devkits() -> None:
     dep = _deployment()
     lines = operate.teardown(dep, purge=True)
-    assert lines[-1].endswith(f"removed {BASE}")
+    assert lines[-1].endswith(f"removed {BASE} (devkit made it)")
     purge = next(t for op, t in dep.conn.log if op == "purge")
-    assert purge.startswith('test "$(cat') and "rm -rf --" in purge
+    assert purge.startswith('{ [ "$(head -n 1 --') and "= created ]" in purge
+    assert "rm -rf --" in purge
+
+
+@pytest.mark.parametrize("origin", ["adopted", ""])
+def test_teardown_keeps_a_base_dir_devkit_did_not_make(origin: str) -> None:
+    """Issue 22, item 4: a folder that was there before devkit took it is never deleted."""
+    raw = converged_raw(desired_for())
+    raw["kinds"]["dirs"]["origin"] = origin
+    dep = _deployment(raw)
+    lines = operate.teardown(dep, purge=True)
+    assert f"kept {BASE}" in lines[-1] and "does not delete it" in lines[-1]
+    assert not any("rm -rf" in t for _, t in dep.conn.log)
 
 
 def test_logs_stream_the_services_log() -> None:

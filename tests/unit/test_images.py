@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 
 from devkit.errors import ConfigError, DevkitError
-from devkit.provision.engine import desired, facts, operate, plan
+from devkit.provision.engine import desired, facts, hosts, operate, plan
 from devkit.provision.engine import run as engine
 from devkit.provision.kinds import images
 from devkit.provision.kinds.base import Desired
 from devkit.provision.kinds.registry import load_stack
 from devkit.provision.onhost import rlimits
-from devkit.provision.ssh import hosts
 from devkit.provision.stack import spec as stk
 from devkit.provision.transfer import imagefs
 from tests.fakehost import FakeHost, connector, fresh_raw

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from devkit.errors import ConfigError
+from devkit.provision.engine import hosts
 from devkit.provision.engine import run as engine
 from devkit.provision.kinds import base, registry
-from devkit.provision.ssh import hosts
 from tests.fakehost import FakeHost, connector, fresh_raw
 from tests.unit.kinds import motd
 

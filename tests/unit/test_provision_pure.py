@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from devkit.errors import ConfigError, DevkitError
-from devkit.provision.engine import desired, facts, plan
+from devkit.provision.engine import desired, facts, hosts, plan
 from devkit.provision.kinds import dirs, files, images, packages, programs, secrets
 from devkit.provision.kinds.base import Desired, Facts, HostInfo
 from devkit.provision.kinds.registry import load_stack
-from devkit.provision.ssh import hosts
+from devkit.provision.ssh import address
 from devkit.provision.stack import spec as stk
 
 
@@ -28,13 +28,13 @@ from devkit.provision.stack import spec as stk
     ],
 )
 def test_parse_address(text: str, want: tuple) -> None:
-    assert tuple(hosts.parse_address(text)) == want
+    assert tuple(address.parse_address(text)) == want
 
 
 @pytest.mark.parametrize("text", ["", "a b", "user@", "host:0", "host:70000", "a@b@c"])
 def test_parse_address_rejects(text: str) -> None:
     with pytest.raises(DevkitError):
-        hosts.parse_address(text)
+        address.parse_address(text)
 
 
 def test_parse_set_types_and_nesting() -> None:
@@ -151,7 +151,7 @@ def _target() -> hosts.Target:
 def test_undefined_variable_in_a_template_is_one_clear_error(tmp_path: Path) -> None:
     _write(
         tmp_path,
-        '[vars]\na = 1\n[services.s]\nfiles = [{ template = "t.j2", dest = "etc/t" }]\n'
+        '[vars]\na = 1\n[services.s]\nfiles = [{ template = "t.j2", dest = "etc/t", format = "text" }]\n'
         '[services.s.program]\ncommand = "x"\n',
         template="ok\n{{ missing }}\n",
     )
@@ -409,7 +409,7 @@ def test_variables_may_refer_to_later_ones(tmp_path: Path) -> None:
     _write(
         tmp_path,
         '[vars]\na.first = "{{ a.second }}-1"\na.second = "{{ a.third }}-2"\na.third = "x"\n'
-        '[services.s]\nfiles = [{ template = "t.j2", dest = "etc/t" }]\n'
+        '[services.s]\nfiles = [{ template = "t.j2", dest = "etc/t", format = "text" }]\n'
         '[services.s.program]\ncommand = "x"\n',
         template="{{ a.first }}\n",
     )
@@ -534,12 +534,12 @@ def test_compiled_templates_are_cached_and_a_broken_cache_is_only_slower(
     from devkit.provision.stack import render
 
     monkeypatch.setenv("DEVKIT_CACHE_DIR", str(tmp_path / "cache"))
-    (tmp_path / "t.j2").write_text("port = {{ port | toml }}\n")
+    (tmp_path / "t.toml.j2").write_text("port = {{ port | toml }}\n")
     first = render.environment(tmp_path)
     assert (
         render.render_string(first, "{{ a }}-{{ b | q }}", {"a": 1, "b": "x y"}, "w") == "1-'x y'"
     )
-    assert render.render_file(first, "t.j2", {"port": 8080}) == "port = 8080\n"
+    assert render.render_file(first, "t.toml.j2", {"port": 8080}) == "port = 8080\n"
     render.render_string(first, "{{ b }}", {"b": "another string"}, "w")
     cached = sorted((tmp_path / "cache" / "templates").glob("*.code"))
     assert len(cached) == 3  # one per string and one per file
@@ -547,12 +547,12 @@ def test_compiled_templates_are_cached_and_a_broken_cache_is_only_slower(
     second = render.environment(tmp_path)
     monkeypatch.setattr(second, "compile", lambda *a, **k: pytest.fail("compiled again"))
     assert render.render_string(second, "{{ a }}-{{ b | q }}", {"a": 2, "b": "z"}, "w") == "2-z"
-    assert render.render_file(second, "t.j2", {"port": 1}) == "port = 1\n"
+    assert render.render_file(second, "t.toml.j2", {"port": 1}) == "port = 1\n"
     for f in cached:
         f.write_bytes(b"not bytecode")
     third = render.environment(tmp_path)
     assert render.render_string(third, "{{ a }}", {"a": 3}, "w") == "3"
-    assert render.render_file(third, "t.j2", {"port": 2}) == "port = 2\n"
+    assert render.render_file(third, "t.toml.j2", {"port": 2}) == "port = 2\n"
     (tmp_path / "cache2").write_text("")  # a cache dir that cannot be made
     monkeypatch.setenv("DEVKIT_CACHE_DIR", str(tmp_path / "cache2"))
     assert render.render_string(render.environment(tmp_path), "{{ a }}!", {"a": 4}, "w") == "4!"

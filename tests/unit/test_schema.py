@@ -111,7 +111,7 @@ def test_defaults_argument_wins_over_the_keys_own() -> None:
         ),
         (
             {"name": "x", "timeout": 0},
-            "stack.toml: timeout: expected a positive number, got int 0",
+            "stack.toml: timeout: expected a finite positive number, got int 0",
             "",
         ),
         (

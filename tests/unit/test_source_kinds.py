@@ -15,11 +15,10 @@ from typing import Any, NamedTuple
 import pytest
 
 from devkit.errors import DevkitError, RemoteError
-from devkit.provision.engine import desired, plan
+from devkit.provision.engine import desired, hosts, plan
 from devkit.provision.kinds import checkout, devvenv, lfs
 from devkit.provision.kinds.base import SOURCE, ApplyContext
 from devkit.provision.kinds.registry import load_stack
-from devkit.provision.ssh import hosts
 from devkit.provision.stack import source as source_code
 from devkit.provision.stack import spec as stk
 from tests.fakehost import FakeHost, fresh_raw, parsed

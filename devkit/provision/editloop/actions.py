@@ -13,10 +13,11 @@ import subprocess
 from typing import Any, NamedTuple, TextIO
 
 from devkit.errors import DevkitError, RemoteError
+from devkit.provision.engine import hosts
 from devkit.provision.kinds import edit as edit_kind
 from devkit.provision.kinds import supervisor
 from devkit.provision.onhost.edit import report as edit_report
-from devkit.provision.ssh import hosts, ship
+from devkit.provision.ssh import ship
 from devkit.provision.ssh.command import PYTHON, join, q, sh
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout

@@ -7,6 +7,7 @@ before any op runs on any host, so a bad template never leaves a half-provisione
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import secrets as random
@@ -14,10 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from devkit.errors import DevkitError
-from devkit.provision.kinds import checkout, programs, registry
+from devkit.provision.engine import hosts
+from devkit.provision.kinds import checkout, files, programs, registry
 from devkit.provision.kinds import secrets as secret_kind
 from devkit.provision.kinds.base import Build, Desired, Facts, Render, truthy
-from devkit.provision.ssh import hosts
 from devkit.provision.stack import render, vartypes
 from devkit.provision.stack import spec as stk
 from devkit.provision.stack.layout import Layout
@@ -118,7 +119,13 @@ def build(
     settled here when not given)."""
     if code is None:
         code = settle_code(stack, target, overrides, facts)
-    env = render.environment(stack.dir, *stack.search)
+    # each file template's format (the notes are printed here, as they are)
+    formats = {f.template: f.format for f in files.all_files(stack)}
+    env = render.environment(
+        stack.dir,
+        *stack.search,
+        formats={**formats, **({stack.notes: "text"} if stack.notes else {})},
+    )
     host = facts.host
     lay = Layout(host.base)
     secret_values = secret_kind.values(stack, facts.of(secret_kind.NAME), new_secret).values
@@ -132,7 +139,12 @@ def build(
         return render.render_string(env, source, ctx, f"{stack.source}: {where}")
 
     enabled = tuple(s for s in stack.services if _enabled(text(s.when, f"services.{s.name}.when")))
-    r = Render(text, lambda name: render.render_file(env, name, ctx), host.user)
+    r = Render(
+        text,
+        lambda name: render.render_file(env, name, ctx),
+        host.user,
+        functools.partial(render.blame, ctx),
+    )
     b = Build(stack._replace(services=enabled), r, facts, lay, secret_values, {}, code)
     for kind in registry.KINDS:
         b.built[kind.NAME] = kind.desired(b)

@@ -2,7 +2,10 @@
 that lives as long as the SSH session that started it (so a run that dies releases it).
 
 The lock file is in the login user's own folder under /tmp, named by a hash of the base dir: taking
-the lock creates nothing in the base dir, so a run stopped by bad input leaves the host as it was."""
+the lock creates nothing in the base dir, so a run stopped by bad input leaves the host as it was.
+/tmp is everyone's: the folder is used only when it is the user's own (a folder, not a link, owned
+by the user, mode 0700), so another user cannot plant a link there for devkit to write through;
+the holder's line is written to a new file and renamed over the old one, never through a link."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from devkit.provision.stack import layout
 
 WAIT = 10  # seconds a second run waits for the first before it says who holds the lock
 READY = "devkit-locked"
+NOT_OWN = 76  # the exit code when the lock folder is not the user's own
 
 
 def base_word(base: str) -> Part:
@@ -41,16 +45,47 @@ def _lock_file(base: str) -> Command:
     )
 
 
+_OWN = sh('[ -d "$d" ] && [ ! -L "$d" ] && [ -O "$d" ] && [ "$(stat -c %a -- "$d")" = 700 ]')
+
+
+def _own_folder() -> Command:
+    """Shell that makes the lock folder $d (0700) when there is none, then exits NOT_OWN, saying
+    whose it is, unless it is the user's own."""
+    return sh(
+        '{ { [ -e "$d" ] || [ -L "$d" ] || mkdir -m 0700 -- "$d" 2>/dev/null; };',
+        _OWN,
+        '|| { printf "%s\\n" "$d ($(stat -c "owner %U, mode %a, %F" -- "$d" 2>&1))" >&2; exit',
+        str(NOT_OWN),
+        "; }; }",
+    )
+
+
 def remove(base: str) -> Command:
-    """Take the base dir's lock file away (teardown --purge), and the folder once it is empty."""
-    return sh(_lock_file(base), '&& rm -f -- "$f" "$f.holder"; rmdir -- "$d" 2>/dev/null || true')
+    """Take the base dir's lock file away (teardown --purge), and the folder once it is empty
+    (only in the user's own folder)."""
+    return sh(
+        _lock_file(base),
+        "&& {",
+        _OWN,
+        '&& { rm -f -- "$f" "$f.holder"; rmdir -- "$d" 2>/dev/null; }; true; }',
+    )
 
 
 def command(base: str, holder: str, wait: int = WAIT) -> Command:
-    inner = sh('printf "%s\\n"', q(holder), '>"$0.holder"; echo', READY, "; cat >/dev/null")
+    # the holder's line goes to a new file ($$: this shell's; `set -C` refuses one that exists)
+    # renamed over the old: a link at "$0.holder" is replaced, never written through
+    inner = sh(
+        't="$0.holder.$$"; rm -f -- "$t"; ( set -C; printf "%s\\n"',
+        q(holder),
+        '>"$t" ) && mv -f -- "$t" "$0.holder"; echo',
+        READY,
+        "; cat >/dev/null",
+    )
     return sh(
         _lock_file(base),
-        '&& mkdir -p -m 0700 "$d" && flock -w',
+        "&&",
+        _own_folder(),
+        "&& flock -w",
         str(wait),
         '-E 75 "$f" sh -c',
         q(inner),
@@ -78,5 +113,16 @@ def acquire(conn: Connection, base: str, wait: int = WAIT) -> Held:
                 f"another run holds the lock on {base}: {holder.splitlines()[-1]}",
                 hint=f"Wait for it to finish (it is waited for {wait} s), or stop it: the lock is "
                 "released when its SSH session ends.",
+            ) from None
+        if exc.rc == NOT_OWN:
+            where = (exc.stderr_tail.strip().splitlines() or ["/tmp/devkit-locks-UID"])[-1]
+            folder = where.split(" (", 1)[0]
+            raise RemoteError(
+                conn.name,
+                "lock",
+                f"the lock folder {where} is not a folder of the login user's own (0700): "
+                "another user may have made it to have devkit write through it; nothing was changed",
+                hint=f"Look at it (ls -la {folder}), remove it (rm -rf {folder}) and run again: "
+                "devkit makes it anew.",
             ) from None
         raise

@@ -7,12 +7,11 @@ from pathlib import PurePosixPath
 from typing import NamedTuple, TextIO
 
 from devkit.errors import DevkitError
-from devkit.provision.engine import desired, facts, lock, mounts
+from devkit.provision.engine import desired, facts, hosts, lock, mounts
 from devkit.provision.engine.events import ServiceStatus
 from devkit.provision.kinds import boot as boot_kind
 from devkit.provision.kinds import dirs, programs, registry, supervisor
 from devkit.provision.kinds.base import Facts
-from devkit.provision.ssh import hosts
 from devkit.provision.ssh.command import Part, cat, join, q, sh
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
@@ -245,29 +244,53 @@ def teardown(dep: Deployment, purge: bool) -> list[str]:
         if undo:  # the parents devkit opened for the stack's other users, put back as they were
             dep.conn.run(join(undo), "purge")
             done.append(f"{name}: restored the permissions of {len(undo)} parent folder(s)")
-        marker = q(lay.path(layout.STACK_MARKER))
-        # the marker check guards against ever deleting a directory devkit did not create
-        cmd = sh(
-            'test "$(cat',
-            marker,
-            ')" =',
-            q(dep.stack.name),
-            "&& rm -rf --",
-            q(lay.base),
-            *_rmdir_devkit_parent(lay.base),
-        )
-        dep.conn.run(cmd, "purge")
+        done += _purge_base(dep)
         dep.conn.run(lock.remove(lay.base), "purge")
-        done.append(f"{name}: removed {lay.base}")
     return done
+
+
+def _purge_base(dep: Deployment) -> list[str]:
+    """Remove the base dir, only when devkit made it (its origin record says so, or it is a stack's
+    folder in devkit's own); a folder that was there before devkit took it stays."""
+    lay, name = dep.layout, dep.target.name
+    origin = dep.facts.of(dirs.NAME).origin
+    if not (origin == layout.CREATED or (not origin and _in_devkit_folder(lay.base))):
+        how = (
+            "was there, empty, when devkit took it"
+            if origin
+            else "has no record that devkit made it"
+        )
+        return [
+            f"{name}: kept {lay.base}: it {how}, so devkit does not delete it (its services are "
+            f"stopped; to delete it yourself: rm -rf -- {lay.base})"
+        ]
+    # the marker (and the origin record) say it is this stack's folder and devkit made it
+    checks = [
+        sh('[ "$(head -n 1 --', q(lay.path(layout.STACK_MARKER)), ')" =', q(dep.stack.name), "]")
+    ]
+    if origin:
+        checks.append(sh('[ "$(cat --', q(lay.path(layout.ORIGIN)), ')" =', q(origin), "]"))
+    cmd = sh(join(checks), "&& rm -rf --", q(lay.base), *_rmdir_devkit_parent(lay.base))
+    dep.conn.run(cmd, "purge")
+    return [f"{name}: removed {lay.base} (devkit made it)"]
+
+
+def _in_devkit_folder(base: str) -> bool:
+    """A default base dir: a stack's folder in devkit's own (or in its folder for a sandbox)."""
+    parent = PurePosixPath(base).parent
+    homes = (PurePosixPath(layout.ROOT_HOME),)
+    return (
+        parent.name == ".devkit"
+        or parent.parent.name == ".devkit"
+        or parent in homes
+        or parent.parent in homes
+    )
 
 
 def _rmdir_devkit_parent(base: str) -> tuple[Part, ...]:
     """Shell words that also remove devkit's own per-host folder above a default base dir
     (devkit's own folder, or <it>/<sandbox>) once it is empty; folders the user chose are left alone."""
-    parent = PurePosixPath(base).parent
-    homes = (PurePosixPath(layout.ROOT_HOME),)
-    mine = parent.name == ".devkit" or parent.parent.name == ".devkit"
-    if not (mine or parent in homes or parent.parent in homes):
+    if not _in_devkit_folder(base):
         return ()
+    parent = PurePosixPath(base).parent
     return ("&& { rmdir --", q(str(parent)), "2>/dev/null || true; }")

@@ -154,10 +154,12 @@ def result_json(r: HostResult) -> dict[str, Any]:
     }
 
 
-def as_json(results: list[HostResult], stream: TextIO = sys.stdout) -> None:
-    data = {
+def as_json(results: list[HostResult], stream: TextIO = sys.stdout, note: str = "") -> None:
+    data: dict[str, Any] = {
         "ok": all(r.status not in ("failed", "interrupted") for r in results),
         "hosts": [result_json(r) for r in results],
     }
+    if note:  # what the run did instead (a dry run with no sandbox started)
+        data["note"] = note
     json.dump(data, stream, indent=2)
     stream.write("\n")

@@ -13,12 +13,11 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, NamedTuple
 
 from devkit.errors import RemoteError
-from devkit.provision.engine import desired, facts, lock, operate, plan, source
+from devkit.provision.engine import desired, facts, hosts, lock, operate, plan, source
 from devkit.provision.engine.apply import apply
 from devkit.provision.engine.events import Emit, Event, HostResult, OpResult, Redact, ServiceStatus
-from devkit.provision.kinds import programs, registry
+from devkit.provision.kinds import dirs, programs, registry
 from devkit.provision.kinds.base import SOURCE, ApplyContext, Desired, Facts, Op
-from devkit.provision.ssh import hosts
 from devkit.provision.ssh.connection import Connection, Held, Interrupted
 from devkit.provision.stack import layout
 from devkit.provision.stack import spec as stk
@@ -91,10 +90,43 @@ def _prepare(h: _Host, connect: Connect, emit: Emit, dry_run: bool) -> None:
             h.lock = lock.acquire(h.conn, base)
         emit(Event(h.name, "facts"))
         h.facts = facts.gather(h.conn, h.job.stack, base)
+        _check_base(h)
         _check_platform(h)
     except RemoteError as exc:
         emit(Event(h.name, "failed", text=f"{exc.op}: {exc.detail}"))
         h.finish("failed", exc)
+
+
+def _check_base(h: _Host) -> None:
+    """The base dir as the host resolved it (~ expanded, links followed) is a folder of its own:
+    never a system folder nor the login user's home or a folder that holds it, and devkit's
+    (made by devkit, or empty when it took it), never one that holds someone else's files."""
+    host = h.facts.host if h.facts else None
+    if host is None:
+        return
+    problem = layout.host_base_problem(host.base, host.base_real, host.home)
+    if problem:
+        raise RemoteError(
+            h.name,
+            "base dir",
+            f"the base dir {problem}: nothing was changed",
+            hint=layout.BASE_DIR_HINT,
+        )
+    have: dirs.DirFacts = h.facts.of(dirs.NAME)
+    if dirs.not_ours(have):
+        what = (
+            "is not a folder"
+            if have.base == "file"
+            else f"holds files that are not devkit's (it has no {layout.STACK_MARKER})"
+        )
+        raise RemoteError(
+            h.name,
+            "base dir",
+            f"the base dir {host.base} {what}: devkit makes a folder of its own or takes an "
+            "empty one; nothing was changed",
+            hint="Give a new or empty folder (--base-dir, or base_dir in [tool.devkit.hosts.NAME]), "
+            "or move those files away first.",
+        )
 
 
 def _check_platform(h: _Host) -> None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from devkit.provision.engine import desired
+from devkit.provision.engine import desired, hosts
 from devkit.provision.kinds import checkout
 from devkit.provision.kinds.base import ApplyContext, Desired, Facts, PlanState
-from devkit.provision.ssh import hosts
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import spec as stk
 from devkit.provision.stack.layout import Layout

@@ -62,6 +62,7 @@ class HostInfo(NamedTuple):
     postgres_candidate: str = ""  # the major `postgresql` would install (when none is)
     pythons: tuple[str, ...] = ()  # "3.11", ... : the distribution's python3.X binaries
     address: str = ""  # the address SSH reached it at ("" when unknown)
+    base_real: str = ""  # the base dir with its links followed ("" when unknown)
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> HostInfo:
@@ -81,6 +82,7 @@ class HostInfo(NamedTuple):
             str(raw.get("postgres_candidate") or ""),
             tuple(str(v) for v in raw.get("pythons") or ()),
             str(raw.get("address") or ""),
+            str(raw.get("base_real") or ""),
         )
 
     @classmethod
@@ -121,6 +123,8 @@ class Render(NamedTuple):
     text: Callable[[str, str], str]  # (template text, where it is in stack.toml) -> text
     file: Callable[[str], str]  # template file name -> text
     login: str  # the login user: an owner or user that renders empty means them
+    # (a refused value, the check that refused it) -> the variable it came from (render.blame)
+    blame: Callable[[str, Any], str] = lambda value, check: ""
 
     def who(self, text: str, where: str) -> str:
         return self.text(text, where) or self.login

@@ -27,6 +27,7 @@ from devkit.provision.onhost.facts import file_fact
 from devkit.provision.ssh.command import join, q, sh
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
+from devkit.provision.stack.render import UnsafeValue, one_line, unsafe
 from devkit.provision.stack.spec import Stack
 
 NAME = "boot"
@@ -44,10 +45,28 @@ class BootFacts(NamedTuple):
     enabled: bool
 
 
+UNIT = "a systemd unit"
+
+
 def _sd(value: str) -> str:
-    """One word of a systemd unit line: double-quoted, with systemd's escapes ($ and % doubled)."""
-    text = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$").replace("%", "%%")
+    """One word of a systemd unit's command line: double-quoted, with systemd's escapes ($ and %
+    doubled)."""
+    text = one_line(value, UNIT)
+    text = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$").replace("%", "%%")
     return f'"{text}"'
+
+
+def _sd_path(value: str) -> str:
+    """A path setting (WorkingDirectory=, PIDFile=): never quoted, % doubled; a path ending in
+    whitespace or a backslash (which the unit's parser strips, or joins with the next line) gets
+    a /. that systemd drops again."""
+    text = one_line(value, UNIT).replace("%", "%%")
+    return text + "/." if text[-1:].isspace() or text.endswith("\\") else text
+
+
+def _sd_text(value: str) -> str:
+    """Free text (Description=): one line, % doubled, no backslash at its end."""
+    return one_line(value, UNIT).replace("%", "%%").rstrip("\\")
 
 
 def unit_name(base: str) -> str:
@@ -82,19 +101,30 @@ def desired(b: Build) -> DUnit | None:
     host = b.facts.host
     if host.init != "systemd" or host.uid != 0:
         return None
+    try:
+        return _unit(b)
+    except UnsafeValue as exc:
+        raise unsafe(
+            f"{UNITS}/{unit_name(b.layout.base)}", exc, b.render.blame(exc.value, exc.check)
+        ) from None
+
+
+def _unit(b: Build) -> DUnit:
     lay = b.layout
     py, conf = _sd(lay.supervisor_python), _sd(lay.path(layout.SUPERVISOR_CONF))
     content = (
         "# written by devkit: re-run `devkit provision` instead of editing\n"
         "[Unit]\n"
-        f"Description=devkit stack {b.stack.name} at {lay.base}\n"
+        f"Description={_sd_text(f'devkit stack {b.stack.name} at {lay.base}')}\n"
         "After=network-online.target\nWants=network-online.target\n\n"
         "[Service]\nType=forking\n"
-        f"PIDFile={_sd(lay.path(layout.PIDFILE))}\n"
-        f"WorkingDirectory={_sd(lay.base)}\n"
-        f"ExecStart={py} -m supervisor.supervisord -c {conf}\n"
+        f"PIDFile={_sd_path(lay.path(layout.PIDFILE))}\n"
+        f"WorkingDirectory={_sd_path(lay.base)}\n"
+        # systemd takes no quote or backslash in a command's own path: the venv's python is an
+        # argument of /usr/bin/env, where quoting works
+        f"ExecStart=/usr/bin/env {py} -m supervisor.supervisord -c {conf}\n"
         f"ExecStartPost=/bin/sh {_sd(lay.path(layout.START_ALL))}\n"
-        f"ExecStop={py} -m supervisor.supervisorctl -c {conf} shutdown\n"
+        f"ExecStop=/usr/bin/env {py} -m supervisor.supervisorctl -c {conf} shutdown\n"
         "TimeoutStartSec=900\n\n"
         "[Install]\nWantedBy=multi-user.target\n"
     )

@@ -25,8 +25,8 @@ from typing import Any, NamedTuple
 
 from devkit import schema as s
 from devkit.errors import DevkitError, RemoteError
+from devkit.provision.kinds import dirs, packages
 from devkit.provision.kinds import edit as edit_kind
-from devkit.provision.kinds import packages
 from devkit.provision.kinds.base import (
     SOURCE,
     ApplyContext,
@@ -284,7 +284,8 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     # LFS files devkit fills in from showing as changes), and devkit's folders in the base dir
     tools = sh("command -v git >/dev/null && command -v git-lfs >/dev/null")
     conn.run(sh(tools, "||", packages.install(("git", "git-lfs"), d.is_root)), op.id)
-    conn.run(sh("mkdir -p --", q(d.layout.path("state")), q(d.layout.path(layout.CACHE))), op.id)
+    mkdirs = sh("mkdir -p --", q(d.layout.path("state")), q(d.layout.path(layout.CACHE)))
+    conn.run(join([dirs.claim(d.layout.base), mkdirs]), op.id)
     if op.action == "adopt":
         _record(conn, op, ctx, want)
         return

@@ -27,7 +27,7 @@ from devkit.provision.kinds.base import (
     no_steps,
 )
 from devkit.provision.onhost.facts import read, stat_of
-from devkit.provision.ssh.command import join, q, sh, write_text
+from devkit.provision.ssh.command import Command, cat, join, q, sh, write_text
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
 from devkit.provision.stack.spec import DIR, DirSpec, Group, Stack, concat, dir_specs
@@ -65,6 +65,10 @@ class DirFacts(NamedTuple):
     ancestors: dict[str, Stat | None]  # each parent of the base dir
     granted: dict[str, dict[str, Any]] = {}  # parent -> what devkit changed on it (the record)
     setfacl: bool = False  # can the host grant one user a way through (ACLs)?
+    # the base dir: absent, empty, devkit (its marker or origin record), other (someone else's
+    # files), file (not a folder), unknown (cannot be listed)
+    base: str = "absent"
+    origin: str = ""  # its origin record (layout.ORIGIN): created, adopted, "" (none)
 
 
 def request(stack: Stack) -> list[str]:
@@ -87,14 +91,30 @@ def collect(req: list[str], base: str) -> dict[str, Any]:  # runs on the host
         "ancestors": ancestors,
         "granted": granted,
         "setfacl": any(os.access(f"{d}/setfacl", os.X_OK) for d in ("/usr/bin", "/bin")),
+        "base": base_state(base),
+        "origin": (read(os.path.join(base, ".devkit-origin")) or "").strip(),
     }
+
+
+def base_state(base: str) -> str:  # runs on the host
+    try:
+        names = os.listdir(base)
+    except FileNotFoundError:
+        return "file" if os.path.islink(base) else "absent"
+    except NotADirectoryError:
+        return "file"
+    except OSError:
+        return "unknown"
+    if ".devkit-stack" in names or ".devkit-origin" in names:
+        return "devkit"
+    return "other" if names else "empty"
 
 
 def _stat(raw: Any) -> Stat | None:
     return None if raw is None else Stat(str(raw["mode"]), str(raw["owner"]))
 
 
-REMOTE = (collect,)
+REMOTE = (collect, base_state)
 
 
 def parse(raw: Any) -> DirFacts:
@@ -104,6 +124,8 @@ def parse(raw: Any) -> DirFacts:
         {p: _stat(s) for p, s in (raw.get("ancestors") or {}).items()},
         dict(raw.get("granted") or {}),
         bool(raw.get("setfacl")),
+        str(raw.get("base") or "absent"),
+        str(raw.get("origin") or ""),
     )
 
 
@@ -167,12 +189,32 @@ def _traverse(d: Desired, have: DirFacts) -> list[Op]:
     return [Op(NAME, "traverse", "grant", detail, tuple(grants))]
 
 
+def not_ours(have: DirFacts) -> bool:
+    """Does the base dir hold what devkit must not take: someone else's files, or a file?"""
+    return have.base in ("other", "file")
+
+
+def claim(base: str) -> Command:
+    """Make the base dir, recording that devkit created it, or record that devkit took the empty
+    folder that was there; refuse (exit 3) a folder with files that are not devkit's."""
+    b, origin = q(base), cat(q(base), "/", layout.ORIGIN)
+    mine = sh("[ -e", cat(q(base), "/", layout.STACK_MARKER), "] || [ -e", origin, "]")
+    return sh(
+        "if [ ! -e", b, "] && [ ! -L", b, "]; then mkdir -p --", b, "&&",
+        write_text(f"{base}/{layout.ORIGIN}", layout.CREATED), ";",
+        "elif", mine, "; then :;",
+        'elif [ -d', b, '] && [ -z "$(ls -A --', b, ')" ]; then',
+        write_text(f"{base}/{layout.ORIGIN}", layout.ADOPTED), ";",
+        "else echo", q(f"{base} holds files that are not devkit's"), ">&2; exit 3; fi",
+    )  # fmt: skip
+
+
 def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     d = ctx.d
     if op.id == "traverse":
         _grant(conn, op, ctx)
         return
-    cmds = [sh("mkdir", "-p", "--", q(d.layout.base))]
+    cmds = [claim(d.layout.base)]
     for dd, _action in op.item:
         path = q(d.layout.path(dd.path))
         cmds.append(sh("mkdir", "-p", "--", path, "&&", "chmod", f"{dd.mode:04o}", path))

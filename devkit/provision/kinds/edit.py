@@ -65,7 +65,7 @@ WATCHER = "devkit-watch"  # the watcher's service name
 # side of the edit loop (devkit/provision/onhost/edit.py); and their file ids
 RULES, SCRIPT = layout.EDIT_RULES, layout.EDIT_SCRIPT
 RULES_ID, SCRIPT_ID = "edit.json", "devkit-edit.py"
-_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._*?/+@-]+$")
+_PATH = re.compile(r"(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._*?/+@-]+")  # fullmatch-ed
 
 
 class NoteSpec(NamedTuple):
@@ -86,7 +86,7 @@ class EditSpec(NamedTuple):
 
 
 def _pattern(value: str, where: s.Where) -> str:
-    if not _PATH.match(value) or "//" in value:
+    if not _PATH.fullmatch(value) or "//" in value:
         raise where.fail(
             f"{value!r} is not a path inside the checkout",
             "Write it relative to the checkout, e.g. src/app/** (no leading /, no ..).",

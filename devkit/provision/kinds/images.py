@@ -40,7 +40,7 @@ from devkit.provision.onhost import rlimits
 from devkit.provision.onhost.facts import read
 from devkit.provision.ssh.command import as_user, cat, join, q, sh
 from devkit.provision.ssh.connection import Connection
-from devkit.provision.stack.spec import Group, Stack
+from devkit.provision.stack.spec import ENV_NAME, Group, Stack
 from devkit.provision.transfer import imagefs
 
 NAME = "images"
@@ -83,9 +83,7 @@ IMAGE = sch.Table(
     sch.Key("alias", sch.string(), ""),
     sch.Key("release", sch.string(r".+", "a Debian release")),
     sch.Key("packages", sch.strings(), ()),
-    sch.Key(
-        "env", sch.mapping(sch.string(), key=sch.string(r"[A-Za-z_][A-Za-z0-9_]*", "a name")), {}
-    ),
+    sch.Key("env", sch.mapping(sch.string(), key=ENV_NAME), {}),
     sch.Key(
         "labels",
         sch.mapping(sch.string(), key=sch.string(r"[A-Za-z0-9][A-Za-z0-9._/-]*", "a label")),

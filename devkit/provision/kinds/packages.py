@@ -33,6 +33,7 @@ NAME = "packages"
 class PackageFacts(NamedTuple):
     installed: dict[str, bool]
     sudo: bool | None  # can the login user `sudo -n`? (asked only when something is missing)
+    interrupted: str = ""  # why dpkg needs `dpkg --configure -a` first ("" when it does not)
 
 
 def request(stack: Stack) -> list[str]:
@@ -53,17 +54,46 @@ def collect(req: list[str], base: str) -> dict[str, Any]:  # runs on the host
         except OSError:
             got = {}
         installed = {n: got.get(n) == "installed" for n in req}
+    interrupted = dpkg_interrupted() if req else ""
     sudo = None
-    if os.getuid() != 0 and not all(installed.values()):
+    if os.getuid() != 0 and (interrupted or not all(installed.values())):
         sudo = run(["sudo", "-n", "true"])[0] == 0
-    return {"installed": installed, "sudo": sudo}
+    return {"installed": installed, "sudo": sudo, "interrupted": interrupted}
 
 
-REMOTE = (collect,)
+def dpkg_interrupted() -> str:  # runs on the host
+    """Why apt would refuse to run (a dpkg run cut short, by Ctrl-C say), "" when it would not: what
+    dpkg's own check reads, its journal /var/lib/dpkg/updates, and packages it left half done."""
+    try:
+        journal = [n for n in os.listdir("/var/lib/dpkg/updates") if n.isdigit()]
+    except OSError:
+        journal = []
+    if journal:
+        return "dpkg was interrupted: its journal /var/lib/dpkg/updates is not empty"
+    # the states `dpkg --configure -a` finishes
+    half_done = ("unpacked", "half-configured", "triggers-awaited", "triggers-pending")
+    half, name = [], ""
+    try:
+        with open("/var/lib/dpkg/status", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("Package: "):
+                    name = line[9:].strip()
+                elif line.startswith("Status: ") and line.split()[-1] in half_done:
+                    half.append(name)
+    except OSError:
+        return ""
+    if half:
+        return f"dpkg left {len(half)} package(s) half configured: {' '.join(half[:5])}"
+    return ""
+
+
+REMOTE = (collect, dpkg_interrupted)
 
 
 def parse(raw: Any) -> PackageFacts:
-    return PackageFacts(dict(raw.get("installed") or {}), raw.get("sudo"))
+    return PackageFacts(
+        dict(raw.get("installed") or {}), raw.get("sudo"), str(raw.get("interrupted") or "")
+    )
 
 
 def desired(b: Build) -> tuple[str, ...]:
@@ -73,20 +103,38 @@ def desired(b: Build) -> tuple[str, ...]:
 def plan(d: Desired, f: Facts, state: PlanState) -> list[Op]:
     have: PackageFacts = f.of(NAME)
     missing = tuple(p for p in d.of(NAME) if not have.installed.get(p))
-    return [Op(NAME, "packages", "install", " ".join(missing), missing)] if missing else []
+    ops = [Op(NAME, "dpkg", "recover", have.interrupted, ())] if have.interrupted else []
+    return ops + ([Op(NAME, "packages", "install", " ".join(missing), missing)] if missing else [])
 
 
 def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     if not ctx.d.is_root and ctx.f.of(NAME).sudo is False:
+        what = (
+            "finishing dpkg's interrupted run"
+            if op.id == "dpkg"
+            else f"installing {' '.join(op.item)}"
+        )
         raise RemoteError(
             conn.name,
             op.id,
-            f"sudo failed: installing {' '.join(op.item)} needs root",
+            f"sudo failed: {what} needs root",
             "sudo -n true",
             1,
             hint="Allow passwordless sudo for this user, or log in as root.",
         )
+    if op.id == "dpkg":
+        conn.run(recover(ctx.d.is_root), op.id)
+        ctx.state.setdefault("notes", []).append(
+            f"{conn.name}: {op.detail}; devkit ran `dpkg --configure -a` to finish it before "
+            "installing anything"
+        )
+        return
     conn.run(install(op.item, ctx.d.is_root), op.id)
+
+
+def recover(is_root: bool) -> Command:
+    """Finish what an interrupted dpkg run left (apt refuses to run until this is done)."""
+    return privileged(sh("DEBIAN_FRONTEND=noninteractive dpkg --configure -a"), is_root)
 
 
 def install(names: tuple[str, ...], is_root: bool) -> Command:

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -34,7 +35,7 @@ from devkit.provision.kinds.files import DFile
 from devkit.provision.onhost.facts import read, run
 from devkit.provision.ssh.command import join, q, sh
 from devkit.provision.ssh.connection import Connection
-from devkit.provision.stack import layout
+from devkit.provision.stack import layout, render
 from devkit.provision.stack.spec import Group, Stack
 
 NAME = "programs"
@@ -226,6 +227,14 @@ def parse(raw: Any) -> ProgramFacts:
     )
 
 
+def _written(b: Build, where: str, conf: Callable[..., str], *args: Any) -> str:
+    """A supervisord config, or one line naming the value it cannot hold (before any op runs)."""
+    try:
+        return conf(*args)
+    except render.UnsafeValue as exc:
+        raise render.unsafe(where, exc, b.render.blame(exc.value, exc.check)) from None
+
+
 def desired(b: Build) -> DPrograms:
     """The programs, their health checks and ports; adds supervisord's config, one include file
     per program and the services record to the files."""
@@ -237,7 +246,7 @@ def desired(b: Build) -> DPrograms:
         DFile(
             "supervisord.conf",
             layout.SUPERVISOR_CONF,
-            supervisor.daemon_conf(lay, s.name),
+            _written(b, layout.SUPERVISOR_CONF, supervisor.daemon_conf, lay, s.name),
             0o640,
             login,
             "",
@@ -263,7 +272,13 @@ def desired(b: Build) -> DPrograms:
             spec.stopwaitsecs,
             spec.stopasgroup,
         )
-        conf = supervisor.program_conf(lay, prog)
+        conf = _written(
+            b,
+            f"{s.source}: {at}.program ({layout.program_conf_rel(svc.name)})",
+            supervisor.program_conf,
+            lay,
+            prog,
+        )
         files.append(
             DFile(
                 f"program:{svc.name}",

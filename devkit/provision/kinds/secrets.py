@@ -27,7 +27,7 @@ from devkit.provision.kinds.base import (
 from devkit.provision.onhost.facts import read
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
-from devkit.provision.stack.spec import Group, Stack
+from devkit.provision.stack.spec import NAME_RULE, SAFE_NAME, Group, Stack
 
 NAME = "secrets"
 SECRET = s.Table(s.Key("length", s.integer(min=8), 32))
@@ -35,7 +35,8 @@ SECRET = s.Table(s.Key("length", s.integer(min=8), 32))
 
 def _parse_group(value: Any, where: s.Where, dirs: tuple[Path, ...]) -> dict[str, int]:
     """[secrets] NAME = {length = N}: the secrets the stack generates, with their lengths."""
-    v = s.mapping(s.table(SECRET))({} if value is None else value, where)
+    name = s.string(SAFE_NAME, f"a secret's name: {NAME_RULE}")
+    v = s.mapping(s.table(SECRET), key=name)({} if value is None else value, where)
     return {k: x["length"] for k, x in v.items()}
 
 

@@ -6,10 +6,13 @@ change to one service rewrites only that file and `supervisorctl update` restart
 
 from __future__ import annotations
 
+import re
+import shlex
 from typing import NamedTuple
 
 from devkit.provision.ssh.command import Command, join, q, sh
 from devkit.provision.stack.layout import PIDFILE, SERVICES, SOCK, SUPERVISOR_CONF, Layout
+from devkit.provision.stack.render import UnsafeValue, ini, one_line
 
 HEALTH_TIMEOUT = 120  # seconds a program may take to pass its health check after it starts
 
@@ -29,42 +32,127 @@ class Program(NamedTuple):
     stopasgroup: bool = True  # False for daemons that stop their own children (dockerd)
 
 
-def _ini(value: str) -> str:
-    # supervisord's config parser interpolates %(name)s, so a literal % must be doubled
-    if "\n" in value:
-        raise ValueError(f"newline in a supervisord value: {value!r}")
-    return value.replace("%", "%%")
+# supervisord's config, as its parser reads it (supervisor.options.UnhosedConfigParser): a
+# configparser whose inline comments start at whitespace then ; or #, with no escape for them; then
+# `%(here)s` is replaced by the config file's folder, as is; then each value is %-expanded (the
+# program log's name twice). A value is written as is where it can be, else refused before anything
+# changes on the host, except a path inside the base dir: written from `%(here)s`.
+CONF = "supervisord's config"
+HERE = "%(here)s"
+
+
+def value(text: str, expansions: int = 1) -> str:
+    """A raw value supervisord reads back as `text`."""
+    out = ini(text, CONF, expansions)
+    if HERE in out:
+        why = f"has `{HERE}`, which supervisord replaces in {CONF}"
+        raise UnsafeValue(why, text, lambda v: value(v, expansions))
+    return out
+
+
+def path(lay: Layout, p: str, up: str, expansions: int = 1) -> str:
+    """A path, as is, or (a base dir with `;` or `#` after whitespace, or whitespace at its end)
+    relative to `%(here)s`, the folder of the file it is in, `up` below the base dir."""
+    try:
+        return value(p, expansions)
+    except UnsafeValue as exc:
+        inside = p == lay.base or p.startswith(lay.base + "/")
+        if not inside or re.search(r"[\x00-\x1f\x7f]", lay.base):
+            raise
+        if "%" in lay.base:  # replaced as is before the %-expansion, `%(here)s` cannot hold it
+            why = f"{exc.reason}, and a %, so it cannot be written from {HERE} either"
+            raise UnsafeValue(why, lay.base, lambda v: value(v, expansions)) from None
+        return HERE + up + value(p[len(lay.base) :], expansions)
+
+
+def _word(arg: str) -> str:
+    """One argument of a command as supervisord splits it (shlex, POSIX): shell-quoted, with '' put
+    between whitespace and ; or #, and between % and (, inside the quotes, where they would start
+    a comment or a `%(here)s`."""
+    return re.sub(r"(?<=[\s%])(?=[;#(])", "''", shlex.quote(arg))
+
+
+def _split(line: str) -> list[str]:
+    """A command line's arguments, as supervisord splits it."""
+    text = one_line(line, CONF)
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:
+        raise UnsafeValue(f"does not split into arguments ({exc})", line, _split) from None
+    if not argv:
+        raise UnsafeValue("is empty", line)
+    return argv
+
+
+def command(argv: list[str]) -> str:
+    """A program's command line, written so supervisord splits it into these arguments."""
+    return value(" ".join(_word(a) for a in argv))
+
+
+def _env_value(text: str) -> str:
+    """A value of `environment=`: supervisord splits it with a non-POSIX shlex (no escapes) and
+    strips quotes from its ends, so it is quoted with the quote it does not hold."""
+    quote = '"' if '"' not in text else "'"
+    if quote in text or text[:1] in ("'", '"') or text[-1:] in ("'", '"'):
+        raise UnsafeValue(f"cannot be quoted in {CONF}'s environment", text)
+    return value(quote + text + quote)
+
+
+def environment(env: dict[str, str]) -> tuple[str, list[str]]:
+    """`environment=` for the values it can hold, and `env NAME=VALUE` words to run the command
+    with for the others (in the command line, any value but a newline is a word)."""
+    held, rest = [], []
+    for k, v in sorted(env.items()):
+        try:
+            held.append(f"{k}={_env_value(v)}")
+        except UnsafeValue:
+            rest.append(f"{k}={one_line(v, CONF)}")
+    return ",".join(held), rest
 
 
 def daemon_conf(lay: Layout, stack: str) -> str:
-    base = _ini(lay.base)
+    def at(rel: str) -> str:
+        return path(lay, lay.path(rel), "/..")
+
     return (
         "; written by devkit: do not edit, re-run `devkit provision` instead\n"
-        f"[unix_http_server]\nfile={base}/{SOCK}\nchmod=0700\n\n"
-        f"[supervisord]\nlogfile={base}/logs/supervisord.log\npidfile={base}/{PIDFILE}\n"
-        f"childlogdir={base}/logs\ndirectory={base}\nidentifier=devkit-{stack}\n"
+        f"[unix_http_server]\nfile={at(SOCK)}\nchmod=0700\n\n"
+        f"[supervisord]\nlogfile={at('logs/supervisord.log')}\npidfile={at(PIDFILE)}\n"
+        f"childlogdir={at('logs')}\ndirectory={at('')}\nidentifier=devkit-{value(stack)}\n"
         # what the services write (logs, data) is not for other users to read
         "umask=027\n\n"
         "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
-        f"[supervisorctl]\nserverurl=unix://{base}/{SOCK}\n\n"
+        f"[supervisorctl]\nserverurl=unix://{at(SOCK)}\n\n"
         # relative to this file's directory: supervisord splits `files` on whitespace
         "[include]\nfiles=programs/*.conf\n"
     )
 
 
+def _directory(lay: Layout, folder: str) -> list[str]:
+    """The folder a program starts in. The base dir written from `%(here)s` would be reached
+    through supervisor/, which a program run as another user (postgres) cannot enter: such a
+    program starts in supervisord's own folder instead, the base dir too (`[supervisord]
+    directory`)."""
+    try:
+        return [f"directory={value(folder or lay.base)}"]
+    except UnsafeValue:
+        if folder:
+            raise
+        return []
+
+
 def program_conf(lay: Layout, p: Program) -> str:
-    lines = [
-        f"[program:{p.name}]",
-        f"command={_ini(p.command)}",
-        f"directory={_ini(p.directory or lay.base)}",
-    ]
+    """A program's include file (in supervisor/programs/: two folders below the base dir)."""
+    env, run_with = environment(p.environment)
+    argv = _split(p.command)
+    if run_with:
+        if "=" in argv[0] or argv[0].startswith("-"):
+            raise UnsafeValue(f"cannot follow `env` in {CONF} (an = or a leading -)", argv[0])
+        argv = ["/usr/bin/env", *run_with, *argv]
+    lines = [f"[program:{p.name}]", f"command={command(argv)}", *_directory(lay, p.directory)]
     if p.user:
-        lines.append(f"user={_ini(p.user)}")
-    if p.environment:
-        env = ",".join(
-            f'{k}="{_ini(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-            for k, v in sorted(p.environment.items())
-        )
+        lines.append(f"user={value(p.user)}")
+    if env:
         lines.append(f"environment={env}")
     group = "true" if p.stopasgroup else "false"
     lines += [
@@ -80,7 +168,8 @@ def program_conf(lay: Layout, p: Program) -> str:
         f"stopasgroup={group}",
         f"killasgroup={group}",
         "redirect_stderr=true",
-        f"stdout_logfile={_ini(lay.log(p.name))}",
+        # expanded twice: once as every value, once more as a log file's name
+        f"stdout_logfile={path(lay, lay.log(p.name), '/../..', expansions=2)}",
         "stdout_logfile_maxbytes=10MB",
         "stdout_logfile_backups=3",
     ]

@@ -33,7 +33,7 @@ from devkit.provision.onhost.facts import read, run
 from devkit.provision.ssh.command import cat, join, q, sh, write_text
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
-from devkit.provision.stack.spec import WHEELS, Group, Stack, concat
+from devkit.provision.stack.spec import NAME_RULE, SAFE_NAME, WHEELS, Group, Stack, concat
 from devkit.provision.transfer import wheels
 
 NAME = "venvs"
@@ -67,7 +67,8 @@ VENV = sch.Table(
 
 
 def _parse_group(value: Any, where: sch.Where, dirs: tuple[Path, ...]) -> tuple[VenvSpec, ...]:
-    v = sch.mapping(sch.table(VENV))({} if value is None else value, where)
+    name = sch.string(SAFE_NAME, f"a venv's name: {NAME_RULE}")
+    v = sch.mapping(sch.table(VENV), key=name)({} if value is None else value, where)
     return tuple(VenvSpec(k, **x) for k, x in v.items())
 
 

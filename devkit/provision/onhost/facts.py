@@ -158,6 +158,7 @@ def host_info(base):
         "uid": uid,
         "home": os.path.expanduser("~"),
         "base": base,
+        "base_real": os.path.realpath(base),
         "os": os_release(),
         "python": sys.version.split()[0],
         "machine": os.uname().machine,

@@ -30,6 +30,7 @@ import paramiko
 
 from devkit import paths, proc
 from devkit.errors import DevkitError, RemoteError
+from devkit.provision.ssh.address import parse_address
 from devkit.provision.ssh.command import Command, q, sh
 from devkit.provision.ssh.connection import (
     CommandTimedOut,
@@ -61,19 +62,6 @@ class SSHOptions(NamedTuple):
 
 def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
-
-
-def split_hop(hop: str) -> tuple[str, str, int | None]:
-    """`[user@]host[:port]` (ProxyJump's syntax) into its parts."""
-    user, _, rest = hop.rpartition("@")
-    host, port = rest, None
-    if rest.startswith("["):
-        host, _, after = rest[1:].partition("]")
-        port = int(after[1:]) if after.startswith(":") and after[1:].isdigit() else None
-    elif rest.count(":") == 1:
-        host, _, p = rest.partition(":")
-        port = int(p) if p.isdigit() else None
-    return user, host, port
 
 
 def parse_ssh_g(text: str) -> SSHOptions:
@@ -200,12 +188,12 @@ def fabric_connection(
 ) -> fabric.Connection:
     """A Fabric connection for `[user@]host[:port]` or an alias, with every ProxyJump hop
     resolved and dialled in order (a first, then b, for `ProxyJump a,b`)."""
-    user, host, port = split_hop(address)
-    opts = resolve(host, user, port)
+    a = parse_address(address)
+    opts = resolve(a.host, a.user, a.port)
     gateway = None
-    for hop in opts.proxy_jump:
-        h_user, h_host, h_port = split_hop(hop)
-        gateway = _fabric(name, resolve(h_host, h_user, h_port), gateway, unknown, timeout)
+    for hop in opts.proxy_jump:  # OpenSSH's syntax: [ssh://][user@]host[:port]
+        h = parse_address(hop.removeprefix("ssh://"))
+        gateway = _fabric(name, resolve(h.host, h.user, h.port), gateway, unknown, timeout)
     return _fabric(name, opts, gateway, unknown, timeout)
 
 

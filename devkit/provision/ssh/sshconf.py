@@ -129,12 +129,50 @@ def remove_host(name: str) -> bool:
 # --- the user's ssh config ---------------------------------------------------------------------
 
 
-def _has_include() -> bool:
+def user_config_text() -> str:
+    """The user's ssh config ("" when there is none), or one line saying why devkit cannot edit it."""
     cfg = paths.ssh_config_file()
+    if cfg.is_symlink() and not cfg.exists():
+        raise DevkitError(
+            f"{cfg} is a link to {os.readlink(cfg)}, which does not exist",
+            "Point the link at your ssh config, or remove it.",
+        )
+    if not cfg.exists():
+        return ""
+    if not cfg.is_file():
+        raise DevkitError(
+            f"{cfg} is not a regular file: devkit adds one Include line to it",
+            "Make it your ssh config file, or point DEVKIT_SSH_CONFIG at one.",
+        )
     try:
-        return include_line() in cfg.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return False
+        return cfg.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DevkitError(
+            f"{cfg}: byte {exc.start} is not UTF-8: devkit adds one Include line to it as text",
+            f"Convert it to UTF-8 (iconv -f latin1 -t utf-8 {cfg}), or remove that byte.",
+        ) from None
+    except OSError as exc:
+        raise DevkitError(
+            f"{cfg}: cannot read it: {exc.strerror}",
+            f"Make it readable by you (chmod u+rw {cfg}).",
+        ) from None
+
+
+def check_user_config() -> None:
+    """One line, before anything starts, when the user's ssh config cannot take the Include line."""
+    user_config_text()
+
+
+def _write_user_config(text: str) -> None:
+    """Replace the user's ssh config's text; a link is followed: its target is edited, in its own
+    folder (so the rename is atomic), and the link stays."""
+    cfg = Path(os.path.realpath(paths.ssh_config_file()))
+    mode = cfg.stat().st_mode & 0o777 if cfg.exists() else 0o600
+    _write_atomic(cfg, text, mode)
+
+
+def _has_include() -> bool:
+    return include_line() in user_config_text().splitlines()
 
 
 def _without_ours(text: str) -> str:
@@ -157,14 +195,13 @@ def _without_ours(text: str) -> str:
 def _ensure_include(created: list[str]) -> list[str]:
     """The Include line at the top of the user's ssh config, once; returns what devkit created."""
     cfg = paths.ssh_config_file()
-    text = cfg.read_text(encoding="utf-8") if cfg.exists() else ""
+    text = user_config_text()
     if text.startswith(f"{MARK}\n{include_line()}\n"):
         return created
     made = [str(p) for p in (cfg.parent, cfg) if not p.exists()]
     cfg.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     rest = _without_ours(text)  # an older sandbox Include is replaced, not doubled
-    mode = cfg.stat().st_mode & 0o777 if cfg.exists() else 0o600
-    _write_atomic(cfg, f"{MARK}\n{include_line()}\n\n{rest}", mode)
+    _write_user_config(f"{MARK}\n{include_line()}\n\n{rest}")
     return [*created, *made]
 
 
@@ -172,11 +209,11 @@ def _remove_include(created: list[str]) -> None:
     """Take back the Include line, and the file and folder if devkit made them and they are empty."""
     cfg = paths.ssh_config_file()
     if cfg.is_file():
-        text = cfg.read_text(encoding="utf-8")
+        text = user_config_text()
         rest = _without_ours(text)
         if rest != text:
-            _write_atomic(cfg, rest, cfg.stat().st_mode & 0o777)
-        if str(cfg) in created and not rest:
+            _write_user_config(rest)
+        if str(cfg) in created and not rest and not cfg.is_symlink():
             cfg.unlink()
     if str(cfg.parent) in created and cfg.parent.is_dir() and not any(cfg.parent.iterdir()):
         cfg.parent.rmdir()

@@ -3,9 +3,17 @@ the paths inside it. Relative paths (`REL_*`) go into fact requests; `Layout` gi
 
 from __future__ import annotations
 
+import posixpath
+import re
 from typing import NamedTuple
 
+from devkit.errors import DevkitError
+
 STACK_MARKER = ".devkit-stack"  # names the stack a base dir belongs to; purge checks it
+# how devkit came to the base dir: `created` (purge may remove it) or `adopted` (an empty folder
+# that was there: purge leaves it); a base dir holding files of someone else's is never taken
+ORIGIN = ".devkit-origin"
+CREATED, ADOPTED = "created", "adopted"
 SERVICES = "state/services.json"  # health checks and ports as last provisioned (for `status`)
 APPLIED = "state/programs.json"  # each program's config hash when it was last (re)started
 PROBES = "state/probes.json"  # what the host had at the first provision (its Docker engine)
@@ -106,3 +114,66 @@ def on_host(base: str, uid: int, home: str) -> str:
     if base == "~" or base.startswith("~/"):
         base = home + base[1:]
     return base
+
+
+# folders a stack's base dir may never be: the plan sets the base dir's mode and owner and makes its
+# folders in it, and purge deletes it; so it is a folder of its own, never one of these
+SYSTEM_DIRS = frozenset((
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media",
+    "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/tmp", "/usr", "/var",
+    "/usr/bin", "/usr/include", "/usr/lib", "/usr/lib64", "/usr/libexec", "/usr/local",
+    "/usr/local/bin", "/usr/local/lib", "/usr/local/sbin", "/usr/local/share", "/usr/sbin",
+    "/usr/share", "/usr/src", "/var/backups", "/var/cache", "/var/lib", "/var/lib/docker",
+    "/var/local", "/var/lock", "/var/log", "/var/mail", "/var/opt", "/var/run", "/var/spool",
+    "/var/tmp",
+))  # fmt: skip
+KERNEL_DIRS = ("/proc", "/sys", "/dev")
+BASE_DIR_HINT = (
+    "A base dir is a folder of its own for the stack, absolute or ~/..., with no `..`: "
+    "e.g. ~/stacks/{host} or /srv/devkit/{host}; not /, a system folder or a home dir itself."
+)
+
+
+def base_dir_problem(path: str) -> str:
+    """What makes `path` no base dir ("" when it is one): a folder devkit may make, change the mode
+    of, and delete with `teardown --purge`. Pure: checks the text, with {host} as it stands."""
+    if not path:
+        return "is empty"
+    if re.search(r"[\x00-\x1f\x7f]", path):
+        return "has a control character"
+    if not (path.startswith("/") or path == "~" or path.startswith("~/")):
+        return "is not absolute (nor ~/...)"
+    if ".." in path.split("/"):
+        return "has a `..` segment"
+    norm = posixpath.normpath(path)
+    if norm.startswith("//"):
+        norm = norm[1:]
+    if re.fullmatch(r"~|/home/[^/]+|/root", norm):
+        return "is a home dir itself"
+    if norm in (ROOT_HOME, USER_HOME) or norm.endswith("/.devkit"):
+        return "is devkit's own folder, which holds a folder per stack"
+    if norm in SYSTEM_DIRS:
+        return "is a system folder"
+    if any(norm.startswith(k + "/") for k in KERNEL_DIRS):
+        return "is on a kernel filesystem"
+    return ""
+
+
+def check_base_dir(path: str, where: str) -> str:
+    """`path`, or one line naming where it came from and why it is no base dir."""
+    problem = base_dir_problem(path)
+    if problem:
+        raise DevkitError(f"{where} {path!r} {problem}", BASE_DIR_HINT)
+    return path
+
+
+def host_base_problem(base: str, real: str, home: str) -> str:
+    """What makes a base dir, as the host resolved it (and with its links followed), no base dir
+    there: a system folder, the login user's home or a folder that holds it ("" when fine)."""
+    for path in dict.fromkeys((base, real or base)):
+        problem = base_dir_problem(path)
+        if problem:
+            return f"{path} {problem}"
+        if home and (path == home or home.startswith(path.rstrip("/") + "/")):
+            return f"{path} is the login user's home or holds it ({home})"
+    return ""

@@ -21,7 +21,33 @@ from devkit import schema as s
 from devkit.errors import ConfigError, DevkitError
 from devkit.provision.stack import vartypes
 
-_REL = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+_REL = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")  # fullmatch-ed: `$` allows a newline
+# a stack's name is a folder of devkit's (@devkit/NAME, the sandbox's @devkit/HOST/NAME); secrets
+# and venvs are files and folders of the base dir: never `.`, `..` or a path
+SAFE_NAME = r"[A-Za-z0-9_][A-Za-z0-9._-]*"
+NAME_RULE = "letters, digits, . _ - (not first: . -)"
+
+# the formats a file template's output can be in: each `{{ value }}` in it is written as a literal of
+# its format (render.ESCAPES); "text" writes values as they are
+FORMATS = ("shell", "toml", "json", "yaml", "ini", "pgconf", "redisconf", "python", "text")
+SUFFIXES = {
+    ".sh": "shell",
+    ".bash": "shell",
+    ".toml": "toml",
+    ".json": "json",
+    ".yml": "yaml",
+    ".yaml": "yaml",
+    ".ini": "ini",
+    ".py": "python",
+    ".txt": "text",
+}
+
+
+def format_of(template: str) -> str:
+    """A template's format by its name (`agent.toml.j2`: toml); "" when the name does not tell
+    (`.conf` is anyone's)."""
+    name = template.removesuffix(".j2")
+    return SUFFIXES.get(Path(name).suffix, "")
 
 
 class DirSpec(NamedTuple):
@@ -36,6 +62,7 @@ class FileSpec(NamedTuple):
     dest: str  # relative to the base dir
     mode: int
     owner: str  # template
+    format: str  # FORMATS: declared, else the template's name's
 
 
 class InitSpec(NamedTuple):
@@ -224,7 +251,7 @@ def _mode(value: Any, where: s.Where) -> int:
 
 
 def _rel(value: Any, where: s.Where) -> str:
-    if not isinstance(value, str) or not _REL.match(value) or ".." in value.split("/"):
+    if not isinstance(value, str) or not _REL.fullmatch(value) or ".." in value.split("/"):
         raise where.fail(
             f"{value!r} must be a relative path inside the base dir",
             "Use letters, digits, . _ - and /, no `..`, no leading /.",
@@ -252,10 +279,13 @@ FILE = s.Table(
     s.Key("dest", _rel),
     s.Key("mode", _mode, 0o640),
     s.Key("owner", s.string(), ""),
+    s.Key("format", s.choice(*FORMATS, ""), ""),
 )
+ENV_NAME = s.string(r"[A-Za-z_][A-Za-z0-9_]*", "a name")
 PROGRAM = s.Table(
     s.Key("command", s.string(r".+", "a command"), doc="every service needs a program command"),
-    s.Key("environment", s.mapping(s.string()), {}),
+    # supervisord reads `environment` as KEY="value" pairs: a key is a plain name
+    s.Key("environment", s.mapping(s.string(), key=ENV_NAME), {}),
     s.Key("directory", s.string(), ""),
     s.Key("user", s.string(), ""),
     s.Key("priority", s.integer(), 100),
@@ -289,7 +319,7 @@ SERVICE = s.Table(
     s.Key("when", s.string(), ""),
 )
 HEAD = s.Table(
-    s.Key("name", s.string(), ""),
+    s.Key("name", s.string(SAFE_NAME, f"a stack's name: {NAME_RULE}"), ""),
     s.Key("description", s.string(), ""),
     s.Key("python", s.string(), "/usr/bin/python3"),
     s.Key("supervisor", s.string(), "supervisor==4.3.0"),
@@ -342,11 +372,19 @@ def file_specs(
                 .key("template")
                 .fail(f"template {x['template']!r} not found in {dirs[0]}")
             )
-        out.append(
-            FileSpec(
-                x["id"] or Path(x["dest"]).name, x["template"], x["dest"], x["mode"], x["owner"]
+        fmt = x["format"] or format_of(x["template"])
+        if not fmt:
+            raise (
+                where.index(i)
+                .key("format")
+                .fail(
+                    f"cannot tell the format of {x['template']!r} from its name",
+                    f"Declare it: format = one of {', '.join(map(repr, FORMATS))} (every value in "
+                    'the file is written for it; "text" writes values as they are).',
+                )
             )
-        )
+        fid = x["id"] or Path(x["dest"]).name
+        out.append(FileSpec(fid, x["template"], x["dest"], x["mode"], x["owner"], fmt))
     return tuple(out)
 
 
@@ -397,6 +435,13 @@ def parse(
     own = {g.key for g in groups}
     v = s.validate(STACK, {k: x for k, x in data.items() if k not in own}, where)
     head = s.validate(HEAD, v["stack"], where.key("stack"))
+    if not head["name"] and not re.fullmatch(SAFE_NAME, d.name):
+        raise ConfigError(
+            source,
+            "stack.name",
+            f"none, and the folder's name {d.name!r} is not a stack's name ({NAME_RULE})",
+            'Name the stack: [stack] name = "mystack".',
+        )
     dirs = (d, *((base.dir, *base.search) if base else ()))
     services = tuple(
         _service(name, x, where.key("services").key(name), dirs)

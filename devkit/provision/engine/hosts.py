@@ -1,4 +1,5 @@
-"""Hosts: `[user@]host[:port]` or an ssh_config alias, plus per-host settings from [tool.devkit.hosts]."""
+"""The hosts a run acts on: [tool.devkit.provision] and [tool.devkit.hosts] (per-host settings)
+made into Targets, and the variables each host adds to its stack's (--set, per-host vars)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,15 @@ from typing import Any, NamedTuple
 from devkit import schema as s
 from devkit.conventions.suggest import did_you_mean
 from devkit.errors import DevkitError
+from devkit.provision.ssh.address import (
+    ALIAS_RE,
+    SANDBOX_NAME_RULE,
+    parse_address,
+    valid_sandbox_name,
+)
+from devkit.provision.stack import layout
 
 DEFAULT_STACK = "backend.ai"
-
-_HOST_RE = re.compile(
-    r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$"
-)
-
-
-class Address(NamedTuple):
-    user: str
-    host: str
-    port: int | None
 
 
 class Target(NamedTuple):
@@ -50,22 +48,6 @@ class ProvisionSettings(NamedTuple):
     manager_agent: bool = True  # the manager host runs an agent too
 
 
-def parse_address(text: str) -> Address:
-    """`[user@]host[:port]`; an alias is just a host. Raises DevkitError with the fix."""
-    m = _HOST_RE.match(text)
-    if not m:
-        raise DevkitError(
-            f"`{text}` is not a host: expected an ssh_config alias or [user@]host[:port]",
-            "Examples: devbox, ubuntu@10.0.0.5, root@vm.example.org:2222.",
-        )
-    port = m["port"]
-    if port is not None and not 0 < int(port) < 65536:
-        raise DevkitError(
-            f"`{text}`: port {port} is out of range", "Use a port between 1 and 65535."
-        )
-    return Address(m["user"] or "", m["host"].strip("[]"), int(port) if port else None)
-
-
 PROVISION = s.Table(
     s.Key("stack", s.string(), DEFAULT_STACK),
     s.Key("hosts", s.strings(), ()),
@@ -77,11 +59,30 @@ PROVISION = s.Table(
     s.Key("manager_agent", s.boolean(), True),
     s.Key("vars", s.mapping(s.anything()), {}),  # every host's; a host's own vars win
 )
-SANDBOX = s.Table(s.Key("name", s.string(), "sandbox"))
+
+
+def _sandbox_name(value: Any, where: s.Where) -> str:
+    if not isinstance(value, str) or not valid_sandbox_name(value):
+        raise where.fail(f"{value!r} is not a sandbox name", f"Use {SANDBOX_NAME_RULE}.")
+    return value
+
+
+SANDBOX = s.Table(s.Key("name", _sandbox_name, "sandbox"))
+
+
+def _base_dir(value: Any, where: s.Where) -> str:
+    if not isinstance(value, str):
+        raise where.fail(f"expected a string, got {value!r}")
+    problem = layout.base_dir_problem(value) if value else ""
+    if problem:
+        raise where.fail(f"{value!r} {problem}", layout.BASE_DIR_HINT)
+    return value
+
+
 HOST = s.Table(
     s.Key("address", s.string(), ""),
     s.Key("stack", s.string(), ""),
-    s.Key("base_dir", s.string(), ""),
+    s.Key("base_dir", _base_dir, ""),
     s.Key("vars", s.mapping(s.anything()), {}),
 )
 
@@ -110,7 +111,7 @@ def target(
     where = s.Where(source, "tool.devkit.hosts")
     tables = s.validate(s.Table(), extra.get("hosts"), where, open=True)
     for key in tables:
-        if not _HOST_RE.match(key) or "@" in key or ":" in key:
+        if not ALIAS_RE.fullmatch(key):
             raise where.key(repr(key)).fail(
                 "a host's name is an ssh_config alias: letters, digits, . _ -",
                 "Put user@host:port in the table's `address`.",
