@@ -15,7 +15,7 @@ from devkit.conventions.fragment_rules import (
     check_entry,
     parse_name,
 )
-from devkit.conventions.message import DecodeFailure, cleanup, decode, detect_auto_comment, parse
+from devkit.conventions.message import DecodeFailure, auto_comment, cleanup, git_cleanup, parse
 
 PRESETS = [
     build({}, "", ""),
@@ -81,7 +81,7 @@ messages = st.one_of(st.text(), st.lists(pieces, max_size=30).map("".join))
 @given(messages, st.sampled_from([None, "#", ";", "auto"]), st.sampled_from([None, 1, 2]))
 def test_commit_rules_never_raise(text: str, comment: str | None, parents: int | None) -> None:
     if comment == "auto":
-        comment = detect_auto_comment(text)
+        comment = auto_comment(text.encode("utf-8", "surrogatepass")).decode()
     lines, numbers = cleanup(text, comment)
     parse(lines)
     for s in PRESETS:
@@ -93,7 +93,7 @@ def test_commit_rules_never_raise(text: str, comment: str | None, parents: int |
 @given(st.binary())
 def test_decode_never_raises_anything_but_decode_failure(data: bytes) -> None:
     try:
-        decode(data)
+        git_cleanup(data, None).text()
     except DecodeFailure:
         pass
 

@@ -1,0 +1,207 @@
+"""Issue 22 ("Hardening III"), the conventions side: what a careless or a hostile user can hand the
+checks, the news commands and init, through the real CLI, real git and real files. Each test failed
+before its fix (tests/test_hardening.py holds the earlier rounds)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.gitrepo import Repo
+from tests.test_hardening import one_line_error
+
+SCISSORS = "------------------------ >8 ------------------------"
+
+
+def run(
+    repo: Repo, *args: str | bytes, timeout: float = 60, **kw: object
+) -> subprocess.CompletedProcess[str]:
+    """The real CLI with a time limit: what used to hang fails the test instead of the suite."""
+    kw.setdefault("env", repo.env)
+    kw.setdefault("cwd", repo.path)
+    return subprocess.run(
+        [sys.executable, "-m", "devkit", *args],
+        capture_output=True, text=True, timeout=timeout, check=False, **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def codes(p: subprocess.CompletedProcess[str]) -> list[tuple[str, int | None]]:
+    """The (code, line) of each violation of a `--format json` run."""
+    return [
+        (v["code"], v["location"]["line"])
+        for c in json.loads(p.stdout)["checks"]
+        for v in c["violations"]
+    ]
+
+
+# --- git's clean-up first, on bytes: the commit-msg hook against real `git commit` ----------------
+
+
+def commit_through_hook(
+    repo: Repo, tmp_path: Path, message: bytes, *git_args: str, hook: str = "devkit"
+) -> subprocess.CompletedProcess[str]:
+    """`git commit` with an editor that writes `message` above git's own comment block (git's
+    template, its status and, with -v, its scissors line and diff), and a commit-msg hook that is
+    devkit (hook="devkit") or one that keeps a copy of the file, .git/HOOK_INPUT, and accepts it
+    (hook="keep")."""
+    body = tmp_path / "body"
+    body.write_bytes(message)
+    editor = tmp_path / "editor.sh"
+    editor.write_text(f'#!/bin/sh\ncat "{body}" "$1" > "$1.new" && mv "$1.new" "$1"\n')
+    editor.chmod(0o755)
+    hook_file = repo.path / ".git" / "hooks" / "commit-msg"
+    if hook == "devkit":
+        hook_file.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m devkit check commit "$1"\n')
+    else:
+        hook_file.write_text('#!/bin/sh\ncp "$1" .git/HOOK_INPUT\n')  # beside git's own file
+    hook_file.chmod(0o755)
+    return subprocess.run(
+        ["git", "commit", "-q", "--allow-empty", *git_args],
+        cwd=repo.path, env=dict(repo.env, GIT_EDITOR=str(editor)),
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_a_commit_v_diff_in_latin1_passes_the_hook(repo: Repo, tmp_path: Path) -> None:
+    """The diff below `git commit -v`'s scissors line is never part of the message."""
+    repo.write("legacy.txt", b"caf\xe9 cr\xe8me\n")
+    repo.git("add", "legacy.txt")
+    p = commit_through_hook(repo, tmp_path, b"feat: add the legacy menu\n", "-v")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert repo.git("log", "-1", "--format=%s").strip() == "feat: add the legacy menu"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"feat: x\n\n# caf\xe9 in a comment\n",
+        b"feat: x\n\n# a NUL \0 in a comment\n",
+        f"feat: x\n\n# {SCISSORS}\ndiff --git a/b b/b\n+caf\xe9 \0\n".encode("latin-1"),
+    ],
+    ids=["latin1-comment", "nul-comment", "below-the-scissors"],
+)
+def test_bytes_git_drops_are_never_checked(repo: Repo, data: bytes) -> None:
+    repo.write("msg", data)
+    p = repo.devkit("check", "commit", "msg")
+    assert p.returncode == 0, p.stdout
+
+
+def test_bytes_git_keeps_are_still_checked(repo: Repo) -> None:
+    repo.write("msg", f"feat: x\n\n# c\nbody \0\n# {SCISSORS}\n+y\n".encode())
+    p = repo.devkit("check", "commit", "msg")
+    assert p.returncode == 1 and "msg:4: error CM023" in p.stdout and "NUL byte" in p.stdout
+    repo.write("msg", b"feat: x\n\n# c\ncaf\xe9\n")
+    p = repo.devkit("check", "commit", "msg")
+    assert (
+        "msg:4: error CM023 [message-encoding] the message is not valid UTF-8: byte 16" in p.stdout
+    )
+
+
+# (config, message the editor writes, git commit's extra arguments); git's own template follows
+COMMENT_CASES = {
+    # a body line that ends like a scissors line is text: once it set the comment string to "f"
+    # (the header became a comment: "empty") or to "BREAKING CHANGE:" (the empty footer vanished)
+    "default-f": (None, f"fix: y\n\nf {SCISSORS}\n", ()),
+    "default-footer": (None, f"fix: y\n\nBREAKING CHANGE:\nBREAKING CHANGE: {SCISSORS}\n", ()),
+    "default-v": (None, f"fix: y\n\nBREAKING CHANGE:\n; {SCISSORS}\n", ("-v",)),
+    # another comment character: a `#` scissors line in the body is text, not the cut
+    "semicolon": (";", f"feat: x\n\n#123 is the issue\n# {SCISSORS}\nBREAKING CHANGE:\n", ()),
+    "semicolon-v": (
+        ";",
+        f"feat: x\n\n#123 is the issue\n# {SCISSORS}\nBREAKING CHANGE:\n",
+        ("-v",),
+    ),
+    "percent": ("%", "feat: x\n\n% a comment\n#1 kept\n", ()),
+    # auto: git chose `#` (the message it started from had none); a `;` line is text
+    "auto": ("auto", f"feat: x\n\n; {SCISSORS}\nBREAKING CHANGE:\n", ()),
+    "auto-v": ("AUTO", f"feat: x\n\n; {SCISSORS}\nBREAKING CHANGE:\n", ("-v",)),
+}
+
+
+@pytest.mark.parametrize("case", COMMENT_CASES, ids=list(COMMENT_CASES))
+def test_the_hook_file_gets_the_verdict_of_what_git_commits(
+    repo: Repo, tmp_path: Path, case: str
+) -> None:
+    """Real `git commit`: devkit's verdict on the file git hands the hook is its verdict on the
+    message git then stores (git's clean-up, with git's own comment character)."""
+    setting, message, extra = COMMENT_CASES[case]
+    if setting:
+        repo.git("config", "core.commentChar", setting)
+    p = commit_through_hook(repo, tmp_path, message.encode(), *extra, hook="keep")
+    assert p.returncode == 0, p.stderr
+    stored = repo.head()
+    by_file = repo.devkit("check", "commit", ".git/HOOK_INPUT", "--format", "json")
+    by_range = repo.devkit(
+        "check", "commit", "--range", f"{stored}~1..{stored}", "--format", "json"
+    )
+    assert codes(by_file) == codes(by_range) != [("CM001", 0)], (by_file.stdout, by_range.stdout)
+
+
+def test_auto_reads_the_character_git_chose_from_its_template(repo: Repo, tmp_path: Path) -> None:
+    """A commit template with a `#` line makes git choose `;`: that line is part of the message
+    (here right below the header, where the spec wants a blank line)."""
+    repo.git("config", "core.commentChar", "auto")
+    template = tmp_path / "template"
+    template.write_text("\n#1 is the issue\n")
+    p = commit_through_hook(repo, tmp_path, b"feat: x", "-t", str(template))
+    assert p.returncode == 1 and "CM012 [body-leading-blank]" in p.stderr, p.stderr
+    p = commit_through_hook(repo, tmp_path, b"feat: x", "-t", str(template), hook="keep")
+    assert (
+        p.returncode == 0 and repo.git("log", "-1", "--format=%B") == "feat: x\n#1 is the issue\n\n"
+    )
+    assert "\n; Please enter the commit message" in (repo.path / ".git/HOOK_INPUT").read_text()
+
+
+@pytest.mark.parametrize("blank", ["\u3000", "\x0b", "\x0c", "\u00a0"])
+def test_only_git_blanks_are_blank_lines(repo: Repo, tmp_path: Path, blank: str) -> None:
+    """git's isspace() is ASCII: a line of U+3000, VT, FF or NBSP is text to git, so the body
+    follows the header without a blank line."""
+    message = f"feat: x\n{blank}\nbody\n"
+    repo.write("msg", message)
+    p = repo.devkit("check", "commit", "msg", "--format", "json")
+    assert ("CM012", 2) in codes(p), p.stdout
+    repo.git("commit", "-q", "--allow-empty", "--cleanup=strip", "-F", "msg")
+    assert repo.git("log", "-1", "--format=%B") == message + "\n"  # git kept the line
+
+
+def test_m_and_a_file_agree_on_undecodable_bytes(repo: Repo) -> None:
+    data = b"feat: caf\xe9\n\nbody\n"
+    repo.write("msg", data)
+    by_file = run(repo, "check", "commit", "msg", "--format", "json")
+    by_m = run(repo, b"check", b"commit", b"-m", data, b"--format", b"json")  # type: ignore[arg-type]
+    assert by_file.returncode == by_m.returncode == 1
+    assert codes(by_file) == codes(by_m) == [("CM023", 1)]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_message_file_that_is_no_regular_file(repo: Repo, kind: str) -> None:
+    path = "/dev/zero"
+    if kind == "fifo":
+        os.mkfifo(repo.path / "msg")
+        path = "msg"
+    p = run(repo, "check", "commit", path, timeout=30)
+    what = "a FIFO" if kind == "fifo" else "a device"
+    one_line_error(p, f"cannot read the message file {path}: it is {what}, not a regular file")
+
+
+def _memory_cap() -> None:  # a reader without a bound runs out of this long before the file ends
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+def test_the_message_file_is_read_with_a_bound(repo: Repo) -> None:
+    with open(repo.path / "huge", "wb") as fh:  # sparse: 4 GiB of NULs, no disk used
+        fh.truncate(4 << 30)
+    p = run(repo, "check", "commit", "huge", timeout=60, preexec_fn=_memory_cap)
+    one_line_error(p, "the message file huge is too large to be a commit message")
+    # a `git commit -v` diff of any size: what counts lies above the scissors line
+    with open(repo.path / "verbose", "wb") as fh:
+        fh.write(f"feat: x\n\n# {SCISSORS}\n".encode())
+        fh.truncate(4 << 30)
+    p = run(repo, "check", "commit", "verbose", timeout=60, preexec_fn=_memory_cap)
+    assert p.returncode == 0, p.stdout + p.stderr
