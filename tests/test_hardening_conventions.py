@@ -205,3 +205,25 @@ def test_the_message_file_is_read_with_a_bound(repo: Repo) -> None:
         fh.truncate(4 << 30)
     p = run(repo, "check", "commit", "verbose", timeout=60, preexec_fn=_memory_cap)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+# --- the spec: a breaking change is `BREAKING CHANGE: <description>` ------------------------------
+
+
+def test_breaking_change_with_the_hash_separator(repo: Repo) -> None:
+    """Conventional Commits rule 12: `BREAKING CHANGE: <description>`, never `BREAKING CHANGE #42`."""
+    p = repo.devkit("check", "commit", "-m", "feat: drop v1\n\nBREAKING CHANGE #42")
+    assert p.returncode == 1
+    assert (
+        "message:3:16: error CM014 [breaking-change-token] `BREAKING CHANGE #` is not" in p.stdout
+    )
+    assert (
+        "hint: Describe the break after `BREAKING CHANGE: `" in p.stdout
+        and "`Refs #42`" in p.stdout
+    )
+    ok = repo.devkit(
+        "check", "commit", "-m", "feat: drop v1\n\nBREAKING CHANGE: v1 is gone\nRefs #42"
+    )
+    assert ok.returncode == 0, ok.stdout
+    explain = repo.devkit("explain", "CM014").stdout
+    assert "`BREAKING CHANGE: <description>`" in explain and "` #` separator" in explain

@@ -348,6 +348,20 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
             and sep == ":"
             and (lines[i].startswith(f"{tok}: ") or lines[i] == f"{tok}:")
         )
+        if tok in ("BREAKING CHANGE", "BREAKING-CHANGE") and lines[i].startswith(f"{tok} #"):
+            # a trailer form git accepts, but the spec's breaking change is `<token>: <description>`
+            out.append(
+                v(
+                    "CM014",
+                    f"`{tok} #` is not a breaking-change footer: it must be written "
+                    f"`{tok}: <description>`",
+                    i,
+                    len(tok) + 1,
+                    f"Describe the break after `{tok}: `; refer to an issue in a footer of its own, "
+                    f"e.g. `Refs #{rest.removeprefix('#')}`.",
+                )
+            )
+            continue
         if exact:
             continued = i + 1 < len(lines) and lines[i + 1] and not footer_match(lines[i + 1])
             if not rest.strip() and not continued:
