@@ -227,3 +227,28 @@ def test_breaking_change_with_the_hash_separator(repo: Repo) -> None:
     assert ok.returncode == 0, ok.stdout
     explain = repo.devkit("explain", "CM014").stdout
     assert "`BREAKING CHANGE: <description>`" in explain and "` #` separator" in explain
+
+
+# --- what devkit prints ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "commit", "-m", "\x1b]0;owned\x07feet\x1b[2J: x"],
+        ["check", "commit", "-m", "feat: x\n\nBreaking change: \x1b[2J\x9b2J"],
+        ["check", "branch", "Feature_\x1b[2Jlogin"],
+        ["check", "commit", "--range", "\x1b[2J..HEAD"],
+        ["check", "news", "\x1b[2J"],
+        ["news", "new", "\x1b[2Jfix", "text"],
+    ],
+)
+@pytest.mark.parametrize("fmt", ["text", "github", "json"])
+def test_control_characters_are_printed_as_escapes(repo: Repo, argv: list[str], fmt: str) -> None:
+    p = repo.devkit(*argv, *(["--format", fmt] if argv[0] == "check" else []))
+    assert p.returncode in (1, 2), p.stderr
+    out = p.stdout + p.stderr
+    assert not any(0x7F <= ord(ch) < 0xA0 or (ord(ch) < 0x20 and ch not in "\n\t") for ch in out), (
+        out
+    )
+    assert "\\x1b" in out or "\\u001b" in out, out  # shown, as an escape
