@@ -252,3 +252,12 @@ def test_control_characters_are_printed_as_escapes(repo: Repo, argv: list[str], 
         out
     )
     assert "\\x1b" in out or "\\u001b" in out, out  # shown, as an escape
+
+
+# --- did-you-mean on unbounded input --------------------------------------------------------------
+
+
+def test_a_3mb_type_is_checked_in_linear_time(repo: Repo) -> None:
+    repo.write("msg", "x" * 3_000_000 + ": y\n")
+    p = run(repo, "check", "commit", "msg", timeout=30)
+    assert p.returncode == 1 and "CM003" in p.stdout
