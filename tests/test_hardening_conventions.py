@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitrepo import Repo
+from tests.gitrepo import PYPROJECT_CONVENTIONAL, Repo
 from tests.test_hardening import one_line_error
 
 SCISSORS = "------------------------ >8 ------------------------"
@@ -261,3 +261,26 @@ def test_a_3mb_type_is_checked_in_linear_time(repo: Repo) -> None:
     repo.write("msg", "x" * 3_000_000 + ": y\n")
     p = run(repo, "check", "commit", "msg", timeout=30)
     assert p.returncode == 1 and "CM003" in p.stdout
+
+
+# --- the project's regexes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("table", "argv"),
+    [
+        ('[tool.devkit.commit]\ntypes = "(a+)+"\n', ["check", "commit", "-m", "a" * 40 + "b: x"]),
+        ('[tool.devkit.commit]\nscope_patterns = ["(\\\\w+\\\\s?)*"]\n',
+         ["check", "commit", "-m", "feat(" + "a" * 40 + "!): x"]),
+        ('[tool.devkit.branch]\nexempt = ["(a|aa)+"]\n', ["check", "branch", "a" * 40 + "b"]),
+        ('[tool.devkit.branch]\npatterns = [".*a.*a.*a.*b"]\n', ["check", "branch", "a" * 250]),
+    ],
+    ids=["types", "scope-patterns", "branch-exempt", "branch-pattern"],
+)  # fmt: skip
+def test_a_regex_that_backtracks_exponentially_is_refused(
+    repo: Repo, table: str, argv: list[str]
+) -> None:
+    repo.write("pyproject.toml", PYPROJECT_CONVENTIONAL + table)
+    p = run(repo, *argv, timeout=30)
+    one_line_error(p, "can take exponential time on a near miss")
+    assert "pyproject.toml: tool.devkit." in p.stderr

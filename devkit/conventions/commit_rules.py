@@ -11,7 +11,7 @@ from devkit.conventions.message import (
     visible,
     without_squash_suffix,
 )
-from devkit.conventions.settings import CommitSettings, Pattern
+from devkit.conventions.settings import MATCH_LIMIT, CommitSettings, Pattern
 from devkit.conventions.verdict import did_you_mean, violation
 from devkit.record import TYPE_CHECKING
 from devkit.violations import ERROR, WARNING, Location, Violation
@@ -49,9 +49,14 @@ def _is_bot(author: str) -> bool:
     return "[bot]" in lowered or lowered.startswith(("dependabot", "renovate"))
 
 
+def _fullmatch(pattern: str, value: str, flags: int = 0) -> bool:
+    """A project's regex over value; a value longer than MATCH_LIMIT never matches."""
+    return len(value) <= MATCH_LIMIT and regex().fullmatch(pattern, value, flags) is not None
+
+
 def _matches(value: str, allowed: Pattern, ignore_case: bool) -> bool:
     if isinstance(allowed, str):
-        return regex().fullmatch(allowed, value, regex().I if ignore_case else 0) is not None
+        return _fullmatch(allowed, value, regex().I if ignore_case else 0)
     if not allowed:
         return True
     if ignore_case:
@@ -72,7 +77,7 @@ def _scope_allowed(part: str, s: CommitSettings) -> bool:
         return True
     if part in s.folder_scopes:
         return True
-    return any(regex().fullmatch(p, part) for p in s.scope_patterns)
+    return any(_fullmatch(p, part) for p in s.scope_patterns)
 
 
 def _describe_scopes(s: CommitSettings) -> str:
