@@ -12,11 +12,11 @@ import os
 import re
 import shutil
 import sys
-import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
-from devkit import proc
+from devkit import files, proc
+from devkit.errors import ConfigError
 
 VERSION_RE = r"\d+\.\d+\.\d+(?:[a-z]+\d+)?"
 _PRE_COMMIT_REPO = re.compile(
@@ -60,10 +60,8 @@ def find_pin(root: Path, configured: str | None = None) -> Pin | None:
     pants = root / "pants.toml"
     if pants.is_file():
         try:
-            version = (
-                tomllib.loads(pants.read_text(encoding="utf-8")).get("ruff", {}).get("version")
-            )
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
+            version = files.read_toml(pants).get("ruff", {}).get("version")
+        except (ConfigError, AttributeError):
             version = None
         if isinstance(version, str) and re.fullmatch(VERSION_RE, version):
             return Pin(version, "[ruff] version in pants.toml")

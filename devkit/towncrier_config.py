@@ -7,13 +7,13 @@ the dependency is pinned to the range the contract test covers.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
 from towncrier._builder import FragmentsPath
 from towncrier._settings.load import load_config_from_options
 
+from devkit import files
 from devkit.conventions.fragment_rules import FragmentConfig
 from devkit.errors import ConfigError
 
@@ -38,14 +38,8 @@ def load(root: Path) -> NewsConfig:
             "no towncrier.toml or pyproject.toml here",
             "Add a [tool.towncrier] table (`devkit init` writes one).",
         )
-    try:
-        with open(config_file, "rb") as fh:
-            has_table = "towncrier" in tomllib.load(fh).get("tool", {})
-    except UnicodeDecodeError as exc:
-        raise ConfigError(config_file, "", f"not valid UTF-8 (byte {exc.start})") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(config_file, "", f"cannot read it: {exc}") from None
-    if not has_table:
+    tool = files.read_toml(config_file).get("tool", {})
+    if not isinstance(tool, dict) or "towncrier" not in tool:
         raise ConfigError(
             config_file,
             "tool.towncrier",

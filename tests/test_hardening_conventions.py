@@ -284,3 +284,46 @@ def test_a_regex_that_backtracks_exponentially_is_refused(
     p = run(repo, *argv, timeout=30)
     one_line_error(p, "can take exponential time on a near miss")
     assert "pyproject.toml: tool.devkit." in p.stderr
+
+
+# --- configuration files: one loader per format, a cache that sees every rewrite ------------------
+
+
+def test_a_same_size_rewrite_in_the_same_tick_is_seen(repo: Repo) -> None:
+    """The config cache keyed on (mtime, size, inode) missed a rewrite that keeps all three."""
+    pyproject = repo.path / "pyproject.toml"
+    pyproject.write_text(PYPROJECT_CONVENTIONAL + '[tool.devkit.commit]\ntypes = ["abc", "fix"]\n')
+    assert repo.devkit("check", "commit", "-m", "fix: x").returncode == 0  # cached
+    before = pyproject.stat()
+    with open(pyproject, "r+") as fh:  # in place: the same inode and size
+        text = fh.read()
+        fh.seek(0)
+        fh.write(text.replace('"fix"]', '"fox"]'))
+    os.utime(pyproject, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = pyproject.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino, before.st_size, before.st_mtime_ns,
+    )  # fmt: skip
+    p = repo.devkit("check", "commit", "-m", "fix: x")
+    assert p.returncode == 1 and "allowed: `abc`, `fox`" in p.stdout, p.stdout
+
+
+@pytest.mark.parametrize("where", ["pyproject.toml", "towncrier.toml"])
+def test_deeply_nested_toml_is_a_config_error(repo: Repo, where: str) -> None:
+    deep = "x = " + "[" * 5000 + "]" * 5000 + "\n"
+    if where == "towncrier.toml":
+        repo.write(where, '[tool.towncrier]\ndirectory = "changes"\n' + deep)
+        p = run(repo, "check", "news")
+    else:
+        repo.write(where, PYPROJECT_CONVENTIONAL + deep)
+        p = run(repo, "check", "commit", "-m", "feat: x")
+    one_line_error(p, f"{where}: invalid TOML: arrays or tables nested too deeply")
+
+
+def test_deeply_nested_stack_toml_is_a_config_error(tmp_path: Path) -> None:
+    from devkit.errors import ConfigError
+    from devkit.provision import stack
+
+    (tmp_path / "stack.toml").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        stack.load(str(tmp_path))
