@@ -241,14 +241,38 @@ def render_github(reports: list[Report], stream: TextIO) -> None:
     stream.write(summary_line(reports) + "\n")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        try:
-            with open(summary, "a", encoding="utf-8") as fh:
-                fh.write(markdown_summary(reports))
-        except OSError as exc:  # the report above stands; only the job summary is lost
+        problem = _append(summary, markdown_summary(reports))
+        if problem:  # the report above stands; only the job summary is lost
             sys.stderr.write(
                 f"devkit: warning: cannot write the job summary to GITHUB_STEP_SUMMARY "
-                f"{summary}: {exc.strerror}\n"
+                f"{shown(summary)}: {problem}\n"
             )
+
+
+def _append(path: str, text: str) -> str:
+    """Append text to the regular file at path (made when missing); why not, else "". A FIFO is
+    refused, not opened: opening one for writing waits for a reader."""
+    from devkit.files import not_regular
+
+    try:
+        problem = not_regular(os.stat(path).st_mode) if os.path.lexists(path) else ""
+        if problem:
+            return problem
+        # O_NONBLOCK: a FIFO put there after the check fails the open instead of blocking it
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    try:
+        problem = not_regular(os.fstat(fd).st_mode)
+        if not problem:
+            os.set_blocking(fd, True)
+            with open(fd, "a", encoding="utf-8", closefd=False) as fh:
+                fh.write(text)
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    finally:
+        os.close(fd)
+    return problem
 
 
 def render(reports: list[Report], fmt: str, stream: TextIO | None = None) -> None:

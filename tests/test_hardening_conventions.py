@@ -327,3 +327,41 @@ def test_deeply_nested_stack_toml_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "stack.toml").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(ConfigError, match="nested too deeply"):
         stack.load(str(tmp_path))
+
+
+# --- the GitHub event and the job summary ---------------------------------------------------------
+
+
+def event_run(
+    repo: Repo, event: str | None, *argv: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    if event is not None:
+        (repo.path / ".git" / "event.json").write_text(event)
+        env.setdefault("GITHUB_EVENT_PATH", str(repo.path / ".git" / "event.json"))
+    return run(repo, *argv, env=dict(repo.env, **env), timeout=30)
+
+
+@pytest.mark.parametrize("number", [0, -5])
+def test_event_pull_request_numbers_are_positive(repo: Repo, number: int) -> None:
+    event = json.dumps({"pull_request": {"number": number, "title": "feat: x"}})
+    p = event_run(repo, event, "ci", "--base", "main")
+    one_line_error(p, f"the pull request number {number} is not a positive integer")
+
+
+def test_a_deeply_nested_event_is_an_error(repo: Repo) -> None:
+    p = event_run(repo, "[" * 100_000 + "]" * 100_000, "ci", "--base", "main")
+    one_line_error(p, "is not valid JSON: nested too deeply")
+
+
+def test_event_file_and_step_summary_that_are_fifos(repo: Repo) -> None:
+    os.mkfifo(repo.path / "event.json")
+    p = event_run(repo, None, "ci", "--base", "main", GITHUB_EVENT_PATH="event.json")
+    one_line_error(p, "cannot read GITHUB_EVENT_PATH event.json: it is a FIFO, not a regular file")
+    os.mkfifo(repo.path / "summary.md")
+    p = event_run(repo, None, "check", "commit", "-m", "feet: x", "--format", "github",
+                  GITHUB_STEP_SUMMARY="summary.md")  # fmt: skip
+    assert p.returncode == 1 and p.stdout.startswith("::error ")
+    assert p.stderr == (
+        "devkit: warning: cannot write the job summary to GITHUB_STEP_SUMMARY summary.md: "
+        "it is a FIFO, not a regular file\n"
+    )
