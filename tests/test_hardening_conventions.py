@@ -365,3 +365,13 @@ def test_event_file_and_step_summary_that_are_fifos(repo: Repo) -> None:
         "devkit: warning: cannot write the job summary to GITHUB_STEP_SUMMARY summary.md: "
         "it is a FIFO, not a regular file\n"
     )
+
+
+# --- the branch memo ------------------------------------------------------------------------------
+
+
+def test_the_branch_memo_leaves_no_temp_file(repo: Repo) -> None:
+    (repo.path / ".git" / "devkit-branch.cache").mkdir()  # the rename onto it fails
+    p = repo.devkit("check", "branch", "feat/x")
+    assert p.returncode == 0, p.stderr
+    assert [n for n in os.listdir(repo.path / ".git") if n.endswith(".tmp")] == []
