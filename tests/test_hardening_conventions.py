@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.gitrepo import PYPROJECT_CONVENTIONAL, Repo
-from tests.test_hardening import one_line_error
+from tests.test_hardening import UNPRIVILEGED, devkit_as, one_line_error
 
 SCISSORS = "------------------------ >8 ------------------------"
 
@@ -375,3 +375,75 @@ def test_the_branch_memo_leaves_no_temp_file(repo: Repo) -> None:
     p = repo.devkit("check", "branch", "feat/x")
     assert p.returncode == 0, p.stderr
     assert [n for n in os.listdir(repo.path / ".git") if n.endswith(".tmp")] == []
+
+
+# --- fragments and the news commands --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["\u00b2.fix.md", "1.fix.\u00b2.md", "\u0661.fix.md"])
+def test_fragment_numbers_are_ascii_digits(repo: Repo, name: str) -> None:
+    repo.write(f"changes/{name}", "Fix it\n")
+    p = repo.devkit("check", "news")
+    assert p.returncode == 1 and f"error NF001 [fragment-name] `{name}`" in p.stdout, p.stderr
+
+
+def test_a_fragment_directory_that_is_a_file(repo: Repo) -> None:
+    (repo.path / "changes" / "README.md").unlink()
+    (repo.path / "changes").rmdir()
+    repo.write("changes", "not a folder\n")
+    for argv in (["check", "news"], ["news", "new", "fix", "Fix it"], ["news", "assign", "12"],
+                 ["news", "preview"]):  # fmt: skip
+        one_line_error(repo.devkit(*argv), "the fragment directory changes/ is not a folder")
+    assert (repo.path / "changes").read_text() == "not a folder\n"
+
+
+@pytest.mark.parametrize("kind", ["../escape", "a/b", "a.b", ""])
+def test_towncrier_types_that_cannot_be_a_file_name(repo: Repo, kind: str) -> None:
+    pyproject = PYPROJECT_CONVENTIONAL.replace('directory = "doc"', f"directory = {kind!r}")
+    repo.write("pyproject.toml", pyproject.replace("'", '"'))
+    for argv in (["news", "new", kind, "Escape"], ["check", "news"]):
+        p = repo.devkit(*argv)
+        one_line_error(p, "pyproject.toml: tool.towncrier.type: the fragment type")
+    assert not (repo.path / "escape").exists() and not (repo.path / "changes" / "a").exists()
+
+
+def test_news_new_reads_standard_input_as_utf8(repo: Repo) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "devkit", "news", "new", "fix", "-"], input=b"Fix caf\xe9\n",
+        cwd=repo.path, env=repo.env, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    one_line_error(
+        subprocess.CompletedProcess(p.args, p.returncode, p.stdout.decode(), p.stderr.decode()),
+        "standard input is not valid UTF-8 (byte 7)",
+    )
+    assert sorted(os.listdir(repo.path / "changes")) == ["README.md"]
+
+
+def test_news_assign_renames_only_files(repo: Repo) -> None:
+    (repo.path / "changes" / "fix.md").mkdir()
+    p = repo.devkit("news", "assign", "12")
+    assert p.returncode == 0 and p.stdout == "no placeholder fragments to rename\n", p.stdout
+    assert (repo.path / "changes" / "fix.md").is_dir()
+
+
+@pytest.mark.skipif(not UNPRIVILEGED and os.geteuid() == 0, reason="needs setpriv as root")
+@pytest.mark.parametrize(
+    ("argv", "text"),
+    [
+        (["news", "new", "fix", "Fix it", "--pr", "3"], "cannot write changes/3.fix.md: Permission denied"),
+        (["news", "assign", "12"], "cannot rename changes/feature.md: Permission denied; nothing was renamed"),
+        (["news", "preview"], "cannot read the fragment"),
+    ],
+)  # fmt: skip
+def test_news_commands_without_permission(repo: Repo, argv: list[str], text: str) -> None:
+    repo.write("changes/fix.md", "Fix the parser\n")
+    repo.write("changes/feature.md", "Add a flag\n")
+    locked = repo.path / "changes" / ("fix.md" if argv[1] == "preview" else "")
+    mode = locked.stat().st_mode
+    locked.chmod(0o000 if argv[1] == "preview" else 0o555)
+    try:
+        p = devkit_as(repo, UNPRIVILEGED, *argv)
+    finally:
+        locked.chmod(mode)
+    one_line_error(p, text)
+    assert sorted(os.listdir(repo.path / "changes")) == ["README.md", "feature.md", "fix.md"]
