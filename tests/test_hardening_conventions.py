@@ -447,3 +447,42 @@ def test_news_commands_without_permission(repo: Repo, argv: list[str], text: str
         locked.chmod(mode)
     one_line_error(p, text)
     assert sorted(os.listdir(repo.path / "changes")) == ["README.md", "feature.md", "fix.md"]
+
+
+# --- devkit init ----------------------------------------------------------------------------------
+
+
+def test_init_refuses_a_folder_linked_out_of_the_repository(repo: Repo, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (repo.path / ".github").symlink_to(outside)
+    before = (repo.path / "pyproject.toml").read_text()
+    for argv in (["init", "--yes", "--force"], ["init", "--dry-run"]):
+        p = repo.devkit(*argv)
+        one_line_error(p, f".github/workflows/devkit.yml: `.github` is a symlink to {outside}")
+        assert "outside the repository" in p.stderr and "hint:" in p.stderr
+    assert list(outside.iterdir()) == []
+    assert (repo.path / "pyproject.toml").read_text() == before  # nothing written at all
+    assert not (repo.path / ".pre-commit-config.yaml").exists()
+    # a link that stays inside the repository is followed
+    (repo.path / ".github").unlink()
+    (repo.path / "ci").mkdir()
+    (repo.path / ".github").symlink_to("ci")
+    assert repo.devkit("init", "--yes", "--force").returncode == 0
+    assert (repo.path / "ci" / "workflows" / "devkit.yml").is_file()
+
+
+@pytest.mark.skipif(not UNPRIVILEGED and os.geteuid() == 0, reason="needs setpriv as root")
+def test_init_without_permission_after_some_writes(repo: Repo) -> None:
+    (repo.path / ".github").mkdir()
+    (repo.path / ".github").chmod(0o555)
+    try:
+        p = devkit_as(repo, UNPRIVILEGED, "init", "--yes", "--force")
+    finally:
+        (repo.path / ".github").chmod(0o755)
+    one_line_error(p, "cannot write .github/workflows/devkit.yml: Permission denied; wrote ")
+    assert "wrote changes/README.md" in p.stderr and "run `devkit init` again" in p.stderr
+    leftovers = [str(f) for f in repo.path.rglob("*devkit-tmp*")]
+    assert leftovers == []
+    p = repo.devkit("init", "--yes", "--force")  # the rest, once it may
+    assert p.returncode == 0 and (repo.path / ".github/workflows/devkit.yml").is_file(), p.stderr
