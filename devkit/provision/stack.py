@@ -7,10 +7,10 @@ so `command = "redis-server {{ path('etc/redis.conf') | q }}"` is data, not code
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from devkit import files
 from devkit import schema as s
 from devkit.errors import ConfigError, DevkitError
 from devkit.provision import editspec, paths, vartypes
@@ -215,12 +215,7 @@ def builtin(stack: Stack) -> bool:
 def load(name: str, _seen: tuple[str, ...] = ()) -> Stack:
     d = find(name)
     source = str(d / "stack.toml")
-    try:
-        data = tomllib.loads((d / "stack.toml").read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, "", f"invalid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, "", f"cannot read it: {exc}") from None
+    data = files.read_toml(source)
     parent = data.get("stack", {}).get("extends") if isinstance(data.get("stack"), dict) else None
     if parent is None:
         return _with_watcher(parse(data, d, source), _seen)
