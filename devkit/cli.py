@@ -14,7 +14,7 @@ from devkit.errors import DevkitError, ExitCode
 from devkit.record import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NoReturn
 
 # (command words) -> (module, one-line summary); a module exposes configure(parser) and run(args) -> int
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
@@ -175,9 +175,7 @@ def _dispatch(argv: list[str]) -> int:
         raise _missing(path, exc) from None
     args = fast_parse(rest, module.FAST_OPTIONS) if hasattr(module, "FAST_OPTIONS") else None
     if args is None:
-        import argparse
-
-        parser = argparse.ArgumentParser(prog=f"devkit {' '.join(path)}", description=summary)
+        parser = _parser_class()(prog=f"devkit {' '.join(path)}", description=summary)
         module.configure(parser, path)
         try:
             args = parser.parse_args(rest)
@@ -204,6 +202,20 @@ def _missing(path: tuple[str, ...], exc: ModuleNotFoundError) -> DevkitError:
         f"{command} needs the Python package `{exc.name}`",
         "Reinstall devkit with its dependencies (`pip install monorepo-devkit`).",
     )
+
+
+def _parser_class() -> type:
+    """argparse's parser, its usage errors (which quote the arguments) printed with their control
+    characters escaped."""
+    import argparse
+
+    from devkit.output import shown
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:  # type: ignore[override]
+            super().error(shown(message))
+
+    return Parser
 
 
 def fast_parse(argv: list[str], spec: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -270,9 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(argv)
     except DevkitError as exc:
-        sys.stderr.write(f"devkit: error: {exc.message}\n")
+        from devkit.output import shown  # what went wrong often quotes the user's input
+
+        sys.stderr.write(f"devkit: error: {shown(exc.message)}\n")
         if exc.hint:
-            sys.stderr.write(f"    hint: {exc.hint}\n")
+            sys.stderr.write(f"    hint: {shown(exc.hint)}\n")
         if _wants_json(argv):
             _json_error(_find(argv)[0], exc.message + (f" ({exc.hint})" if exc.hint else ""))
         return ExitCode.ERROR
@@ -287,8 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
+        from devkit.output import shown
+
         sys.stderr.write(
-            f"devkit: internal error: {type(exc).__name__}: {exc}\n"
+            f"devkit: internal error: {type(exc).__name__}: {shown(str(exc))}\n"
             "    hint: run again with `devkit --debug ...` for the traceback and report it.\n"
         )
         if _wants_json(argv):

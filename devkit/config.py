@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import marshal  # built in
 import os
-from stat import S_ISREG  # built in (_stat)
+import zlib  # built in (or a small extension): the checksum of the cache key
 
-from devkit import __version__
+from devkit import __version__, files
 from devkit.conventions.settings import BranchSettings, CommitSettings, NewsSettings, Settings
 from devkit.errors import ConfigError
 from devkit.record import TYPE_CHECKING
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 CACHE_NAME = "devkit-config.cache"
 # what a cache entry depends on besides the file: its shape and devkit's presets
-CACHE_FORMAT = (3, __version__)
+CACHE_FORMAT = (4, __version__)
 NO_TABLE = "no [tool.devkit]"  # a cached verdict: the file has no table, look further up
 DEFAULTS = "<defaults>"  # the cache entry of the preset defaults, when no file has the table
 
@@ -78,11 +78,11 @@ class _Cache:
             except (OSError, EOFError, ValueError, TypeError):
                 pass
 
-    def get(self, file: str, stamp: tuple[int, int, int]) -> Any:
+    def get(self, file: str, stamp: tuple[int, ...]) -> Any:
         hit = self.entries.get(file)
         return hit[1] if hit and tuple(hit[0]) == stamp else None
 
-    def put(self, file: str, stamp: tuple[int, int, int], data: Any) -> None:
+    def put(self, file: str, stamp: tuple[int, ...], data: Any) -> None:
         self.entries[file] = (stamp, data)
         self.dirty = True
 
@@ -101,22 +101,13 @@ class _Cache:
                 pass
 
 
-def _parse(file: str) -> Any:
-    """The validated data of file's [tool.devkit], or NO_TABLE."""
-    import tomllib  # ~5 ms, only when the cache is cold
-
+def _parse(file: str, data: bytes) -> Any:
+    """The validated data of file's [tool.devkit] (its bytes), or NO_TABLE."""
     try:
-        with open(file, "rb") as fh:
-            data = tomllib.load(fh)
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(file, "", f"not valid UTF-8 (byte {exc.start})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            file, "", f"invalid TOML: {exc}", "Fix the TOML syntax at that line."
-        ) from None
-    except OSError as exc:
-        raise ConfigError(file, "", f"cannot read it: {exc.strerror}") from None
-    tool = data.get("tool", {})
+    tool = files.parse_toml(text, file).get("tool", {})
     if not isinstance(tool, dict):
         raise ConfigError(file, "tool", "must be a table")
     if "devkit" not in tool:
@@ -129,17 +120,24 @@ def _parse(file: str) -> Any:
     return config_schema.validate(table, file)
 
 
-def _stamp(file: str) -> tuple[int, int, int]:
+Stamp = tuple[int, int, int, int, int]
+
+
+def _read(file: str) -> tuple[Stamp, bytes]:
+    """The file's bytes and its identity for the cache: size, inode, modification and change times,
+    and a checksum of the content (a same-size rewrite within one tick of the file system's clock
+    keeps every time)."""
+    if not os.path.lexists(file):
+        raise ConfigError(file, "", "file not found")
     try:
+        data = files.read_regular(file, "the file", files.CONFIG_LIMIT)
         st = os.stat(file)
-        if not S_ISREG(st.st_mode):  # a directory (`--config DIR`), a FIFO (opening it would hang)
-            raise ConfigError(file, "", "not a regular file", "Point --config at a pyproject.toml.")
-        os.close(os.open(file, os.O_RDONLY))  # a warm cache must not hide an unreadable file
-    except FileNotFoundError:
-        raise ConfigError(file, "", "file not found") from None
+    except files.Unreadable as exc:
+        hint = "Point --config at a pyproject.toml." if "regular file" in exc.reason else exc.hint
+        raise ConfigError(file, "", f"cannot read it: {exc.reason}", hint) from None
     except OSError as exc:
         raise ConfigError(file, "", f"cannot read it: {exc.strerror}") from None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
+    return (st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, zlib.crc32(data)), data
 
 
 def folder_scopes(root: str, globs: tuple[str, ...]) -> tuple[str, ...]:
@@ -194,20 +192,20 @@ def load(
     """Settings from the nearest pyproject.toml that has [tool.devkit] (up to the repository root),
     or from `path`; else the defaults."""
     if path:
-        files, gitdir = [os.path.abspath(path)], None
+        found, gitdir = [os.path.abspath(path)], None
     else:
-        files, gitdir = candidates(start)
+        found, gitdir = candidates(start)
     cache = _Cache(gitdir)
     try:
-        for file in files:
-            stamp = _stamp(file)
+        for file in found:
+            stamp, raw = _read(file)
             data = cache.get(file, stamp)
             if data is None:
-                data = _parse(file)
+                data = _parse(file, raw)
                 cache.put(file, stamp, data)
             if data != NO_TABLE:
                 return settings(data, file, os.path.dirname(file))
-        source = files[0] if path else ""  # an explicit file without the table: its defaults
+        source = found[0] if path else ""  # an explicit file without the table: its defaults
         data = cache.get(DEFAULTS, (0, 0, 0))
         if data is None:
             from devkit import config_schema

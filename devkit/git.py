@@ -62,12 +62,13 @@ def config_get(key: str, cwd: str | os.PathLike[str] | None = None) -> str | Non
     return r.out.strip() if r.returncode == 0 else None
 
 
-def comment_string(cwd: str | os.PathLike[str] | None = None) -> str:
-    """core.commentString (git >= 2.45) or core.commentChar; "auto" is returned as is."""
+def comment_string(cwd: str | os.PathLike[str] | None = None) -> bytes:
+    """core.commentString (git >= 2.45) or core.commentChar, the last one set, as the bytes git
+    compares lines with; "auto" is returned as is (in any case, as git reads it)."""
     r = run("config", "--get-regexp", r"^core\.comment(char|string)$", cwd=cwd)
-    value = "#"
-    for line in r.out.splitlines():
-        _, _, v = line.partition(" ")
+    value = b"#"
+    for line in r.stdout.split(b"\n"):
+        _, _, v = line.partition(b" ")
         if v:
             value = v
     return value

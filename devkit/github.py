@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from devkit import files
 from devkit.errors import DevkitError
 
 
@@ -24,16 +24,22 @@ class PullRequest(NamedTuple):
 
 
 def _event(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except OSError as exc:
-        raise DevkitError(f"cannot read GITHUB_EVENT_PATH {path}: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DevkitError(f"GITHUB_EVENT_PATH {path} is not valid JSON: {exc}") from None
+    data = files.read_json(path, "GITHUB_EVENT_PATH")
     if not isinstance(data, dict):
         raise DevkitError(f"GITHUB_EVENT_PATH {path} does not hold a JSON object")
     return data
+
+
+def _number(value: object, path: str) -> int | None:
+    """The event's pull request number: absent, or a positive integer."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise DevkitError(
+            f"GITHUB_EVENT_PATH {path}: the pull request number {value!r} is not a positive integer",
+            "GitHub writes a positive number there: is it the run's own event file?",
+        )
+    return value
 
 
 def _str(value: object) -> str | None:
@@ -54,8 +60,7 @@ def from_env(env: Mapping[str, str] | None = None) -> PullRequest:
             trigger = _str(label.get("name"))
         raw = event.get("pull_request")
         pr = raw if isinstance(raw, dict) else {}
-        n = pr.get("number", event.get("number"))
-        number = n if isinstance(n, int) and not isinstance(n, bool) else None
+        number = _number(pr.get("number", event.get("number")), event_path)
     labels = tuple(
         label["name"]
         for label in pr.get("labels") or ()

@@ -14,6 +14,18 @@ if TYPE_CHECKING:
 FORMATS = ("text", "json", "github")
 JSON_SCHEMA_VERSION = 1
 
+# C0 and C1 control characters and DEL, as escapes: a branch name, a commit type or a path that holds
+# ESC or CR would otherwise drive the reader's terminal (clear it, retitle it, overwrite the verdict)
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if c != 0x09}
+_ESCAPES.update({0x0A: "\\n", 0x0D: "\\r"})
+# json.dumps(ensure_ascii=False) escapes C0 itself, but writes DEL and C1 as they are
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
+
+
+def shown(text: str) -> str:
+    """text safe to print: its control characters (tab aside) written as escapes (`\\x1b`, `\\n`)."""
+    return text.translate(_ESCAPES)
+
 
 def use_color(stream: TextIO) -> bool:
     if os.environ.get("NO_COLOR"):
@@ -35,7 +47,7 @@ def where(v: Violation, check: str = "") -> str:
     if loc.commit:
         head = f"commit {loc.commit[:10]}"
     else:
-        head = loc.file or LABELS.get(check, check or "devkit")
+        head = shown(loc.file) or LABELS.get(check, check or "devkit")
     if loc.line:
         head += f":{loc.line}"
         if loc.col:
@@ -56,14 +68,15 @@ def render_text(reports: list[Report], stream: TextIO) -> None:
             group = key
             sev = _paint(v.severity, "31" if v.severity == ERROR else "33", color)
             stream.write(
-                f"{where(v, report.check)}: {sev} {_paint(v.code, '1', color)} [{v.name}] {v.message}\n"
+                f"{where(v, report.check)}: {sev} {_paint(v.code, '1', color)} [{v.name}] "
+                f"{shown(v.message)}\n"
             )
             if v.hint:
-                stream.write(f"    {_paint('hint:', '36', color)} {v.hint}\n")
+                stream.write(f"    {_paint('hint:', '36', color)} {shown(v.hint)}\n")
         if report.error:
-            stream.write(f"{report.check}: {_paint('error', '31', color)}: {report.error}\n")
+            stream.write(f"{report.check}: {_paint('error', '31', color)}: {shown(report.error)}\n")
         for note in report.notes:
-            stream.write(f"{report.check}: note: {note}\n")
+            stream.write(f"{report.check}: note: {shown(note)}\n")
     stream.write(summary_line(reports) + "\n")
 
 
@@ -138,7 +151,7 @@ def render_json(reports: list[Report], stream: TextIO) -> None:
 
     def dump(value: object, depth: int, pad: str) -> str:
         if depth == 0 or not isinstance(value, dict | list) or not value:
-            return json.dumps(value, ensure_ascii=False)
+            return json.dumps(value, ensure_ascii=False).translate(_JSON_ESCAPES)
         inner = pad + "  "
         if isinstance(value, dict):
             items = [
@@ -153,7 +166,8 @@ def render_json(reports: list[Report], stream: TextIO) -> None:
 
 
 def _escape_data(s: str) -> str:
-    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A workflow command's data: `%`, CR and LF as GitHub decodes them, other controls shown."""
+    return shown(s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _escape_prop(s: str) -> str:
@@ -198,7 +212,7 @@ def markdown_summary(reports: list[Report]) -> str:
             continue
         lines += ["", f"### {r.check}", ""]
         if r.error:
-            lines.append(f"**Could not run:** {r.error}")
+            lines.append(f"**Could not run:** {shown(r.error)}")
             lines.append("")
         if r.violations:
             lines += ["| where | rule | message | hint |", "|---|---|---|---|"]
@@ -206,7 +220,7 @@ def markdown_summary(reports: list[Report]) -> str:
                 cells = [where(v, r.check), f"`{v.code}` {v.name}", v.message, v.hint]
                 lines.append(
                     "| "
-                    + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells)
+                    + " | ".join(shown(c.replace("|", "\\|").replace("\n", " ")) for c in cells)
                     + " |"
                 )
     return "\n".join(lines) + "\n"
@@ -227,14 +241,38 @@ def render_github(reports: list[Report], stream: TextIO) -> None:
     stream.write(summary_line(reports) + "\n")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        try:
-            with open(summary, "a", encoding="utf-8") as fh:
-                fh.write(markdown_summary(reports))
-        except OSError as exc:  # the report above stands; only the job summary is lost
+        problem = _append(summary, markdown_summary(reports))
+        if problem:  # the report above stands; only the job summary is lost
             sys.stderr.write(
                 f"devkit: warning: cannot write the job summary to GITHUB_STEP_SUMMARY "
-                f"{summary}: {exc.strerror}\n"
+                f"{shown(summary)}: {problem}\n"
             )
+
+
+def _append(path: str, text: str) -> str:
+    """Append text to the regular file at path (made when missing); why not, else "". A FIFO is
+    refused, not opened: opening one for writing waits for a reader."""
+    from devkit.files import not_regular
+
+    try:
+        problem = not_regular(os.stat(path).st_mode) if os.path.lexists(path) else ""
+        if problem:
+            return problem
+        # O_NONBLOCK: a FIFO put there after the check fails the open instead of blocking it
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    try:
+        problem = not_regular(os.fstat(fd).st_mode)
+        if not problem:
+            os.set_blocking(fd, True)
+            with open(fd, "a", encoding="utf-8", closefd=False) as fh:
+                fh.write(text)
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    finally:
+        os.close(fd)
+    return problem
 
 
 def render(reports: list[Report], fmt: str, stream: TextIO | None = None) -> None:

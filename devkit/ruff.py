@@ -17,11 +17,11 @@ import os
 import re
 import shutil
 import sys
-import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
-from devkit import proc
+from devkit import files, proc
+from devkit.errors import ConfigError
 
 VERSION_RE = r"\d+\.\d+\.\d+(?:[a-z]+\d+)?"
 _PRE_COMMIT_REPO = re.compile(
@@ -82,9 +82,12 @@ def _pre_commit_rev(root: Path) -> tuple[int, str] | None:
 
 
 def _toml(path: Path) -> dict | None:
+    """A TOML file through devkit's one guarded loader (size, nesting), or None when unreadable."""
+    if not path.is_file():
+        return None
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return files.read_toml(path)
+    except ConfigError:
         return None
 
 

@@ -19,7 +19,7 @@ Checks (each call returns a check):
     number(positive=True)         an int or float, returned as float
     string(pattern=None)          a str, optionally re.fullmatch-ed against pattern
     choice(*options)              one of the options
-    regex()                       a str that compiles as a regular expression
+    regex()                       a str that compiles as a regular expression (no exponential backtracking)
     strings(item=None)            a list of str -> tuple; item checks each (errors name the list)
     strings_or_regex()            a list of str (tuple) or a regex string (str)
     list_of(check)                a list -> tuple, each item checked at `key[i]` (lists of tables)
@@ -204,10 +204,20 @@ def choice(*options: str) -> Check:
 
 
 def _compile(value: str, where: Where) -> None:
+    """value compiles, and cannot backtrack exponentially (re has no time limit)."""
     try:
         re.compile(value)
     except re.error as exc:
         raise where.fail(f"invalid regex {value!r}: {exc}") from None
+    from devkit.redos import backtracking_risk  # only when a config is validated
+
+    risk = backtracking_risk(value)
+    if risk:
+        raise where.fail(
+            f"the regex {value!r} can take exponential time on a near miss: {risk}",
+            "Give each round of a repeat a character that ends it, "
+            "e.g. `[a-z0-9]+(-[a-z0-9]+)*` rather than `([a-z0-9]+-?)+`.",
+        )
 
 
 def regex() -> Check:

@@ -7,15 +7,15 @@ the dependency is pinned to the range the contract test covers.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
 from towncrier._builder import FragmentsPath
 from towncrier._settings.load import load_config_from_options
 
+from devkit import files
 from devkit.conventions.fragment_rules import FragmentConfig
-from devkit.errors import ConfigError
+from devkit.errors import ConfigError, DevkitError
 
 
 class NewsConfig(NamedTuple):
@@ -38,14 +38,8 @@ def load(root: Path) -> NewsConfig:
             "no towncrier.toml or pyproject.toml here",
             "Add a [tool.towncrier] table (`devkit init` writes one).",
         )
-    try:
-        with open(config_file, "rb") as fh:
-            has_table = "towncrier" in tomllib.load(fh).get("tool", {})
-    except UnicodeDecodeError as exc:
-        raise ConfigError(config_file, "", f"not valid UTF-8 (byte {exc.start})") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(config_file, "", f"cannot read it: {exc}") from None
-    if not has_table:
+    tool = files.read_toml(config_file).get("tool", {})
+    if not isinstance(tool, dict) or "towncrier" not in tool:
         raise ConfigError(
             config_file,
             "tool.towncrier",
@@ -83,6 +77,16 @@ def load(root: Path) -> NewsConfig:
     if isinstance(template, str) and not template.startswith(("towncrier:", "towncrier.templates")):
         ignore.append(os.path.basename(template))
     types = tuple(config.types)
+    for name in types:
+        problem = type_name_problem(name)
+        if problem:
+            raise ConfigError(
+                config_file,
+                "tool.towncrier.type",
+                f"the fragment type {name!r} {problem}: fragment file names are "
+                "`<number>.<type>.<ext>`",
+                "Name the type with letters, digits, `-` and `_` (e.g. `fix`).",
+            )
     fc = FragmentConfig(
         directory=rel.as_posix(),
         types=types,
@@ -92,3 +96,27 @@ def load(root: Path) -> NewsConfig:
     )
     names = {k: str(v.get("name", k)) for k, v in config.types.items()}
     return NewsConfig(Path(base), fc, fragment_dir, config_file, names)
+
+
+def type_name_problem(name: str) -> str:
+    """Why a towncrier type cannot be part of a fragment's file name ("" when it can): devkit writes
+    `<dir>/<number>.<type>.<ext>`, so `/` would leave the directory and `.` splits the name."""
+    if not name:
+        return "is empty"
+    bad = sorted({ch for ch in name if ch in "/\\." or not ch.isprintable() or ch.isspace()})
+    return f"contains {', '.join(repr(ch) for ch in bad)}" if bad else ""
+
+
+def fragment_dir_exists(news: NewsConfig) -> bool:
+    """Whether the fragment directory exists (a link to a folder counts); anything else in its
+    place is an error, never "missing"."""
+    path = news.fragment_dir
+    if path.is_dir():
+        return True
+    if not os.path.lexists(path):
+        return False
+    raise DevkitError(
+        f"the fragment directory {news.fragments.directory}/ is not a folder",
+        f"Remove or rename the file `{news.fragments.directory}`, or point "
+        "[tool.towncrier] directory at a folder.",
+    )

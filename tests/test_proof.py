@@ -3,6 +3,11 @@ fragment names and contents, pyproject contents and ranges. Whatever comes in, t
 or 2, nothing reaches the "internal error" catch-all, `--format json` prints JSON, and a message
 gets the same verdict from a file, from `-m` and from `--range`.
 
+Issue 22 added the input classes of git's clean-up (message bytes with comment lines of several
+comment characters, scissors lines, undecodable bytes and NULs below the cut, git's and Unicode's
+blanks: devkit's clean-up is git's own `git stripspace`), fragment names with digit-like characters,
+and the project's regexes (one devkit accepts never makes a check hang).
+
 The CLI runs in this process (its real `main`, real git repositories) so that a run costs
 milliseconds. CI runs a fixed, derandomized budget; a larger one on demand:
 
@@ -16,6 +21,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,7 +158,8 @@ fragment_names = st.one_of(
     st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00/"),
             min_size=1, max_size=30),
     st.lists(st.sampled_from(["12", "007", "7", "fix", "feature", "doc", "bugfix", ".", "md", "+",
-                              "x"]), min_size=1, max_size=5).map(".".join),
+                              "x", "\u00b2", "\u0661\u0662", "\u00bd"]),
+             min_size=1, max_size=5).map(".".join),
 )  # fmt: skip
 
 
@@ -223,3 +230,89 @@ def test_any_range_is_a_verdict_or_one_line_and_never_an_option(repo: Repo, rev_
     )
     json.loads(run.out)
     assert not out.exists(), rev_range
+
+
+# --- issue 22: git's clean-up forms, the project's regexes ------------------------------------
+
+CLEANUP_PIECES = [
+    b"feat: x", b"fix(a)!: y", b"\n", b"\n\n", b"\r\n", b"\r", b" ", b"\t", b"\x0b", b"\x0c", b"#",
+    b";", b"%", b"# c", b"; c", b"#1", b"\xe9", b"\xff", b"\0", "\u3000".encode(), "\u00a0".encode(),
+    b"BREAKING CHANGE:", b"BREAKING CHANGE #2", b"Refs: 1", b"body", b"x" * 30,
+]  # fmt: skip
+cleanup_messages = st.lists(st.sampled_from(CLEANUP_PIECES), max_size=25).map(b"".join)
+CUT = "------------------------ >8 ------------------------"
+
+
+def stripspace(repo: Repo, data: bytes, comment: str) -> bytes:
+    """git's own clean-up of data (`git stripspace -s`, with core.commentChar=comment)."""
+    return subprocess.run(
+        ["git", "-c", f"core.commentChar={comment}", "stripspace", "-s"],
+        input=data, cwd=repo.path, env=repo.env, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+
+
+@budget
+@given(cleanup_messages, cleanup_messages, st.sampled_from(["#", ";", "%"]))
+def test_the_hook_file_is_cleaned_up_as_git_does(
+    repo: Repo, above: bytes, below: bytes, comment: str
+) -> None:
+    """git's clean-up of a hook's file (comment lines, blank lines, trailing whitespace, the cut at
+    the scissors line) is devkit's: the file's verdict is the verdict on what git keeps, and what
+    lies below the cut, undecodable bytes and NULs included, never counts."""
+    from devkit.conventions.message import git_cleanup
+
+    data = above + f"\n{comment} {CUT}\n".encode() + below
+    repo.git("config", "core.commentChar", comment)
+    try:
+        kept = stripspace(repo, above, comment)
+        cleaned = git_cleanup(data, comment.encode())
+        assert b"".join(line + b"\n" for line in cleaned.lines) == kept, (data, kept)
+        msg = repo.path / ".git" / "PROOF_EDITMSG"
+        msg.write_bytes(data)
+        by_file = json_run(repo, "check", "commit", str(msg))
+        if b"\0" in kept:  # git refuses it; devkit says why, where
+            assert [v[0] for v in verdict(by_file)] == ["CM023"], by_file
+        else:  # the same bytes as a command line: `-m` keeps them as they are
+            by_m = json_run(repo, "check", "commit", "-m", os.fsdecode(kept))
+            assert [v[:2] for v in verdict(by_file)] == [v[:2] for v in verdict(by_m)], data
+    finally:
+        repo.git("config", "--unset", "core.commentChar")
+
+
+@budget
+@given(cleanup_messages)
+def test_m_and_a_file_agree_on_any_bytes(repo: Repo, data: bytes) -> None:
+    """The same bytes (no comment line, no NUL: what a command line can carry) get one verdict."""
+    if b"\0" in data or any(line[:1] in (b"#", b";", b"%") for line in data.split(b"\n")):
+        return
+    msg = repo.path / ".git" / "PROOF_EDITMSG"
+    msg.write_bytes(data)
+    by_file = json_run(repo, "check", "commit", str(msg))
+    by_m = json_run(repo, "check", "commit", "-m", os.fsdecode(data))
+    if not data.startswith(b"\xef\xbb\xbf"):  # a file's BOM is an editor's; an argument's is text
+        assert verdict(by_file) == verdict(by_m), data
+
+
+REGEX_PIECES = ["a", "b", ".", "(", ")", "(?:", "|", "*", "+", "?", "{2,}", "[ab]", r"\w", "-"]
+
+
+@settings(max_examples=max(20, EXAMPLES // 3), deadline=None, derandomize=EXAMPLES <= 60)
+@given(st.lists(st.sampled_from(REGEX_PIECES), min_size=1, max_size=10).map("".join))
+def test_a_regex_devkit_accepts_never_makes_a_check_hang(tmp_path_factory, pattern: str) -> None:
+    """Whatever regex a project configures as its types or its exempt branches, the checks answer
+    in time (a refused one is a one-line error) on the near misses that make backtracking explode."""
+    root = tmp_path_factory.mktemp("regex")
+    r = Repo.init(root / "repo", root / "home")
+    table = {"tool": {"devkit": {"commit": {"types": pattern}, "branch": {"exempt": [pattern]}}}}
+    r.write("pyproject.toml", tomlkit.dumps(table))
+    for near_miss in ("a" * 255 + "!", "ab" * 127 + "c", "a-" * 127 + "c"):
+        for argv in (["check", "commit", "-m", f"{near_miss.rstrip('!')}: x"],
+                     ["check", "branch", near_miss]):  # fmt: skip
+            p = subprocess.run(
+                [sys.executable, "-m", "devkit", *argv], cwd=r.path, env=r.env,
+                capture_output=True, text=True, timeout=20, check=False,
+            )  # fmt: skip
+            assert p.returncode in (0, 1, 2) and "internal error" not in p.stderr, (pattern, p)
+            if p.returncode == 2:
+                assert p.stderr.startswith("devkit: error: "), p.stderr
+                break  # refused: the same for every input

@@ -93,11 +93,20 @@ def branch_report(name: str | None, cfg: Settings, gitdir: str | None = None) ->
     memo[key] = _plain(report)
     while len(memo) > MEMO_SIZE:
         memo.pop(next(iter(memo)))
+    _save(path, memo)
+    return report
+
+
+def _save(path: str, memo: dict[Any, Any]) -> None:
+    """Write the memo through a temp file; on failure (a read-only .git, a folder in the way) no
+    memory, the same verdict, and no temp file left behind."""
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "wb") as fh:
             marshal.dump(memo, fh)
         os.replace(tmp, path)
-    except (OSError, ValueError):  # a read-only .git: no memory, same verdict
-        pass
-    return report
+    except (OSError, ValueError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

@@ -1,17 +1,23 @@
-"""Commit messages: a hook's message file, a text, or every commit of a range (hook path: light)."""
+"""Commit messages: a hook's message file, a text, or every commit of a range (hook path: light).
+
+Every input goes the same way: git's clean-up on the bytes first (comment lines and the scissors
+cut only for a hook's file, as git's editor clean-up has them), then the kept bytes are decoded and
+checked. Bytes git drops (a `git commit -v` diff below the scissors, a comment line) never count.
+"""
 
 from __future__ import annotations
 
 from devkit.conventions.commit_rules import check_message
 from devkit.conventions.message import (
+    Cleaned,
     DecodeFailure,
-    cleanup,
-    comment_in_template,
-    decode,
-    detect_auto_comment,
-    needs_comment_string,
+    as_bytes,
+    auto_comment,
+    git_cleanup,
+    may_have_comments,
 )
 from devkit.conventions.verdict import violation, with_severities
+from devkit.errors import DevkitError
 from devkit.record import TYPE_CHECKING
 from devkit.violations import Location, Report, Violation
 
@@ -21,37 +27,72 @@ if TYPE_CHECKING:
     from devkit.conventions.settings import Settings
 
 
-def check_file(
-    path: str, data: bytes, comment_string: Callable[[], str], cfg: Settings
+def comment_of(data: bytes, configured: Callable[[], bytes]) -> bytes:
+    """The comment string git cleans the hook's file with: its config (asked only when the file can
+    hold a comment), and for `auto` the character git chose, read back from the file it wrote."""
+    if not may_have_comments(data):
+        return b"#"
+    value = configured()
+    return auto_comment(data) if value.lower() == b"auto" else value
+
+
+def _checked(
+    cleaned: Cleaned, cfg: Settings, where: Location, parents: int | None = None, author: str = ""
 ) -> list[Violation]:
-    """A hook's message file; git's comment string is asked for only when it matters."""
-    if b"\0" in data:
-        return [_nul(Location(path, data[: data.index(b"\0")].count(b"\n") + 1))]
+    """The rules over a cleaned message, or CM023 for bytes git keeps that are not text."""
     try:
-        text = decode(data)
+        lines, numbers = cleaned.text()
     except DecodeFailure as exc:
-        line = data[: exc.offset].count(b"\n") + 1
+        at = where._replace(line=exc.line)
+        if exc.nul:
+            return [_nul(at)]
         return [
             violation(
                 "CM023",
                 f"the message is not valid UTF-8: {exc}",
-                Location(path, line),
+                at,
                 "Save the message as UTF-8 (or set i18n.commitEncoding and re-encode).",
             )
         ]
-    comment = comment_in_template(text)
-    if comment is None:
-        comment = comment_string() if needs_comment_string(text) else "#"
-        if comment == "auto":
-            comment = detect_auto_comment(text)
-    lines, numbers = cleanup(text, comment)
-    return check_message(lines, cfg.commit, numbers=numbers, file=path)
-
-
-def file_report(path: str, data: bytes, comment_string: Callable[[], str], cfg: Settings) -> Report:
-    return Report(
-        "commit", with_severities(check_file(path, data, comment_string, cfg), cfg.rules), 1
+    return check_message(
+        lines,
+        cfg.commit,
+        numbers=numbers,
+        parents=parents,
+        file=where.file,
+        commit=where.commit,
+        author=author,
     )
+
+
+def check_file(
+    path: str,
+    data: bytes,
+    comment_string: Callable[[], bytes],
+    cfg: Settings,
+    complete: bool = True,
+) -> list[Violation]:
+    """A hook's message file; `complete` is False when data is only the file's first part (then the
+    scissors line must lie within it: git drops everything below)."""
+    cleaned = git_cleanup(data, comment_of(data, comment_string))
+    if not complete and not cleaned.cut:
+        raise DevkitError(
+            f"the message file {path} is too large to be a commit message ({len(data)} bytes "
+            "read, no scissors line among them)",
+            "Is it the right file? A `git commit -v` diff below the scissors line may be any size.",
+        )
+    return _checked(cleaned, cfg, Location(path))
+
+
+def file_report(
+    path: str,
+    data: bytes,
+    comment_string: Callable[[], bytes],
+    cfg: Settings,
+    complete: bool = True,
+) -> Report:
+    found = check_file(path, data, comment_string, cfg, complete)
+    return Report("commit", with_severities(found, cfg.rules), 1)
 
 
 def _nul(location: Location) -> Violation:
@@ -64,11 +105,9 @@ def _nul(location: Location) -> Violation:
 
 
 def text_report(text: str, cfg: Settings) -> Report:
-    """A message given as text (`-m`): kept as written, comment lines included (git's -m)."""
-    if "\0" in text:
-        return Report("commit", (_nul(Location(line=text[: text.index("\0")].count("\n") + 1)),), 1)
-    lines, numbers = cleanup(text.replace("\r\n", "\n"), None)
-    found = check_message(lines, cfg.commit, numbers=numbers)
+    """A message given as text (`-m`): kept as written, comment lines included (git's -m); the same
+    bytes as a file's (a command line's undecodable bytes come back) get the same verdict."""
+    found = _checked(git_cleanup(as_bytes(text), None), cfg, Location())
     return Report("commit", with_severities(found, cfg.rules), 1)
 
 
@@ -79,20 +118,11 @@ def range_report(rev_range: str, cfg: Settings, cwd: str | None = None) -> Repor
     commits = git.log_range(rev_range, cwd)
     found: list[Violation] = []
     for c in commits:
-        try:
-            text = decode(c.message)
-        except DecodeFailure as exc:
-            found.append(
-                violation("CM023", f"the message is not valid UTF-8: {exc}", Location(commit=c.sha))
-            )
-            continue
-        lines, numbers = cleanup(text, None)
-        found += check_message(
-            lines,
-            cfg.commit,
-            numbers=numbers,
+        found += _checked(
+            git_cleanup(c.message, None),
+            cfg,
+            Location(commit=c.sha),
             parents=c.parents,
-            commit=c.sha,
             author=c.author_email,
         )
     notes = () if commits else (f"the range `{rev_range}` has no commits",)

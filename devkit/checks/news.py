@@ -85,8 +85,9 @@ def news_report(
             for p in git.changed_files(base, cwd=root)
             if p.startswith(prefix)
         }
-    entries = scan(news.fragment_dir) if news.fragment_dir.is_dir() else []
-    if not news.fragment_dir.is_dir():
+    exists = towncrier_config.fragment_dir_exists(news)
+    entries = scan(news.fragment_dir) if exists else []
+    if not exists:
         notes.append(f"the fragment directory `{fc.directory}/` does not exist")
     assigned = numbered_by_workflow(root, cfg)
     checked = 0

@@ -39,7 +39,7 @@ def add_config(parser: argparse.ArgumentParser) -> None:
 
 def pr_number(text: str) -> int:
     """argparse's type for a pull request number: a positive integer."""
-    if not text.isdigit() or int(text) == 0:
+    if not (text.isascii() and text.isdigit()) or int(text) == 0:
         import argparse  # only for this error
 
         raise argparse.ArgumentTypeError(

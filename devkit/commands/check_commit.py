@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from devkit import output
+from devkit import files, output
 from devkit.checks.commit import file_report, range_report, text_report
 from devkit.commands._common import add_config, add_format, finish, format_default, settings
 from devkit.errors import DevkitError
@@ -13,6 +13,8 @@ from devkit.record import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
+# read at most this much of a message file: git's scissors line (`git commit -v`) must lie within
+MESSAGE_LIMIT = 8 * files.MiB
 
 FAST_OPTIONS = {
     "positional": "file",
@@ -77,15 +79,15 @@ def run(args: argparse.Namespace) -> int:
             "nothing to check: give a message file, -m TEXT or --range A..B",
             "In a commit-msg hook git passes the file: `devkit check commit .git/COMMIT_EDITMSG`.",
         )
+    complete = True
     try:
-        with open(args.file, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise DevkitError(f"cannot read the message file {args.file}: {exc.strerror}") from None
+        data = files.read_regular(args.file, "the message file", MESSAGE_LIMIT)
+    except files.TooLarge as exc:  # a `git commit -v` diff: what matters lies above the scissors
+        data, complete = exc.head, False
 
-    def ask_git() -> str:  # git is asked (and imported) only when the comment string matters
+    def ask_git() -> bytes:  # git is asked (and imported) only when the comment string matters
         from devkit import git
 
         return git.comment_string(os.path.dirname(args.file) or ".")
 
-    return finish([file_report(args.file, data, ask_git, cfg)], args.format)
+    return finish([file_report(args.file, data, ask_git, cfg, complete)], args.format)

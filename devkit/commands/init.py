@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import stat
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -17,7 +17,7 @@ from tomlkit.container import OutOfOrderTableProxy
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import InlineTable
 
-from devkit import __version__, config, git, hooks, resources
+from devkit import __version__, config, files, git, hooks, resources
 from devkit.checks.news import ASSIGN_WORKFLOW
 from devkit.conventions.settings import PRESETS, NewsSettings
 from devkit.errors import ConfigError, DevkitError
@@ -131,6 +131,11 @@ def merge_pyproject(old: str | None, preset: str, root: Path) -> tuple[str, bool
         raise DevkitError(
             f"pyproject.toml is not valid TOML: {exc}", "Fix it, then run `devkit init` again."
         ) from None
+    except RecursionError:
+        raise DevkitError(
+            "pyproject.toml is not valid TOML: arrays or tables nested too deeply",
+            "Flatten the nesting, then run `devkit init` again.",
+        ) from None
     done: list[str] = []
     conflict = False
     if "tool" not in doc:
@@ -210,7 +215,28 @@ def _link_note(root: Path, rel: str) -> str:
     return f"a symlink to {os.readlink(path)}: written there, the link kept"
 
 
+def _outside_link(root: Path, rel: str) -> tuple[str, str] | None:
+    """(folder, where it leads) for the first folder on rel's way that is a symlink out of the
+    repository; None when every folder stays inside."""
+    top = root.resolve()
+    here = root
+    for part in Path(rel).parent.parts:
+        here = here / part
+        if here.is_symlink() and not here.resolve().is_relative_to(top):
+            return here.relative_to(root).as_posix(), os.readlink(here)
+    return None
+
+
 def _change(root: Path, rel: str, old: str | None, new: str, action: str, note: str = "") -> Change:
+    outside = _outside_link(root, rel)
+    if outside:
+        folder, target = outside
+        raise DevkitError(
+            f"{rel}: `{folder}` is a symlink to {target}, outside the repository; "
+            "devkit init writes only inside it, and nothing was written",
+            f"Make `{folder}` a folder of the repository (or a link inside it), then run "
+            "`devkit init` again.",
+        )
     link = _link_note(root, rel)
     return Change(rel, action, old, _like(old, new), "; ".join(n for n in (note, link) if n))
 
@@ -254,7 +280,7 @@ def plan(root: Path, preset: str, devkit_repo: str, assign_workflow: bool = Fals
     else:
         action = "overwrite" if conflict else "update"
         py = _change(root, "pyproject.toml", old_py, new_py, action, "; ".join(done))
-    towncrier = tomllib.loads(new_py).get("tool", {}).get("towncrier", {})
+    towncrier = files.parse_toml(new_py, "pyproject.toml").get("tool", {}).get("towncrier", {})
     directory = _inside(root, str(towncrier.get("directory", "changes")))
     types = (
         tuple(
@@ -309,16 +335,39 @@ def _ask(question: str, default: bool) -> bool:
 
 
 def _write(root: Path, change: Change) -> None:
-    """Atomically, through a symlink (the link is kept), with the file's mode kept."""
+    """Atomically, through a symlink (the link is kept), with the file's mode kept; a failure
+    leaves no temp file."""
     target = root / change.path
     if target.is_symlink():
         target = target.resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.devkit-tmp")
-    tmp.write_bytes(change.new.encode("utf-8"))
-    if target.exists():
-        os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
-    os.replace(tmp, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(change.new.encode("utf-8"))
+        if target.exists():
+            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
+        os.replace(tmp, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_all(root: Path, todo: list[Change]) -> None:
+    """Each file in turn; a failure names the file, and what was written before it."""
+    written: list[str] = []
+    for c in todo:
+        try:
+            _write(root, c)
+        except OSError as exc:
+            done = f"wrote {', '.join(written)}; " if written else "nothing was written; "
+            raise DevkitError(
+                f"cannot write {c.path}: {exc.strerror}; {done}"
+                f"not written: {', '.join(x.path for x in todo[len(written) :])}",
+                "Fix the permissions, then run `devkit init` again (it writes what is missing).",
+            ) from None
+        written.append(c.path)
+        print(f"wrote {c.path}")
 
 
 def _root(directory: str) -> Path:
@@ -364,10 +413,7 @@ def run(args: argparse.Namespace) -> int:
     for c in overwrites:
         if not args.force and not _ask(f"Overwrite {c.path}?", False):
             skipped.append(c.path)
-    for c in todo:
-        if c.path not in skipped:
-            _write(root, c)
-            print(f"wrote {c.path}")
+    _write_all(root, [c for c in todo if c.path not in skipped])
     for path in skipped:
         print(f"kept {path} (not overwritten)")
     if not args.install_hooks:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import stat
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
-from devkit import git, history, towncrier_config
+from devkit import files, git, history, towncrier_config
 from devkit.commands._common import add_config, add_pr, pr_number, settings
 from devkit.conventions.fragment_rules import (
     FragmentName,
@@ -20,9 +20,12 @@ from devkit.conventions.fragment_rules import (
     is_exempt,
     parse_name,
 )
+from devkit.conventions.message import as_bytes
 from devkit.conventions.settings import Settings
 from devkit.conventions.suggest import did_you_mean
-from devkit.errors import DevkitError
+from devkit.errors import ConfigError, DevkitError
+
+ENTRY_LIMIT = files.MiB  # a fragment's text: one line for users, never megabytes
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
@@ -81,7 +84,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def new(args: argparse.Namespace) -> int:
-    root, cfg, news = _load(args)
+    _, cfg, news = _load(args)
     fc = news.fragments
     if args.type not in fc.types:
         guess = did_you_mean(args.type, fc.types)
@@ -89,10 +92,9 @@ def new(args: argparse.Namespace) -> int:
             f"`{args.type}` is not a fragment type; the towncrier config has: {', '.join(fc.types)}",
             f"Did you mean `{guess}`?" if guess else "",
         )
-    text = sys.stdin.read() if args.text == "-" else args.text
-    if text is None:
+    if args.text is None:
         raise DevkitError('give the entry\'s text: devkit news new TYPE "What changed, for users"')
-    text = text.strip() + "\n"
+    text = _entry_text(args.text).strip() + "\n"
     if args.pr is not None:
         name = canonical(str(args.pr), args.type, fc)
         counter = 0
@@ -110,13 +112,46 @@ def new(args: argparse.Namespace) -> int:
     problems = [v for v in check_content(path, text.encode(), cfg.news) if v.severity == "error"]
     if problems:
         raise DevkitError(f"not written: {problems[0].message}", problems[0].hint)
-    news.fragment_dir.mkdir(parents=True, exist_ok=True)
+    _write_fragment(news, name, text)
+    print(f"wrote {path}")
+    return 0
+
+
+def _entry_text(given: str) -> str:
+    """The entry as the user gave it (`-`: standard input, bounded), which must be UTF-8: the
+    fragment is written as UTF-8 and towncrier reads it so."""
+    if given == "-":
+        data = sys.stdin.buffer.read(ENTRY_LIMIT + 1)
+        if len(data) > ENTRY_LIMIT:
+            raise DevkitError(f"the entry on standard input is longer than {ENTRY_LIMIT} bytes")
+        where = "standard input"
+    else:
+        data, where = as_bytes(given), "the entry's text"
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DevkitError(
+            f"{where} is not valid UTF-8 (byte {exc.start})", "Give the text as UTF-8."
+        ) from None
+
+
+def _write_fragment(news: towncrier_config.NewsConfig, name: str, text: str) -> None:
+    """Write one fragment through a temp file in its directory (made when missing)."""
+    path = f"{news.fragments.directory}/{name}"
     target = news.fragment_dir / name
     tmp = target.with_name(f".{name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
-    print(f"wrote {target.relative_to(root)}")
-    return 0
+    try:
+        if not towncrier_config.fragment_dir_exists(news):
+            news.fragment_dir.mkdir(parents=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise DevkitError(
+            f"cannot write {path}: {exc.strerror}",
+            f"Make `{news.fragments.directory}/` writable, then run it again.",
+        ) from None
 
 
 def co_author(value: str) -> str:
@@ -129,9 +164,9 @@ def co_author(value: str) -> str:
 def assign(args: argparse.Namespace) -> int:
     root, cfg, news = _load(args)
     fc = news.fragments
-    if not news.fragment_dir.is_dir():
+    if not towncrier_config.fragment_dir_exists(news):
         raise DevkitError(f"there is no fragment directory {fc.directory}/")
-    names = sorted(os.listdir(news.fragment_dir))
+    names = [n for n in _listdir(news) if _is_regular(news.fragment_dir / n)]
     if args.base:
         history.resolve(
             args.base,
@@ -165,10 +200,10 @@ def assign(args: argparse.Namespace) -> int:
                 "Merge the entries, or remove the old fragment.",
             )
     lines = [f"{fc.directory}/{src} -> {fc.directory}/{dst}" for src, dst in plan]
-    for (src, dst), line in zip(plan, lines, strict=True):
+    if not args.dry_run:
+        _rename_all(news, plan)
+    for line in lines:
         print(line)
-        if not args.dry_run:
-            os.rename(news.fragment_dir / src, news.fragment_dir / dst)
     if args.commit and not args.dry_run:
         paths = [f"{fc.directory}/{n}" for pair in plan for n in pair]
         for cmd in (
@@ -190,20 +225,68 @@ def assign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listdir(news: towncrier_config.NewsConfig) -> list[str]:
+    try:
+        return sorted(os.listdir(news.fragment_dir))
+    except OSError as exc:
+        raise DevkitError(
+            f"cannot read the fragment directory {news.fragments.directory}/: {exc.strerror}",
+            "Make it readable (e.g. `chmod u+rx`).",
+        ) from None
+
+
+def _is_regular(path: Path) -> bool:
+    """A regular file itself (not a folder, not a link): what a placeholder fragment is."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _rename_all(news: towncrier_config.NewsConfig, plan: list[tuple[str, str]]) -> None:
+    """Every rename of the plan, or none: a failure puts back the ones already done."""
+    done: list[tuple[str, str]] = []
+    for src, dst in plan:
+        try:
+            os.rename(news.fragment_dir / src, news.fragment_dir / dst)
+        except OSError as exc:
+            undone = [s for s, d in reversed(done) if not _renamed_back(news, d, s)]
+            state = (
+                "nothing was renamed"
+                if not undone
+                else "could not put back "
+                + ", ".join(f"{news.fragments.directory}/{s}" for s in undone)
+            )
+            raise DevkitError(
+                f"cannot rename {news.fragments.directory}/{src}: {exc.strerror}; {state}",
+                f"Make `{news.fragments.directory}/` writable, then run it again.",
+            ) from None
+        done.append((src, dst))
+
+
+def _renamed_back(news: towncrier_config.NewsConfig, now: str, was: str) -> bool:
+    try:
+        os.rename(news.fragment_dir / now, news.fragment_dir / was)
+        return True
+    except OSError:
+        return False
+
+
 def _project_version(root: Path) -> str:
     try:
-        data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-        return str(data.get("project", {}).get("version") or "Unreleased")
-    except (OSError, tomllib.TOMLDecodeError):
+        data = files.read_toml(root / "pyproject.toml")
+    except ConfigError:
         return "Unreleased"
+    project = data.get("project")
+    return str((project.get("version") if isinstance(project, dict) else None) or "Unreleased")
 
 
 def _refuse_special_files(news: towncrier_config.NewsConfig) -> None:
     """towncrier opens every entry of the fragment directory: a FIFO (or a link to one) would make
     it wait forever."""
-    if not news.fragment_dir.is_dir():
+    if not towncrier_config.fragment_dir_exists(news):
         return
-    for name in sorted(os.listdir(news.fragment_dir)):
+    for name in _listdir(news):
         try:
             mode = os.stat(news.fragment_dir / name).st_mode
         except OSError:
@@ -246,19 +329,27 @@ def _placeholders_note(news: towncrier_config.NewsConfig, cfg: Settings) -> str:
     """towncrier drops unnumbered fragments (fix.md) from its draft: list them instead."""
     fc = news.fragments
     rows = []
-    if news.fragment_dir.is_dir():
-        for name in sorted(os.listdir(news.fragment_dir)):
+    if towncrier_config.fragment_dir_exists(news):
+        for name in _listdir(news):
             parsed = parse_name(name, fc)
             if is_exempt(name, fc, cfg.news) or not isinstance(parsed, FragmentName):
                 continue
             if parsed.placeholder and (news.fragment_dir / name).is_file():
-                text = (news.fragment_dir / name).read_text(encoding="utf-8", errors="replace")
+                text = _read_fragment(news, name)
                 kind = news.type_names.get(parsed.type, parsed.type)
                 rows.append(f"- {kind}: {' '.join(text.split())} ({fc.directory}/{name})")
     if not rows:
         return ""
     head = "\nNot numbered yet (left out above; `devkit news assign N` numbers them):\n\n"
     return head + "\n".join(rows) + "\n"
+
+
+def _read_fragment(news: towncrier_config.NewsConfig, name: str) -> str:
+    try:
+        data = files.read_regular(news.fragment_dir / name, "the fragment", ENTRY_LIMIT)
+    except files.Unreadable as exc:
+        raise DevkitError(exc.message, "Make it readable (`chmod u+r`).") from None
+    return data.decode("utf-8", errors="replace")
 
 
 def run(args: argparse.Namespace) -> int:

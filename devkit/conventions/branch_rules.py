@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from devkit.conventions.settings import BranchSettings
+from devkit.conventions.settings import MATCH_LIMIT, BranchSettings
 from devkit.conventions.verdict import did_you_mean, violation
 from devkit.violations import Location, Violation
 
@@ -17,10 +17,16 @@ def compile_patterns(settings: BranchSettings) -> list[re.Pattern[str]]:
     return [re.compile(p.replace("{types}", types)) for p in settings.patterns]
 
 
+def _fullmatch(pattern: re.Pattern[str], name: str) -> bool:
+    """A project's pattern over a branch name; a name longer than MATCH_LIMIT never matches."""
+    return len(name) <= MATCH_LIMIT and pattern.fullmatch(name) is not None
+
+
 def is_exempt(name: str, settings: BranchSettings) -> bool:
     # a plain name (`main`) is compared, not compiled: a hook run pays only for real patterns
     return any(
-        p == name if _REGEX_CHARS.isdisjoint(p) else re.fullmatch(p, name) for p in settings.exempt
+        p == name if _REGEX_CHARS.isdisjoint(p) else _fullmatch(re.compile(p), name)
+        for p in settings.exempt
     )
 
 
@@ -48,7 +54,8 @@ def suggest(name: str, settings: BranchSettings) -> str:
     patterns = compile_patterns(settings)
     slug = _slug(rest) or "change"
     for candidate in (f"{guess}/{slug}", f"{guess}/{slug.lower()}"):
-        valid = any(p.fullmatch(candidate) for p in patterns) and not ref_format_problem(candidate)
+        valid = any(_fullmatch(p, candidate) for p in patterns)
+        valid = valid and not ref_format_problem(candidate)
         if candidate != name and valid:
             return candidate
     return ""
@@ -105,14 +112,14 @@ def ref_format_violation(name: str) -> list[Violation]:
 def check_branch(name: str, settings: BranchSettings) -> list[Violation]:
     loc = Location()
     patterns = compile_patterns(settings)
-    if any(p.fullmatch(name) for p in patterns):
+    if any(_fullmatch(p, name) for p in patterns):
         # the form is right; git may still refuse the name (`feat/a..b`, `fix/x.lock`)
         return ref_format_violation(name)
     forms = " or ".join(f"`{f}`" for f in settings.forms) or " or ".join(
         f"`{p}`" for p in settings.patterns
     )
     head, sep, _ = name.partition("/")
-    new = suggest(name, settings)
+    new = suggest(name, settings) if len(name) <= MATCH_LIMIT else ""
     if sep and settings.types and head not in settings.types:
         guess = did_you_mean(head, settings.types)
         hint = (

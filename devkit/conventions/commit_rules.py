@@ -11,7 +11,7 @@ from devkit.conventions.message import (
     visible,
     without_squash_suffix,
 )
-from devkit.conventions.settings import CommitSettings, Pattern
+from devkit.conventions.settings import MATCH_LIMIT, CommitSettings, Pattern
 from devkit.conventions.verdict import did_you_mean, violation
 from devkit.record import TYPE_CHECKING
 from devkit.violations import ERROR, WARNING, Location, Violation
@@ -49,9 +49,14 @@ def _is_bot(author: str) -> bool:
     return "[bot]" in lowered or lowered.startswith(("dependabot", "renovate"))
 
 
+def _fullmatch(pattern: str, value: str, flags: int = 0) -> bool:
+    """A project's regex over value; a value longer than MATCH_LIMIT never matches."""
+    return len(value) <= MATCH_LIMIT and regex().fullmatch(pattern, value, flags) is not None
+
+
 def _matches(value: str, allowed: Pattern, ignore_case: bool) -> bool:
     if isinstance(allowed, str):
-        return regex().fullmatch(allowed, value, regex().I if ignore_case else 0) is not None
+        return _fullmatch(allowed, value, regex().I if ignore_case else 0)
     if not allowed:
         return True
     if ignore_case:
@@ -72,7 +77,7 @@ def _scope_allowed(part: str, s: CommitSettings) -> bool:
         return True
     if part in s.folder_scopes:
         return True
-    return any(regex().fullmatch(p, part) for p in s.scope_patterns)
+    return any(_fullmatch(p, part) for p in s.scope_patterns)
 
 
 def _describe_scopes(s: CommitSettings) -> str:
@@ -348,6 +353,20 @@ def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violati
             and sep == ":"
             and (lines[i].startswith(f"{tok}: ") or lines[i] == f"{tok}:")
         )
+        if tok in ("BREAKING CHANGE", "BREAKING-CHANGE") and lines[i].startswith(f"{tok} #"):
+            # a trailer form git accepts, but the spec's breaking change is `<token>: <description>`
+            out.append(
+                v(
+                    "CM014",
+                    f"`{tok} #` is not a breaking-change footer: it must be written "
+                    f"`{tok}: <description>`",
+                    i,
+                    len(tok) + 1,
+                    f"Describe the break after `{tok}: `; refer to an issue in a footer of its own, "
+                    f"e.g. `Refs #{rest.removeprefix('#')}`.",
+                )
+            )
+            continue
         if exact:
             continued = i + 1 < len(lines) and lines[i + 1] and not footer_match(lines[i + 1])
             if not rest.strip() and not continued:

@@ -52,6 +52,11 @@ def canonical(number: str, type_: str, cfg: FragmentConfig, counter: int = 0) ->
     return ".".join(parts)
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: `²` is a digit to str.isdigit(), and int() refuses it."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_name(name: str, cfg: FragmentConfig) -> FragmentName | tuple[str, str, str]:
     """A fragment name, or (code, message, hint) for a name devkit rejects."""
     types = cfg.types
@@ -66,8 +71,8 @@ def parse_name(name: str, cfg: FragmentConfig) -> FragmentName | tuple[str, str,
     if len(parts) >= 2:
         number, type_ = parts[0], parts[1]
         counter = parts[2] if len(parts) == 3 else "0"
-        if len(parts) <= 3 and counter.isdigit():
-            is_number = number.isdigit() or (
+        if len(parts) <= 3 and _digits(counter):
+            is_number = _digits(number) or (
                 cfg.orphan_prefix and number.startswith(cfg.orphan_prefix)
             )
             if is_number and type_ in types:
@@ -78,7 +83,7 @@ def parse_name(name: str, cfg: FragmentConfig) -> FragmentName | tuple[str, str,
                         f"Rename it to `{canonical(number, type_, cfg, int(counter))}`.",
                     )
                 return FragmentName(
-                    str(int(number)) if number.isdigit() else "", type_, int(counter)
+                    str(int(number)) if _digits(number) else "", type_, int(counter)
                 )
             if is_number and type_ not in types:
                 guess = did_you_mean(type_, types)
@@ -93,7 +98,7 @@ def parse_name(name: str, cfg: FragmentConfig) -> FragmentName | tuple[str, str,
                     hint,
                 )
     # fix-123.md, 123.md, fix.123.md, ...
-    number = re.search(r"\d+", stem)
+    number = re.search(r"[0-9]+", stem)
     type_guess = next(
         (t for t in types if re.search(rf"(?<![a-z]){re.escape(t)}(?![a-z])", stem.lower())), ""
     )

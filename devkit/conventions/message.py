@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 SCISSORS = "------------------------ >8 ------------------------"
 # git's candidates for core.commentChar=auto (builtin/commit.c: adjust_comment_line_char)
 AUTO_COMMENT_CANDIDATES = "#;@!$%^&|:"
+AUTO_COMMENT_BYTES = frozenset(ch.encode() for ch in AUTO_COMMENT_CANDIDATES)
 
 # patterns are strings: re compiles (and caches) each on first use, so a hook run pays only for
 # the ones its message needs (the two every message needs are scanned by hand: compiling them cost
@@ -28,12 +29,14 @@ def regex() -> ModuleType:
 def without_squash_suffix(text: str) -> str:
     """text without GitHub's squash-merge suffix ` (#123)`."""
     start = text.rfind(" (#")
-    if start >= 0 and text.endswith(")") and text[start + 3 : -1].isdigit():
+    digits = text[start + 3 : -1]
+    if start >= 0 and text.endswith(")") and digits.isascii() and digits.isdigit():
         return text[:start]
     return text
 
 
 _ASCII_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_ALNUM_BYTES = frozenset(ch.encode() for ch in _ASCII_ALNUM)
 _TOKEN_CHARS = _ASCII_ALNUM | {"-"}
 
 
@@ -100,73 +103,129 @@ class Message(Record):
 
 
 class DecodeFailure(ValueError):
-    def __init__(self, offset: int) -> None:
-        super().__init__(f"byte {offset} is not valid UTF-8")
+    """Bytes git keeps in the message that devkit cannot take as text: not UTF-8, or a NUL byte.
+    `offset` is 0-based in the original data, `line` 1-based."""
+
+    def __init__(self, offset: int, line: int = 0, nul: bool = False) -> None:
+        super().__init__("a NUL byte" if nul else f"byte {offset} is not valid UTF-8")
         self.offset = offset
+        self.line = line
+        self.nul = nul
 
 
-def decode(data: bytes) -> str:
-    """Decode a message file as git writes it: UTF-8, an optional BOM, CRLF or LF line ends (the
-    same text as `-m` gives: a lone CR is not a line end for git either)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DecodeFailure(exc.start) from None
-    return text.replace("\r\n", "\n")  # a lone CR stays in its line, as git keeps it
+# git's isspace() (ctype.c): space, tab, CR and LF only; never \v, \f or a Unicode space
+GIT_SPACE = b" \t\r"
+_SCISSORS = SCISSORS.encode()
+_BOM = b"\xef\xbb\xbf"
 
 
-def comment_in_template(text: str) -> str | None:
-    """The comment string of git's own scissors line, when the file has one (then git's config
-    need not be asked). The line is not translated, unlike the rest of git's template."""
-    marker = f" {SCISSORS}"
-    for line in text.split("\n"):
-        if line.endswith(marker) and len(line) > len(marker):
-            return line[: -len(marker)]
-    return None
+class Cleaned(Record):
+    """A message after git's clean-up, still bytes: what is left to decode and check."""
+
+    lines: list[bytes]  # kept lines, trailing whitespace removed
+    numbers: list[int]  # each one's 1-based line in the original
+    starts: list[int]  # each one's byte offset in the original
+    cut: bool = False  # the scissors line was found (everything below it was dropped)
+
+    def text(self) -> tuple[list[str], list[int]]:
+        """The kept lines as text (and their line numbers); DecodeFailure when git would keep a NUL
+        byte or bytes that are not UTF-8."""
+        joined = b"\n".join(self.lines)
+        nul = joined.find(b"\0")
+        if nul >= 0:
+            raise self._failure(joined, nul, nul=True)
+        try:
+            text = joined.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self._failure(joined, exc.start) from None
+        return (text.split("\n") if self.lines else []), self.numbers
+
+    def _failure(self, joined: bytes, at: int, nul: bool = False) -> DecodeFailure:
+        index = joined.count(b"\n", 0, at)
+        column = at - (joined.rfind(b"\n", 0, at) + 1)
+        return DecodeFailure(self.starts[index] + column, self.numbers[index], nul)
 
 
-def needs_comment_string(text: str) -> bool:
-    """Whether the comment string changes the result: some line starts with a candidate character."""
-    return any(line[:1] in AUTO_COMMENT_CANDIDATES for line in text.split("\n") if line)
-
-
-def detect_auto_comment(text: str) -> str:
-    """The comment character git chose for core.commentChar=auto, read back from the file."""
-    for line in text.split("\n"):
-        for ch in AUTO_COMMENT_CANDIDATES:
-            if line == f"{ch} {SCISSORS}" or line.startswith(
-                f"{ch} Please enter the commit message"
-            ):
-                return ch
-    return "#"
-
-
-def cleanup(
-    text: str, comment: str | None = "#", scissors: bool = True
-) -> tuple[list[str], list[int]]:
-    """git's `strip` cleanup: drop comments and everything below the scissors line, trailing
-    whitespace, and leading / trailing / repeated blank lines. comment=None keeps comment lines
-    (git's `whitespace` mode, for -m text and for messages already in the repository).
-    Returns the kept lines and, for each, its 1-based line number in the original text."""
-    out: list[str] = []
+def git_cleanup(data: bytes, comment: bytes | None = b"#") -> Cleaned:
+    """git's `strip` clean-up of a message's bytes, before anything is decoded: the scissors line
+    `<comment> ------------------------ >8 ------------------------` and all below it (`git commit -v`
+    writes it; git cuts at it then, and devkit always: the hook cannot see -v), comment lines,
+    trailing whitespace, and leading, trailing and repeated blank lines go (builtin/commit.c,
+    wt_status_locate_end and strbuf_stripspace). comment=None keeps comment lines and the scissors
+    (git's `whitespace` mode: -m text, and messages already in the repository). A UTF-8 BOM at the
+    start is dropped (editors on Windows write one)."""
+    skip = len(_BOM) if data.startswith(_BOM) else 0
+    comment = comment or None  # git refuses an empty comment string
+    scissors = comment + b" " + _SCISSORS if comment is not None else None
+    kept: list[bytes] = []
     numbers: list[int] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if comment is not None:
-            if scissors and line == f"{comment} {SCISSORS}":
+    starts: list[int] = []
+    cut = False
+    pos = skip
+    for number, line in enumerate(data[skip:].split(b"\n"), start=1):
+        start, pos = pos, pos + len(line) + 1
+        if comment is not None and line.startswith(comment):
+            if line == scissors:  # the whole line, LF-ended (a CR or more text: only a comment)
+                cut = True
                 break
-            if line.startswith(comment):
-                continue
-        line = line.rstrip()
-        if not line and (not out or not out[-1]):
             continue
-        out.append(line)
+        line = line.rstrip(GIT_SPACE)
+        if not line and (not kept or not kept[-1]):
+            continue
+        kept.append(line)
         numbers.append(number)
-    while out and not out[-1]:
-        out.pop()
+        starts.append(start)
+    while kept and not kept[-1]:
+        kept.pop()
         numbers.pop()
-    return out, numbers
+        starts.pop()
+    return Cleaned(kept, numbers, starts, cut)
+
+
+def as_bytes(text: str) -> bytes:
+    """text as the bytes it came from: a command-line argument's undecodable bytes come back
+    (surrogateescape), and any other lone surrogate stays invalid UTF-8."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def cleanup(text: str, comment: str | None = "#") -> tuple[list[str], list[int]]:
+    """git_cleanup over text (for callers that hold text): the kept lines and, for each, its 1-based
+    line number in the original text."""
+    cleaned = git_cleanup(as_bytes(text), None if comment is None else as_bytes(comment))
+    return [line.decode("utf-8", "surrogateescape") for line in cleaned.lines], cleaned.numbers
+
+
+def may_have_comments(data: bytes) -> bool:
+    """Whether git's comment string can change the clean-up: some line starts with something other
+    than an ASCII letter or digit. (A comment string that starts with a letter or digit would make
+    git drop ordinary text; a message whose lines all start so is taken as it is, without asking git:
+    the commit-msg hook asks git only for messages that can hold a comment.)"""
+    return any(line[:1] not in _ALNUM_BYTES for line in data.split(b"\n") if line)
+
+
+def auto_comment(data: bytes) -> bytes:
+    """The character git chose for core.commentChar=auto, read back from the file it wrote
+    (builtin/commit.c, adjust_comment_line_char): git writes its own comment block below the message,
+    so the last line that is git's (its scissors line, or a line of the block that is the character
+    alone) names it. Without such a block, git's own rule over the message: `#` when it holds no `#`
+    at all, else the first candidate that starts no line."""
+    lines = data.split(b"\n")
+    for line in reversed(lines):
+        line = line.rstrip(b"\r")
+        if len(line) == 1 and line in AUTO_COMMENT_BYTES:
+            return line
+        if line[:1] in AUTO_COMMENT_BYTES and line[1:] == b" " + _SCISSORS:
+            return line[:1]
+    if b"#" not in data:
+        return b"#"
+    used = {part[:1] for part in data.replace(b"\r", b"\n").split(b"\n")}
+    for ch in AUTO_COMMENT_CANDIDATES:
+        if ch.encode() not in used:
+            return ch.encode()
+    return b"#"  # git refuses to commit: every candidate starts a line
 
 
 def parse_header(header: str) -> Header:

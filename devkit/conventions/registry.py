@@ -148,8 +148,9 @@ RULES: tuple[Rule, ...] = (
         "CM014",
         "breaking-change-token",
         "commit",
-        "The breaking-change footer is written `BREAKING CHANGE:` or `BREAKING-CHANGE:`.",
-        "Conventional Commits rules 12, 15 and 16: it is the one case-sensitive token, followed by `: `.",
+        "The breaking-change footer is written `BREAKING CHANGE: <description>` (or `BREAKING-CHANGE:`).",
+        "Conventional Commits rules 12, 15 and 16: it is the one case-sensitive token, followed by `: ` "
+        "and a description; the ` #` separator of other footers (`Refs #42`) is not allowed for it.",
         "feat: drop v1\n\nBreaking change: the v1 API is gone",
         "feat: drop v1\n\nBREAKING CHANGE: the v1 API is gone",
     ),

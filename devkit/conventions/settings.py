@@ -9,6 +9,9 @@ if TYPE_CHECKING:
 
 # A list setting may also be a single regex string ("list or regex").
 Pattern = tuple[str, ...] | str
+# the longest text a project's regex is matched against: re has no time limit, and no type, scope
+# or branch name is longer (the config's regexes are checked for exponential shapes: devkit.redos)
+MATCH_LIMIT = 256
 
 
 class CommitSettings(Record):

@@ -22,9 +22,14 @@ def distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+# the longest word compared: the edit distance is quadratic, and a 3 MB "type" is no near miss
+MAX_WORD = 64
+
+
 def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
-    """A near-miss suggestion, e.g. `feet` -> `feat`; "" when nothing is close."""
-    if not choices:
+    """A near-miss suggestion, e.g. `feet` -> `feat`; "" when nothing is close (or the word is
+    longer than MAX_WORD characters)."""
+    if not choices or len(word) > MAX_WORD:
         return ""
     lowered = {c.lower(): c for c in choices}
     w = word.lower()

@@ -7,9 +7,10 @@ import pytest
 from devkit.config import build
 from devkit.conventions.commit_rules import check_message
 from devkit.conventions.message import (
+    DecodeFailure,
+    auto_comment,
     cleanup,
-    decode,
-    detect_auto_comment,
+    git_cleanup,
     parse_footers,
     parse_header,
 )
@@ -217,15 +218,16 @@ def test_cleanup_strips_comments_scissors_and_maps_lines() -> None:
 
 def test_cleanup_custom_comment_char_and_auto() -> None:
     text = "feat: x\n\n; Please enter the commit message for your changes.\n; ------------------------ >8 ------------------------\nmore"
-    assert detect_auto_comment(text) == ";"
+    assert auto_comment(text.encode()) == b";"
     assert cleanup(text, ";")[0] == ["feat: x"]
     assert cleanup("#123 is a line\n", ";")[0] == ["#123 is a line"]
 
 
 def test_decode_bom_crlf_and_bad_bytes() -> None:
-    assert decode(b"\xef\xbb\xbffeat: x\r\n\r\nbody\r\n") == "feat: x\n\nbody\n"
-    with pytest.raises(ValueError, match="byte 6"):
-        decode(b"feat: \xff\xfe")
+    lines, numbers = git_cleanup(b"\xef\xbb\xbffeat: x\r\n\r\nbody\r\n", None).text()
+    assert (lines, numbers) == (["feat: x", "", "body"], [1, 2, 3])
+    with pytest.raises(DecodeFailure, match="byte 6"):
+        git_cleanup(b"feat: \xff\xfe", None).text()
 
 
 def test_header_parse_fields() -> None:

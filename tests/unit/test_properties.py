@@ -15,7 +15,7 @@ from devkit.conventions.fragment_rules import (
     check_entry,
     parse_name,
 )
-from devkit.conventions.message import DecodeFailure, cleanup, decode, detect_auto_comment, parse
+from devkit.conventions.message import DecodeFailure, auto_comment, cleanup, git_cleanup, parse
 
 PRESETS = [
     build({}, "", ""),
@@ -81,7 +81,7 @@ messages = st.one_of(st.text(), st.lists(pieces, max_size=30).map("".join))
 @given(messages, st.sampled_from([None, "#", ";", "auto"]), st.sampled_from([None, 1, 2]))
 def test_commit_rules_never_raise(text: str, comment: str | None, parents: int | None) -> None:
     if comment == "auto":
-        comment = detect_auto_comment(text)
+        comment = auto_comment(text.encode("utf-8", "surrogatepass")).decode()
     lines, numbers = cleanup(text, comment)
     parse(lines)
     for s in PRESETS:
@@ -93,7 +93,7 @@ def test_commit_rules_never_raise(text: str, comment: str | None, parents: int |
 @given(st.binary())
 def test_decode_never_raises_anything_but_decode_failure(data: bytes) -> None:
     try:
-        decode(data)
+        git_cleanup(data, None).text()
     except DecodeFailure:
         pass
 
@@ -116,4 +116,64 @@ def test_fragment_rules_never_raise(name: str, data: bytes, kind: str) -> None:
     parse_name(name, FC)
     for s in PRESETS:
         check_entry(Entry(name, kind, data), FC, s.news)
+        check_added([name], FC, s.news, 12)
+
+
+# issue 22: git's clean-up forms, as bytes (what a hook's file holds before anything is decoded)
+byte_pieces = st.sampled_from(
+    [
+        b"feat: x", b"\n", b"\n\n", b"\r\n", b"\r", b"#", b";", b"//", b" ", b"\t", b"\x0b", b"\x0c",
+        b"\0", b"\xe9", b"\xff\xfe", b"\xef\xbb\xbf", "\u3000".encode(), "\u00a0".encode(),
+        b"# ------------------------ >8 ------------------------\n",
+        b"; ------------------------ >8 ------------------------\n",
+        b"BREAKING CHANGE:", b"BREAKING CHANGE #1", b"Refs: 1", b"body",
+    ]
+)  # fmt: skip
+raw_messages = st.one_of(st.binary(max_size=200), st.lists(byte_pieces, max_size=30).map(b"".join))
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw_messages, st.sampled_from([None, b"#", b";", b"//"]))
+def test_git_cleanup_keeps_whole_lines_of_the_original(data: bytes, comment: bytes | None) -> None:
+    cleaned = git_cleanup(data, comment)
+    for line, number, start in zip(cleaned.lines, cleaned.numbers, cleaned.starts, strict=True):
+        end = data.find(b"\n", start)
+        original = data[start : len(data) if end < 0 else end]
+        assert data.count(b"\n", 0, start) == number - 1
+        assert original.rstrip(b" \t\r") == line and line[-1:] not in (b" ", b"\t", b"\r")
+        assert comment is None or not original.startswith(comment)
+    assert all(a or b for a, b in zip(cleaned.lines, cleaned.lines[1:], strict=False))
+    assert not cleaned.lines or (cleaned.lines[0] and cleaned.lines[-1])
+    try:
+        lines, _ = cleaned.text()
+    except DecodeFailure as exc:
+        assert exc.line in cleaned.numbers and 0 <= exc.offset < len(data)
+        assert data[exc.offset : exc.offset + 1] == b"\0" if exc.nul else True
+    else:
+        assert len(lines) == len(cleaned.lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw_messages)
+def test_auto_comment_is_one_of_gits_candidates(data: bytes) -> None:
+    assert auto_comment(data).decode() in "#;@!$%^&|:"
+
+
+digit_like = st.sampled_from(["1", "12", "007", "\u00b2", "\u0661", "\u00bd", "\uff11", "+", "fix",
+                              "feature", "doc", ".", "md", "x"])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(digit_like, min_size=1, max_size=6).flatmap(
+        lambda parts: st.sampled_from([".".join(parts), "".join(parts)])
+    ),
+    st.binary(max_size=40),
+)
+def test_fragment_names_with_digit_like_characters(name: str, data: bytes) -> None:
+    parsed = parse_name(name, FC)
+    number = getattr(parsed, "number", "")
+    assert number == "" or (number.isascii() and number.isdigit())
+    for s in PRESETS:
+        check_entry(Entry(name, "file", data), FC, s.news)
         check_added([name], FC, s.news, 12)

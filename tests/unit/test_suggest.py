@@ -56,3 +56,16 @@ def test_no_difflib_anywhere() -> None:
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, ast.Attribute) and node.attr == "get_close_matches":
                 raise AssertionError(f"{f} uses difflib.get_close_matches")
+
+
+def test_the_compared_word_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22: the edit distance is quadratic; a 3 MB "type" took over 30 s. Counted, not timed."""
+    from devkit.conventions import suggest
+
+    compared: list[int] = []
+    real = suggest.distance
+    monkeypatch.setattr(suggest, "distance", lambda a, b: compared.append(len(a)) or real(a, b))
+    types = ("build", "chore", "feat", "fix", "refactor")
+    assert did_you_mean("q" * 3_000_000, types) == ""
+    assert did_you_mean("feet", types) == "feat"
+    assert compared and max(compared) <= suggest.MAX_WORD

@@ -11,12 +11,11 @@ so `command = "redis-server {{ path('etc/redis.conf') | q }}"` is data, not code
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from devkit import paths
+from devkit import files, paths
 from devkit import schema as s
 from devkit.errors import ConfigError, DevkitError
 from devkit.provision.stack import vartypes
@@ -200,12 +199,7 @@ def load(name: str, groups: tuple[Group, ...], _seen: tuple[str, ...] = ()) -> S
     """Stack `name` with the kinds' `groups` (the registry's: kinds.registry.load_stack)."""
     d = find(name)
     source = str(d / "stack.toml")
-    try:
-        data = tomllib.loads((d / "stack.toml").read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, "", f"invalid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, "", f"cannot read it: {exc}") from None
+    data = files.read_toml(source)
     parent = data.get("stack", {}).get("extends") if isinstance(data.get("stack"), dict) else None
     if parent is None:
         stack = parse(data, d, source, groups)
