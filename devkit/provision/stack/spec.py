@@ -226,6 +226,9 @@ def _mode(value: Any, where: s.Where) -> int:
     return int(value, 8)
 
 
+_mode.show = lambda mode: f'"{mode:04o}"'  # type: ignore[attr-defined]  # in the reference docs
+
+
 def _rel(value: Any, where: s.Where) -> str:
     """a path relative to the base dir (letters, digits, . _ - and /; no `..`)."""
     if not isinstance(value, str) or not _REL.match(value) or ".." in value.split("/"):
