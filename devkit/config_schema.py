@@ -224,7 +224,8 @@ SECTIONS: dict[str, s.Table] = {
             "base",
             s.string(),
             None,
-            "the base ref (default: `--base`, else `GITHUB_BASE_REF`, else the default branch)",
+            "the base when neither `--base` nor `GITHUB_BASE_REF` gives one (default: origin's "
+            "default branch)",
         ),
         s.Key("checks", s.strings(_ci_check), CI_CHECKS, "what `devkit ci` runs"),
         s.Key(
@@ -241,7 +242,13 @@ SECTIONS: dict[str, s.Table] = {
         ),
     ),
     "lint": s.Table(
-        s.Key("base", s.string(), None, "the base ref `devkit lint` compares with"),
+        s.Key(
+            "base",
+            s.string(),
+            None,
+            "what `devkit lint` compares with when `--base` gives nothing (default: origin's "
+            "default branch)",
+        ),
         s.Key(
             "ruff",
             s.string(r"\d+\.\d+\.\d+", 'a ruff version such as "0.14.0"'),

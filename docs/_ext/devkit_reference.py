@@ -166,7 +166,7 @@ def _key_line(key: s.Key, inner: str, preset: dict[str, Any]) -> str:
     elif not nested and key.default not in (None, {}):
         parts.append("default " + _shown(key.check, key.default))
     for name, values in preset.items():
-        if key.name in values:
+        if key.name in values and values[key.name] != key.default:
             parts.append(f"`{name}` preset: " + _shown(key.check, values[key.name]))
     doc = f": {key.doc}" if key.doc else ""
     return f"- {code(key.name)} ({'; '.join(parts)}){doc}"
