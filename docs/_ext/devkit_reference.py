@@ -18,6 +18,7 @@ import argparse
 import json
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from sphinx.application import Sphinx
@@ -363,7 +364,6 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "stack": stack,
     "cli": command_line,
 }
-PAGES: set[str] = set()  # the pages that hold a marker: always read again
 
 
 def fill(app: Sphinx, docname: str, source: list[str]) -> None:
@@ -373,13 +373,16 @@ def fill(app: Sphinx, docname: str, source: list[str]) -> None:
             raise ExtensionError(f"{docname}: no reference generator {m[1]!r}")
         return make()
 
-    if MARKER.search(source[0]):
-        PAGES.add(docname)
-        source[0] = MARKER.sub(generated, source[0])
+    source[0] = MARKER.sub(generated, source[0])
 
 
 def outdated(app: Sphinx, env: Any, added: set[str], changed: set[str], removed: set[str]) -> list:
-    return sorted(PAGES - removed)  # the code may have changed since the last build
+    """The generated pages are read again on every build: the code may have changed since."""
+    return sorted(
+        name
+        for name in env.found_docs - removed
+        if MARKER.search(Path(env.doc2path(name)).read_text(encoding="utf-8"))
+    )
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
