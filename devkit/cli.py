@@ -14,6 +14,7 @@ from devkit.errors import DevkitError, ExitCode
 from devkit.record import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import argparse
     from typing import Any, NoReturn
 
 # (command words) -> (module, one-line summary); a module exposes configure(parser) and run(args) -> int
@@ -149,6 +150,46 @@ def _suggest(words: list[str]) -> str:
     )
 
 
+def _load(path: tuple[str, ...]) -> Any:
+    """The module of command `path`, imported."""
+    module_name = COMMANDS[path][0]
+    try:
+        __import__(module_name)  # what importlib.import_module does, without importing importlib
+        return sys.modules[module_name]
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module_name or module_name.startswith(exc.name + ".")):
+            raise DevkitError(f"`devkit {' '.join(path)}` is not available in this build") from None
+        raise _missing(path, exc) from None
+
+
+def parser() -> argparse.ArgumentParser:
+    """The whole command line as one argparse parser, every command a subparser configured by its
+    module (the reference docs read it). `devkit` itself builds only the parser of the command it
+    runs, so that a hook run imports neither argparse nor the other commands."""
+    import argparse
+
+    top = argparse.ArgumentParser(
+        prog="devkit",
+        description="Conventions checks, one CI step, and dev stacks over SSH.",
+        epilog="Exit codes: 0 clean, 1 violations, 2 usage or config error, 130 interrupted.",
+    )
+    top.add_argument("--version", action="version", version=f"devkit {__version__}")
+    top.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
+    words = top.add_subparsers(title="commands", metavar="COMMAND")
+    groups: dict[str, Any] = {}
+    for path, (_, summary) in _available().items():
+        parent = words
+        if len(path) == 2:
+            if path[0] not in groups:
+                about = GROUPS[path[0]]
+                group = words.add_parser(path[0], help=about, description=about)
+                groups[path[0]] = group.add_subparsers(title="commands", metavar="COMMAND")
+            parent = groups[path[0]]
+        sub = parent.add_parser(path[-1], help=summary, description=summary)
+        _load(path).configure(sub, path)
+    return top
+
+
 def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         sys.stdout.write(_help())
@@ -165,14 +206,8 @@ def _dispatch(argv: list[str]) -> int:
             f"unknown command `{' '.join(w for w in argv[:2] if not w.startswith('-'))}`",
             _suggest(argv[:2]),
         )
-    module_name, summary = COMMANDS[path]
-    try:
-        __import__(module_name)  # what importlib.import_module does, without importing importlib
-        module = sys.modules[module_name]
-    except ModuleNotFoundError as exc:
-        if exc.name and (exc.name == module_name or module_name.startswith(exc.name + ".")):
-            raise DevkitError(f"`devkit {' '.join(path)}` is not available in this build") from None
-        raise _missing(path, exc) from None
+    module = _load(path)
+    summary = COMMANDS[path][1]
     args = fast_parse(rest, module.FAST_OPTIONS) if hasattr(module, "FAST_OPTIONS") else None
     if args is None:
         parser = _parser_class()(prog=f"devkit {' '.join(path)}", description=summary)

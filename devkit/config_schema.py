@@ -12,6 +12,7 @@ from devkit.conventions.settings import PRESETS, BranchSettings, CommitSettings,
 
 
 def _preset(value: Any, where: s.Where) -> str:
+    """one of the presets: "conventional", "backend.ai"."""
     if not isinstance(value, str):
         raise where.fail(f"expected a string, got {type(value).__name__} {value!r}")
     if value not in PRESETS:
@@ -20,11 +21,13 @@ def _preset(value: Any, where: s.Where) -> str:
 
 
 def _branch_pattern(value: str, where: s.Where) -> str:
+    """a regular expression; `{types}` stands for the branch types"""
     s.regex()(value.replace("{types}", "x"), where)
     return value
 
 
 def _auto_or_bool(value: Any, where: s.Where) -> bool | str:
+    """true, false or "auto"."""
     if value == "auto" or isinstance(value, bool):
         return value  # type: ignore[no-any-return]
     raise where.fail(f'expected true, false or "auto", got {type(value).__name__} {value!r}')
@@ -32,48 +35,183 @@ def _auto_or_bool(value: Any, where: s.Where) -> bool | str:
 
 _C = CommitSettings()
 COMMIT = s.Table(
-    s.Key("types", s.strings_or_regex(), _C.types, "a list, or a regex string; [] allows any type"),
-    s.Key("type_case", s.choice("any", "lower"), _C.type_case),
-    s.Key("scopes", s.strings_or_regex(), _C.scopes, "a list or a regex; [] allows any scope"),
-    s.Key("scope_patterns", s.strings(s.regex()), _C.scope_patterns, "regexes, e.g. ticket keys"),
-    s.Key("scope_dirs", s.strings(), _C.scope_dirs, 'folder globs: "src/pkg/*" allows each name'),
-    s.Key("scope_delimiter", s.string(), _C.scope_delimiter),
-    s.Key("scope_required", s.boolean(), _C.scope_required),
-    s.Key("allow_breaking_marker", s.boolean(), _C.allow_breaking_marker),
-    s.Key("header_max_length", s.integer(), _C.header_max_length, "0: no limit"),
-    s.Key("subject_case", s.choice("any", "lower", "upper"), _C.subject_case),
-    s.Key("subject_full_stop", s.boolean(), _C.subject_full_stop),
-    s.Key("body_max_line_length", s.integer(), _C.body_max_line_length),
-    s.Key("squash_suffix", s.boolean(), _C.squash_suffix),
-    s.Key("lenient_header", s.boolean(), _C.lenient_header),
-    s.Key("required_trailers", s.strings(), _C.required_trailers),
-    s.Key("forbidden_trailers", s.strings(), _C.forbidden_trailers),
-    s.Key("allow_merge_commits", s.boolean(), _C.allow_merge_commits),
-    s.Key("allow_revert_commits", s.boolean(), _C.allow_revert_commits),
-    s.Key("allow_fixup_commits", s.boolean(), _C.allow_fixup_commits),
+    s.Key(
+        "types",
+        s.strings_or_regex(),
+        _C.types,
+        "the allowed commit types: a list, or a regex string; [] allows any type (in any script)",
+    ),
+    s.Key("type_case", s.choice("any", "lower"), _C.type_case, "how the type is written"),
+    s.Key(
+        "scopes",
+        s.strings_or_regex(),
+        _C.scopes,
+        "the allowed scopes: a list or a regex; with `scope_patterns` and `scope_dirs` also empty, "
+        "any scope",
+    ),
+    s.Key(
+        "scope_patterns",
+        s.strings(s.regex()),
+        _C.scope_patterns,
+        "regexes a scope may match, e.g. ticket keys `BA-\\d+`",
+    ),
+    s.Key(
+        "scope_dirs",
+        s.strings(),
+        _C.scope_dirs,
+        "folder globs, each folder's name a scope: `src/ai/backend/*` allows manager, agent, ...",
+    ),
+    s.Key(
+        "scope_delimiter",
+        s.string(),
+        _C.scope_delimiter,
+        'what separates several scopes in one header, `fix(api,cli): x` ("" : one scope only)',
+    ),
+    s.Key("scope_required", s.boolean(), _C.scope_required, "every header names a scope"),
+    s.Key(
+        "allow_breaking_marker",
+        s.boolean(),
+        _C.allow_breaking_marker,
+        "the `!` of `feat!: x` is allowed",
+    ),
+    s.Key(
+        "header_max_length",
+        s.integer(),
+        _C.header_max_length,
+        "the longest header, in characters; 0: no limit",
+    ),
+    s.Key(
+        "subject_case",
+        s.choice("any", "lower", "upper"),
+        _C.subject_case,
+        "how the description starts (acronyms such as API always pass)",
+    ),
+    s.Key(
+        "subject_full_stop",
+        s.boolean(),
+        _C.subject_full_stop,
+        "a trailing `.` is allowed (false: it is a violation)",
+    ),
+    s.Key(
+        "body_max_line_length",
+        s.integer(),
+        _C.body_max_line_length,
+        "the longest body line; 0: no limit (lines with a URL, footers and bot commits are exempt)",
+    ),
+    s.Key(
+        "squash_suffix",
+        s.boolean(),
+        _C.squash_suffix,
+        "GitHub's squash-merge suffix ` (#123)` is accepted after the description",
+    ),
+    s.Key(
+        "lenient_header",
+        s.boolean(),
+        _C.lenient_header,
+        "a header whose only fault is the spacing after `:` or an empty description is a warning",
+    ),
+    s.Key(
+        "required_trailers",
+        s.strings(),
+        _C.required_trailers,
+        'trailers every message has, e.g. ["Signed-off-by"]',
+    ),
+    s.Key("forbidden_trailers", s.strings(), _C.forbidden_trailers, "trailers no message has"),
+    s.Key(
+        "allow_merge_commits",
+        s.boolean(),
+        _C.allow_merge_commits,
+        "merge commits (by their parent count) are not checked",
+    ),
+    s.Key(
+        "allow_revert_commits",
+        s.boolean(),
+        _C.allow_revert_commits,
+        'git\'s own `Revert "..."` messages are not checked',
+    ),
+    s.Key(
+        "allow_fixup_commits",
+        s.boolean(),
+        _C.allow_fixup_commits,
+        "git's `fixup!`, `squash!` and `amend!` messages are not checked",
+    ),
 )
 _B = BranchSettings()
 BRANCH = s.Table(
-    s.Key("types", s.strings(), _B.types),
-    s.Key("patterns", s.strings(_branch_pattern), _B.patterns),
-    s.Key("forms", s.strings(), _B.forms),
-    s.Key("exempt", s.strings(s.regex()), _B.exempt),
+    s.Key(
+        "types",
+        s.strings(),
+        _B.types,
+        "the branch types `{types}` stands for (default: the preset's, else the commit types)",
+    ),
+    s.Key(
+        "patterns",
+        s.strings(_branch_pattern),
+        _B.patterns,
+        "regexes a branch name fully matches; `{types}` expands to the branch types",
+    ),
+    s.Key(
+        "forms", s.strings(), _B.forms, "how the patterns read in messages, e.g. `<type>/<slug>`"
+    ),
+    s.Key(
+        "exempt",
+        s.strings(s.regex()),
+        _B.exempt,
+        "regexes of branch names that are never checked (main, release branches, bots)",
+    ),
 )
 _N = NewsSettings()
 NEWS = s.Table(
-    s.Key("single_line", s.boolean(), _N.single_line),
-    s.Key("allow_placeholders", s.boolean(), _N.allow_placeholders),
-    s.Key("require", s.boolean(), _N.require),
-    s.Key("exempt", s.strings(), _N.exempt),
-    s.Key("skip_labels", s.strings(), _N.skip_labels),
-    s.Key("skip_title_prefixes", s.strings(), _N.skip_title_prefixes),
-    s.Key("skip_trigger_labels", s.strings(), _N.skip_trigger_labels),
-    s.Key("assign_workflow", _auto_or_bool, _N.assign_workflow),
+    s.Key("single_line", s.boolean(), _N.single_line, "a fragment is one line, one sentence"),
+    s.Key(
+        "allow_placeholders",
+        s.boolean(),
+        _N.allow_placeholders,
+        "a fragment without a number yet (`fix.md`) is a warning, not an error",
+    ),
+    s.Key(
+        "require",
+        s.boolean(),
+        _N.require,
+        "with a base, the branch must add a fragment (`devkit check news --base`, `devkit ci`)",
+    ),
+    s.Key(
+        "exempt",
+        s.strings(),
+        _N.exempt,
+        "file names in the fragment directory that are not fragments",
+    ),
+    s.Key(
+        "skip_labels",
+        s.strings(),
+        _N.skip_labels,
+        "globs: `devkit ci` skips the fragment check for a pull request with such a label",
+    ),
+    s.Key(
+        "skip_title_prefixes",
+        s.strings(),
+        _N.skip_title_prefixes,
+        "`devkit ci` skips the fragment check for a title with such a type (`release: 26.4.0`)",
+    ),
+    s.Key(
+        "skip_trigger_labels",
+        s.strings(),
+        _N.skip_trigger_labels,
+        "globs: ...and for a run started by adding or removing such a label",
+    ),
+    s.Key(
+        "assign_workflow",
+        _auto_or_bool,
+        _N.assign_workflow,
+        "placeholders are numbered by the news-assign workflow, so a pull request may add them; "
+        '"auto": when `.github/workflows/devkit-news-assign.yml` exists',
+    ),
 )
 CI_CHECKS = ("branch", "commit", "title", "news", "lint")
 
 
 def _ci_check(value: str, where: s.Where) -> str:
+    """one of "branch", "commit", "title", "news", "lint"."""
     if value not in CI_CHECKS:
         raise where.fail(f"unknown check {value!r}", f"Use some of: {', '.join(CI_CHECKS)}.")
     return value
@@ -82,22 +220,59 @@ def _ci_check(value: str, where: s.Where) -> str:
 # the tables the other commands read (validated when they are read: `section`)
 SECTIONS: dict[str, s.Table] = {
     "ci": s.Table(
-        s.Key("base", s.string(), None),
-        s.Key("checks", s.strings(_ci_check), CI_CHECKS),
-        s.Key("deepen", s.boolean(), None),
-        s.Key("commit_severity", s.choice("error", "warning"), "error"),
+        s.Key(
+            "base",
+            s.string(),
+            None,
+            "the base when neither `--base` nor `GITHUB_BASE_REF` gives one (default: origin's "
+            "default branch)",
+        ),
+        s.Key("checks", s.strings(_ci_check), CI_CHECKS, "what `devkit ci` runs"),
+        s.Key(
+            "deepen",
+            s.boolean(),
+            None,
+            "fetch more history when the clone is too shallow (default: on in GitHub Actions)",
+        ),
+        s.Key(
+            "commit_severity",
+            s.choice("error", "warning"),
+            "error",
+            '"warning": commits inside a pull request only warn (the title is what lands)',
+        ),
     ),
     "lint": s.Table(
-        s.Key("base", s.string(), None),
-        s.Key("ruff", s.string(r"\d+\.\d+\.\d+", 'a ruff version such as "0.14.0"'), None),
+        s.Key(
+            "base",
+            s.string(),
+            None,
+            "what `devkit lint` compares with when `--base` gives nothing (default: origin's "
+            "default branch)",
+        ),
+        s.Key(
+            "ruff",
+            s.string(r"\d+\.\d+\.\d+", 'a ruff version such as "0.14.0"'),
+            None,
+            "the ruff to run (default: the project's pin, else devkit's own)",
+        ),
     ),
-    # empty: the generated hooks install monorepo-devkit from the package index (`repo: local`)
-    "init": s.Table(s.Key("devkit_repo", s.string(), "")),
+    "init": s.Table(
+        s.Key(
+            "devkit_repo",
+            s.string(),
+            "",
+            "devkit's repository URL for the hooks `devkit init` writes into "
+            ".pre-commit-config.yaml (empty: a `repo: local` hook that installs monorepo-devkit "
+            "from the package index)",
+        )
+    ),
 }
 
 
 def _rules(value: Any, where: s.Where) -> dict[str, str]:
-    """{code or name: severity} -> {code: severity}."""
+    """a table of rule codes or names, each "error", "warning" or "off"
+
+    {code or name: severity} -> {code: severity}."""
     table = s.mapping(s.choice("error", "warning", "off"))(value, where)
     out = {}
     for name, severity in table.items():
@@ -111,8 +286,8 @@ def _rules(value: Any, where: s.Where) -> dict[str, str]:
 
 
 TOP = s.Table(
-    s.Key("preset", _preset, "conventional"),
-    s.Key("rules", _rules, None, "rule code or name -> error | warning | off"),
+    s.Key("preset", _preset, "conventional", "the defaults every other table starts from"),
+    s.Key("rules", _rules, None, "a rule's severity, by code or name, over the preset's"),
     s.Key("commit", s.anything(), None),
     s.Key("branch", s.anything(), None),
     s.Key("news", s.anything(), None),

@@ -27,6 +27,10 @@ Checks (each call returns a check):
     mapping(check, key=None)      a table of any names, each value checked at `key.NAME` ([hosts.*])
     anything()                    any value (a section validated elsewhere)
 
+Each check says what it accepts, for the reference docs (docs/_ext): `expects(check)` is one phrase
+("a list of strings"), and `table()`, `list_of()` and `mapping()` keep what they hold (`check.keys`,
+`check.item`). A check of one's own says it in its docstring's first line.
+
     from devkit import schema as s
     SERVICE = s.Table(s.Key("command", s.string()), s.Key("port", s.integer(min=1, max=65535), 0))
     STACK = s.Table(
@@ -90,6 +94,20 @@ class Table(tuple):  # type: ignore[type-arg]
         return tuple(k.name for k in self)
 
 
+def _says(check: Check, expects: str, **parts: Any) -> Check:
+    """`check`, with what it accepts written on it (for the reference docs; nothing reads it here)."""
+    check.expects = expects  # type: ignore[attr-defined]
+    for name, value in parts.items():
+        setattr(check, name, value)
+    return check
+
+
+def expects(check: Check) -> str:
+    """What a check accepts, in words: its own, else its docstring's first line."""
+    said = getattr(check, "expects", "") or (check.__doc__ or "").strip().split("\n")[0]
+    return str(said).rstrip(".") or "any value"
+
+
 def _got(value: Any) -> str:
     return f"got {type(value).__name__} {value!r}"
 
@@ -140,7 +158,7 @@ def boolean() -> Check:
             raise where.fail(f"expected true or false, {_got(value)}")
         return value
 
-    return check
+    return _says(check, "true or false")
 
 
 def integer(min: int | None = 0, max: int | None = None) -> Check:
@@ -157,7 +175,7 @@ def integer(min: int | None = 0, max: int | None = None) -> Check:
             raise where.fail(f"expected {expected}, {_got(value)}")
         return value  # type: ignore[no-any-return]
 
-    return check
+    return _says(check, expected)
 
 
 def number(positive: bool = True) -> Check:
@@ -174,7 +192,7 @@ def number(positive: bool = True) -> Check:
             )
         return float(value)
 
-    return check
+    return _says(check, "a positive number" if positive else "a number")
 
 
 def string(pattern: str | None = None, expected: str = "") -> Check:
@@ -187,7 +205,7 @@ def string(pattern: str | None = None, expected: str = "") -> Check:
             )
         return value
 
-    return check
+    return _says(check, expected or (f"a string matching `{pattern}`" if pattern else "a string"))
 
 
 def choice(*options: str) -> Check:
@@ -200,7 +218,7 @@ def choice(*options: str) -> Check:
             )
         return value  # type: ignore[no-any-return]
 
-    return check
+    return _says(check, "one of " + ", ".join(f'"{o}"' for o in options))
 
 
 def _compile(value: str, where: Where) -> None:
@@ -227,7 +245,7 @@ def regex() -> Check:
         _compile(value, where)
         return value
 
-    return check
+    return _says(check, "a regular expression")
 
 
 def strings(item: Check | None = None, expected: str = "a list of strings") -> Check:
@@ -238,7 +256,7 @@ def strings(item: Check | None = None, expected: str = "a list of strings") -> C
             return tuple(item(v, where) for v in value)
         return tuple(value)
 
-    return check
+    return _says(check, expected, item=item)
 
 
 def strings_or_regex() -> Check:
@@ -250,7 +268,7 @@ def strings_or_regex() -> Check:
             return value
         return as_list(value, where)  # type: ignore[no-any-return]
 
-    return check
+    return _says(check, "a list of strings, or a regular expression")
 
 
 def list_of(item: Check) -> Check:
@@ -259,14 +277,14 @@ def list_of(item: Check) -> Check:
             raise where.fail(f"expected a list, {_got(value)}")
         return tuple(item(v, where.index(i)) for i, v in enumerate(value))
 
-    return check
+    return _says(check, "a list", item=item)
 
 
 def table(keys: Table, open: bool = False) -> Check:
     def check(value: Any, where: Where) -> dict[str, Any]:
         return validate(keys, value, where, open=open)
 
-    return check
+    return _says(check, "a table", keys=keys)
 
 
 def mapping(item: Check, key: Check | None = None) -> Check:
@@ -280,8 +298,8 @@ def mapping(item: Check, key: Check | None = None) -> Check:
             out[name] = item(v, where.key(name))
         return out
 
-    return check
+    return _says(check, "a table of names", item=item, key=key)
 
 
 def anything() -> Check:
-    return lambda value, where: value
+    return _says(lambda value, where: value, "any value")

@@ -18,7 +18,8 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
-def _example(rule: Rule, text: str) -> str:
+def example(rule: Rule, text: str) -> str:
+    """A rule's bad or good example as `devkit explain` and the rule reference show it."""
     if rule.kind == "news" and text:
         name, _, content = text.partition("\n")
         return f"{name}:\n    {content or '(empty)'}"
@@ -28,8 +29,8 @@ def _example(rule: Rule, text: str) -> str:
 def text(rule: Rule) -> str:
     out = [f"{rule.code} {rule.name} ({rule.kind})", "", rule.summary, "", "Why: " + rule.why, ""]
     if rule.bad:
-        out += ["Bad:", *("    " + line for line in _example(rule, rule.bad).splitlines()), ""]
-    out += ["Use instead:", *("    " + line for line in _example(rule, rule.good).splitlines()), ""]
+        out += ["Bad:", *("    " + line for line in example(rule, rule.bad).splitlines()), ""]
+    out += ["Use instead:", *("    " + line for line in example(rule, rule.good).splitlines()), ""]
     if rule.options:
         out += ["Options ([tool.devkit] in pyproject.toml): " + ", ".join(rule.options), ""]
     return "\n".join(out)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import docs_examples
 from tests.editloop import testrepo
 from tests.editloop.conftest import (
     HOSTS,
@@ -34,6 +35,13 @@ ALPHA, BETA, COMMON = "src/alpha/server.py", "src/beta/server.py", "src/common/_
 
 def changed(env: Env, host: str = "el1", *more: str) -> subprocess.CompletedProcess[str]:
     return devkit(env.bed, "restart", "--changed", host, "--base-dir", env.bed.base, *more)
+
+
+def shown(env: Env, key: str, host: str, outputs: list[str]) -> None:
+    """The docs' example `key` (docs/how-to/edit-loop.md) shows these outputs, with the test's
+    host as `vm` and its checkout as /root/myproject."""
+    names = {str(checkout(env, host)): "/root/myproject", host: "vm"}
+    docs_examples.compare(key, outputs, names)
 
 
 def test_services_run_from_the_checkout_and_a_second_provision_changes_nothing(env: Env) -> None:
@@ -65,9 +73,10 @@ def test_restart_changed_restarts_only_the_edited_service(env: Env, clean: None)
     after = pids(env, "el1")
     assert after["alpha"] != before["alpha"] and after["beta"] == before["beta"]
     assert answer(env, "el1", "alpha")["answer"] == "alpha-2"
-    r = changed(env)  # once restarted, the edit is older than the process
-    assert r.stdout == "el1: nothing to restart: no service's files changed since it started\n"
+    again = changed(env)  # once restarted, the edit is older than the process
+    assert again.stdout == "el1: nothing to restart: no service's files changed since it started\n"
     assert pids(env, "el1") == after
+    shown(env, "edit-restart-changed", "el1", [r.stdout, again.stdout])
 
 
 def test_an_edit_to_the_shared_package_restarts_every_service(env: Env, clean: None) -> None:
@@ -82,6 +91,7 @@ def test_an_edit_to_the_shared_package_restarts_every_service(env: Env, clean: N
     after = pids(env, "el1")
     assert after["alpha"] != before["alpha"] and after["beta"] != before["beta"]
     assert answer(env, "el1", "alpha")["greeting"] == answer(env, "el1", "beta")["greeting"] == "hi"
+    shown(env, "edit-restart-shared", "el1", [r.stdout])
 
 
 def test_a_note_path_restarts_nothing_and_a_dry_run_restarts_nothing(env: Env, clean: None) -> None:
@@ -95,6 +105,7 @@ def test_a_note_path_restarts_nothing_and_a_dry_run_restarts_nothing(env: Env, c
     ]
     assert pids(env, "el1") == before
     assert answer(env, "el1", "alpha")["page"] == "welcome back"  # served as it is, no restart
+    shown(env, "edit-restart-dry-run", "el1", [r.stdout])
 
 
 def test_a_file_that_does_not_compile_keeps_the_running_service(env: Env, clean: None) -> None:
@@ -107,6 +118,7 @@ def test_a_file_that_does_not_compile_keeps_the_running_service(env: Env, clean:
         f"(pid {before['alpha']}) keeps serving\n"
     )
     assert pids(env, "el1") == before and answer(env, "el1", "alpha")["answer"] == "alpha-1"
+    shown(env, "edit-restart-syntax", "el1", [r.stdout])
     edit(env, "el1", ALPHA, "def broken(:", "")
     r = changed(env)
     assert r.returncode == 0 and "alpha: restarted" in r.stdout
@@ -179,6 +191,7 @@ def test_devkit_watch_runs_a_watcher_while_it_shows_it_when_watch_is_off(
         out, _ = p.communicate(timeout=30)
     assert "the watcher is stopped again" in out
     assert "devkit-watch" not in pids(env, "el1")
+    shown(env, "edit-watch", "el1", ["".join(lines) + out])
 
 
 def test_sync_serves_a_committed_and_an_uncommitted_change(env: Env, tmp_path: Path) -> None:
@@ -195,6 +208,7 @@ def test_sync_serves_a_committed_and_an_uncommitted_change(env: Env, tmp_path: P
     assert lines[0].startswith("el3: pushed feat/answers (1 new commit(s), 2 uncommitted file(s))")
     assert any(ln.startswith("el3: alpha: restarted") for ln in lines)
     assert any(ln.startswith("el3: beta: restarted") for ln in lines)
+    shown(env, "edit-sync", "el3", [r.stdout])
     assert answer(env, "el3", "alpha")["answer"] == "alpha-sync"
     assert answer(env, "el3", "beta")["answer"] == "beta-wip"
     host = checkout(env, "el3")
@@ -224,6 +238,7 @@ def test_sync_refuses_to_overwrite_an_edit_made_on_the_host(env: Env, tmp_path: 
         "  nothing was changed on el3 or here",
     ]
     assert "devkit sync el3 --save-host-edits" in r.stderr
+    shown(env, "edit-sync-refused", "el3", [r.stderr])
     # nothing lost or changed on either side, nothing restarted
     assert (host / BETA).read_text() == host_before and (laptop / BETA).read_text() == laptop_before
     assert (host / "README.md").read_text() == "notes made on the host\n"
@@ -305,6 +320,7 @@ def test_devkit_code_prints_the_command_and_runs_code_where_it_exists(
     r = devkit(env.bed, "code", "el1", "--base-dir", env.bed.base)
     assert r.returncode == 0, r.stderr
     assert f"code --remote ssh-remote+el1 {checkout(env, 'el1')}\n" in r.stdout
+    shown(env, "edit-code", "el1", [r.stdout])
     # a stand-in for VS Code's `code` command (VS Code cannot run here): it records its arguments
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

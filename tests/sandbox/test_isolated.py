@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from devkit.sandbox import rootfs
+from tests import docs_examples
 from tests.sandbox.conftest import RELEASES
 from tests.ssh.conftest import Bed, devkit, ssh
 
@@ -85,6 +86,7 @@ def test_list_shows_release_address_and_state(bed: Bed) -> None:
     rows = {ln.split()[0]: ln.split() for ln in r.stdout.splitlines()[1:]}
     for name, release in RELEASES.items():
         assert rows[name] == [name, "full", release, f"root@{box(bed, name)['address']}", "running"]
+    docs_examples.compare("sandbox-list", [r.stdout])  # docs/how-to/sandbox-hosts.md
     # the user's ssh config Includes devkit's one file, which includes the sandboxes' snippets
     state = bed.env["DEVKIT_STATE_DIR"]
     assert (

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests import docs_examples
 from tests.e2e.checks import ROOT, exposed, login_script, phases
 from tests.sandbox.conftest import RELEASES
 from tests.ssh.conftest import Bed, devkit, failed, ssh
@@ -33,6 +34,19 @@ KERNELS = {
     "tx": ("lablup/python:3.13-debian13", "local"),
 }
 KERNEL_LABEL = "label=ai.backend.kernel-id"
+
+
+def summary(text: str) -> dict[str, str]:
+    """Each host's outcome, from a provision's summary lines (`  HOST  changed (57 ops)  133.0s`)."""
+    return dict(re.findall(r"^  (\S+)  +(changed|unchanged|FAILED|INTERRUPTED)\b", text, re.M))
+
+
+def changed_ops(text: str) -> dict[str, set[tuple[str, str]]]:
+    """Each host's changed ops, from a provision's progress lines (`HOST: ID ACTION: changed`)."""
+    ops: dict[str, set[tuple[str, str]]] = {}
+    for host, op, action in re.findall(r"^(\S+): (\S+) (\S+): changed$", text, re.M):
+        ops.setdefault(host, set()).add((op, action))
+    return ops
 
 
 def engine_can_raise_rlimits() -> bool:
@@ -92,14 +106,12 @@ def test_backendai_23_09_on_bookworm_and_the_current_line_on_trixie_in_one_run(b
     out = ROOT / ".cache" / "lines-timings.txt"
     with phases("backend.ai 23.9.10 on bookworm, 26.x on trixie: phase timings", out) as phase:
         with phase("provision both in parallel (one run)"):
-            r = devkit(bed, "provision", *hosts, *conf, "--format", "json", timeout=1800, env=env)
-            assert r.returncode == 0, failed(r.stdout) + r.stderr
-            results = {h["host"]: h["status"] for h in json.loads(r.stdout)["hosts"]}
-            assert results == dict.fromkeys(hosts, "changed"), r.stdout
-            ops = {
-                h["host"]: {(o["id"], o["action"]) for o in h["ops"]}
-                for h in json.loads(r.stdout)["hosts"]
-            }
+            # as people read it: the tutorial's main job shows this run's trixie host (the docs'
+            # example main-job, docs/tutorial/dev-stack.md)
+            first = devkit(bed, "provision", *hosts, *conf, timeout=1800, env=env)
+            assert first.returncode == 0, first.stdout + first.stderr
+            assert summary(first.stdout) == dict.fromkeys(hosts, "changed"), first.stdout
+            ops = changed_ops(first.stdout)
             for name in hosts:
                 assert {("image:python", "build"), ("image:python", "register")} <= ops[name]
             # the 23.09 agent needs devkit's hook where rlimits cannot be raised; 26.x caps its own
@@ -227,10 +239,13 @@ def test_backendai_23_09_on_bookworm_and_the_current_line_on_trixie_in_one_run(b
                 assert row == f"{registry}/{tag}|{image[name]}", row
 
         with phase("run --rm print(6*7) on each line"):
+            said = {}
             for name in hosts:
-                r = on(name, "backend.ai run --rm -c 'print(6*7)' python")
+                # as a terminal shows it: the CLI's progress (standard error) around the answer
+                r = on(name, "PYTHONUNBUFFERED=1 backend.ai run --rm -c 'print(6*7)' python 2>&1")
                 assert r.returncode == 0, r.stdout + r.stderr
                 assert "42" in r.stdout.splitlines(), r.stdout + r.stderr
+                said[name] = r.stdout
                 no_kernel_left(name)
 
         with phase("the current line: session create -> RUNNING"):
@@ -261,9 +276,11 @@ def test_backendai_23_09_on_bookworm_and_the_current_line_on_trixie_in_one_run(b
             assert status in ("TERMINATING", "TERMINATED"), status
 
         with phase("second provision changes nothing"):
-            r = devkit(bed, "provision", *hosts, *conf, "--format", "json", env=env)
-            assert r.returncode == 0, failed(r.stdout) + r.stderr
-            assert [h["status"] for h in json.loads(r.stdout)["hosts"]] == ["unchanged"] * 2
+            again = devkit(bed, "provision", *hosts, *conf, env=env)
+            assert again.returncode == 0, again.stdout + again.stderr
+            assert summary(again.stdout) == dict.fromkeys(hosts, "unchanged"), again.stdout
+            outputs = [first.stdout, said["tx"], again.stdout]
+            docs_examples.compare("main-job", outputs, {"tx": "sandbox"})
             for name in hosts:  # the same image, not built again
                 tag = KERNELS[name][0]
                 r = on(name, f"docker image inspect --format '{{{{.Id}}}}' {tag}")
@@ -277,6 +294,7 @@ def test_backendai_23_09_on_bookworm_and_the_current_line_on_trixie_in_one_run(b
             assert "/usr/bin/python3 is Python 3.11." in r.stdout, r.stdout
             assert "it needs Python 3.13" in r.stdout and "--release trixie" in r.stdout, r.stdout
             assert "Traceback" not in r.stdout + r.stderr
+            docs_examples.compare("lines-refused", [r.stdout])  # docs/backend.ai/release-lines.md
             again = devkit(bed, "provision", "bw", *conf, "--format", "json", env=env)
             assert json.loads(again.stdout)["hosts"][0]["status"] == "unchanged", again.stdout
     # the session's finalizer brings both sandboxes down, the stacks in them with them

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import docs_examples
 from tests.ssh.conftest import Bed, children, cut, devkit, failed, sandbox_pid, ssh
 
 pytestmark = [pytest.mark.ssh, pytest.mark.root]
@@ -28,6 +29,10 @@ def base(bed: Bed, host: str) -> Path:
     return Path(bed.base.replace("{host}", host))
 
 
+# the docs (docs/how-to/provision-hosts.md) call the test's hosts vm1 to vm3
+VMS = {"h1": "vm1", "h2": "vm2", "h3": "vm3"}
+
+
 def test_sandbox_login_with_the_real_ssh_client_and_verified_host_key(
     bed: Bed, hosts3: list[str]
 ) -> None:
@@ -39,6 +44,7 @@ def test_sandbox_login_with_the_real_ssh_client_and_verified_host_key(
 def test_ssh_config_block_logs_in_with_plain_openssh(bed: Bed, hosts3: list[str]) -> None:
     r = devkit(bed, "ssh-config", "h2")
     assert r.returncode == 0, r.stderr
+    docs_examples.compare("ssh-config", [r.stdout], VMS)
     assert "LocalForward 8101 127.0.0.1:8101" in r.stdout and "UserKnownHostsFile" in r.stdout
     f = bed.dir / "vscode_ssh_config"
     f.write_text(r.stdout)
@@ -77,6 +83,7 @@ def test_three_hosts_in_parallel_all_healthy(
     secret = base(bed, "h1") / "secrets" / "postgres_password"
     assert secret.stat().st_mode & 0o777 == 0o600
     assert secret.read_text().strip() not in provisioned.stdout + provisioned.stderr
+    docs_examples.compare("provision-three-hosts", [provisioned.stdout], VMS)
 
 
 def test_second_run_changes_nothing(
@@ -125,15 +132,19 @@ def test_operate_against_the_real_supervisord(
     bed: Bed, provisioned: subprocess.CompletedProcess[str]
 ) -> None:
     args = ("h2", "--base-dir", bed.base)
-    r = devkit(bed, "stop", *args[:1], "redis", *args[1:])
-    assert r.returncode == 0 and "stopped" in r.stdout, r.stdout + r.stderr
+    stop = devkit(bed, "stop", *args[:1], "redis", *args[1:])
+    assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stdout + stop.stderr
     st = {s["service"]: s for s in status(bed, "h2")["services"]}
     assert st["redis"]["state"] == "STOPPED" and st["redis"]["healthy"] is False
-    assert devkit(bed, "status", *args).returncode == 1
-    assert devkit(bed, "start", *args[:1], "redis", *args[1:]).returncode == 0
+    table = devkit(bed, "status", *args)
+    assert table.returncode == 1
+    start = devkit(bed, "start", *args[:1], "redis", *args[1:])
+    assert start.returncode == 0
     old = pids(bed, "h2")
     r = devkit(bed, "restart", *args)
     assert r.returncode == 0, r.stderr
+    outputs = [stop.stdout, table.stdout, start.stdout, r.stdout]
+    docs_examples.compare("operate", outputs, VMS)
     new = pids(bed, "h2")
     assert all(new[s] != old[s] for s in old)
     deadline = time.monotonic() + 30

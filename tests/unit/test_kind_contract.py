@@ -35,6 +35,12 @@ def test_every_kind_spells_every_hook(kind) -> None:
         assert len(inspect.signature(fn).parameters) == arity, f"{kind.__name__}.{name}"
     assert kind.STAGE in (base.SOURCE, base.LATER)
     assert kind.GROUP is None or kind.GROUP.key
+    if kind.GROUP is not None:  # what the stack.toml reference (docs/) shows of its group
+        schema = kind.GROUP.schema
+        assert kind.GROUP.doc, f"{kind.__name__}: its group says nothing about itself"
+        assert hasattr(schema, "keys") or hasattr(getattr(schema, "item", None), "keys"), (
+            f"{kind.__name__}: its group's schema is not a table, a list or tables by name"
+        )
     assert all(callable(fn) for fn in kind.REMOTE) and kind.collect in kind.REMOTE
 
 

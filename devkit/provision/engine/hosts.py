@@ -49,28 +49,54 @@ class ProvisionSettings(NamedTuple):
 
 
 PROVISION = s.Table(
-    s.Key("stack", s.string(), DEFAULT_STACK),
-    s.Key("hosts", s.strings(), ()),
-    s.Key("parallel", s.integer(min=1), 8),
-    s.Key("connect_timeout", s.number(), 10.0),
-    s.Key("command_timeout", s.number(), 600.0),
-    s.Key("images", s.strings(), ()),
-    s.Key("manager", s.string(), ""),
-    s.Key("manager_agent", s.boolean(), True),
-    s.Key("vars", s.mapping(s.anything()), {}),  # every host's; a host's own vars win
+    s.Key(
+        "stack", s.string(), DEFAULT_STACK, "the stack: a built-in name or a folder with stack.toml"
+    ),
+    s.Key(
+        "hosts",
+        s.strings(),
+        (),
+        "the hosts `devkit provision` acts on with none named (none: the sandbox host)",
+    ),
+    s.Key("parallel", s.integer(min=1), 8, "hosts provisioned at a time"),
+    s.Key("connect_timeout", s.number(), 10.0, "seconds to wait for SSH"),
+    s.Key("command_timeout", s.number(), 600.0, "seconds any one remote command may take"),
+    s.Key(
+        "images",
+        s.strings(),
+        (),
+        "registry images every agent host pulls instead of the built kernel image (23.09 only)",
+    ),
+    s.Key(
+        "manager",
+        s.string(),
+        "",
+        "a cluster: the manager host; every other host runs only an agent",
+    ),
+    s.Key("manager_agent", s.boolean(), True, "the manager host runs an agent too"),
+    s.Key(
+        "vars",
+        s.mapping(s.anything()),
+        {},
+        "stack variables for every host; a host's own `vars` win",
+    ),
 )
 
 
 def _sandbox_name(value: Any, where: s.Where) -> str:
+    """a sandbox's name: lowercase letters, digits and -, starting with a letter, up to 31."""
     if not isinstance(value, str) or not valid_sandbox_name(value):
         raise where.fail(f"{value!r} is not a sandbox name", f"Use {SANDBOX_NAME_RULE}.")
     return value
 
 
-SANDBOX = s.Table(s.Key("name", _sandbox_name, "sandbox"))
+SANDBOX = s.Table(
+    s.Key("name", _sandbox_name, "sandbox", "the sandbox host used when no host is named")
+)
 
 
 def _base_dir(value: Any, where: s.Where) -> str:
+    """a folder of its own on the host: absolute or ~/..., not a system folder nor a home."""
     if not isinstance(value, str):
         raise where.fail(f"expected a string, got {value!r}")
     problem = layout.base_dir_problem(value) if value else ""
@@ -80,10 +106,16 @@ def _base_dir(value: Any, where: s.Where) -> str:
 
 
 HOST = s.Table(
-    s.Key("address", s.string(), ""),
-    s.Key("stack", s.string(), ""),
-    s.Key("base_dir", _base_dir, ""),
-    s.Key("vars", s.mapping(s.anything()), {}),
+    s.Key("address", s.string(), "", "`[user@]host[:port]` (default: the table's name)"),
+    s.Key("stack", s.string(), "", "this host's stack (default: `[tool.devkit.provision] stack`)"),
+    s.Key(
+        "base_dir",
+        _base_dir,
+        "",
+        "where the stack's state lives on the host, `{host}` replaced by its name (default: "
+        "/var/lib/devkit/STACK as root, else ~/.devkit/STACK; a sandbox's in a folder HOST/)",
+    ),
+    s.Key("vars", s.mapping(s.anything()), {}, "stack variables for this host"),
 )
 
 

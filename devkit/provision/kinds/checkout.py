@@ -69,21 +69,43 @@ class CheckoutSpec(NamedTuple):
 
 
 CHECKOUT = s.Table(
-    s.Key("source", s.string()),
-    s.Key("path", s.string()),
-    s.Key("venv", s.string(), ""),
-    s.Key("requirements", s.string(), "requirements.txt"),
-    s.Key("lock", s.string(), "python.lock"),
-    s.Key("fixes", s.strings(), ()),
-    s.Key("lfs_wheels", s.strings(), ()),
+    s.Key(
+        "source",
+        s.string(),
+        doc='template: "pypi" or "none", "URL[@REF]", "PATH[@REF]" (a bundle or repository here)',
+    ),
+    s.Key("path", s.string(), doc="template: where the checkout lives on the host (absolute)"),
+    s.Key("venv", s.string(), "", "template: the dev venv, relative to the checkout (none: empty)"),
+    s.Key("requirements", s.string(), "requirements.txt", "relative to the checkout"),
+    s.Key(
+        "lock",
+        s.string(),
+        "python.lock",
+        "relative to the checkout: Pants' JSON lock or uv's TOML lock",
+    ),
+    s.Key("fixes", s.strings(), (), "templates: pins that replace the lock's (known fixes)"),
+    s.Key(
+        "lfs_wheels",
+        s.strings(),
+        (),
+        "distributions on PyPI that carry the repository's Git LFS files",
+    ),
 )
 
 
+SCHEMA = s.table(CHECKOUT)
+
+
 def _parse_group(value: Any, where: s.Where, dirs: tuple[Path, ...]) -> CheckoutSpec | None:
-    return None if value is None else CheckoutSpec(**s.validate(CHECKOUT, value, where))
+    return None if value is None else CheckoutSpec(**SCHEMA(value, where))
 
 
-GROUP = Group(NAME, _parse_group)
+GROUP = Group(
+    NAME,
+    _parse_group,
+    schema=SCHEMA,
+    doc="where the stack's code comes from when it runs from a checkout, not released wheels",
+)
 
 
 def spec_of(stack: Stack) -> CheckoutSpec | None:

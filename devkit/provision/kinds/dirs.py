@@ -35,12 +35,21 @@ from devkit.provision.stack.spec import DIR, DirSpec, Group, Stack, concat, dir_
 NAME = "dirs"
 
 
+SCHEMA = s.list_of(s.table(DIR))
+
+
 def _parse_group(value: Any, where: s.Where, dirs: tuple[Path, ...]) -> tuple[DirSpec, ...]:
     """[[dirs]]: the stack's own folders under the base dir (a service's are in its table)."""
-    return dir_specs(s.list_of(s.table(DIR))([] if value is None else value, where))
+    return dir_specs(SCHEMA([] if value is None else value, where))
 
 
-GROUP = Group(NAME, _parse_group, merge=concat)
+GROUP = Group(
+    NAME,
+    _parse_group,
+    merge=concat,
+    schema=SCHEMA,
+    doc="the stack's own folders under the base dir (a service's are in its table)",
+)
 
 
 def all_dirs(stack: Stack) -> list[DirSpec]:

@@ -86,6 +86,7 @@ class EditSpec(NamedTuple):
 
 
 def _pattern(value: str, where: s.Where) -> str:
+    """a path inside the checkout: `*` and `?` stay in a folder, `**` crosses folders."""
     if not _PATH.fullmatch(value) or "//" in value:
         raise where.fail(
             f"{value!r} is not a path inside the checkout",
@@ -95,24 +96,42 @@ def _pattern(value: str, where: s.Where) -> str:
 
 
 _PATTERNS = s.strings(_pattern)
-NOTE = s.Table(s.Key("paths", _PATTERNS), s.Key("note", s.string(r".*\S.*", "a sentence")))
-EDIT = s.Table(
-    s.Key("when", s.string(), ""),
-    s.Key("checkout", s.string(r".*\S.*", "a path template"), "{{ source.checkout }}"),
-    s.Key("python", s.string(r".*\S.*", "a path template"), "{{ source.python }}"),
-    s.Key("watch", s.string(), "false"),
-    s.Key("debounce", s.number(), 0.2),
-    s.Key("pythonpath", _PATTERNS, ("src",)),
-    s.Key("vscode", s.boolean(), True),
-    s.Key("restart", s.mapping(_PATTERNS), {}),
-    s.Key("notes", s.list_of(s.table(NOTE)), ()),
+NOTE = s.Table(
+    s.Key("paths", _PATTERNS, doc="checkout paths that restart nothing"),
+    s.Key("note", s.string(r".*\S.*", "a sentence"), doc="what a change there means"),
 )
+EDIT = s.Table(
+    s.Key("when", s.string(), "", "template: the edit loop exists only when this renders truthy"),
+    s.Key(
+        "checkout",
+        s.string(r".*\S.*", "a path template"),
+        "{{ source.checkout }}",
+        "template: the checkout's absolute path on the host",
+    ),
+    s.Key(
+        "python",
+        s.string(r".*\S.*", "a path template"),
+        "{{ source.python }}",
+        "template: the dev venv's interpreter",
+    ),
+    s.Key("watch", s.string(), "false", "template, true or false: run the watcher"),
+    s.Key("debounce", s.number(), 0.2, "seconds of quiet after a save before the watcher acts"),
+    s.Key(
+        "pythonpath", _PATTERNS, ("src",), "what the services import from (VS Code, its terminal)"
+    ),
+    s.Key("vscode", s.boolean(), True, "give the checkout a .vscode/settings.json"),
+    s.Key("restart", s.mapping(_PATTERNS), {}, "service -> the checkout paths that restart it"),
+    s.Key("notes", s.list_of(s.table(NOTE)), (), "paths that restart nothing, and why"),
+)
+
+
+SCHEMA = s.table(EDIT)
 
 
 def _parse_group(data: Any, where: s.Where, dirs: tuple[Path, ...]) -> EditSpec | None:
     if data is None:
         return None
-    v = s.validate(EDIT, data, where)
+    v = SCHEMA(data, where)
     if not v["restart"]:
         raise where.key("restart").fail(
             "no service restarts for any path",
@@ -196,7 +215,14 @@ def watcher_line(python: str, base: str) -> str:
     return f"/bin/sh -c {shlex.quote(LAUNCH)} " + " ".join(shlex.quote(w) for w in words)
 
 
-GROUP = Group(NAME, _parse_group, check=_check_group, finish=_with_watcher)
+GROUP = Group(
+    NAME,
+    _parse_group,
+    check=_check_group,
+    finish=_with_watcher,
+    schema=SCHEMA,
+    doc="the edit loop: which paths of the checkout restart which service",
+)
 
 
 class DEdit(NamedTuple):

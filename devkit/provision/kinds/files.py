@@ -34,9 +34,12 @@ from devkit.provision.stack.spec import FILE, FileSpec, Group, Stack, concat, fi
 NAME = "files"
 
 
+SCHEMA = s.list_of(s.table(FILE))
+
+
 def _parse_group(value: Any, where: s.Where, dirs: tuple[Path, ...]) -> tuple[FileSpec, ...]:
     """[[files]]: the stack's own files (a service's are in its table)."""
-    return file_specs(s.list_of(s.table(FILE))([] if value is None else value, where), where, dirs)
+    return file_specs(SCHEMA([] if value is None else value, where), where, dirs)
 
 
 def all_files(stack: Stack) -> list[FileSpec]:
@@ -63,6 +66,8 @@ GROUP = Group(
     check=_check_group,
     ref="file",
     names=lambda stack: {f.id for f in all_files(stack)},
+    schema=SCHEMA,
+    doc="the stack's own files, rendered from templates (a service's are in its table)",
 )
 
 

@@ -79,37 +79,80 @@ class ImagesSpec(NamedTuple):
 
 
 IMAGE = sch.Table(
-    sch.Key("tag", sch.string(r".+", "an image tag")),
-    sch.Key("alias", sch.string(), ""),
-    sch.Key("release", sch.string(r".+", "a Debian release")),
-    sch.Key("packages", sch.strings(), ()),
-    sch.Key("env", sch.mapping(sch.string(), key=ENV_NAME), {}),
+    sch.Key("tag", sch.string(r".+", "an image tag"), doc="template: the image's tag"),
+    sch.Key("alias", sch.string(), "", "template: the name the stack registers it under"),
+    sch.Key(
+        "release",
+        sch.string(r".+", "a Debian release"),
+        doc="template: the Debian release of its root filesystem",
+    ),
+    sch.Key(
+        "packages",
+        sch.strings(),
+        (),
+        "templates: what debootstrap includes (one that renders empty is dropped)",
+    ),
+    sch.Key(
+        "env",
+        sch.mapping(sch.string(), key=ENV_NAME),
+        {},
+        "templates: its ENV lines",
+    ),
     sch.Key(
         "labels",
         sch.mapping(sch.string(), key=sch.string(r"[A-Za-z0-9][A-Za-z0-9._/-]*", "a label")),
         {},
+        "templates: its LABEL lines",
     ),
-    sch.Key("when", sch.string(), ""),
+    sch.Key("when", sch.string(), "", "template: built only when this renders truthy"),
 )
 IMAGES = sch.Table(
-    sch.Key("engine", sch.string(r".+", "a Docker engine URL")),
-    sch.Key("before", sch.string(), ""),
-    sch.Key("hook_venv", sch.string(), ""),
-    sch.Key("pull", sch.string(), ""),
-    sch.Key("register", sch.string(), ""),
-    sch.Key("verify", sch.string(), "true"),
+    sch.Key(
+        "engine",
+        sch.string(r".+", "a Docker engine URL"),
+        doc="template: the Docker engine (DOCKER_HOST) the images go into",
+    ),
+    sch.Key(
+        "before",
+        sch.string(),
+        "",
+        "the service whose start waits for them (default: after the last service)",
+    ),
+    sch.Key(
+        "hook_venv",
+        sch.string(),
+        "",
+        "where a host whose engine cannot raise rlimits gets the capping hook",
+    ),
+    sch.Key(
+        "pull",
+        sch.string(),
+        "",
+        "template: registry images to pull instead (whitespace-separated references)",
+    ),
+    sch.Key(
+        "register",
+        sch.string(),
+        "",
+        "template: run for each image that is new or changed ($DEVKIT_IMAGE_...)",
+    ),
+    sch.Key("verify", sch.string(), "true", "template: must pass after register"),
     sch.Key(
         "build",
         sch.mapping(sch.table(IMAGE), key=sch.string(r"[a-z][a-z0-9_-]*", "an image name")),
         {},
+        "images built here without a registry, by name",
     ),
 )
+
+
+SCHEMA = sch.table(IMAGES)
 
 
 def _parse_group(value: Any, where: sch.Where, dirs: tuple[Path, ...]) -> ImagesSpec | None:
     if value is None:
         return None
-    v = sch.validate(IMAGES, value, where)
+    v = SCHEMA(value, where)
     build = tuple(ImageSpec(name, **x) for name, x in v["build"].items())
     return ImagesSpec(**{**v, "build": build})
 
@@ -125,7 +168,13 @@ def _check_group(stack: Stack) -> None:
         raise ConfigError(stack.source, "images.before", f"no service {im.before!r}")
 
 
-GROUP = Group(NAME, _parse_group, check=_check_group)
+GROUP = Group(
+    NAME,
+    _parse_group,
+    check=_check_group,
+    schema=SCHEMA,
+    doc="the container images the stack's Docker engine must have, built here or pulled",
+)
 
 
 def pulling(stack: Stack, refs: tuple[str, ...], source: str) -> Stack:

@@ -51,14 +51,34 @@ class ClusterSpec(NamedTuple):
     # exit 0 when every one is alive
 
 
-CLUSTER = sch.Table(sch.Key("waits", sch.strings(), ()), sch.Key("status", sch.string(), ""))
+CLUSTER = sch.Table(
+    sch.Key(
+        "waits",
+        sch.strings(),
+        (),
+        "services an agent host starts once the manager host's run is done",
+    ),
+    sch.Key(
+        "status",
+        sch.string(),
+        "",
+        "template: run on the manager host by `devkit status`; a line per member, exit 0 when "
+        "every one is alive",
+    ),
+)
+SCHEMA = sch.table(CLUSTER)
 
 
 def _parse_cluster(value: Any, where: sch.Where, dirs: tuple[Path, ...]) -> ClusterSpec | None:
-    return None if value is None else ClusterSpec(**sch.validate(CLUSTER, value, where))
+    return None if value is None else ClusterSpec(**SCHEMA(value, where))
 
 
-GROUP = Group("cluster", _parse_cluster)
+GROUP = Group(
+    "cluster",
+    _parse_cluster,
+    schema=SCHEMA,
+    doc="a stack over several hosts, a manager host and agent hosts (the `cluster` variable)",
+)
 
 
 def cluster_of(stack: Stack) -> ClusterSpec | None:

@@ -30,13 +30,13 @@ from devkit.provision.stack import layout
 from devkit.provision.stack.spec import NAME_RULE, SAFE_NAME, Group, Stack
 
 NAME = "secrets"
-SECRET = s.Table(s.Key("length", s.integer(min=8), 32))
+SECRET = s.Table(s.Key("length", s.integer(min=8), 32, "characters"))
+SCHEMA = s.mapping(s.table(SECRET), key=s.string(SAFE_NAME, f"a secret's name: {NAME_RULE}"))
 
 
 def _parse_group(value: Any, where: s.Where, dirs: tuple[Path, ...]) -> dict[str, int]:
     """[secrets] NAME = {length = N}: the secrets the stack generates, with their lengths."""
-    name = s.string(SAFE_NAME, f"a secret's name: {NAME_RULE}")
-    v = s.mapping(s.table(SECRET), key=name)({} if value is None else value, where)
+    v = SCHEMA({} if value is None else value, where)
     return {k: x["length"] for k, x in v.items()}
 
 
@@ -64,6 +64,8 @@ GROUP = Group(
     check=_check_group,
     ref="secret",
     names=lambda stack: set(declared(stack)),
+    schema=SCHEMA,
+    doc="the secrets the stack generates on the host (0600 under the base dir, never printed)",
 )
 
 

@@ -55,20 +55,32 @@ class VenvSpec(NamedTuple):
 
 
 VENV = sch.Table(
-    sch.Key("python", sch.string(), ""),
-    sch.Key("requirements", sch.strings(), ()),
-    sch.Key("constraints", sch.strings(), ()),
-    sch.Key("wheels", WHEELS, ""),
-    sch.Key("python_version", sch.string(), ""),
-    sch.Key("python_hint", sch.string(), ""),
-    sch.Key("check", sch.string(r"[A-Za-z_][\w.]*", "a module name"), ""),
-    sch.Key("when", sch.string(), ""),
+    sch.Key("python", sch.string(), "", "template: its interpreter (default: the stack's)"),
+    sch.Key("requirements", sch.strings(), (), "templates: pip requirements"),
+    sch.Key("constraints", sch.strings(), (), "templates: pip constraints"),
+    sch.Key("wheels", WHEELS, "", "where its wheels come from (default: the stack's `wheels`)"),
+    sch.Key(
+        "python_version",
+        sch.string(),
+        "",
+        'template: the interpreter must be this version (a prefix, "3.11")',
+    ),
+    sch.Key("python_hint", sch.string(), "", "template: what to install when it is not"),
+    sch.Key(
+        "check",
+        sch.string(r"[A-Za-z_][\w.]*", "a module name"),
+        "",
+        "a module the venv must find, else it is made again",
+    ),
+    sch.Key("when", sch.string(), "", "template: the venv exists only when this renders truthy"),
 )
 
 
+SCHEMA = sch.mapping(sch.table(VENV), key=sch.string(SAFE_NAME, f"a venv's name: {NAME_RULE}"))
+
+
 def _parse_group(value: Any, where: sch.Where, dirs: tuple[Path, ...]) -> tuple[VenvSpec, ...]:
-    name = sch.string(SAFE_NAME, f"a venv's name: {NAME_RULE}")
-    v = sch.mapping(sch.table(VENV), key=name)({} if value is None else value, where)
+    v = SCHEMA({} if value is None else value, where)
     return tuple(VenvSpec(k, **x) for k, x in v.items())
 
 
@@ -78,7 +90,13 @@ def specs(stack: Stack) -> tuple[VenvSpec, ...]:
 
 
 GROUP = Group(
-    NAME, _parse_group, merge=concat, ref="venv", names=lambda st: {v.name for v in specs(st)}
+    NAME,
+    _parse_group,
+    merge=concat,
+    ref="venv",
+    names=lambda st: {v.name for v in specs(st)},
+    schema=SCHEMA,
+    doc="Python venvs under the base dir, with pinned requirements",
 )
 
 

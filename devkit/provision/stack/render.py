@@ -548,8 +548,9 @@ def _render_tree(
                 result[k] = v
             except Exception:
                 result[k] = v  # the final pass reports it with its name
-        elif isinstance(v, str):
-            result[k] = render_string(env, v, ctx, f"stack.toml {where}.{k}")
+        elif isinstance(v, str):  # named as the user sets it (stack.toml, --set, a host's vars)
+            name = f"{where}.{k}".removeprefix("vars.")
+            result[k] = render_string(env, v, ctx, f"variable `{name}`")
         else:
             result[k] = v
     return result

@@ -172,6 +172,8 @@ class Group(NamedTuple):
     finish: Callable[[Stack], Stack] = _unchanged  # the outermost stack once loaded
     ref: str = ""  # how services name its items in `uses` ("file" for file:ID), "" for none
     names: Callable[[Stack], set[str]] = lambda stack: set()  # what `ref:NAME` may name
+    schema: s.Check = s.anything()  # the group's TOML, checked (the reference docs read it)
+    doc: str = ""  # what the group is, in one line
 
 
 def find(name: str) -> Path:
@@ -239,12 +241,17 @@ def extend(base: Stack, child: Stack, source: str, groups: tuple[Group, ...]) ->
 
 
 def _mode(value: Any, where: s.Where) -> int:
+    """an octal mode string, as "0644"."""
     if not isinstance(value, str) or not re.fullmatch(r"0?[0-7]{3}", value):
         raise where.fail(f"{value!r} is not an octal mode", 'Write it as "0644".')
     return int(value, 8)
 
 
+_mode.show = lambda mode: f'"{mode:04o}"'  # type: ignore[attr-defined]  # in the reference docs
+
+
 def _rel(value: Any, where: s.Where) -> str:
+    """a path relative to the base dir (letters, digits, . _ - and /; no `..`)."""
     if not isinstance(value, str) or not _REL.fullmatch(value) or ".." in value.split("/"):
         raise where.fail(
             f"{value!r} must be a relative path inside the base dir",
@@ -254,89 +261,174 @@ def _rel(value: Any, where: s.Where) -> str:
 
 
 def _port(value: Any, where: s.Where) -> str:
+    """a port number, or a template string."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise where.fail(f"expected a port number or a template string, got {value!r}")
     return str(value)
 
 
 def _use(value: str, where: s.Where) -> str:
+    """KIND:NAME, as file:ID, secret:NAME or venv:NAME."""
     if not re.fullmatch(r"[a-z]+:[^:\s]+", value):
         raise where.fail(f"{value!r}: expected KIND:NAME, as file:ID, secret:NAME or venv:NAME")
     return value
 
 
 WHEELS = s.choice("auto", "controller", "remote", "")
-DIR = s.Table(s.Key("path", _rel), s.Key("mode", _mode, 0o755), s.Key("owner", s.string(), ""))
+_OWNER = "template: the owning user (empty: the login user)"
+DIR = s.Table(
+    s.Key("path", _rel),
+    s.Key("mode", _mode, 0o755),
+    s.Key("owner", s.string(), "", _OWNER),
+)
 FILE = s.Table(
-    s.Key("id", s.string(), ""),
-    s.Key("template", s.string()),
+    s.Key(
+        "id", s.string(), "", "how `uses` and init steps name it (default: the dest's file name)"
+    ),
+    s.Key("template", s.string(), doc="a Jinja2 template file in the stack's folder"),
     s.Key("dest", _rel),
     s.Key("mode", _mode, 0o640),
-    s.Key("owner", s.string(), ""),
-    s.Key("format", s.choice(*FORMATS, ""), ""),
+    s.Key("owner", s.string(), "", _OWNER),
+    s.Key(
+        "format",
+        s.choice(*FORMATS, ""),
+        "",
+        "how every value in it is escaped (default: by the template's name: .sh .toml .json .yml .ini .py .txt)",
+    ),
 )
 ENV_NAME = s.string(r"[A-Za-z_][A-Za-z0-9_]*", "a name")
 PROGRAM = s.Table(
-    s.Key("command", s.string(r".+", "a command"), doc="every service needs a program command"),
+    s.Key("command", s.string(r".+", "a command"), doc="template: the command supervisord runs"),
     # supervisord reads `environment` as KEY="value" pairs: a key is a plain name
-    s.Key("environment", s.mapping(s.string(), key=ENV_NAME), {}),
-    s.Key("directory", s.string(), ""),
-    s.Key("user", s.string(), ""),
-    s.Key("priority", s.integer(), 100),
-    s.Key("startsecs", s.integer(), 1),
-    s.Key("stopsignal", s.string(), "TERM"),
-    s.Key("stopwaitsecs", s.integer(), 10),
-    s.Key("stopasgroup", s.boolean(), True),
+    s.Key(
+        "environment",
+        s.mapping(s.string(), key=ENV_NAME),
+        {},
+        "templates: its environment variables",
+    ),
+    s.Key("directory", s.string(), "", "template: its working directory"),
+    s.Key("user", s.string(), "", "template: who runs it (empty: the login user)"),
+    s.Key("priority", s.integer(), 100, "supervisord's start order"),
+    s.Key("startsecs", s.integer(), 1, "seconds it must stay up to count as started"),
+    s.Key("stopsignal", s.string(), "TERM", "the signal that stops it"),
+    s.Key("stopwaitsecs", s.integer(), 10, "seconds between the stop signal and SIGKILL"),
+    s.Key(
+        "stopasgroup",
+        s.boolean(),
+        True,
+        "the signal goes to its process group (false for daemons that stop their children, dockerd)",
+    ),
 )
 INIT = s.Table(
     s.Key("id", s.string(r"[A-Za-z0-9._-]+", "letters, digits, . _ -")),
-    s.Key("stage", s.choice("prestart", "poststart"), "poststart"),
-    s.Key("run", s.string(), ""),
-    s.Key("verify", s.string(), "true"),
-    s.Key("unless", s.string(), ""),
-    s.Key("user", s.string(), ""),
-    s.Key("uses", s.strings(), ()),
-    s.Key("recheck", s.boolean(), False),
-    s.Key("when", s.string(), ""),
+    s.Key(
+        "stage",
+        s.choice("prestart", "poststart"),
+        "poststart",
+        "before supervisord runs the service, or once it is healthy",
+    ),
+    s.Key("run", s.string(), "", "template: the shell command that does it"),
+    s.Key("verify", s.string(), "true", "template: must succeed once it ran"),
+    s.Key(
+        "unless",
+        s.string(),
+        "",
+        "template: when it succeeds the step counts as done, and `run` is skipped",
+    ),
+    s.Key("user", s.string(), "", "template: who runs it (empty: the login user)"),
+    s.Key(
+        "uses",
+        s.strings(),
+        (),
+        "file ids or secret:NAME: a change to one runs the step again",
+    ),
+    s.Key(
+        "recheck",
+        s.boolean(),
+        False,
+        "verify it on every run and run it again when that fails (state that lives in a service)",
+    ),
+    s.Key("when", s.string(), "", "template: the step exists only when this renders truthy"),
 )
-PORT = s.Table(s.Key("name", s.string()), s.Key("port", _port), s.Key("forward", s.boolean(), True))
+PORT = s.Table(
+    s.Key("name", s.string(), doc="what the port is, for people (`manager api`)"),
+    s.Key("port", _port),
+    s.Key(
+        "forward",
+        s.boolean(),
+        True,
+        "`devkit ssh-config` forwards it on the HOST-tunnel block",
+    ),
+)
 SERVICE = s.Table(
-    s.Key("packages", s.strings(), ()),
-    s.Key("dirs", s.list_of(s.table(DIR)), ()),
-    s.Key("files", s.list_of(s.table(FILE)), ()),
-    s.Key("secrets", s.strings(), ()),
-    s.Key("uses", s.strings(_use), ()),
-    s.Key("init", s.list_of(s.table(INIT)), ()),
-    s.Key("program", s.table(PROGRAM)),
-    s.Key("health", s.string(), ""),
-    s.Key("ports", s.list_of(s.table(PORT)), ()),
-    s.Key("when", s.string(), ""),
+    s.Key("packages", s.strings(), (), "distribution packages it needs"),
+    s.Key("dirs", s.list_of(s.table(DIR)), (), "its folders under the base dir"),
+    s.Key("files", s.list_of(s.table(FILE)), (), "its config files, rendered from templates"),
+    s.Key("secrets", s.strings(), (), "the [secrets] it reads"),
+    s.Key("uses", s.strings(_use), (), "what else restarts it when it changes"),
+    s.Key("init", s.list_of(s.table(INIT)), (), "one-time steps, each guarded and verified"),
+    s.Key("program", s.table(PROGRAM), doc="how supervisord runs it"),
+    s.Key("health", s.string(), "", "template: a shell command that exits 0 when it answers"),
+    s.Key("ports", s.list_of(s.table(PORT)), (), "what it listens on"),
+    s.Key("when", s.string(), "", "template: the service exists only when this renders truthy"),
 )
 HEAD = s.Table(
-    s.Key("name", s.string(SAFE_NAME, f"a stack's name: {NAME_RULE}"), ""),
-    s.Key("description", s.string(), ""),
-    s.Key("python", s.string(), "/usr/bin/python3"),
-    s.Key("supervisor", s.string(), "supervisor==4.3.0"),
-    s.Key("packages", s.strings(), ()),
-    s.Key("wheels", WHEELS, "auto"),
-    s.Key("extends", s.string(r".+", "the name of another stack"), ""),
-    s.Key("notes", s.string(), ""),
-    # the operating systems it runs on, as "<os-release ID> <VERSION_ID>" ("debian 12"); [] = any
-    s.Key("platforms", s.strings(), ()),
+    s.Key(
+        "name",
+        s.string(SAFE_NAME, f"a stack's name: {NAME_RULE}"),
+        "",
+        "the stack's name (default: its folder's)",
+    ),
+    s.Key("description", s.string(), "", "one line for people"),
+    s.Key("python", s.string(), "/usr/bin/python3", "the interpreter of its venvs"),
+    s.Key("supervisor", s.string(), "supervisor==4.3.0", "the pip requirement for supervisord"),
+    s.Key("packages", s.strings(), (), "distribution packages every host gets"),
+    s.Key(
+        "wheels",
+        WHEELS,
+        "auto",
+        'where venv wheels come from: "controller" (downloaded here, uploaded), "remote" (the '
+        "host's own pip), or \"auto\": here when this Python is the venv's, else the host",
+    ),
+    s.Key(
+        "extends", s.string(r".+", "the name of another stack"), "", "the stack this one extends"
+    ),
+    s.Key("notes", s.string(), "", "a template of what to tell the user once it is provisioned"),
+    s.Key(
+        "platforms",
+        s.strings(),
+        (),
+        'the systems it runs on, as "<os-release ID> <VERSION_ID>" ("debian 12"); [] = any',
+    ),
 )
 PLATFORM_NAME = s.string(r"[a-z][a-z0-9.-]* [0-9][0-9.]*", 'an OS and version, as "debian 12"')
 # what differs on one platform: variables, and package names (a name mapped to "" is dropped)
 PLATFORM = s.Table(
-    s.Key("vars", s.mapping(s.anything()), {}),
-    s.Key("packages", s.mapping(s.string()), {}),
+    s.Key("vars", s.mapping(s.anything()), {}, "variables on this platform"),
+    s.Key(
+        "packages",
+        s.mapping(s.string()),
+        {},
+        'a package\'s name on this platform ("" drops it)',
+    ),
 )
 SERVICE_NAME = s.string(r"[a-z][a-z0-9_-]*", "a service name: lowercase letters, digits, - and _")
 STACK = s.Table(
-    s.Key("stack", s.anything(), None),  # HEAD, validated with its defaults
-    s.Key("vars", s.mapping(s.anything()), {}),
-    s.Key("types", s.mapping(s.anything()), {}),
-    s.Key("services", s.mapping(s.table(SERVICE), key=SERVICE_NAME), {}),
-    s.Key("platform", s.mapping(s.table(PLATFORM), key=PLATFORM_NAME), {}),
+    s.Key("stack", s.table(HEAD), None, "the stack itself"),
+    s.Key("vars", s.mapping(s.anything()), {}, "its variables (nested tables), for the templates"),
+    s.Key(
+        "types",
+        s.mapping(s.anything()),
+        {},
+        "a variable's type, by its dotted name (" + ", ".join(vartypes.TYPES) + ")",
+    ),
+    s.Key("services", s.mapping(s.table(SERVICE), key=SERVICE_NAME), {}, "its services, by name"),
+    s.Key(
+        "platform",
+        s.mapping(s.table(PLATFORM), key=PLATFORM_NAME),
+        {},
+        "what differs on a platform",
+    ),
 )
 
 
@@ -428,7 +520,7 @@ def parse(
     where = s.Where(source)
     own = {g.key for g in groups}
     v = s.validate(STACK, {k: x for k, x in data.items() if k not in own}, where)
-    head = s.validate(HEAD, v["stack"], where.key("stack"))
+    head = v["stack"] or s.validate(HEAD, None, where.key("stack"))
     if not head["name"] and not re.fullmatch(SAFE_NAME, d.name):
         raise ConfigError(
             source,

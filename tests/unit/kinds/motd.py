@@ -39,14 +39,18 @@ class MotdSpec(NamedTuple):
     mode: int
 
 
-MOTD = s.Table(s.Key("text", s.string(r".+", "a message")), s.Key("mode", s.integer(), 0o644))
+MOTD = s.Table(
+    s.Key("text", s.string(r".+", "a message"), doc="template: the message"),
+    s.Key("mode", s.integer(), 0o644, "the file's mode"),
+)
+SCHEMA = s.table(MOTD)
 
 
 def _parse_group(value: Any, where: s.Where, dirs: tuple[Path, ...]) -> MotdSpec | None:
-    return None if value is None else MotdSpec(**s.validate(MOTD, value, where))
+    return None if value is None else MotdSpec(**SCHEMA(value, where))
 
 
-GROUP = Group(NAME, _parse_group)
+GROUP = Group(NAME, _parse_group, schema=SCHEMA, doc="the host's message of the day")
 
 
 def request(stack: Stack) -> str:
