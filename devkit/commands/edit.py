@@ -14,17 +14,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devkit.commands import _targets as targets
+from devkit.commands import _hosts as seam
 from devkit.errors import DevkitError, ExitCode
 from devkit.provision.editloop import actions as editloop
 from devkit.provision.kinds import edit as edit_kind
-from devkit.provision.ssh import client as ssh
 from devkit.provision.ssh import sshconf
 from devkit.provision.ssh.connection import Connection
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
-    targets.add_common(parser)
+    seam.add_common(parser)
     if path[0] == "sync":
         parser.add_argument(
             "--repo", metavar="DIR", help="the local clone to push (default: the one you are in)"
@@ -44,15 +43,9 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
 def connect(args: argparse.Namespace) -> tuple[Connection, str, dict[str, Any]]:
     """The connection to the host, its name, and where the stack is (the request the host side
     looks with: its base dir, or devkit's own folders there)."""
-    sel = targets.selection(args, [args.host] if args.host else [])
-    ps, [target, *_] = targets.resolve(sel, start_sandbox=False)
-    conn: Connection = ssh.connect(
-        target.name,
-        target.address,
-        ssh.RECORD if args.accept_new_host_key else ssh.REFUSE,
-        args.connect_timeout or ps.connect_timeout,
-        ps.command_timeout,
-    )
+    h = seam.running(seam.resolve(seam.selection(args, [args.host] if args.host else [])))
+    target = h.targets[0]
+    conn: Connection = seam.connect(h, target, args)
     return conn, target.name, editloop.request(target, args.stack)
 
 

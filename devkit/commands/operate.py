@@ -6,17 +6,16 @@ import argparse
 import json
 import sys
 
-from devkit.commands import _targets as targets
+from devkit.commands import _hosts as seam
 from devkit.errors import DevkitError, ExitCode
 from devkit.provision.engine import hosts, operate, report
 from devkit.provision.kinds import registry
-from devkit.provision.ssh import client as ssh
 from devkit.sandbox import lifecycle as sandbox
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     verb = path[0]
-    targets.add_common(parser, many=verb == "status")
+    seam.add_common(parser, many=verb == "status")
     if verb in ("start", "stop", "restart"):
         parser.add_argument("service", nargs="?", help="one service (default: all)")
     if verb == "restart":
@@ -50,16 +49,10 @@ def _open_all(
     given, else the one named (a cluster lists its manager host first), else the first."""
     named = getattr(args, "host", None)
     names = list(getattr(args, "hosts", None) or ([named] if named else []))
-    ps, tgts = targets.resolve(targets.selection(args, names), start_sandbox=False)
+    h = seam.running(seam.resolve(seam.selection(args, names)))
     if target is None:
-        target = next((t for t in tgts if t.name == named), tgts[0])
-    conn = ssh.connect(
-        target.name,
-        target.address,
-        ssh.RECORD if args.accept_new_host_key else ssh.REFUSE,
-        args.connect_timeout or ps.connect_timeout,
-        ps.command_timeout,
-    )
+        target = next((t for t in h.targets if t.name == named), h.targets[0])
+    conn = seam.connect(h, target, args)
     try:
         found = operate.choose(operate.inventory(conn, target), target, args.stack)
         return [
@@ -88,7 +81,7 @@ def _open(
 def status(args: argparse.Namespace) -> int:
     """One host's stacks; for several hosts (a cluster: with its manager host's view of every
     agent) each in turn."""
-    _, tgts = targets.resolve(targets.selection(args, args.hosts), start_sandbox=False)
+    tgts = seam.running(seam.resolve(seam.selection(args, args.hosts))).targets
     if len(tgts) > 1 or any(t.role for t in tgts):
         return _cluster_status(args, tgts)
     ok, data = _host_status(args, tgts[0])
@@ -208,12 +201,9 @@ def _host_or_service(args: argparse.Namespace) -> None:
     word that is a service of the stack, and not a host devkit knows, is taken as the service."""
     if not getattr(args, "host", None) or getattr(args, "service", "absent") is not None:
         return
-    settings, ps = targets.settings(targets.selection(args, []))
-    known = {
-        *ps.hosts,
-        *(settings.extra.get("hosts") or {}),
-        *(b.name for b in sandbox.all_sandboxes()),
-    }
+    _, hc = seam.configured(seam.selection(args, []))
+    ps = hc.settings
+    known = {*ps.hosts, *hc.tables, *(b.name for b in sandbox.all_sandboxes())}
     if args.host in known:
         return
     try:

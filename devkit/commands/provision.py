@@ -7,17 +7,16 @@ import os
 import sys
 from pathlib import Path
 
-from devkit.commands import _targets as targets
+from devkit.commands import _hosts as seam
 from devkit.errors import DevkitError, ExitCode
 from devkit.provision.engine import hosts, report
 from devkit.provision.engine import run as engine
-from devkit.provision.kinds import images, registry
 from devkit.provision.ssh import client as ssh
 from devkit.provision.stack import layout
 
 
 def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
-    targets.add_common(parser, many=True)
+    seam.add_common(parser, many=True)
     parser.add_argument(
         "--set",
         action="append",
@@ -31,7 +30,7 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     parser.add_argument("--parallel", type=int, metavar="N", help="hosts at a time (default 8)")
     parser.add_argument(
         "--command-timeout",
-        type=targets.seconds,
+        type=seam.seconds,
         help="seconds any one remote command may take (default 600)",
     )
     parser.add_argument(
@@ -67,35 +66,20 @@ def _unknown_keys(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    sel = targets.selection(args, args.hosts)
+    sel = seam.selection(args, args.hosts)
     overrides = hosts.parse_set(args.set)
     wheelhouse = _wheelhouse(args.wheelhouse)  # checked on every path, a dry run's too
-    if args.dry_run:
-        missing = targets.sandbox_to_start(sel)
-        if missing:
-            return _dry_run_without_sandbox(args, sel, missing, overrides)
-    ps, tgts = targets.resolve(sel)
-    source = targets.settings(sel)[0].source
-    stacks = {
-        name: images.pulling(registry.load_stack(name), ps.images, source)
-        for name in dict.fromkeys(t.stack for t in tgts)
-    }
-    opts = engine.Options(
-        overrides,
-        args.dry_run,
-        args.parallel or ps.parallel,
-        wheelhouse,
-    )
+    h = seam.resolve(sel)
+    if args.dry_run and h.sandbox:  # a dry run starts nothing
+        return _dry_run_without_sandbox(args, h, overrides)
+    h = seam.start_sandbox(h)
+    stacks = seam.stacks(h)
+    opts = engine.Options(overrides, args.dry_run, args.parallel or h.settings.parallel, wheelhouse)
 
     def connect(t: hosts.Target) -> ssh.SSHConnection:
-        return ssh.connect(
-            t.name,
-            t.address,
-            _unknown_keys(args),
-            args.connect_timeout or ps.connect_timeout,
-            args.command_timeout or ps.command_timeout,
-        )
+        return seam.connect(h, t, args, _unknown_keys(args))
 
+    tgts = h.targets
     jobs = [engine.Job(stacks[t.stack], t) for t in tgts]
     out = sys.stdout
     if args.format == "json":
@@ -115,20 +99,15 @@ def run(args: argparse.Namespace) -> int:
     return ExitCode.VIOLATIONS if any(r.status == "failed" for r in results) else ExitCode.OK
 
 
-def _dry_run_without_sandbox(
-    args: argparse.Namespace, sel: targets.Selection, name: str, overrides: dict
-) -> int:
+def _dry_run_without_sandbox(args: argparse.Namespace, h: seam.Hosts, overrides: dict) -> int:
     """A dry run starts nothing: it says what `up` would create, and plans for a fresh host."""
     from devkit.provision.engine import desired, facts, plan
     from devkit.provision.engine.events import HostResult, OpResult
     from devkit.provision.kinds.base import HostInfo
     from devkit.sandbox import lifecycle as sandbox
 
-    cfg, ps = targets.settings(sel)
-    t = hosts.target(name, cfg.extra, cfg.source, sel.stack or ps.stack, sandbox=True)
-    if sel.base_dir:
-        t = t._replace(base_dir=sel.base_dir)
-    stack = registry.load_stack(t.stack)
+    t = h.targets[0]
+    name, stack = t.name, seam.stacks(h)[t.stack]
     box = sandbox.describe_new(name)
     base = layout.default_base(stack.name, name, t.base_dir, True)
     host = HostInfo.assumed(box.user, base.replace("~", box.home, 1))._replace(

@@ -13,7 +13,7 @@ import getpass
 import sys
 
 from devkit import paths
-from devkit.commands import _targets as targets
+from devkit.commands import _hosts as seam
 from devkit.errors import ExitCode
 from devkit.provision.engine import desired, facts, hosts
 from devkit.provision.kinds import programs, registry
@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
         address.check_alias(args.alias, "--alias")
     if args.write:  # before anything: --write adds the Include line to it
         sshconf.check_user_config()
-    sel = targets.Selection((args.host,) if args.host else (), args.stack, None, args.config)
-    _, [target, *_] = targets.resolve(sel, start_sandbox=False)
+    sel = seam.Selection((args.host,) if args.host else (), args.stack, None, args.config)
+    target = seam.running(seam.resolve(sel)).targets[0]
     a = address.parse_address(target.address)
     opts = ssh.resolve(a.host, a.user, a.port)
     alias = args.alias or target.name

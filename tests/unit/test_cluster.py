@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devkit.commands import _targets as targets
+from devkit.commands import _hosts as seam
 from devkit.errors import DevkitError
 from devkit.provision.engine import desired, facts, hosts
 from devkit.provision.engine import run as engine
@@ -156,13 +156,13 @@ def test_manager_in_the_config_orders_the_hosts_and_gives_roles(
     )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DEVKIT_STATE_DIR", str(tmp_path / "state"))
-    _, tgts = targets.resolve(targets.Selection(), start_sandbox=False)
+    tgts = seam.resolve(seam.Selection()).targets
     assert [(t.name, t.role, t.with_agent) for t in tgts] == [
         ("m1", "manager", False),
         ("a1", "agent", False),
         ("a2", "agent", False),
     ]
-    _, tgts = targets.resolve(targets.Selection(("a3",), manager="m2"), start_sandbox=False)
+    tgts = seam.resolve(seam.Selection(("a3",), manager="m2")).targets
     assert [(t.name, t.role) for t in tgts] == [("m2", "manager"), ("a3", "agent")]
 
 

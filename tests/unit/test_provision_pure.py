@@ -54,7 +54,9 @@ def test_unknown_stack_variable_is_named() -> None:
 
 def test_host_table_unknown_key_names_file_and_key() -> None:
     with pytest.raises(ConfigError) as exc:
-        hosts.target("vm", {"hosts": {"vm": {"bse_dir": "/x"}}}, "pyproject.toml", "halfstack")
+        hosts.target(
+            "vm", hosts.load({"hosts": {"vm": {"bse_dir": "/x"}}}, "pyproject.toml"), "halfstack"
+        )
     assert "pyproject.toml: tool.devkit.hosts.vm.bse_dir: unknown key" in exc.value.message
 
 
@@ -64,14 +66,20 @@ def test_every_hosts_vars_then_a_hosts_own_then_set() -> None:
         "hosts": {"vm": {"vars": {"postgres": {"port": 25432}}}},
     }
     s = load_stack("halfstack")
-    v = desired.variables(s, hosts.target("vm", extra, "pyproject.toml", "halfstack"), {})
+    v = desired.variables(
+        s, hosts.target("vm", hosts.load(extra, "pyproject.toml"), "halfstack"), {}
+    )
     assert (v["postgres"]["port"], v["postgres"]["user"]) == (25432, "dev")
-    v = desired.variables(s, hosts.target("other", extra, "pyproject.toml", "halfstack"), {})
+    v = desired.variables(
+        s, hosts.target("other", hosts.load(extra, "pyproject.toml"), "halfstack"), {}
+    )
     assert v["postgres"]["port"] == 15432
-    v = desired.variables(s, hosts.target("vm", extra, "p", "halfstack"), {"postgres": {"port": 1}})
+    v = desired.variables(
+        s, hosts.target("vm", hosts.load(extra, "p"), "halfstack"), {"postgres": {"port": 1}}
+    )
     assert v["postgres"]["port"] == 1
     extra["provision"]["vars"] = {"postgres": {"prot": 1}}
-    t = hosts.target("vm", extra, "pyproject.toml", "halfstack")
+    t = hosts.target("vm", hosts.load(extra, "pyproject.toml"), "halfstack")
     with pytest.raises(
         DevkitError, match=r"\[tool.devkit.provision.vars\]: unknown stack variable `postgres.prot`"
     ):
@@ -426,7 +434,7 @@ def test_extends_rejects_redefining_a_service(tmp_path: Path) -> None:
 def test_single_host_commands_default_to_the_configured_host_or_the_sandbox(
     tmp_path, monkeypatch
 ) -> None:
-    from devkit.commands import _targets as targets
+    from devkit.commands import _hosts as seam
 
     monkeypatch.setenv("DEVKIT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
@@ -435,11 +443,11 @@ def test_single_host_commands_default_to_the_configured_host_or_the_sandbox(
     with pytest.raises(
         DevkitError, match="no host given and the sandbox host `sandbox` is not running"
     ):
-        targets.resolve(targets.Selection(), start_sandbox=False)
+        seam.running(seam.resolve(seam.Selection()))
     (tmp_path / "pyproject.toml").write_text(
         '[tool.devkit.provision]\nhosts = ["dev@vm1:2222", "vm2"]\n'
     )
-    _, [first, second] = targets.resolve(targets.Selection(), start_sandbox=False)
+    [first, second] = seam.resolve(seam.Selection()).targets
     assert (first.name, second.name) == ("dev@vm1:2222", "vm2")
 
 
@@ -453,7 +461,7 @@ def test_one_word_naming_a_service_is_the_service_of_the_default_host(
     monkeypatch.setenv("DEVKIT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".git").mkdir()
-    (tmp_path / "pyproject.toml").write_text('[tool.devkit.hosts.agent]\nbase_dir = "/srv"\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.devkit.hosts.agent]\nbase_dir = "/srv/dk"\n')
 
     def shifted(host: str | None, service: str | None = None) -> tuple[str | None, str | None]:
         args = argparse.Namespace(host=host, service=service, stack=None, config=None)
@@ -514,9 +522,11 @@ def test_declared_secrets_are_masked_like_generated_ones() -> None:
 
 def test_a_host_name_with_a_newline_is_refused(tmp_path) -> None:
     with pytest.raises(ConfigError, match="a host's name is an ssh_config alias"):
-        hosts.target("vm", {"hosts": {"vm\nlisten_addresses='*'": {}}}, "pyproject.toml", "x")
+        hosts.target(
+            "vm", hosts.load({"hosts": {"vm\nlisten_addresses='*'": {}}}, "pyproject.toml"), "x"
+        )
     with pytest.raises(DevkitError, match="is not a host"):
-        hosts.target("a b", {}, "pyproject.toml", "x")
+        hosts.target("a b", hosts.load({}, "pyproject.toml"), "x")
 
 
 def test_types_name_real_variables_and_known_types(tmp_path: Path) -> None:

@@ -119,11 +119,21 @@ HOST = s.Table(
 )
 
 
-def provision_settings(extra: dict[str, Any], source: str) -> ProvisionSettings:
+class HostsConfig(NamedTuple):
+    """[tool.devkit]'s provisioning tables, validated once per command."""
+
+    settings: ProvisionSettings
+    tables: dict[str, dict[str, Any]]  # [tool.devkit.hosts.NAME], each validated
+    common_vars: dict[str, Any]  # [tool.devkit.provision.vars]
+
+
+def load(extra: dict[str, Any], source: str) -> HostsConfig:
+    """[tool.devkit.provision], [tool.devkit.sandbox] and every [tool.devkit.hosts.NAME] table,
+    checked in one pass (one line naming the key for the first thing wrong)."""
     where = s.Where(source, "tool.devkit")
     p = s.validate(PROVISION, extra.get("provision"), where.key("provision"))
     box = s.validate(SANDBOX, extra.get("sandbox"), where.key("sandbox"))
-    return ProvisionSettings(
+    settings = ProvisionSettings(
         p["stack"],
         p["hosts"],
         p["parallel"],
@@ -134,35 +144,36 @@ def provision_settings(extra: dict[str, Any], source: str) -> ProvisionSettings:
         p["manager"],
         p["manager_agent"],
     )
-
-
-def target(
-    name: str, extra: dict[str, Any], source: str, default_stack: str, sandbox: bool = False
-) -> Target:
-    """The Target for a host name, merging [tool.devkit.hosts.NAME] when present."""
-    where = s.Where(source, "tool.devkit.hosts")
-    tables = s.validate(s.Table(), extra.get("hosts"), where, open=True)
-    for key in tables:
-        if not ALIAS_RE.fullmatch(key):
-            raise where.key(repr(key)).fail(
+    at = where.key("hosts")
+    raw = s.validate(s.Table(), extra.get("hosts"), at, open=True)
+    tables = {}
+    for name, table in raw.items():
+        if not ALIAS_RE.fullmatch(name):
+            raise at.key(repr(name)).fail(
                 "a host's name is an ssh_config alias: letters, digits, . _ -",
                 "Put user@host:port in the table's `address`.",
             )
+        tables[name] = s.validate(HOST, table, at.key(name))
+        parse_address(tables[name]["address"] or name)
+    return HostsConfig(settings, tables, p["vars"])
+
+
+def provision_settings(extra: dict[str, Any], source: str) -> ProvisionSettings:
+    return load(extra, source).settings
+
+
+def target(name: str, config: HostsConfig, default_stack: str, sandbox: bool = False) -> Target:
+    """The Target for a host name, with its [tool.devkit.hosts.NAME] table when it has one."""
     parse_address(name)
-    cfg = s.validate(HOST, tables.get(name), where.key(name))
-    address = cfg["address"] or name
-    parse_address(address)
-    common = s.validate(
-        PROVISION, extra.get("provision"), s.Where(source, "tool.devkit").key("provision")
-    )["vars"]
+    cfg = config.tables.get(name) or s.validate(HOST, None, s.Where("", "tool.devkit.hosts"))
     return Target(
         name,
-        address,
+        cfg["address"] or name,
         cfg["stack"] or default_stack,
         cfg["base_dir"],
         cfg["vars"],
         sandbox,
-        common_vars=common,
+        common_vars=config.common_vars,
     )
 
 

@@ -1,4 +1,7 @@
-"""From command-line words and [tool.devkit] to the hosts to act on (every provisioning command)."""
+"""The one seam of every command that works on hosts (provision, status/start/stop/restart/logs/
+teardown, watch/sync/code, ssh-config): its options, its words and [tool.devkit] resolved into the
+hosts to act on (validated once, nothing started), the sandbox host started where provision asks,
+and a connection per host."""
 
 from __future__ import annotations
 
@@ -10,8 +13,11 @@ from typing import NamedTuple
 from devkit import config
 from devkit.errors import DevkitError
 from devkit.provision.engine import hosts
+from devkit.provision.kinds import images, registry
 from devkit.provision.ssh import address
+from devkit.provision.ssh import client as ssh
 from devkit.provision.stack import layout
+from devkit.provision.stack import spec as stk
 from devkit.sandbox import lifecycle as sandbox
 
 
@@ -101,46 +107,42 @@ def selection(args: argparse.Namespace, names: list[str]) -> Selection:
     )
 
 
-def settings(sel: Selection) -> tuple[config.Settings, hosts.ProvisionSettings]:
-    s = config.load(None, sel.config)
-    return s, hosts.provision_settings(s.extra, s.source)
+class Hosts(NamedTuple):
+    """What a command that works on hosts acts on, resolved once from its words and [tool.devkit]
+    (every table validated in one pass). Resolving starts nothing: a sandbox host the command
+    needs and that is down is only named; `start_sandbox` is the one side effect, and only
+    `provision` asks for it."""
+
+    config: config.Settings
+    settings: hosts.ProvisionSettings
+    targets: tuple[hosts.Target, ...]
+    sandbox: str  # the sandbox host to start before anything else ("" when none must be)
 
 
-def sandbox_to_start(sel: Selection) -> str | None:
-    """The sandbox host `resolve` would have to start for this selection, if any."""
-    _, ps = settings(sel)
-    if sel.names or ps.hosts or sel.manager or ps.manager:  # a cluster names its hosts
-        return None
-    box = sandbox.load(ps.sandbox_name)
-    return None if box is not None and sandbox.alive(box.pid) else ps.sandbox_name
+def configured(sel: Selection) -> tuple[config.Settings, hosts.HostsConfig]:
+    """[tool.devkit] and its provisioning tables (validated once), without resolving any host."""
+    cfg = config.load(None, sel.config)
+    return cfg, hosts.load(cfg.extra, cfg.source)
 
 
-def resolve(
-    sel: Selection, start_sandbox: bool = True
-) -> tuple[hosts.ProvisionSettings, list[hosts.Target]]:
-    """Targets for the named hosts; with none, the configured hosts, else the sandbox host (which
-    `provision` starts when it is down, and the other commands only name)."""
-    cfg, ps = settings(sel)
+def resolve(sel: Selection) -> Hosts:
+    """The targets for the named hosts; with none, the configured ones, else the sandbox host."""
+    cfg, hc = configured(sel)
+    ps = hc.settings
     names = list(sel.names) or list(ps.hosts)
     manager = sel.manager or ps.manager
     if manager:  # a cluster: the manager host is always part of the run, first
         names = [manager, *names]
+    down = ""
     if not names:
         box = sandbox.load(ps.sandbox_name)
-        if box is None or not sandbox.alive(box.pid):
-            if not start_sandbox:
-                raise DevkitError(
-                    f"no host given and the sandbox host `{ps.sandbox_name}` is not running",
-                    "Name a host, or run `devkit provision` (it starts the sandbox).",
-                )
-            sys.stderr.write(f"devkit: starting the sandbox host `{ps.sandbox_name}`\n")
-            sandbox.up(ps.sandbox_name)
+        down = "" if box is not None and sandbox.alive(box.pid) else ps.sandbox_name
         names = [ps.sandbox_name]
-    boxes = {s.name for s in sandbox.all_sandboxes()}
+    boxes = {b.name for b in sandbox.all_sandboxes()} | ({down} if down else set())
     stack = sel.stack or ps.stack
     out = []
     for n in dict.fromkeys(names):
-        t = hosts.target(n, cfg.extra, cfg.source, stack, sandbox=n in boxes)
+        t = hosts.target(n, hc, stack, sandbox=n in boxes)
         if sel.stack:
             t = t._replace(stack=sel.stack)
         if sel.base_dir:
@@ -148,4 +150,45 @@ def resolve(
         if manager:
             t = t._replace(role="manager" if n == manager else "agent", with_agent=ps.manager_agent)
         out.append(t)
-    return ps, out
+    return Hosts(cfg, ps, tuple(out), down)
+
+
+def running(h: Hosts) -> Hosts:
+    """`h`, when nothing must be started first (every command but provision)."""
+    if h.sandbox:
+        raise DevkitError(
+            f"no host given and the sandbox host `{h.sandbox}` is not running",
+            "Name a host, or run `devkit provision` (it starts the sandbox).",
+        )
+    return h
+
+
+def start_sandbox(h: Hosts) -> Hosts:
+    """Start the sandbox host `h` needs (provision only): the one side effect of the seam."""
+    if h.sandbox:
+        sys.stderr.write(f"devkit: starting the sandbox host `{h.sandbox}`\n")
+        sandbox.up(h.sandbox)
+    return h._replace(sandbox="")
+
+
+def connect(
+    h: Hosts, target: hosts.Target, args: argparse.Namespace, unknown: str = ""
+) -> ssh.SSHConnection:
+    """An SSH connection to `target` as the command's options and [tool.devkit.provision] say."""
+    if not unknown:
+        unknown = ssh.RECORD if getattr(args, "accept_new_host_key", False) else ssh.REFUSE
+    return ssh.connect(
+        target.name,
+        target.address,
+        unknown,
+        getattr(args, "connect_timeout", None) or h.settings.connect_timeout,
+        getattr(args, "command_timeout", None) or h.settings.command_timeout,
+    )
+
+
+def stacks(h: Hosts) -> dict[str, stk.Stack]:
+    """Each target's stack, loaded once (the images to pull instead of building, as configured)."""
+    return {
+        name: images.pulling(registry.load_stack(name), h.settings.images, h.config.source)
+        for name in dict.fromkeys(t.stack for t in h.targets)
+    }
