@@ -1,4 +1,9 @@
-"""Commit-message rules: a parsed message and the settings in, violations out."""
+"""Commit-message rules: a parsed message and the settings in, violations out.
+
+Each rule is a function `(msg, settings, said) -> list[Violation]` for the codes it owns (the rule
+registry, registry.py, explains each code with examples); `check_message` runs HEADER_RULES, then
+BODY_RULES, in order. `said` makes a violation at a line of the message (and knows its author).
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,14 @@ from devkit.conventions.message import (
 )
 from devkit.conventions.settings import MATCH_LIMIT, CommitSettings, Pattern
 from devkit.conventions.verdict import did_you_mean, violation
-from devkit.record import TYPE_CHECKING
+from devkit.record import TYPE_CHECKING, Record
 from devkit.violations import ERROR, WARNING, Location, Violation
 
 if TYPE_CHECKING:
     import re
+    from collections.abc import Callable
+
+    Rule = Callable[[Message, CommitSettings, "Said"], list[Violation]]
 
 _BREAKING_LIKE = r"^(?P<tok>breaking[ _-]?changes?)\s*(?P<sep>:?)\s?(?P<rest>.*)$"
 _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -105,6 +113,314 @@ def _first_word_is_name(desc: str) -> bool:
     return any(c.isupper() for c in word[1:]) or any(c.isdigit() for c in word)
 
 
+class Said(Record):
+    """How a rule says something: a violation at line `index` of the message (column `col`)."""
+
+    emit: Callable[..., Violation]  # (code, message, index=0, col=0, hint="", severity="")
+    author: str  # the commit's author (bots are exempt from line lengths)
+
+    def __call__(
+        self, code: str, message: str, index: int = 0, col: int = 0, hint: str = "", sev: str = ""
+    ) -> Violation:
+        return self.emit(code, message, index, col, hint, sev)
+
+
+# --- the header ---------------------------------------------------------------------------------
+
+
+def header_format(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM002: `<type>[(scope)][!]: <description>`; a lenient project's CI accepts near misses."""
+    if not msg.header.error:
+        return []
+    col, message, hint = msg.header.error
+    strict = not (msg.header.lenient and s.lenient_header)
+    return [said("CM002", message, 0, col, hint, ERROR if strict else WARNING)]
+
+
+def header_type(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM003 a type the project allows; CM004 in lower case."""
+    t = msg.header.type
+    if not _matches(t, s.types, ignore_case=True):
+        guess = did_you_mean(t, s.types) if isinstance(s.types, tuple) else ""
+        hint = f"Did you mean `{guess}`?" if guess else f"Use one of {_describe(s.types)}."
+        return [
+            said("CM003", f"type `{t}` is not allowed; allowed: {_describe(s.types)}", 0, 1, hint)
+        ]
+    if s.type_case == "lower" and t != t.lower():
+        return [said("CM004", f"type `{t}` must be lower-case", 0, 1, f"Write `{t.lower()}`.")]
+    return []
+
+
+def header_scope(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM005 scopes the project allows; CM006 a scope where one is required; CM007 none empty."""
+    h = msg.header
+    if h.scope is None:
+        if not s.scope_required:
+            return []
+        return [
+            said(
+                "CM006",
+                "the header has no scope",
+                0,
+                len(h.type) + 1,
+                f"Write `{h.type}(<scope>): ...`.",
+            )
+        ]
+    if not visible(h.scope):
+        return [
+            said(
+                "CM007",
+                "the scope in `()` is empty",
+                0,
+                h.scope_col,
+                "Remove the `()` or name a scope.",
+            )
+        ]
+    sep = s.scope_delimiter
+    parts = [p.strip() for p in h.scope.split(sep)] if sep else [h.scope]
+    out = []
+    if any(not visible(part) for part in parts):
+        hint = f"Write `{sep}`-separated names, e.g. `fix(api{sep}cli): ...`."
+        out.append(
+            said("CM007", f"the scope list `{h.scope}` has an empty entry", 0, h.scope_col, hint)
+        )
+    for part in (p for p in parts if visible(p) and not _scope_allowed(p, s)):
+        allowed, guess = _describe_scopes(s), _scope_guess(part, s)
+        hint = f"Did you mean `{guess}`?" if guess else f"Use {allowed}."
+        out.append(
+            said(
+                "CM005", f"scope `{part}` is not allowed; allowed: {allowed}", 0, h.scope_col, hint
+            )
+        )
+    return out
+
+
+def breaking_marker(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM008: a project may forbid the `!` marker (the footer says it instead)."""
+    if not msg.header.breaking or s.allow_breaking_marker:
+        return []
+    col = msg.lines[0].index("!:") + 1
+    hint = "Drop the `!` and describe the break in a `BREAKING CHANGE:` footer."
+    return [
+        said("CM008", "the `!` breaking-change marker is not allowed in this project", 0, col, hint)
+    ]
+
+
+def _description(msg: Message, s: CommitSettings) -> tuple[str, str]:
+    """The description and the header as the limits count them (a squash's ` (#123)` left out)."""
+    desc, header = msg.header.description, msg.lines[0]
+    if s.squash_suffix and without_squash_suffix(desc) != desc:
+        return without_squash_suffix(desc), without_squash_suffix(header)
+    return desc, header
+
+
+def header_length(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM009: the header fits the project's limit."""
+    _, counted = _description(msg, s)
+    limit = s.header_max_length
+    if not limit or len(counted) <= limit:
+        return []
+    hint = "Shorten the description; details go in the body."
+    return [
+        said("CM009", f"the header is {len(counted)} characters, limit {limit}", 0, limit + 1, hint)
+    ]
+
+
+def subject_case(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM010: the description starts in the project's case (names and acronyms keep theirs)."""
+    desc, _ = _description(msg, s)
+    first, col = desc[:1], msg.header.description_col
+    if s.subject_case == "lower" and first.isupper() and not _first_word_is_name(desc):
+        message, fixed = "the description must start with a lower-case letter", first.lower()
+    elif s.subject_case == "upper" and first.islower():
+        message, fixed = "the description must start with an upper-case letter", first.upper()
+    else:
+        return []
+    return [said("CM010", message, 0, col, f"Write `{fixed}{desc[1:]}`.")]
+
+
+def subject_full_stop(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM011: no full stop at the end of the description (an ellipsis is fine)."""
+    desc, _ = _description(msg, s)
+    if s.subject_full_stop or not desc.endswith(".") or desc.endswith(".."):
+        return []
+    col = msg.header.description_col + len(desc) - 1
+    return [
+        said("CM011", "the description ends with a full stop", 0, col, "Remove the trailing `.`.")
+    ]
+
+
+# --- the body and the footers -------------------------------------------------------------------
+
+
+def body_separated(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM012: a blank line between the header and the body."""
+    if len(msg.lines) < 2 or not msg.lines[1]:
+        return []
+    message = "the body must be separated from the header by a blank line"
+    return [said("CM012", message, 1, 1, "Insert an empty line after the header.")]
+
+
+def footer_separated(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM013: footers written straight under the body (no blank line) are body text by the spec."""
+    lines = msg.lines
+    if msg.footer_start != len(lines) or len(lines) <= 2:
+        return []
+    last_para = len(lines) - 1
+    while last_para > 0 and lines[last_para - 1]:
+        last_para -= 1
+    tail = len(lines)
+    while tail > last_para + 1 and footer_match(lines[tail - 1]):
+        tail -= 1
+    if tail == len(lines) or last_para <= 1 or footer_match(lines[last_para]):
+        return []
+    token = lines[tail].split(":", 1)[0].split(" #", 1)[0]
+    message = f"the footer `{token}` must be separated from the body by a blank line"
+    return [said("CM013", message, tail, 1, "Insert an empty line before the footers.")]
+
+
+def _breaking_footer(line: str, i: int, lines: list[str], said: Said) -> Violation | None:
+    """CM014 or CM015 for one `BREAKING CHANGE`-like line, None when it is right."""
+    m = _breaking_like(line)
+    if not m:
+        return None
+    tok, sep, rest = m["tok"], m["sep"], m["rest"]
+    spec = tok in ("BREAKING CHANGE", "BREAKING-CHANGE")
+    if spec and line.startswith(f"{tok} #"):
+        # a trailer form git accepts, but the spec's breaking change is `<token>: <description>`
+        return said(
+            "CM014",
+            f"`{tok} #` is not a breaking-change footer: it must be written `{tok}: <description>`",
+            i,
+            len(tok) + 1,
+            f"Describe the break after `{tok}: `; refer to an issue in a footer of its own, "
+            f"e.g. `Refs #{rest.removeprefix('#')}`.",
+        )
+    if spec and sep == ":" and (line.startswith(f"{tok}: ") or line == f"{tok}:"):
+        # `BREAKING CHANGE: text`, or `BREAKING CHANGE:` with the text on the next lines (rule 10)
+        continued = i + 1 < len(lines) and lines[i + 1] and not footer_match(lines[i + 1])
+        if rest.strip() or continued:
+            return None
+        hint = "Describe the break after `BREAKING CHANGE: `."
+        return said(
+            "CM015", "`BREAKING CHANGE:` needs a description of what breaks", i, len(tok) + 2, hint
+        )
+    if not (sep or tok.upper().replace("_", " ") in ("BREAKING CHANGE", "BREAKING-CHANGE")):
+        return None
+    if spec and sep == ":" and not rest.strip():
+        hint = f"Describe the break after `{tok}: `."
+        return said("CM015", f"`{tok}:` needs a description of what breaks", i, len(tok) + 2, hint)
+    if not sep:
+        return None
+    fixed = "BREAKING-CHANGE" if "-" in tok else "BREAKING CHANGE"
+    message = f"`{tok}{sep}` must be written `{fixed}: ` (upper case, colon, space)"
+    return said("CM014", message, i, 1, f"Write `{fixed}: {rest}`.")
+
+
+def breaking_footers(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM014 a breaking change written as the spec spells it; CM015 with a description."""
+    lines = msg.lines
+    found = (_breaking_footer(lines[i], i, lines, said) for i in range(1, len(lines)))
+    return [x for x in found if x is not None]
+
+
+def footer_tokens(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM016: a footer's token has no spaces (`Reviewed-by:`), `BREAKING CHANGE` alone excepted."""
+    lines, trailers = msg.lines, msg.footer_start
+    if trailers == len(lines):
+        # no valid trailer: a last paragraph made only of trailer-like lines (`Reviewed by: Z`) is one
+        last = len(lines) - 1
+        while last > 0 and lines[last - 1]:
+            last -= 1
+        para = lines[last:]
+        if last >= 2 and all(
+            footer_match(x) or _breaking_like(x) or _spaced_token(x) for x in para
+        ):
+            trailers = last
+    out = []
+    for i in range(trailers, len(lines)):
+        if footer_match(lines[i]) or _breaking_like(lines[i]):
+            continue
+        tok = _spaced_token(lines[i])
+        if tok:
+            hint = f"Write `{tok.replace(' ', '-')}:`; only `BREAKING CHANGE` may contain a space."
+            out.append(said("CM016", f"footer token `{tok}` contains spaces", i, 1, hint))
+    return out
+
+
+def body_line_length(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM017: body lines fit the project's limit (a line with a URL, and bots, are exempt)."""
+    limit = s.body_max_line_length
+    if not limit or _is_bot(said.author):
+        return []
+    lines = msg.lines
+    return [
+        said(
+            "CM017",
+            f"body line is {len(lines[i])} characters, limit {limit}",
+            i,
+            limit + 1,
+            "Wrap the body; lines with a URL are exempt.",
+        )
+        for i in range(2, min(msg.footer_start, len(lines)))
+        if len(lines[i]) > limit and "http://" not in lines[i] and "https://" not in lines[i]
+    ]
+
+
+def required_trailers(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM018: the trailers the project requires are there."""
+    tokens = {f.token.lower() for f in msg.footers}
+    return [
+        said(
+            "CM018",
+            f"the `{t}:` trailer is required",
+            len(msg.lines) - 1,
+            0,
+            f"Add `{t}: ...` in the footers (after a blank line).",
+        )
+        for t in s.required_trailers
+        if t.lower() not in tokens
+    ]
+
+
+def forbidden_trailers(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
+    """CM019: no trailer the project forbids."""
+    banned = {t.lower() for t in s.forbidden_trailers}
+    return [
+        said(
+            "CM019",
+            f"the `{f.token}` trailer is not allowed",
+            f.line - 1,
+            1,
+            f"Remove the `{f.token}` line.",
+        )
+        for f in msg.footers
+        if f.token.lower() in banned
+    ]
+
+
+HEADER_RULES: tuple[Rule, ...] = (
+    header_type,
+    header_scope,
+    breaking_marker,
+    header_length,
+    subject_case,
+    subject_full_stop,
+)
+BODY_RULES: tuple[Rule, ...] = (
+    body_separated,
+    footer_separated,
+    breaking_footers,
+    footer_tokens,
+    body_line_length,
+    required_trailers,
+    forbidden_trailers,
+)
+
+
+# --- one message ---------------------------------------------------------------------------------
+
+
 def check_message(
     lines: list[str],
     settings: CommitSettings,
@@ -121,352 +437,53 @@ def check_message(
         numbers = list(range(1, len(lines) + 1))
     context = lines[0] if lines else ""
 
-    def loc(index: int, col: int = 0) -> Location:
-        line = numbers[index] if 0 <= index < len(numbers) else 0
-        return Location(file, line, col, commit)
-
-    def v(
+    def emit(
         code: str, message: str, index: int = 0, col: int = 0, hint: str = "", severity: str = ""
     ) -> Violation:
-        return violation(code, message, loc(index, col), hint, severity or ERROR, context)
+        line = numbers[index] if 0 <= index < len(numbers) else 0
+        return violation(
+            code, message, Location(file, line, col, commit), hint, severity or ERROR, context
+        )
 
+    said = Said(emit, author)
     if not lines:
         return [
-            v(
+            said(
                 "CM001",
                 "the commit message is empty",
                 hint="Write a header such as `fix: correct the typo`.",
             )
         ]
+    special = _special(lines, parents, settings, said)
+    if special is not None:
+        return special
+    msg = parse(lines)
+    out = header_format(msg, settings, said)
+    if not any(v.severity == ERROR for v in out):  # a header that is not one: nothing else to check
+        out += [v for rule in HEADER_RULES for v in rule(msg, settings, said)]
+    return out + [v for rule in BODY_RULES for v in rule(msg, settings, said)]
 
+
+def _special(
+    lines: list[str], parents: int | None, s: CommitSettings, said: Said
+) -> list[Violation] | None:
+    """CM020 merges, CM021 git's reverts, CM022 fixup!/squash!/amend! commits: each the project
+    allows or not, with nothing else checked; None for any other message."""
     kind = special_kind(lines, parents)
     if kind == "merge":
-        if settings.allow_merge_commits:
+        if s.allow_merge_commits:
             return []
-        return [
-            v(
-                "CM020",
-                "merge commits are not allowed in this project",
-                hint="Rebase onto the base branch instead of merging it in.",
-            )
-        ]
+        hint = "Rebase onto the base branch instead of merging it in."
+        return [said("CM020", "merge commits are not allowed in this project", hint=hint)]
     if kind == "revert":
-        if settings.allow_revert_commits:
+        if s.allow_revert_commits:
             return []
-        return [
-            v(
-                "CM021",
-                "git-generated revert commits are not allowed; write a `revert:` commit",
-                hint="Reword it as `revert: <original header>` with a `Refs: <sha>` footer.",
-            )
-        ]
+        message = "git-generated revert commits are not allowed; write a `revert:` commit"
+        hint = "Reword it as `revert: <original header>` with a `Refs: <sha>` footer."
+        return [said("CM021", message, hint=hint)]
     if kind == "fixup":
-        if settings.allow_fixup_commits:
+        if s.allow_fixup_commits:
             return []
-        return [
-            v(
-                "CM022",
-                f"`{lines[0].split('!', 1)[0]}!` commits must be squashed before merging",
-                hint="Run `git rebase -i --autosquash <base>`.",
-            )
-        ]
-
-    msg = parse(lines)
-    out: list[Violation] = []
-    out += _header_rules(msg, settings, v)
-    out += _body_rules(msg, settings, v, author)
-    return out
-
-
-def _header_rules(msg: Message, s: CommitSettings, v) -> list[Violation]:  # type: ignore[no-untyped-def]
-    h = msg.header
-    header = msg.lines[0]
-    out: list[Violation] = []
-    if h.error:
-        col, message, hint = h.error
-        if not (h.lenient and s.lenient_header):
-            return [v("CM002", message, 0, col, hint)]
-        # the project's CI accepts it: say what the convention is, then check the rest
-        out.append(v("CM002", message, 0, col, hint, WARNING))
-    if not _matches(h.type, s.types, ignore_case=True):
-        guess = did_you_mean(h.type, s.types) if isinstance(s.types, tuple) else ""
-        hint = f"Did you mean `{guess}`?" if guess else f"Use one of {_describe(s.types)}."
-        out.append(
-            v("CM003", f"type `{h.type}` is not allowed; allowed: {_describe(s.types)}", 0, 1, hint)
-        )
-    elif s.type_case == "lower" and h.type != h.type.lower():
-        out.append(
-            v("CM004", f"type `{h.type}` must be lower-case", 0, 1, f"Write `{h.type.lower()}`.")
-        )
-    if h.scope is not None:
-        if not visible(h.scope):
-            out.append(
-                v(
-                    "CM007",
-                    "the scope in `()` is empty",
-                    0,
-                    h.scope_col,
-                    "Remove the `()` or name a scope.",
-                )
-            )
-        else:
-            parts = (
-                [h.scope]
-                if not s.scope_delimiter
-                else [p.strip() for p in h.scope.split(s.scope_delimiter)]
-            )
-            if any(not visible(part) for part in parts):
-                out.append(
-                    v(
-                        "CM007",
-                        f"the scope list `{h.scope}` has an empty entry",
-                        0,
-                        h.scope_col,
-                        f"Write `{s.scope_delimiter}`-separated names, e.g. `fix(api{s.scope_delimiter}cli): ...`.",
-                    )
-                )
-            for part in (p for p in parts if visible(p)):
-                if not _scope_allowed(part, s):
-                    allowed = _describe_scopes(s)
-                    guess = _scope_guess(part, s)
-                    hint = f"Did you mean `{guess}`?" if guess else f"Use {allowed}."
-                    out.append(
-                        v(
-                            "CM005",
-                            f"scope `{part}` is not allowed; allowed: {allowed}",
-                            0,
-                            h.scope_col,
-                            hint,
-                        )
-                    )
-    elif s.scope_required:
-        out.append(
-            v(
-                "CM006",
-                "the header has no scope",
-                0,
-                len(h.type) + 1,
-                f"Write `{h.type}(<scope>): ...`.",
-            )
-        )
-    if h.breaking and not s.allow_breaking_marker:
-        col = header.index("!:") + 1
-        out.append(
-            v(
-                "CM008",
-                "the `!` breaking-change marker is not allowed in this project",
-                0,
-                col,
-                "Drop the `!` and describe the break in a `BREAKING CHANGE:` footer.",
-            )
-        )
-    desc = h.description
-    counted = header
-    if s.squash_suffix and without_squash_suffix(desc) != desc:
-        desc = without_squash_suffix(desc)
-        counted = without_squash_suffix(header)
-    if s.header_max_length and len(counted) > s.header_max_length:
-        out.append(
-            v(
-                "CM009",
-                f"the header is {len(counted)} characters, limit {s.header_max_length}",
-                0,
-                s.header_max_length + 1,
-                "Shorten the description; details go in the body.",
-            )
-        )
-    first = desc[:1]
-    if s.subject_case == "lower" and first.isupper() and not _first_word_is_name(desc):
-        out.append(
-            v(
-                "CM010",
-                "the description must start with a lower-case letter",
-                0,
-                h.description_col,
-                f"Write `{first.lower()}{desc[1:]}`.",
-            )
-        )
-    elif s.subject_case == "upper" and first.islower():
-        out.append(
-            v(
-                "CM010",
-                "the description must start with an upper-case letter",
-                0,
-                h.description_col,
-                f"Write `{first.upper()}{desc[1:]}`.",
-            )
-        )
-    if not s.subject_full_stop and desc.endswith(".") and not desc.endswith(".."):
-        out.append(
-            v(
-                "CM011",
-                "the description ends with a full stop",
-                0,
-                h.description_col + len(desc) - 1,
-                "Remove the trailing `.`.",
-            )
-        )
-    return out
-
-
-def _body_rules(msg: Message, s: CommitSettings, v, author: str) -> list[Violation]:  # type: ignore[no-untyped-def]
-    lines = msg.lines
-    out: list[Violation] = []
-    if len(lines) > 1 and lines[1]:
-        out.append(
-            v(
-                "CM012",
-                "the body must be separated from the header by a blank line",
-                1,
-                1,
-                "Insert an empty line after the header.",
-            )
-        )
-    footer_start = msg.footer_start
-    # footers written straight under the body (no blank line) are body text by the spec
-    if footer_start == len(lines) and len(lines) > 2:
-        last_para = len(lines) - 1
-        while last_para > 0 and lines[last_para - 1]:
-            last_para -= 1
-        tail = len(lines)
-        while tail > last_para + 1 and footer_match(lines[tail - 1]):
-            tail -= 1
-        if tail < len(lines) and last_para > 1 and not footer_match(lines[last_para]):
-            out.append(
-                v(
-                    "CM013",
-                    f"the footer `{lines[tail].split(':', 1)[0].split(' #', 1)[0]}` must be separated "
-                    "from the body by a blank line",
-                    tail,
-                    1,
-                    "Insert an empty line before the footers.",
-                )
-            )
-    for i in range(1, len(lines)):
-        m = _breaking_like(lines[i])
-        if not m:
-            continue
-        tok, sep, rest = m["tok"], m["sep"], m["rest"]
-        # `BREAKING CHANGE: text`, or `BREAKING CHANGE:` with the text on the next lines (rule 10)
-        exact = (
-            tok in ("BREAKING CHANGE", "BREAKING-CHANGE")
-            and sep == ":"
-            and (lines[i].startswith(f"{tok}: ") or lines[i] == f"{tok}:")
-        )
-        if tok in ("BREAKING CHANGE", "BREAKING-CHANGE") and lines[i].startswith(f"{tok} #"):
-            # a trailer form git accepts, but the spec's breaking change is `<token>: <description>`
-            out.append(
-                v(
-                    "CM014",
-                    f"`{tok} #` is not a breaking-change footer: it must be written "
-                    f"`{tok}: <description>`",
-                    i,
-                    len(tok) + 1,
-                    f"Describe the break after `{tok}: `; refer to an issue in a footer of its own, "
-                    f"e.g. `Refs #{rest.removeprefix('#')}`.",
-                )
-            )
-            continue
-        if exact:
-            continued = i + 1 < len(lines) and lines[i + 1] and not footer_match(lines[i + 1])
-            if not rest.strip() and not continued:
-                out.append(
-                    v(
-                        "CM015",
-                        "`BREAKING CHANGE:` needs a description of what breaks",
-                        i,
-                        len(tok) + 2,
-                        "Describe the break after `BREAKING CHANGE: `.",
-                    )
-                )
-            continue
-        if sep or tok.upper().replace("_", " ") in ("BREAKING CHANGE", "BREAKING-CHANGE"):
-            if tok in ("BREAKING CHANGE", "BREAKING-CHANGE") and sep == ":" and not rest.strip():
-                out.append(
-                    v(
-                        "CM015",
-                        f"`{tok}:` needs a description of what breaks",
-                        i,
-                        len(tok) + 2,
-                        f"Describe the break after `{tok}: `.",
-                    )
-                )
-            elif sep:
-                fixed = "BREAKING-CHANGE" if "-" in tok else "BREAKING CHANGE"
-                out.append(
-                    v(
-                        "CM014",
-                        f"`{tok}{sep}` must be written `{fixed}: ` (upper case, colon, space)",
-                        i,
-                        1,
-                        f"Write `{fixed}: {rest}`.",
-                    )
-                )
-    trailers = footer_start
-    if footer_start == len(lines):
-        # no valid trailer: a last paragraph made only of trailer-like lines (`Reviewed by: Z`) is one
-        last = len(lines) - 1
-        while last > 0 and lines[last - 1]:
-            last -= 1
-        para = lines[last:]
-        if last >= 2 and all(
-            footer_match(x) or _breaking_like(x) or _spaced_token(x) for x in para
-        ):
-            trailers = last
-    if trailers < len(lines):
-        for i in range(trailers, len(lines)):
-            line = lines[i]
-            if footer_match(line) or _breaking_like(line):
-                continue
-            tok = _spaced_token(line)
-            if tok:
-                out.append(
-                    v(
-                        "CM016",
-                        f"footer token `{tok}` contains spaces",
-                        i,
-                        1,
-                        f"Write `{tok.replace(' ', '-')}:`; only `BREAKING CHANGE` may contain a space.",
-                    )
-                )
-    if s.body_max_line_length and not _is_bot(author):
-        for i in range(2, min(footer_start, len(lines))):
-            line = lines[i]
-            if (
-                len(line) > s.body_max_line_length
-                and "http://" not in line
-                and "https://" not in line
-            ):
-                out.append(
-                    v(
-                        "CM017",
-                        f"body line is {len(line)} characters, limit {s.body_max_line_length}",
-                        i,
-                        s.body_max_line_length + 1,
-                        "Wrap the body; lines with a URL are exempt.",
-                    )
-                )
-    tokens = {f.token.lower() for f in msg.footers}
-    for t in s.required_trailers:
-        if t.lower() not in tokens:
-            out.append(
-                v(
-                    "CM018",
-                    f"the `{t}:` trailer is required",
-                    len(lines) - 1,
-                    0,
-                    f"Add `{t}: ...` in the footers (after a blank line).",
-                )
-            )
-    for f in msg.footers:
-        if f.token.lower() in (t.lower() for t in s.forbidden_trailers):
-            out.append(
-                v(
-                    "CM019",
-                    f"the `{f.token}` trailer is not allowed",
-                    f.line - 1,
-                    1,
-                    f"Remove the `{f.token}` line.",
-                )
-            )
-    return out
+        message = f"`{lines[0].split('!', 1)[0]}!` commits must be squashed before merging"
+        return [said("CM022", message, hint="Run `git rebase -i --autosquash <base>`.")]
+    return None
