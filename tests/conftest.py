@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,6 +9,12 @@ import pytest
 from hypothesis import settings
 
 from tests.gitrepo import PYPROJECT_CONVENTIONAL, Repo
+
+# Ctrl-C is part of what the suite tests (the engine's and the CLI's), and a shell that starts a
+# command in the background (`cmd &`, nohup) hands it SIGINT ignored, which Python then keeps and
+# every child inherits: the tests' own interrupts would never arrive. Python's own handler again, so
+# the suite behaves the same however it was started (children get SIGINT's default).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # In CI every suite must run: a skip there (no root, no sshd, no PostgreSQL, no fixture) would hide
 # a suite that silently stopped running, so with DEVKIT_TEST_STRICT=1 a skip is reported as a failure.

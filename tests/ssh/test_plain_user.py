@@ -70,7 +70,7 @@ def plain_user() -> Iterator[tuple[pwd.struct_passwd, str]]:
     try:
         subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
         pip = subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(ROOT)],
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"{ROOT}[provision]"],
             capture_output=True,
             text=True,
             check=False,
