@@ -114,15 +114,21 @@ def log_range(rev_range: str, cwd: str | os.PathLike[str] | None = None) -> list
             r.err,
             "Check the range; in CI fetch enough history (`fetch-depth: 0`)" + shallow + ".",
         )
-    grafted = shallow_boundary(cwd)
+    grafted: set[str] | None = None  # read (one more git call) only for a commit with no parents
     commits = []
     for record in r.stdout.split(b"\0"):
-        if not record.strip(b"\n"):
+        record = record.lstrip(b"\n")
+        if not record:
             continue
-        sha, parents, email, message = record.lstrip(b"\n").split(b"\x1f", 3)
+        sha, parents, email, message = record.split(b"\x1f", 3)
         name = sha.decode()
-        # a shallow clone's boundary commit shows no parents: whether it is a merge is unknown
-        count = None if name in grafted else len(parents.split())
+        if parents:
+            count: int | None = parents.count(b" ") + 1
+        else:
+            # a root commit, or a shallow clone's boundary, whose parents (a merge?) are unknown
+            if grafted is None:
+                grafted = shallow_boundary(cwd)
+            count = None if name in grafted else 0
         commits.append(Commit(name, count, email.decode("utf-8", "replace"), message))
     return commits
 

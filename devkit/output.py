@@ -24,6 +24,8 @@ _JSON_ESCAPES = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
 
 def shown(text: str) -> str:
     """text safe to print: its control characters (tab aside) written as escapes (`\\x1b`, `\\n`)."""
+    if text.isprintable():  # holds none of them (translate looks up every character)
+        return text
     return text.translate(_ESCAPES)
 
 
@@ -149,9 +151,14 @@ def render_json(reports: list[Report], stream: TextIO) -> None:
     `indent`, and the pure-Python one made a 5,000-commit report a third slower than the text."""
     import json  # ~2 ms: not on the hook paths unless asked for
 
+    # one encoder for every value: json.dumps with options builds a new one per call
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+
     def dump(value: object, depth: int, pad: str) -> str:
         if depth == 0 or not isinstance(value, dict | list) or not value:
-            return json.dumps(value, ensure_ascii=False).translate(_JSON_ESCAPES)
+            text = encode(value)
+            # DEL and C1 are not ASCII but DEL: most reports need no translate (a lookup per character)
+            return text if text.isascii() and "\x7f" not in text else text.translate(_JSON_ESCAPES)
         inner = pad + "  "
         if isinstance(value, dict):
             items = [

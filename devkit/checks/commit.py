@@ -13,6 +13,7 @@ from devkit.conventions.message import (
     DecodeFailure,
     as_bytes,
     auto_comment,
+    clean_already,
     git_cleanup,
     may_have_comments,
 )
@@ -111,6 +112,34 @@ def text_report(text: str, cfg: Settings) -> Report:
     return Report("commit", with_severities(found, cfg.rules), 1)
 
 
+def _as_committed(message: bytes) -> str | None:
+    """The text of a message that git's clean-up keeps line for line, when it is UTF-8: the lines
+    are then the commit's own (None: the whole way, `_checked`, which also says where it is not
+    text, or holds a NUL)."""
+    body = clean_already(message)
+    if body is None or b"\0" in body:
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def committed(
+    message: bytes, cfg: Settings, sha: str, parents: int | None, author: str
+) -> list[Violation]:
+    """The violations of a commit's message (range mode): what `_checked` finds after git's
+    clean-up, without the clean-up's copies when git keeps every line as it is."""
+    text = _as_committed(message)
+    if text is None:
+        return _checked(git_cleanup(message, None), cfg, Location(commit=sha), parents, author)
+    lines = text.split("\n")
+    numbers = range(1, len(lines) + 1)
+    return check_message(
+        lines, cfg.commit, numbers=numbers, parents=parents, commit=sha, author=author
+    )
+
+
 def range_report(rev_range: str, cfg: Settings, cwd: str | None = None) -> Report:
     """Every commit of a revision range, read with one `git log`."""
     from devkit import git  # not needed by the message-file hook
@@ -118,12 +147,6 @@ def range_report(rev_range: str, cfg: Settings, cwd: str | None = None) -> Repor
     commits = git.log_range(rev_range, cwd)
     found: list[Violation] = []
     for c in commits:
-        found += _checked(
-            git_cleanup(c.message, None),
-            cfg,
-            Location(commit=c.sha),
-            parents=c.parents,
-            author=c.author_email,
-        )
+        found += committed(c.message, cfg, c.sha, c.parents, c.author_email)
     notes = () if commits else (f"the range `{rev_range}` has no commits",)
     return Report("commit", with_severities(found, cfg.rules), len(commits), notes)

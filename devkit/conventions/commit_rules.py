@@ -62,13 +62,20 @@ def _fullmatch(pattern: str, value: str, flags: int = 0) -> bool:
     return len(value) <= MATCH_LIMIT and regex().fullmatch(pattern, value, flags) is not None
 
 
+# a list setting in lower case, made once per list: a range check asks for every commit
+_LOWERED: dict[tuple[str, ...], frozenset[str]] = {}
+
+
 def _matches(value: str, allowed: Pattern, ignore_case: bool) -> bool:
     if isinstance(allowed, str):
         return _fullmatch(allowed, value, regex().I if ignore_case else 0)
     if not allowed:
         return True
     if ignore_case:
-        return value.lower() in (a.lower() for a in allowed)
+        lowered = _LOWERED.get(allowed)
+        if lowered is None:
+            lowered = _LOWERED[allowed] = frozenset(a.lower() for a in allowed)
+        return value.lower() in lowered
     return value in allowed
 
 
@@ -320,7 +327,11 @@ def _breaking_footer(line: str, i: int, lines: list[str], said: Said) -> Violati
 def breaking_footers(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
     """CM014 a breaking change written as the spec spells it; CM015 with a description."""
     lines = msg.lines
-    found = (_breaking_footer(lines[i], i, lines, said) for i in range(1, len(lines)))
+    found = (
+        _breaking_footer(lines[i], i, lines, said)
+        for i in range(1, len(lines))
+        if lines[i][:1] in ("b", "B")  # what _breaking_like looks for, asked cheaply first
+    )
     return [x for x in found if x is not None]
 
 
@@ -425,7 +436,7 @@ def check_message(
     lines: list[str],
     settings: CommitSettings,
     *,
-    numbers: list[int] | None = None,
+    numbers: list[int] | range | None = None,
     parents: int | None = None,
     file: str = "",
     commit: str = "",
@@ -458,10 +469,45 @@ def check_message(
     if special is not None:
         return special
     msg = parse(lines)
+    header_rules, body_rules, one_line_rules = _active(settings)
     out = header_format(msg, settings, said)
-    if not any(v.severity == ERROR for v in out):  # a header that is not one: nothing else to check
-        out += [v for rule in HEADER_RULES for v in rule(msg, settings, said)]
-    return out + [v for rule in BODY_RULES for v in rule(msg, settings, said)]
+    if not out or out[0].severity != ERROR:  # a header that is not one: nothing else to check
+        out += [v for rule in header_rules for v in rule(msg, settings, said)]
+    rest = body_rules if len(lines) > 1 else one_line_rules
+    return out + [v for rule in rest for v in rule(msg, settings, said)]
+
+
+# (the settings, their rules): a range check runs the rules once per commit, under one settings
+_last_active: list[tuple[CommitSettings, tuple[tuple[Rule, ...], ...]]] = []
+
+
+def _active(s: CommitSettings) -> tuple[tuple[Rule, ...], ...]:
+    """(header rules, body rules, body rules for a one-line message): the rules that can find
+    something under these settings, in their order. A limit, case or trailer list the project
+    does not set cannot be broken, and a message without a body has only its required trailers
+    to miss."""
+    if _last_active and _last_active[0][0] is s:
+        return _last_active[0][1]
+    idle: set[Rule] = set()
+    if s.allow_breaking_marker:
+        idle.add(breaking_marker)
+    if not s.header_max_length:
+        idle.add(header_length)
+    if s.subject_case == "any":
+        idle.add(subject_case)
+    if s.subject_full_stop:
+        idle.add(subject_full_stop)
+    if not s.body_max_line_length:
+        idle.add(body_line_length)
+    if not s.required_trailers:
+        idle.add(required_trailers)
+    if not s.forbidden_trailers:
+        idle.add(forbidden_trailers)
+    header = tuple(r for r in HEADER_RULES if r not in idle)
+    body = tuple(r for r in BODY_RULES if r not in idle)
+    one_line = tuple(r for r in body if r is required_trailers)
+    _last_active[:] = [(s, (header, body, one_line))]
+    return header, body, one_line
 
 
 def _special(
