@@ -149,19 +149,17 @@ def shallow_boundary(cwd: str | os.PathLike[str] | None = None) -> set[str]:
 
 
 def added_files(
-    base: str, directory: str, head: str = "HEAD", cwd: str | os.PathLike[str] | None = None
+    base: str,
+    directory: str,
+    head: str = "HEAD",
+    cwd: str | os.PathLike[str] | None = None,
+    staged: bool = False,
 ) -> list[str]:
-    """Paths under directory that head adds relative to its merge base with base (renames are not adds)."""
+    """Paths under directory that head adds relative to its merge base with base (renames are not
+    adds); `staged`: what the index adds relative to the commit `base` (committed or staged)."""
+    since = ("--cached", base) if staged else (f"{base}...{head}",)
     out = _checked(
-        "diff",
-        "--name-only",
-        "-z",
-        "--diff-filter=A",
-        "-M",
-        f"{base}...{head}",
-        "--",
-        directory,
-        cwd=cwd,
+        "diff", "--name-only", "-z", "--diff-filter=A", "-M", *since, "--", directory, cwd=cwd
     )
     return [p for p in out.split("\0") if p]
 
@@ -169,9 +167,11 @@ def added_files(
 def changed_files(
     base: str, head: str = "HEAD", cwd: str | os.PathLike[str] | None = None, staged: bool = False
 ) -> list[str]:
-    """Existing (not deleted) paths changed between the merge base and head, or in the index."""
+    """Existing (not deleted) paths changed between the merge base and head; `staged`: between the
+    commit `base` ("": HEAD, also on an unborn branch) and the index."""
     if staged:
-        out = _checked("diff", "--cached", "--name-only", "-z", "--diff-filter=d", cwd=cwd)
+        since = (base,) if base else ()
+        out = _checked("diff", "--cached", "--name-only", "-z", "--diff-filter=d", *since, cwd=cwd)
     else:
         out = _checked("diff", "--name-only", "-z", "--diff-filter=d", f"{base}...{head}", cwd=cwd)
     return [p for p in out.split("\0") if p]

@@ -20,7 +20,7 @@ from devkit.conventions.message import (
 from devkit.conventions.verdict import violation, with_severities
 from devkit.errors import DevkitError
 from devkit.record import TYPE_CHECKING
-from devkit.violations import Location, Report, Violation
+from devkit.violations import ERROR, WARNING, Location, Report, Violation
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -93,7 +93,36 @@ def file_report(
     complete: bool = True,
 ) -> Report:
     found = check_file(path, data, comment_string, cfg, complete)
-    return Report("commit", with_severities(found, cfg.rules), 1)
+    return _report(found, cfg, 1)
+
+
+def squash_note(cfg: Settings) -> str:
+    """Why a commit message only warns in this project (`[tool.devkit.commit] severity`)."""
+    if cfg.preset == "backend.ai":
+        return (
+            "commit messages only warn under the backend.ai preset, in the hooks and in `devkit "
+            "ci` alike: Backend.AI squash-merges, so a pull request's title is the commit that "
+            "lands on main (`devkit check title` checks it, as pr-prefix.yml does)"
+        )
+    return (
+        'commit messages only warn here ([tool.devkit.commit] severity = "warning"), in the hooks '
+        "and in `devkit ci` alike: the project squash-merges, so a pull request's title is the "
+        "commit that lands (`devkit check title` checks it)"
+    )
+
+
+def _report(
+    found: list[Violation], cfg: Settings, checked: int, notes: tuple[str, ...] = ()
+) -> Report:
+    """The commit check's report: the project's severity per rule, and for a project whose commit
+    messages only warn (it squash-merges), every error a warning, with the reason."""
+    violations = with_severities(found, cfg.rules)
+    if cfg.commit.severity == "warning" and any(v.severity == ERROR for v in violations):
+        violations = tuple(
+            v._replace(severity=WARNING) if v.severity == ERROR else v for v in violations
+        )
+        notes = (*notes, squash_note(cfg))
+    return Report("commit", violations, checked, notes)
 
 
 def _nul(location: Location) -> Violation:
@@ -109,7 +138,7 @@ def text_report(text: str, cfg: Settings) -> Report:
     """A message given as text (`-m`): kept as written, comment lines included (git's -m); the same
     bytes as a file's (a command line's undecodable bytes come back) get the same verdict."""
     found = _checked(git_cleanup(as_bytes(text), None), cfg, Location())
-    return Report("commit", with_severities(found, cfg.rules), 1)
+    return _report(found, cfg, 1)
 
 
 def _as_committed(message: bytes) -> str | None:
@@ -149,4 +178,4 @@ def range_report(rev_range: str, cfg: Settings, cwd: str | None = None) -> Repor
     for c in commits:
         found += committed(c.message, cfg, c.sha, c.parents, c.author_email)
     notes = () if commits else (f"the range `{rev_range}` has no commits",)
-    return Report("commit", with_severities(found, cfg.rules), len(commits), notes)
+    return _report(found, cfg, len(commits), notes)
