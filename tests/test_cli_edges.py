@@ -149,3 +149,28 @@ def test_news_new_opens_the_editor(repo: Repo, tmp_path: Path) -> None:
         "devkit: error: the entry is empty; nothing was written\n",
     )
     assert not (repo.path / "changes/doc.md").exists()
+
+
+BLOCK_PROVISION = """\
+import sys
+
+class Missing:  # the hooks' environment: monorepo-devkit without its provision extra
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("fabric", "paramiko", "invoke", "rich"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, Missing())
+from devkit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_completion_and_the_manual_page_without_the_provision_extra(repo: Repo) -> None:
+    shows = {"man": "needs devkit's provision extra", "completion": "provision"}
+    for argv in (["man"], ["completion", "bash"]):
+        p = subprocess.run(
+            [sys.executable, "-c", BLOCK_PROVISION, *argv],
+            cwd=repo.path, env=repo.env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        assert shows[argv[0]] in p.stdout
