@@ -23,7 +23,7 @@ from devkit.violations import ERROR, WARNING, Location, Violation
 
 if TYPE_CHECKING:
     import re
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     Rule = Callable[[Message, CommitSettings, "Said"], list[Violation]]
 
@@ -123,13 +123,18 @@ def _first_word_is_name(desc: str) -> bool:
 class Said(Record):
     """How a rule says something: a violation at line `index` of the message (column `col`)."""
 
-    emit: Callable[..., Violation]  # (code, message, index=0, col=0, hint="", severity="")
+    numbers: Sequence[int]  # each message line's line number in the original
+    file: str
+    commit: str
+    context: str  # the header, shown with a commit's violations
     author: str  # the commit's author (bots are exempt from line lengths)
 
     def __call__(
         self, code: str, message: str, index: int = 0, col: int = 0, hint: str = "", sev: str = ""
     ) -> Violation:
-        return self.emit(code, message, index, col, hint, sev)
+        line = self.numbers[index] if 0 <= index < len(self.numbers) else 0
+        where = Location(self.file, line, col, self.commit)
+        return violation(code, message, where, hint, sev or ERROR, self.context)
 
 
 # --- the header ---------------------------------------------------------------------------------
@@ -185,6 +190,8 @@ def header_scope(msg: Message, s: CommitSettings, said: Said) -> list[Violation]
         ]
     sep = s.scope_delimiter
     parts = [p.strip() for p in h.scope.split(sep)] if sep else [h.scope]
+    if not (s.scopes or s.scope_patterns or s.scope_dirs) and all(map(visible, parts)):
+        return []  # any scope is allowed, and none is empty
     out = []
     if any(not visible(part) for part in parts):
         hint = f"Write `{sep}`-separated names, e.g. `fix(api{sep}cli): ...`."
@@ -446,17 +453,7 @@ def check_message(
     `parents` is set in range mode (merges are decided by it); `author` exempts bots from line lengths."""
     if numbers is None:
         numbers = list(range(1, len(lines) + 1))
-    context = lines[0] if lines else ""
-
-    def emit(
-        code: str, message: str, index: int = 0, col: int = 0, hint: str = "", severity: str = ""
-    ) -> Violation:
-        line = numbers[index] if 0 <= index < len(numbers) else 0
-        return violation(
-            code, message, Location(file, line, col, commit), hint, severity or ERROR, context
-        )
-
-    said = Said(emit, author)
+    said = Said(numbers, file, commit, lines[0] if lines else "", author)
     if not lines:
         return [
             said(
@@ -469,12 +466,20 @@ def check_message(
     if special is not None:
         return special
     msg = parse(lines)
-    header_rules, body_rules, one_line_rules = _active(settings)
+    rules_of = _active(settings)
     out = header_format(msg, settings, said)
-    if not out or out[0].severity != ERROR:  # a header that is not one: nothing else to check
-        out += [v for rule in header_rules for v in rule(msg, settings, said)]
-    rest = body_rules if len(lines) > 1 else one_line_rules
-    return out + [v for rule in rest for v in rule(msg, settings, said)]
+    # a header that is not one: nothing else about it to check
+    whole = not out or out[0].severity != ERROR
+    rules = (
+        (rules_of[0] if whole else rules_of[2])
+        if len(lines) > 1
+        else (rules_of[1] if whole else rules_of[3])
+    )
+    for rule in rules:  # a plain loop: most rules find nothing, and a comprehension costs a call
+        found = rule(msg, settings, said)
+        if found:
+            out += found
+    return out
 
 
 # (the settings, their rules): a range check runs the rules once per commit, under one settings
@@ -482,10 +487,10 @@ _last_active: list[tuple[CommitSettings, tuple[tuple[Rule, ...], ...]]] = []
 
 
 def _active(s: CommitSettings) -> tuple[tuple[Rule, ...], ...]:
-    """(header rules, body rules, body rules for a one-line message): the rules that can find
-    something under these settings, in their order. A limit, case or trailer list the project
-    does not set cannot be broken, and a message without a body has only its required trailers
-    to miss."""
+    """The rules that can find something under these settings, in their order, for (a message, a
+    one-line message, a message whose header does not parse, such a one-line message). A limit,
+    case or trailer list the project does not set cannot be broken, and a message without a body
+    has only its required trailers to miss."""
     if _last_active and _last_active[0][0] is s:
         return _last_active[0][1]
     idle: set[Rule] = set()
@@ -506,8 +511,9 @@ def _active(s: CommitSettings) -> tuple[tuple[Rule, ...], ...]:
     header = tuple(r for r in HEADER_RULES if r not in idle)
     body = tuple(r for r in BODY_RULES if r not in idle)
     one_line = tuple(r for r in body if r is required_trailers)
-    _last_active[:] = [(s, (header, body, one_line))]
-    return header, body, one_line
+    rules = (header + body, header + one_line, body, one_line)
+    _last_active[:] = [(s, rules)]
+    return rules
 
 
 def _special(

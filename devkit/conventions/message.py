@@ -105,7 +105,7 @@ class Footer(Record):
 
 
 class Message(Record):
-    lines: tuple[str, ...]  # cleaned lines; lines[0] is the header
+    lines: list[str] | tuple[str, ...]  # cleaned lines; lines[0] is the header
     header: Header
     footers: tuple[Footer, ...]
     footer_start: int  # 0-based index of the first footer line, len(lines) when there are none
@@ -400,7 +400,7 @@ def parse_footers(lines: list[str] | tuple[str, ...]) -> tuple[tuple[Footer, ...
 def parse(lines: list[str]) -> Message:
     header = parse_header(lines[0] if lines else "")
     footers, start = parse_footers(lines)
-    return Message(tuple(lines), header, footers, start)
+    return Message(lines, header, footers, start)  # the caller's list: never changed after
 
 
 # the forms git itself writes (builtin/merge.c, fmt-merge-msg.c), plus GitHub's and GitLab's
