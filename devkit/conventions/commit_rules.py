@@ -22,7 +22,6 @@ from devkit.record import TYPE_CHECKING, Record
 from devkit.violations import ERROR, WARNING, Location, Violation
 
 if TYPE_CHECKING:
-    import re
     from collections.abc import Callable, Sequence
 
     Rule = Callable[[Message, CommitSettings, "Said"], list[Violation]]
@@ -32,12 +31,27 @@ _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 _WORD_CHARS = _ASCII_LETTERS | frozenset("0123456789")
 
 
-def _breaking_like(line: str) -> re.Match[str] | None:
-    """`BREAKING CHANGE`-like text at the start of a line, in any case or spelling (only lines that
-    start with "breaking" compile the pattern)."""
+def _breaking_like(line: str) -> tuple[str, str, str] | None:
+    """(token, separator, rest) of `BREAKING CHANGE`-like text at the start of a line, in any case
+    or spelling: what _BREAKING_LIKE matches. An ASCII token is read by hand (a range check then
+    never imports `re`); any other goes to the pattern, for re's Unicode case rules."""
     if line[:8].lower() != "breaking":
         return None
-    return regex().match(_BREAKING_LIKE, line, regex().I)
+    if not line[:16].isascii():
+        m = regex().match(_BREAKING_LIKE, line, regex().I)
+        return (m["tok"], m["sep"], m["rest"]) if m else None
+    end = 9 if line[8:9] in (" ", "_", "-") else 8
+    if line[end : end + 6].lower() != "change":
+        return None
+    end += 7 if line[end + 6 : end + 7] in ("s", "S") else 6
+    at = end
+    while at < len(line) and line[at].isspace():  # \s*, as re has it: str.isspace()
+        at += 1
+    sep = ":" if line[at : at + 1] == ":" else ""
+    at += len(sep)
+    if line[at : at + 1].isspace():  # \s?
+        at += 1
+    return line[:end], sep, line[at:]
 
 
 def _spaced_token(line: str) -> str:
@@ -298,7 +312,7 @@ def _breaking_footer(line: str, i: int, lines: list[str], said: Said) -> Violati
     m = _breaking_like(line)
     if not m:
         return None
-    tok, sep, rest = m["tok"], m["sep"], m["rest"]
+    tok, sep, rest = m
     spec = tok in ("BREAKING CHANGE", "BREAKING-CHANGE")
     if spec and line.startswith(f"{tok} #"):
         # a trailer form git accepts, but the spec's breaking change is `<token>: <description>`
