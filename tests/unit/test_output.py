@@ -93,3 +93,26 @@ def test_the_json_encoder_is_jsons(value: object) -> None:
     import json
 
     assert output.json_encoder()(value) == json.dumps(value, ensure_ascii=False)
+
+
+texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts, texts, texts, texts, st.integers(0, 99), st.integers(0, 99))
+def test_a_violations_json_line_is_its_dict(
+    message: str, hint: str, context: str, file: str, line: int, col: int
+) -> None:
+    """render_json writes each violation without building its dict: what it writes reads back as
+    the dict (and is one line)."""
+    import json
+
+    v = Violation(
+        "CM003", "type-enum", message, Location(file, line, col, ""), hint, WARNING, context
+    )
+    report = Report("commit", (v,), 1)
+    out = io.StringIO()
+    output.render_json([report], out)
+    assert json.loads(out.getvalue()) == output.as_dict([report])
+    (entry,) = [x for x in out.getvalue().splitlines() if '"code": "CM003"' in x]
+    assert entry.strip().startswith("{") and entry.strip().endswith("}")
