@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 CACHE_NAME = "devkit-config.cache"
 # what a cache entry depends on besides the file: its shape and devkit's presets
-CACHE_FORMAT = (4, __version__)
+CACHE_FORMAT = (5, __version__)
 NO_TABLE = "no [tool.devkit]"  # a cached verdict: the file has no table, look further up
 DEFAULTS = "<defaults>"  # the cache entry of the preset defaults, when no file has the table
 

@@ -33,6 +33,10 @@ CHAINED = (
 )
 SH_LINE = "#!/bin/sh\n# devkit: git ran this hook with sh (it has no #! line); pre-commit needs the line\n"
 FIX = "Run `devkit init --install-hooks`"
+# the next step after `devkit init`, in the same words wherever devkit or its docs say it
+NEXT_STEP = (
+    "commit the files `devkit init` wrote; then, in each clone, `devkit init --install-hooks`"
+)
 _EXEC = re.compile(r"^(\s*)exec (.+)$")
 _INSTALL_PYTHON = re.compile(r"^INSTALL_PYTHON=(.*)$", re.MULTILINE)
 

@@ -251,3 +251,44 @@ def resolve(root: Path, configured: str | None = None) -> Ruff:
         binary = installed(DEFAULT_VERSION)
         return Ruff([str(binary)], DEFAULT_VERSION, "devkit's default; the project pins none")
     return Ruff(cmd, version_of(cmd), "devkit's own; the project pins none")
+
+
+def rule_names(cmd: list[str], version: str) -> dict[str, str]:
+    """Every rule's name by its code, from `ruff rule --all --output-format json`, asked once per
+    ruff version and cached: ruff's check output names the rule only since 0.15 or so (before,
+    `F401` and no `unused-import`). Empty when this ruff cannot say."""
+    known = re.fullmatch(VERSION_RE, version) is not None
+    cache = cache_dir() / "ruff-rules" / f"{version}.json"
+    if known:
+        try:
+            cached = json.loads(cache.read_text(encoding="utf-8"))
+            if isinstance(cached, dict):
+                return cached
+        except (OSError, ValueError):
+            pass
+    r = proc.run(*cmd, "rule", "--all", "--output-format", "json")
+    try:
+        rules = json.loads(r.out) if r.returncode == 0 else []
+    except ValueError:
+        rules = []
+    names = {
+        rule["code"]: rule["name"]
+        for rule in (rules if isinstance(rules, list) else ())
+        if isinstance(rule, dict)
+        and isinstance(rule.get("code"), str)
+        and isinstance(rule.get("name"), str)
+    }
+    if names and known:
+        _save(cache, json.dumps(names, sort_keys=True))
+    return names
+
+
+def _save(path: Path, text: str) -> None:
+    """Write a cache file whole (a temp file renamed), or not at all: a cache is never required."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
