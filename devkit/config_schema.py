@@ -267,6 +267,13 @@ SECTIONS: dict[str, s.Table] = {
             None,
             "fetch more history when the clone is too shallow (default: on in GitHub Actions)",
         ),
+        # one verdict for the hook and the CI step: the severity is the commit table's now
+        s.Key(
+            "commit_severity",
+            s.moved("`[tool.devkit.commit] severity`"),
+            None,
+            "moved to `[tool.devkit.commit] severity`",
+        ),
     ),
     "lint": s.Table(
         s.Key(
