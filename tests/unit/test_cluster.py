@@ -31,8 +31,13 @@ def target(name: str, role: str, with_agent: bool = True) -> hosts.Target:
     )
 
 
+# hosts that share one machine's filesystem (network-namespace hosts), each with a base dir of its
+# own; tests/unit/test_cluster_share.py has hosts apart
+ONE_MACHINE = "boot-1 mnt:[4026531840]"
+
+
 def raw(name: str) -> dict[str, Any]:
-    return fresh_raw(base=f"/srv/{name}", address=ADDR[name])
+    return fresh_raw(base=f"/srv/{name}", address=ADDR[name], filesystem=ONE_MACHINE)
 
 
 def build(name: str, role: str, with_agent: bool = True) -> Desired:
