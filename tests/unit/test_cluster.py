@@ -84,6 +84,8 @@ def test_an_agent_host_runs_only_dockerd_and_an_agent_pointed_at_the_manager_hos
     assert "/sorna/local/nodes/agents/i-a1/" in health and "psql" not in health
     assert d.of("images").images and not d.of("images").register.strip()  # built, not registered
     assert not any(i.service != "agent" for i in d.of("inits")) or not d.of("inits")
+    # what it says at the end of a run: whose agent it is, not a web UI it does not run
+    assert "the agent i-a1 of the manager host at 10.9.0.2" in d.notes and "web UI" not in d.notes
 
 
 def test_a_host_on_its_own_keeps_everything_on_loopback() -> None:
