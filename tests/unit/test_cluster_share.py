@@ -240,3 +240,22 @@ def test_teardown_unmounts_outside_the_base_dir_and_purge_removes_what_it_made()
     [(cmd, what)] = cluster.undo(m, BASE, True)
     assert f"grep -vF -- {PUBLIC.split()[1]} /root/.ssh/authorized_keys" in str(cmd)
     assert what == "removed the cluster's key from /root/.ssh/authorized_keys"
+
+
+def test_an_agent_host_that_sees_the_folder_already_mounts_nothing() -> None:
+    """The manager host's folder mounted there by its owner (an NFS export): the marker is there
+    when the agent host looks, so no key goes to it and nothing is mounted."""
+    fakes, _ = hosts_of(m1=raw("m1"), a1=raw("a1"))
+    fakes["a1"].mounted = True  # type: ignore[attr-defined]
+    results = run_cluster(fakes)
+    assert [r.status for r in results] == ["changed"] * 2, [r.error for r in results]
+    a1 = fakes["a1"]
+    assert "sshfs" not in a1.everything() and f"{BASE}/{cluster.KEY}" not in a1.files
+    state = json.loads(put(a1, f"{BASE}/{cluster.STATE}"))
+    assert state["how"] == "there", state
+    marker = put(fakes["m1"], f"{VFROOT}/{cluster.MARKER}").strip()
+    [note] = cluster.notes(facts.parse(json.dumps(raw("a1", state=state, marker=marker))))
+    assert (
+        note
+        == f"vfolder mounts: {VFROOT} is the manager host's folder, mounted there by you (NFS, ...)"
+    )

@@ -379,7 +379,10 @@ def steps(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
     if settled(mine, f.of(NAME)):
         return []
     assert mine.source is not None
+    have: ShareFacts = f.of(NAME)
     how = f"sshfs from {mine.source.user}@{mine.source.address}"
+    if have.fuse:
+        how = f"{have.fuse}: an empty folder, its sessions run without {mine.what}"
     return [Op(NAME, MOUNT_OP, "mount", f"{mine.path} ({how})", mine)]
 
 
@@ -564,6 +567,8 @@ def notes(f: Facts) -> list[str]:
         ]
     if how == "sshfs":
         return [f"{what}: {path} is mounted from {st.get('source')} (sshfs)"]
+    if how == "there":
+        return [f"{what}: {path} is the manager host's folder, mounted there by you (NFS, ...)"]
     return []
 
 
