@@ -6,11 +6,12 @@ FUSE missing, one filesystem, and teardown. tests/sandbox/test_cluster.py runs i
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devkit.errors import DevkitError
+from devkit.errors import ConfigError, DevkitError
 from devkit.provision.engine import desired, facts, hosts, plan
 from devkit.provision.engine import run as engine
 from devkit.provision.kinds import cluster
@@ -259,3 +260,13 @@ def test_an_agent_host_that_sees_the_folder_already_mounts_nothing() -> None:
         note
         == f"vfolder mounts: {VFROOT} is the manager host's folder, mounted there by you (NFS, ...)"
     )
+
+
+def test_a_share_before_a_service_the_stack_has_not_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "stack.toml").write_text(
+        '[stack]\nname = "two"\n[services.app.program]\ncommand = "sleep 1000"\n'
+        '[cluster.share]\npath = "/srv/x"\nbefore = "agnet"\n'
+    )
+    with pytest.raises(ConfigError) as e:
+        load_stack(str(tmp_path))
+    assert "cluster.share.before" in str(e.value) and "unknown service 'agnet'" in str(e.value)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from devkit import schema as sch
-from devkit.errors import DevkitError, RemoteError
+from devkit.errors import ConfigError, DevkitError, RemoteError
 from devkit.provision.kinds import packages
 from devkit.provision.kinds.base import (
     LATER,
@@ -44,9 +44,8 @@ from devkit.provision.stack.spec import Group, Stack
 
 NAME = "cluster"
 STATE = "state/share.json"
-KEY = (
-    "secrets/share/key"  # the cluster's private key: the manager host's, and each agent host's copy
-)
+# the cluster's private key: the manager host's, and each agent host's copy
+KEY = "secrets/share/key"
 KNOWN_HOSTS = "secrets/share/known_hosts"  # the manager host's host keys (agent hosts)
 SSH_CONFIG = "secrets/share/ssh_config"  # how sshfs reaches the manager host (agent hosts)
 MARKER = ".devkit-share"  # in the shared folder: the cluster's public key (who shares it)
@@ -78,7 +77,11 @@ SHARE = sch.Table(
         doc="template, rendered on the manager host: the folder every agent host sees at the "
         "same path",
     ),
-    sch.Key("before", sch.string(), "", "the agent hosts' service that needs it"),
+    sch.Key(
+        "before",
+        sch.string(r"[A-Za-z0-9_][A-Za-z0-9._-]*", "a service's name"),
+        doc="the agent hosts' service that needs it: the folder is mounted before it starts",
+    ),
     sch.Key(
         "what",
         sch.string(),
@@ -119,9 +122,27 @@ def _parse(value: Any, where: sch.Where, dirs: tuple[Path, ...]) -> ClusterSpec 
     return ClusterSpec(**v, share=None if share is None else ShareSpec(**share))
 
 
+def _check(stack: Stack) -> None:
+    """The services [cluster] names are the stack's."""
+    spec = spec_of(stack)
+    names = [s.name for s in stack.services]
+    named = [] if spec is None else [("waits", w) for w in spec.waits]
+    if spec is not None and spec.share is not None:
+        named.append(("share.before", spec.share.before))
+    for key, name in named:
+        if name not in names:
+            raise ConfigError(
+                stack.source,
+                f"cluster.{key}",
+                f"unknown service {name!r}",
+                f"Name one of its services: {', '.join(names)}.",
+            )
+
+
 GROUP = Group(
     "cluster",
     _parse,
+    check=_check,
     schema=SCHEMA,
     doc="a stack over several hosts, a manager host and agent hosts (the `cluster` variable)",
 )
