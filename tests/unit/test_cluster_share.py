@@ -134,6 +134,16 @@ def test_the_manager_host_offers_its_folder_and_each_agent_host_mounts_it_before
         assert seq.index((name, "program:docker")) < first < seq.index((name, "program:agent"))
 
 
+def test_an_agent_host_named_before_the_manager_host_still_mounts_its_folder() -> None:
+    """What the manager host offers is part of its agent hosts' desired states: it is built first
+    whatever the order the hosts come in."""
+    fakes, seq = hosts_of(a1=raw("a1"), m1=raw("m1"))
+    results = run_cluster(fakes)
+    assert [r.status for r in results] == ["changed"] * 2, [r.error for r in results]
+    assert ("a1", "share") in seq
+    assert put(fakes["a1"], f"{BASE}/{cluster.KEY}") == put(fakes["m1"], f"{BASE}/{cluster.KEY}")
+
+
 def converged(fake: FakeHost) -> dict[str, Any]:
     """The cluster kind's facts once its ops ran (what the next run's facts say)."""
     key = put(fake, f"{BASE}/{cluster.KEY}")
