@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from tests import docs_examples
 from tests.e2e.checks import ROOT, phases
 from tests.sandbox.conftest import down_all, leftovers, need
 from tests.ssh.conftest import Bed, devkit, failed, isolated_env, ssh
@@ -174,6 +175,10 @@ def test_status_lists_three_agents_alive_at_private_addresses(c: Cluster) -> Non
             assert re.fullmatch(
                 r"vfolder mounts: /\S+ is mounted from root@[\d.]+ \(sshfs\)", said[0]
             )
+    if c.line.without_fuse:  # the same, as text: docs/backend.ai/cluster.md shows it
+        r = c.devkit("status", "--manager", *HOSTS)
+        assert r.returncode == 0, r.stdout + r.stderr
+        docs_examples.compare("cluster-status-no-fuse", [r.stdout])
 
 
 def sql(c: Cluster, query: str) -> str:
