@@ -66,6 +66,9 @@ mknod -m 666 "$r/dev/full" c 1 7
 mknod -m 666 "$r/dev/random" c 1 8
 mknod -m 666 "$r/dev/urandom" c 1 9
 mknod -m 666 "$r/dev/tty" c 5 0
+# FUSE, where this machine's kernel has it: a cluster's agent hosts mount the manager host's vfolder
+# root with sshfs (0666, as Debian's udev makes it)
+if [ -c /dev/fuse ]; then mknod -m 666 "$r/dev/fuse" c 10 229; fi
 mkdir -m 755 "$r/dev/pts"
 mkdir -m 1777 "$r/dev/shm"
 mkdir -m 1777 "$r/dev/mqueue"

@@ -4,7 +4,9 @@ One sandbox host first: the kernel image built without a registry (its Debian ro
 this machine's image cache, made by debootstrap on a first run), registered with the manager; a
 session reaches RUNNING, `run --rm` prints 42, a file written into a vfolder on the host is read in a
 session, nothing is left behind, and a second provision changes nothing. Then the same host becomes a
-cluster's manager host with two agent hosts, and a fourth host joins (tests/e2e/test_cluster.py).
+cluster's manager host with two agent hosts on this machine's filesystem (network-namespace hosts:
+the vfolder root is theirs as it is, nothing is mounted), and a fourth host joins. A cluster of
+separate hosts is tests/sandbox/test_cluster.py.
 
 The hosts share this module: each provision is minutes of work, so the tests run in file order and
 build on each other.
@@ -367,6 +369,10 @@ def cluster(bed: Bed, solo: str, phase: Any) -> tuple[str, ...]:
     for host in AGENTS:  # the image is built on every agent host, registered only where the db is
         ops = {(o["id"], o["action"]) for o in by[host]["ops"]}
         assert ("image:python", "build") in ops and ("image:python", "register") not in ops
+    # one filesystem: the manager host's vfolder root is every host's as it is; nothing is
+    # mounted, and no key is authorized (in this machine's own ~/.ssh)
+    assert not [o for h in by.values() for o in h["ops"] if o["id"].startswith("share")], by
+    assert " fuse.sshfs " not in Path("/proc/self/mountinfo").read_text()
     return (SOLO, *AGENTS)
 
 

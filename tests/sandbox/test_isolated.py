@@ -80,6 +80,20 @@ def test_each_release_is_ready_for_provisioning(bed: Bed, name: str) -> None:
     assert wheel.startswith("six-") and candidates == "1"
 
 
+@pytest.mark.parametrize("name", sorted(RELEASES))
+def test_each_release_has_fuse_where_this_machine_has_it(bed: Bed, name: str) -> None:
+    """A cluster's agent hosts mount the manager host's vfolder root with sshfs: FUSE's device,
+    which the sandbox's own /dev gets from this machine's (tests/sandbox/test_cluster.py)."""
+    if not Path("/dev/fuse").is_char_device():
+        pytest.skip("this machine has no /dev/fuse")
+    r = inside(
+        bed,
+        name,
+        "stat -c '%a %t:%T' /dev/fuse && python3 -c 'import os; os.close(os.open(\"/dev/fuse\", os.O_RDWR))'",
+    )
+    assert r.stdout.strip() == "666 a:e5", r.stdout  # 10:229, as Debian's udev makes it
+
+
 def test_list_shows_release_address_and_state(bed: Bed) -> None:
     r = devkit(bed, "sandbox", "list")
     assert r.returncode == 0, r.stderr

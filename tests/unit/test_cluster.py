@@ -31,8 +31,13 @@ def target(name: str, role: str, with_agent: bool = True) -> hosts.Target:
     )
 
 
+# hosts that share one machine's filesystem (network-namespace hosts), each with a base dir of its
+# own; tests/unit/test_cluster_share.py has hosts apart
+ONE_MACHINE = "boot-1 mnt:[4026531840]"
+
+
 def raw(name: str) -> dict[str, Any]:
-    return fresh_raw(base=f"/srv/{name}", address=ADDR[name])
+    return fresh_raw(base=f"/srv/{name}", address=ADDR[name], filesystem=ONE_MACHINE)
 
 
 def build(name: str, role: str, with_agent: bool = True) -> Desired:
@@ -79,6 +84,8 @@ def test_an_agent_host_runs_only_dockerd_and_an_agent_pointed_at_the_manager_hos
     assert "/sorna/local/nodes/agents/i-a1/" in health and "psql" not in health
     assert d.of("images").images and not d.of("images").register.strip()  # built, not registered
     assert not any(i.service != "agent" for i in d.of("inits")) or not d.of("inits")
+    # what it says at the end of a run: whose agent it is, not a web UI it does not run
+    assert "the agent i-a1 of the manager host at 10.9.0.2" in d.notes and "web UI" not in d.notes
 
 
 def test_a_host_on_its_own_keeps_everything_on_loopback() -> None:

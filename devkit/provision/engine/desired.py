@@ -16,7 +16,8 @@ from typing import Any
 
 from devkit.errors import DevkitError
 from devkit.provision.engine import hosts
-from devkit.provision.kinds import checkout, files, programs, registry
+from devkit.provision.kinds import checkout, files, registry
+from devkit.provision.kinds import cluster as cluster_kind
 from devkit.provision.kinds import secrets as secret_kind
 from devkit.provision.kinds.base import Build, Desired, Facts, Render, truthy
 from devkit.provision.stack import render, vartypes
@@ -114,9 +115,11 @@ def build(
     new_secret: Callable[[int], str] = random.token_hex,
     manager_address: str = "",
     code: Code | None = None,
+    share: Any = None,
 ) -> Desired:
     """The host's desired state, built from the code the source stage settled on (engine/source.py;
-    settled here when not given)."""
+    settled here when not given); in a cluster, with what the other hosts share with it
+    (kinds/cluster.py: `share`)."""
     if code is None:
         code = settle_code(stack, target, overrides, facts)
     # each file template's format (the notes are printed here, as they are)
@@ -145,16 +148,18 @@ def build(
         host.user,
         functools.partial(render.blame, ctx),
     )
-    b = Build(stack._replace(services=enabled), r, facts, lay, secret_values, {}, code)
+    b = Build(stack._replace(services=enabled), r, facts, lay, secret_values, {}, code, share)
     for kind in registry.KINDS:
         b.built[kind.NAME] = kind.desired(b)
     b.built["files"] = tuple(b.built["files"])  # the kinds after files may add to it; now frozen
     # the manager host's view of its cluster (`devkit status`), rendered like everything else
     b.built["cluster_status"] = (
-        text(cl.status, "cluster.status") if (cl := programs.cluster_of(stack)) else ""
+        text(cl.status, "cluster.status") if (cl := cluster_kind.spec_of(stack)) else ""
     )
     notes = r.file(stack.notes) if stack.notes else ""
     masked = {**secret_values, **{f"var:{k}": v for k, v in typed.secrets.items()}}
+    if (share := b.built[cluster_kind.NAME]) is not None:
+        masked["cluster:key"] = share.key
     own = stk.builtin(stack)
     return Desired(
         lay,

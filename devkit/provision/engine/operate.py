@@ -10,7 +10,7 @@ from devkit.errors import DevkitError
 from devkit.provision.engine import desired, facts, hosts, lock, mounts
 from devkit.provision.engine.events import ServiceStatus
 from devkit.provision.kinds import boot as boot_kind
-from devkit.provision.kinds import dirs, programs, registry, supervisor
+from devkit.provision.kinds import cluster, dirs, programs, registry, supervisor
 from devkit.provision.kinds.base import Facts
 from devkit.provision.ssh.command import Part, cat, join, q, sh
 from devkit.provision.ssh.connection import Connection
@@ -235,6 +235,10 @@ def teardown(dep: Deployment, purge: bool) -> list[str]:
     ).stdout.split()
     if gone:
         done.append(f"{name}: unmounted {len(gone)} mount(s) left under {lay.base}")
+    # a cluster's shared folder outside the base dir, and the manager host's authorized line
+    for cmd, what in cluster.undo(dep.facts, lay.base, purge):
+        dep.conn.run(cmd, "teardown")
+        done.append(f"{name}: {what}")
     if purge:
         unit = boot_kind.remove(dep.facts)
         if unit:

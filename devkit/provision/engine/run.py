@@ -16,7 +16,7 @@ from devkit.errors import RemoteError
 from devkit.provision.engine import desired, facts, hosts, lock, operate, plan, source
 from devkit.provision.engine.apply import apply
 from devkit.provision.engine.events import Emit, Event, HostResult, OpResult, Redact, ServiceStatus
-from devkit.provision.kinds import dirs, programs, registry
+from devkit.provision.kinds import cluster, dirs, programs, registry
 from devkit.provision.kinds.base import SOURCE, ApplyContext, Desired, Facts, Op
 from devkit.provision.ssh.connection import Connection, Held, Interrupted
 from devkit.provision.stack import layout
@@ -212,8 +212,10 @@ def _converge(
     manager: _Host | None = None,
 ) -> None:
     assert h.conn is not None and h.facts is not None and h.desired is not None
-    cl = programs.cluster_of(h.job.stack)
-    waits = {f"program:{s}" for s in cl.waits} if cl and manager is not None else set()
+    cl = cluster.spec_of(h.job.stack)
+    # what starts once the manager host's run is done: the services the stack names, and the mount
+    # of its shared folder (the manager host offers it in its run)
+    waits = {f"program:{s}" for s in cl.waits} | {cluster.MOUNT_OP} if cl and manager else set()
     conn, d, f = h.conn, h.desired, h.facts
     try:
         f = _look_again(h, d, f)
@@ -316,7 +318,8 @@ def run(
         if not opts.dry_run:
             _wait([pool.submit(_bring, h, opts, emit) for h in ready if not h.code.known])
         manager = next((h for h in hs if h.job.target.role == "manager"), None)
-        for h in hs:
+        # the manager host's first: what it shares is part of its agent hosts' desired states
+        for h in sorted(hs, key=lambda h: h is not manager):
             if h.result is None and h.facts is not None:
                 if h.job.target.role == "agent" and (manager is None or manager.facts is None):
                     m = manager.name if manager else "(none)"
@@ -334,6 +337,7 @@ def run(
                     h.facts,
                     manager_address=addr,
                     code=h.code,
+                    share=_share(h, manager, hs),
                     **kw,
                 )
         # the manager host first: its agent hosts wait for it, and must not hold every worker
@@ -370,6 +374,20 @@ def run(
             if h.conn is not None:
                 h.conn.close()
     return [h.result for h in hs if h.result is not None]
+
+
+def _share(h: _Host, manager: _Host | None, hs: list[_Host]) -> Any:
+    """What a cluster's shared folder is to host `h` (kinds/cluster.py): on the manager host,
+    whether an agent host of this run is on another filesystem; on an agent host, the manager
+    host's folder (None when the manager host's desired state was not built)."""
+    if manager is None or manager.facts is None or not h.job.target.role:
+        return None
+    if h is manager:
+        agents = [a for a in hs if a.job.target.role == "agent" and a.facts is not None]
+        return cluster.Offer(any(cluster.apart(a.facts, manager.facts) for a in agents))
+    if manager.desired is None:
+        return None
+    return cluster.source(manager.desired, manager.facts)
 
 
 def _wait(futures: list[Any]) -> None:

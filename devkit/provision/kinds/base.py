@@ -63,6 +63,9 @@ class HostInfo(NamedTuple):
     pythons: tuple[str, ...] = ()  # "3.11", ... : the distribution's python3.X binaries
     address: str = ""  # the address SSH reached it at ("" when unknown)
     base_real: str = ""  # the base dir with its links followed ("" when unknown)
+    # which files it sees: its kernel's boot and its mount namespace ("" when unknown); two hosts
+    # with the same see one filesystem (network-namespace hosts of one machine)
+    filesystem: str = ""
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> HostInfo:
@@ -83,6 +86,7 @@ class HostInfo(NamedTuple):
             tuple(str(v) for v in raw.get("pythons") or ()),
             str(raw.get("address") or ""),
             str(raw.get("base_real") or ""),
+            str(raw.get("filesystem") or ""),
         )
 
     @classmethod
@@ -142,6 +146,9 @@ class Build(NamedTuple):
     secrets: Mapping[str, str]
     built: dict[str, Any]
     code: Code = WHEELS
+    # a cluster's shared folder as the other hosts of the run see it (kinds/cluster.py: an Offer on
+    # the manager host, a Source on an agent host); None for a host on its own
+    share: Any = None
 
 
 # a kind whose ops run around a service's start: (desired, facts, service, stage) -> its ops

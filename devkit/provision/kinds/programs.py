@@ -11,10 +11,8 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from devkit import schema as sch
 from devkit.errors import ConfigError, RemoteError
 from devkit.provision.kinds import supervisor
 from devkit.provision.kinds.base import (
@@ -36,54 +34,10 @@ from devkit.provision.onhost.facts import read, run
 from devkit.provision.ssh.command import join, q, sh
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout, render
-from devkit.provision.stack.spec import Group, Stack
+from devkit.provision.stack.spec import Stack
 
 NAME = "programs"
 UP_STATES = ("RUNNING", "STARTING")
-
-
-class ClusterSpec(NamedTuple):
-    """[cluster]: a stack over several hosts, a manager host and agent hosts (the `cluster`
-    variable); its programs start in an order that spans the hosts."""
-
-    waits: tuple[str, ...]  # services an agent host starts once the manager host's run is done
-    status: str  # template, run on the manager host by `devkit status`: a line per member,
-    # exit 0 when every one is alive
-
-
-CLUSTER = sch.Table(
-    sch.Key(
-        "waits",
-        sch.strings(),
-        (),
-        "services an agent host starts once the manager host's run is done",
-    ),
-    sch.Key(
-        "status",
-        sch.string(),
-        "",
-        "template: run on the manager host by `devkit status`; a line per member, exit 0 when "
-        "every one is alive",
-    ),
-)
-SCHEMA = sch.table(CLUSTER)
-
-
-def _parse_cluster(value: Any, where: sch.Where, dirs: tuple[Path, ...]) -> ClusterSpec | None:
-    return None if value is None else ClusterSpec(**SCHEMA(value, where))
-
-
-GROUP = Group(
-    "cluster",
-    _parse_cluster,
-    schema=SCHEMA,
-    doc="a stack over several hosts, a manager host and agent hosts (the `cluster` variable)",
-)
-
-
-def cluster_of(stack: Stack) -> ClusterSpec | None:
-    """The stack's [cluster], if it can span hosts."""
-    return stack.group(GROUP.key)  # type: ignore[no-any-return]
 
 
 class DProgram(NamedTuple):
@@ -484,6 +438,7 @@ def finish(conn: Connection, ctx: ApplyContext) -> None:
 
 # the hooks this kind does without (base.py's defaults)
 STAGE = LATER
+GROUP = None
 refresh = no_refresh
 check = no_check
 diff = no_diff

@@ -10,6 +10,7 @@ from __future__ import annotations
 from devkit.provision.kinds import (
     boot,
     checkout,
+    cluster,
     devvenv,
     dirs,
     edit,
@@ -38,13 +39,14 @@ KINDS: tuple[Kind, ...] = (
     files,
     inits,
     edit,  # the edit loop's files, before programs: its watcher restarts when they change
+    cluster,  # the manager host's offer of its shared folder; an agent host's mount is a step
     programs,
     vscode,  # in the checkout, which exists once the services run from it
     boot,
     images,
 )
 # kinds whose ops run inside a service's bring-up (before or after it starts), in this order
-STEPS: tuple[Kind, ...] = (inits, images)
+STEPS: tuple[Kind, ...] = (inits, images, cluster)
 
 
 def kind(name: str) -> Kind:

@@ -143,6 +143,17 @@ def pythons():
     return sorted((v for v in found if v.replace(".", "").isdigit()), key=lambda v: int(v[2:]))
 
 
+def filesystem():
+    """Which files this host sees: its kernel's boot id and its mount namespace. Hosts with the
+    same see one filesystem (network-namespace hosts of one machine); "" when unknown."""
+    boot = (read("/proc/sys/kernel/random/boot_id") or "").strip()
+    try:
+        ns = os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        return ""
+    return "%s %s" % (boot, ns) if boot else ""
+
+
 def host_info(base):
     uid = os.getuid()
     # what the host had when the stack was first provisioned is kept: a Docker engine that
@@ -172,6 +183,7 @@ def host_info(base):
         # the address this host was reached at (SSH_CONNECTION's server side): where the other
         # hosts of a cluster reach it too
         "address": [*(os.environ.get("SSH_CONNECTION") or "").split(), "", "", ""][2],
+        "filesystem": filesystem(),
         "time": time.time(),
     }
 
