@@ -90,15 +90,9 @@ class _Cache:
         if not (self.path and self.dirty):
             return
         try:
-            tmp = f"{self.path}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as fh:
-                marshal.dump((CACHE_FORMAT, self.entries), fh)
-            os.replace(tmp, self.path)
+            files.write_whole(self.path, marshal.dumps((CACHE_FORMAT, self.entries)))
         except (OSError, ValueError):  # read-only .git, or a value marshal cannot store (dates)
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            pass
 
 
 def _parse(file: str, data: bytes) -> Any:

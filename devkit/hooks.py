@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from devkit import git, proc
+from devkit import files, git, proc
 from devkit.errors import DevkitError
 
 HOOK_TYPES = ("pre-commit", "commit-msg", "pre-push")
@@ -99,10 +99,8 @@ def _read(path: Path) -> str:
 
 def _write(path: Path, text: str) -> None:
     """Atomically, executable (git runs only executable hooks)."""
-    tmp = path.with_name(f".{path.name}.devkit-tmp")
-    tmp.write_bytes(text.encode("utf-8", "surrogateescape"))
-    os.chmod(tmp, (path.stat().st_mode if path.exists() else 0o644) & 0o7777 | 0o111)
-    os.replace(tmp, path)
+    mode = (path.stat().st_mode if path.exists() else 0o644) & 0o7777 | 0o111
+    files.write_whole(path, text.encode("utf-8", "surrogateescape"), mode)
 
 
 def _same_hook(legacy: str, appended: str) -> bool:

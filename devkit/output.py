@@ -128,10 +128,8 @@ def violation_dict(v: Violation) -> dict[str, object]:
     }
 
 
-def as_dict(
-    reports: list[Report], violation: Callable[[Violation], object] = violation_dict
-) -> dict[str, object]:
-    """The JSON report's data; `violation` makes each violation's entry."""
+def as_dict(reports: list[Report]) -> dict[str, object]:
+    """The JSON report's data."""
     return {
         "version": JSON_SCHEMA_VERSION,
         "ok": all(r.ok for r in reports),
@@ -144,7 +142,7 @@ def as_dict(
                 "checked": r.checked,
                 "error": r.error or None,
                 "notes": list(r.notes),
-                "violations": [violation(v) for v in r.violations],
+                "violations": [violation_dict(v) for v in r.violations],
             }
             for r in reports
         ],
@@ -180,38 +178,14 @@ def json_encoder() -> Callable[[object], str]:
     return encode
 
 
-class _Encoded(str):
-    """A value already written as JSON (a violation's line)."""
-
-
 def render_json(reports: list[Report], stream: TextIO) -> None:
     """Indented down to each violation, which is one line: json's C encoder only runs without
     `indent`, and the pure-Python one made a 5,000-commit report a third slower than the text."""
     encode = json_encoder()
 
-    def line(v: Violation) -> _Encoded:
-        """violation_dict(v), encoded, without the dicts (a range check has a thousand)."""
-        loc = v.location
-
-        def text(value: str) -> str:
-            return encode(value) if value else "null"
-
-        def number(value: int) -> str:
-            return int.__repr__(value) if value else "null"
-
-        return _Encoded(
-            f'{{"code": {encode(v.code)}, "name": {encode(v.name)}, "severity": '
-            f'{encode(v.severity)}, "message": {encode(v.message)}, "hint": {text(v.hint)}, '
-            f'"context": {text(v.context)}, "location": {{"file": {text(loc.file)}, "line": '
-            f'{number(loc.line)}, "col": {number(loc.col)}, "commit": {text(loc.commit)}}}}}'
-        )
-
     def dump(value: object, depth: int, pad: str) -> str:
-        if isinstance(value, _Encoded):
-            text = str(value)
-            return text if text.isascii() and "\x7f" not in text else text.translate(_JSON_ESCAPES)
         if depth == 0 or not isinstance(value, dict | list) or not value:
-            text = encode(value)
+            text = encode(value)  # a violation (depth 0) is one line
             # DEL and C1 are not ASCII but DEL: most reports need no translate (a lookup per character)
             return text if text.isascii() and "\x7f" not in text else text.translate(_JSON_ESCAPES)
         inner = pad + "  "
@@ -223,7 +197,7 @@ def render_json(reports: list[Report], stream: TextIO) -> None:
         return "[\n" + ",\n".join(items) + f"\n{pad}]"
 
     # levels: the report, its checks, each check, its violations; a violation is one line
-    stream.write(dump(as_dict(reports, line), 4, "") + "\n")
+    stream.write(dump(as_dict(reports), 4, "") + "\n")
 
 
 def _escape_data(s: str) -> str:

@@ -165,10 +165,8 @@ def sync_pre_commit(root: Path, version: str) -> str | None:
     path = root / PRE_COMMIT_CONFIG
     lines = path.read_bytes().decode("utf-8", "surrogateescape").splitlines(keepends=True)
     lines[index] = lines[index].replace(old, version, 1)
-    tmp = path.with_name(f".{path.name}.devkit-tmp")
-    tmp.write_bytes("".join(lines).encode("utf-8", "surrogateescape"))
-    os.chmod(tmp, path.stat().st_mode & 0o7777)
-    os.replace(tmp, path)
+    data = "".join(lines).encode("utf-8", "surrogateescape")
+    files.write_whole(path, data, path.stat().st_mode & 0o7777)
     return old
 
 
@@ -284,11 +282,9 @@ def rule_names(cmd: list[str], version: str) -> dict[str, str]:
 
 
 def _save(path: Path, text: str) -> None:
-    """Write a cache file whole (a temp file renamed), or not at all: a cache is never required."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write a cache file whole, or not at all: a cache is never required."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        files.write_whole(path, text.encode("utf-8"))
     except OSError:
-        tmp.unlink(missing_ok=True)
+        pass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
 import os
 import stat
@@ -348,17 +347,9 @@ def _write(root: Path, change: Change) -> None:
     target = root / change.path
     if target.is_symlink():
         target = target.resolve()
-    tmp = target.with_name(f".{target.name}.devkit-tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(change.new.encode("utf-8"))
-        if target.exists():
-            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
-        os.replace(tmp, target)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+    files.write_whole(target, change.new.encode("utf-8"), mode)
 
 
 def _write_all(root: Path, todo: list[Change]) -> None:

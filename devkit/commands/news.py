@@ -188,15 +188,11 @@ def _write_fragment(news: towncrier_config.NewsConfig, name: str, text: str) -> 
     """Write one fragment through a temp file in its directory (made when missing)."""
     path = f"{news.fragments.directory}/{name}"
     target = news.fragment_dir / name
-    tmp = target.with_name(f".{name}.tmp")
     try:
         if not towncrier_config.fragment_dir_exists(news):
             news.fragment_dir.mkdir(parents=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        files.write_whole(target, text.encode("utf-8"))
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise DevkitError(
             f"cannot write {path}: {exc.strerror}",
             f"Make `{news.fragments.directory}/` writable, then run it again.",
