@@ -268,3 +268,30 @@ def test_an_optional_port_is_a_port_or_nothing() -> None:
     assert vartypes.check({"a": "", "b": "6003"}, types, "s").values == {"a": "", "b": 6003}
     with pytest.raises(DevkitError, match="70000 is not between 1 and 65535"):
         vartypes.check({"a": 70000, "b": ""}, types, "s")
+
+
+def _ports(table: Any, where: str = "") -> dict[str, int]:
+    """Every `...port` key of a parsed config that holds one port number, by its dotted name."""
+    found: dict[str, int] = {}
+    for key, value in table.items() if isinstance(table, dict) else ():
+        name = f"{where}.{key}" if where else key
+        if isinstance(value, dict):
+            found |= _ports(value, name)
+        elif "port" in key and isinstance(value, int) and not isinstance(value, bool):
+            found[name] = value
+    return found
+
+
+@pytest.mark.parametrize("version", ["23.9.10", CURRENT])
+def test_no_service_listens_on_a_port_the_kernel_hands_out_to_connections(version: str) -> None:
+    # Linux picks a connection's local port from 32768-60999 (ip_local_port_range): a service
+    # whose port is in there cannot bind while any connection holds it, and 23.09's aiomonitor
+    # then hangs its agent's start for good (its web UI thread dies before it says it started)
+    files = _files(_bai(version))
+    ports = {
+        f"{cfg}:{name}": port
+        for cfg in ("agent.toml", "manager.toml", "storage-proxy.toml", "webserver.conf")
+        for name, port in _ports(tomllib.loads(files[cfg])).items()
+    }
+    assert len(ports) >= 10, ports
+    assert {k: p for k, p in ports.items() if 32768 <= p <= 60999} == {}
