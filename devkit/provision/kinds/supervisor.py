@@ -262,7 +262,19 @@ def wait_healthy(lay: Layout, name: str, health: str) -> Command:
         q(late),
         ">&2;",
         _last_lines(log),
+        ";",
+        _processes(),
         "; exit 1; fi; sleep 0.2; done",
+    )
+
+
+def _processes() -> str:
+    """After a health check's timeout: the program's process and its children, each with its
+    threads, state and the kernel function it waits in (a start that hangs shows where)."""
+    return (
+        '[ -n "$pid" ] && command -v ps >/dev/null 2>&1 && { echo "its processes'
+        ' (pid, threads, state, waiting in, command):" >&2;'
+        ' ps -ww -o pid=,nlwp=,stat=,wchan:24=,args= -p "$pid" --ppid "$pid" >&2 || true; }'
     )
 
 
