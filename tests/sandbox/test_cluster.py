@@ -32,7 +32,9 @@ from tests.e2e.checks import ROOT, phases
 from tests.sandbox.conftest import down_all, leftovers, need
 from tests.ssh.conftest import Bed, devkit, failed, isolated_env, ssh
 
-pytestmark = [pytest.mark.root, pytest.mark.ssh]
+# a line's first test also sets up its cluster (three sandboxes and a provision allowed 1800 s),
+# after the previous line's teardown: on a loaded machine that is more than the default 600 s
+pytestmark = [pytest.mark.root, pytest.mark.ssh, pytest.mark.timeout(2400)]
 
 
 class Line(NamedTuple):
