@@ -142,3 +142,18 @@ def test_a_dry_run_shows_the_settings_and_writes_nothing() -> None:
     op = next(o for o in r.ops if o.id == "vscode")
     assert "python.analysis.extraPaths" in op.detail
     assert vm.files == {}
+
+
+def test_the_converged_checkouts_settings_are_looked_at_in_the_first_look() -> None:
+    """The settings file of the checkout the rules last named comes with the first look: no
+    second look when the checkout stayed where it was, one when it moved."""
+    d = built()
+    want = vscode.digest(d.of("vscode").content)
+    vm = _converged(d, record={"written": want}, sha=want)
+    vm.raw_facts["kinds"]["vscode"]["looked"] = "/home/dev/project"
+    r = run(vm)
+    assert (r.status, r.ops) == ("unchanged", []) and vm.facts_calls == 1
+    vm = _converged(d, record={"written": want}, sha=want)
+    vm.raw_facts["kinds"]["vscode"]["looked"] = "/somewhere/else"
+    run(vm)
+    assert vm.facts_calls == 2

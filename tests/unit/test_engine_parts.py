@@ -96,6 +96,20 @@ def test_resolve_follows_include_and_top_level_defaults_like_ssh(
         ssh.resolve("x")
 
 
+def test_a_runs_first_look_runs_the_recorded_rechecks(tmp_path: Path) -> None:
+    """The init steps' rechecks as the last run recorded them run in the facts script, from the
+    base dir, when a provisioning run asks (its first look): no round trip of their own."""
+    base = tmp_path / "base"
+    (base / "state").mkdir(parents=True)
+    script = "test -d state && echo 'ok a.b'; echo 'bad c.d'\n"
+    (base / "state" / "recheck.sh").write_text(script)
+    s = load_stack("halfstack")
+    req = facts.request(s, str(base), inits={"@recheck": "state/recheck.sh"})
+    out = subprocess.run(["sh", "-c", str(facts.command(req))], capture_output=True, text=True)
+    sha = hashlib.sha256(script.encode()).hexdigest()
+    assert facts.parse(out.stdout).of("inits").recheck == {"sha": sha, "bad": ["c.d"], "rc": 0}
+
+
 def test_the_facts_script_runs_on_this_machine_and_parses(tmp_path: Path) -> None:
     """The real script, as the host runs it, against a base dir with some of the stack in it."""
     base = tmp_path / "base"
@@ -116,7 +130,8 @@ def test_the_facts_script_runs_on_this_machine_and_parses(tmp_path: Path) -> Non
     assert f.of("files")["etc/redis.conf"].sha256 == hashlib.sha256(b"port 1\n").hexdigest()
     assert f.of("files")["etc/etcd.yml"] is None
     assert f.of("secrets") == {"postgres_password": "pw"}
-    assert f.of("inits") == {"postgres.initdb": ""}
+    assert f.of("inits").markers == {"postgres.initdb": ""}
+    assert f.of("inits").recheck == {}  # not asked for
     assert f.of("programs").running is False
     assert f.of("programs").health["redis"].ok is False
     assert set(f.of("packages").installed) == {

@@ -16,7 +16,7 @@ from devkit.errors import RemoteError
 from devkit.provision.engine import desired, facts, hosts, lock, operate, plan, source
 from devkit.provision.engine.apply import apply
 from devkit.provision.engine.events import Emit, Event, HostResult, OpResult, Redact, ServiceStatus
-from devkit.provision.kinds import dirs, programs, registry
+from devkit.provision.kinds import dirs, inits, programs, registry
 from devkit.provision.kinds.base import SOURCE, ApplyContext, Desired, Facts, Op
 from devkit.provision.ssh.connection import Connection, Held, Interrupted
 from devkit.provision.stack import layout
@@ -89,7 +89,9 @@ def _prepare(h: _Host, connect: Connect, emit: Emit, dry_run: bool) -> None:
             emit(Event(h.name, "lock"))
             h.lock = lock.acquire(h.conn, base)
         emit(Event(h.name, "facts"))
-        h.facts = facts.gather(h.conn, h.job.stack, base)
+        # with the init steps' rechecks as last recorded: a converged host needs no other look
+        first = {inits.NAME: {inits.RECHECK: layout.RECHECK}}
+        h.facts = facts.gather(h.conn, h.job.stack, base, **first)
         _check_base(h)
         _check_platform(h)
     except RemoteError as exc:

@@ -16,6 +16,7 @@ ORIGIN = ".devkit-origin"
 CREATED, ADOPTED = "created", "adopted"
 SERVICES = "state/services.json"  # health checks and ports as last provisioned (for `status`)
 APPLIED = "state/programs.json"  # each program's config hash when it was last (re)started
+RECHECK = "state/recheck.sh"  # the init steps' rechecks as last run, run with a run's first look
 PROBES = "state/probes.json"  # what the host had at the first provision (its Docker engine)
 SUPERVISOR_VENV = "venvs/supervisor"
 SUPERVISOR_CONF = "supervisor/supervisord.conf"
