@@ -137,6 +137,41 @@ def test_describe_says_what_restarted_why_and_what_was_kept() -> None:
     ]
 
 
+def test_describe_says_how_each_restart_went() -> None:
+    report = {
+        "restarted": [
+            {"service": "api", "ok": True, "seconds": 2.31, "files": ["a.py"], "how": "overlapped"},
+            {
+                "service": "agent",
+                "ok": True,
+                "seconds": 5.0,
+                "files": ["a.py"],
+                "how": "stopped first",
+                "why": "it holds its session containers",
+            },
+            {
+                "service": "web",
+                "ok": False,
+                "seconds": 1.2,
+                "files": ["a.py"],
+                "how": "overlapped",
+                "error": "crashed on start (exit code 1); the old one (pid 9) keeps serving; the "
+                "last lines of its log:",
+                "log": "Traceback\nImportError: x",
+            },
+        ],
+    }
+    assert edit_report.describe(report, "vm") == [
+        "api: restarted (a.py changed), healthy in 2.3 s; the old process served until then",
+        "agent: restarted (a.py changed), healthy in 5.0 s; stopped first: it holds its session "
+        "containers",
+        "web: NOT restarted (a.py changed): its new process crashed on start (exit code 1); the "
+        "old one (pid 9) keeps serving; the last lines of its log:",
+        "    | Traceback",
+        "    | ImportError: x",
+    ]
+
+
 def _git(repo: Path, *args: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@x", GIT_COMMITTER_NAME="t")
@@ -241,6 +276,8 @@ def test_the_refusal_lists_files_and_commits_and_says_how_to_resolve() -> None:
         ({"restart": {}}, "edit.restart: no service restarts for any path"),
         ({"restart": {"app": ["src"]}, "debounse": 1}, "edit.debounse: unknown key"),
         ({"restart": {"app": ["src"]}, "notes": [{"paths": ["x"]}]}, "edit.notes[0].note: missing"),
+        ({"restart": {"app": ["src"]}, "overlap": {"app": 8080}}, "edit.overlap.app: expected"),
+        ({"restart": {"app": ["src"]}, "stop_first": {"app": ""}}, "edit.stop_first.app: expected"),
     ],
 )
 def test_the_edit_group_is_validated_with_file_and_key(group: dict, message: str) -> None:
@@ -254,6 +291,44 @@ def test_a_restart_rule_for_a_service_the_stack_does_not_have(tmp_path: Path) ->
     )
     with pytest.raises(ConfigError, match=r"edit\.restart\.web: no service 'web' in this stack"):
         load_stack(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('[edit.overlap]\nweb = "8080"\n', r"edit\.overlap\.web: 'web' is not a service of"),
+        ('[edit.stop_first]\nweb = "why"\n', r"edit\.stop_first\.web: 'web' is not a service"),
+        (
+            '[edit.overlap]\napp = "1"\n[edit.stop_first]\napp = "why"\n',
+            r"edit\.stop_first\.app: 'app' is in \[edit\.overlap\] too",
+        ),
+    ],
+)
+def test_overlap_and_stop_first_name_services_of_the_restart_table(
+    tmp_path: Path, extra: str, message: str
+) -> None:
+    (tmp_path / "stack.toml").write_text(
+        '[services.app.program]\ncommand = "true"\n[services.web.program]\ncommand = "true"\n'
+        '[edit.restart]\napp = ["src"]\n' + extra
+    )
+    with pytest.raises(ConfigError, match=message):
+        load_stack(str(tmp_path))
+
+
+def test_each_restarted_service_runs_under_the_launcher_where_the_edit_loop_exists() -> None:
+    s = load_stack(str(Path(__file__).parents[1] / "editloop" / "stack"))
+    alpha = next(x for x in s.services if x.name == "alpha")
+    assert alpha.program.command.startswith("/bin/sh -c ")
+    assert " launch alpha {{ path('supervisor/edit.json') | q }} -- {{ source.python | q }}" in (
+        alpha.program.command
+    )
+    assert "file:devkit-edit.py" in alpha.uses  # a new host side restarts it
+    bai = load_stack("backend.ai")
+    manager = next(x for x in bai.services if x.name == "manager")
+    # only where the edit loop exists (source mode): the wheels run as they are
+    assert manager.program.command.startswith("{% set w %}{{ backend_ai.from_source }}{% endset %}")
+    postgres = next(x for x in bai.services if x.name == "postgres")  # not in [edit.restart]
+    assert "launch" not in postgres.program.command
 
 
 def test_the_watcher_is_a_service_of_the_stack_and_its_command_matches_the_host_line() -> None:

@@ -73,7 +73,7 @@ def once(
         return {
             "error": f"the stack's supervisord does not answer ({exc}): `devkit start` brings it back"
         }
-    starts, stops, pids = process_starts(infos)
+    starts, stops, pids = process_starts(infos, base)
     look = os.path.join(base, "state", "edit-looked")
     now = time.time()
     files = candidates(checkout, roots(all_patterns(rules)))
@@ -112,7 +112,8 @@ def once(
     except OSError:
         pass  # notes are then said again next time
     if go:
-        results = restart(rpc, go, _health(base), base)
+        over = {k: int(v) for k, v in (rules.get("overlap") or {}).items() if str(v).isdigit()}
+        results = restart(rpc, go, _health(base), base, over, rules.get("stop_first") or {})
         for r in results:
             r["files"] = todo[r["service"]]
         report["restarted"] = results
