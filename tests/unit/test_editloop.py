@@ -18,6 +18,7 @@ from devkit.provision.kinds import edit as edit_kind
 from devkit.provision.kinds.registry import load_stack
 from devkit.provision.onhost import push as host_push
 from devkit.provision.onhost.edit import checkout as edit_checkout
+from devkit.provision.onhost.edit import imports as edit_imports
 from devkit.provision.onhost.edit import report as edit_report
 from devkit.provision.onhost.edit import rules as edit_rules
 from devkit.provision.onhost.edit import watch as edit_watch
@@ -63,7 +64,12 @@ def test_roots_are_the_fixed_parts_without_nesting() -> None:
 def test_a_service_restarts_for_its_own_files_changed_after_it_started() -> None:
     files = {"src/alpha/server.py": 105.0, "src/beta/server.py": 90.0, "README.md": 200.0}
     plan = edit_rules.decide(files, {"alpha": 100.0, "beta": 100.0}, {}, RULES)
-    assert plan == {"restart": {"alpha": ["src/alpha/server.py"]}, "stopped": {}, "notes": []}
+    assert plan == {
+        "restart": {"alpha": ["src/alpha/server.py"]},
+        "stopped": {},
+        "spared": {},
+        "notes": [],
+    }
 
 
 def test_the_shared_package_restarts_every_service_that_declares_it() -> None:
@@ -84,12 +90,61 @@ def test_notes_stopped_services_and_services_not_on_this_host() -> None:
     assert plan == {
         "restart": {},
         "stopped": {"beta": ["src/beta/server.py"]},
+        "spared": {},
         "notes": [["read on every request", ["src/pages/motd.txt"]]],
     }
     # beta does not run on this host at all: its files mean nothing here
     assert edit_rules.decide({"src/beta/x.py": 105.0}, {"alpha": 100.0}, {}, RULES)["stopped"] == {}
     # a note is said once: the last look (at 106) saw it already
     assert edit_rules.decide(files, {"alpha": 100.0}, {}, RULES, looked=106.0)["notes"] == []
+
+
+def test_what_a_process_imported_decides_for_python_files_and_the_paths_for_the_rest() -> None:
+    files = {
+        "src/common/web.py": 105.0,  # both paths say so; alpha's process imported it, beta's not
+        "src/common/BUILD": 105.0,  # not Python: the paths decide
+        "src/tools/x.py": 105.0,  # under no one's paths, but alpha's process imported it
+        "src/beta/old.py": 90.0,  # not imported, and older than the process anyway
+    }
+    imports = {"alpha": {"src/common/web.py", "src/tools/x.py"}, "beta": {"src/beta/server.py"}}
+    plan = edit_rules.decide(files, {"alpha": 100.0, "beta": 100.0}, {}, RULES, 0.0, imports)
+    assert plan["restart"] == {
+        "alpha": ["src/common/BUILD", "src/common/web.py", "src/tools/x.py"],
+        "beta": ["src/common/BUILD"],
+    }
+    assert plan["spared"] == {"beta": ["src/common/web.py"]}
+    # a service whose process has no record (yet): its paths decide everything, as before
+    plan = edit_rules.decide(files, {"alpha": 100.0, "beta": 100.0}, {}, RULES, 0.0, {})
+    assert plan["restart"]["beta"] == ["src/common/BUILD", "src/common/web.py"]
+    assert plan["spared"] == {}
+
+
+def test_the_import_chain_from_the_main_module_to_a_file(tmp_path: Path) -> None:
+    """The static imports among the recorded modules, relative ones resolved, packages too."""
+    files = {
+        "src/app/server.py": "from .api import routes\nimport json\n",
+        "src/app/__init__.py": "",
+        "src/app/api/__init__.py": "",
+        "src/app/api/routes.py": "def f():\n    from ..util import helpers\n",
+        "src/app/util/__init__.py": "",
+        "src/app/util/helpers.py": "import common.text\n",
+        "src/common/__init__.py": "",
+        "src/common/text.py": "X = 1\n",
+        "src/common/late.py": "Y = 2\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    names = {rel: rel[4:-3].replace("/", ".").removesuffix(".__init__") for rel in files}
+    rec = {"main": "app.server", "files": names}
+    assert edit_imports.chain(str(tmp_path), rec, "src/common/text.py") == [
+        "app.server",
+        "app.api.routes",
+        "app.util.helpers",
+        "common.text",
+    ]
+    # imported, but by no import statement (importlib at run time): no chain to show
+    assert edit_imports.chain(str(tmp_path), rec, "src/common/late.py") == []
 
 
 def test_a_file_that_does_not_compile_keeps_the_services_it_would_restart() -> None:
@@ -137,7 +192,7 @@ def test_describe_says_what_restarted_why_and_what_was_kept() -> None:
     ]
 
 
-def test_describe_says_how_each_restart_went() -> None:
+def test_describe_says_how_each_restart_went_and_what_its_process_never_imported() -> None:
     report = {
         "restarted": [
             {"service": "api", "ok": True, "seconds": 2.31, "files": ["a.py"], "how": "overlapped"},
@@ -160,6 +215,7 @@ def test_describe_says_how_each_restart_went() -> None:
                 "log": "Traceback\nImportError: x",
             },
         ],
+        "spared": [{"service": "storage", "files": ["a.py"]}],
     }
     assert edit_report.describe(report, "vm") == [
         "api: restarted (a.py changed), healthy in 2.3 s; the old process served until then",
@@ -169,6 +225,22 @@ def test_describe_says_how_each_restart_went() -> None:
         "old one (pid 9) keeps serving; the last lines of its log:",
         "    | Traceback",
         "    | ImportError: x",
+        "storage: not restarted for a.py: its process never imported it",
+    ]
+    would = {
+        "would": [
+            {"service": "api", "files": ["c.py"], "chain": {"file": "c.py", "modules": ["a", "c"]}},
+            {"service": "web", "files": ["c.py"], "chain": {"file": "c.py", "modules": []}},
+            {"service": "db", "files": ["d.py"], "chain": {"file": "d.py", "modules": ["d"]}},
+        ]
+    }
+    assert edit_report.describe(would, "vm") == [
+        "api: would restart (c.py changed)",
+        "    c.py is imported: a -> c",
+        "web: would restart (c.py changed)",
+        "    c.py is imported at run time (no import statement leads there)",
+        "db: would restart (d.py changed)",
+        "    d.py is its main module (d)",
     ]
 
 

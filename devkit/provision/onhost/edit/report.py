@@ -37,6 +37,20 @@ def describe(report: dict[str, Any], host: str = "HOST") -> list[str]:
         lines += ["    | " + ln for ln in r.get("log", "").rstrip().splitlines()]
     for r in report.get("would", []):
         lines.append(f"{r['service']}: would restart ({few(r['files'])} changed)")
+        c = r.get("chain") or {}
+        if len(c.get("modules") or ()) == 1:
+            lines.append(f"    {c['file']} is its main module ({c['modules'][0]})")
+        elif c.get("modules"):
+            lines.append(f"    {c['file']} is imported: {' -> '.join(c['modules'])}")
+        elif c.get("file"):
+            lines.append(
+                f"    {c['file']} is imported at run time (no import statement leads there)"
+            )
+    for r in report.get("spared", []):
+        lines.append(
+            f"{r['service']}: not restarted for {few(r['files'])}: its process never imported "
+            + ("them" if len(r["files"]) > 1 else "it")
+        )
     for k in report.get("kept", []):
         e = k["errors"][0]
         pid = f" (pid {k['pid']})" if k.get("pid") else ""
