@@ -4,6 +4,7 @@ and the sync's conflict rules. tests/editloop runs all of it on real hosts."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -14,11 +15,14 @@ from pathlib import Path
 import pytest
 
 from devkit.errors import ConfigError
+from devkit.provision.engine import report as engine_report
+from devkit.provision.engine.events import ServiceStatus
 from devkit.provision.kinds import edit as edit_kind
 from devkit.provision.kinds.registry import load_stack
 from devkit.provision.onhost import push as host_push
 from devkit.provision.onhost.edit import checkout as edit_checkout
 from devkit.provision.onhost.edit import imports as edit_imports
+from devkit.provision.onhost.edit import latency as edit_latency
 from devkit.provision.onhost.edit import report as edit_report
 from devkit.provision.onhost.edit import rules as edit_rules
 from devkit.provision.onhost.edit import watch as edit_watch
@@ -244,6 +248,19 @@ def test_describe_says_how_each_restart_went_and_what_its_process_never_imported
     ]
 
 
+def test_the_edit_latency_summary_is_the_last_and_the_nearest_rank_percentiles() -> None:
+    rows = [{"seconds": s, "how": "overlapped"} for s in (3.0, 1.0, 2.0, 4.0, 10.0)]
+    assert edit_latency.summary(rows) == {
+        "last": 10.0,
+        "p50": 3.0,
+        "p95": 10.0,
+        "count": 5,
+        "how": "overlapped",
+    }
+    assert edit_latency.summary([]) == {}
+    assert edit_latency.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+
+
 def _git(repo: Path, *args: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@x", GIT_COMMITTER_NAME="t")
@@ -411,3 +428,27 @@ def test_the_watcher_is_a_service_of_the_stack_and_its_command_matches_the_host_
     assert edit_kind.watcher_line("/p y/python", "/b").endswith(
         "'/p y/python' /b/supervisor/devkit-edit.py /b/supervisor/edit.json"
     )
+
+
+def test_status_shows_each_services_edit_to_serving_times_once_there_are_any() -> None:
+    rows = [
+        ServiceStatus("postgres", "RUNNING", 10, 3600, True),
+        ServiceStatus(
+            "manager",
+            "RUNNING",
+            4711,
+            62,
+            True,
+            edit={"last": 2.31, "p50": 2.2, "p95": 3.04, "count": 12, "how": "overlapped"},
+        ),
+    ]
+    out = io.StringIO()
+    engine_report.status_table(rows, out)
+    assert out.getvalue().splitlines() == [
+        "  SERVICE      STATE         PID   UPTIME  HEALTH  EDIT→SERVING",
+        "  postgres     RUNNING        10    1h00m  ok      -",
+        "  manager      RUNNING      4711    1m02s  ok      2.3 s (p50 2.2, p95 3.0, 12 edits)",
+    ]
+    out = io.StringIO()
+    engine_report.status_table(rows[:1], out)  # no edit yet: the table as it always was
+    assert out.getvalue().splitlines()[0] == "  SERVICE      STATE         PID   UPTIME  HEALTH"

@@ -9,6 +9,7 @@ import os
 import time
 from typing import Any
 
+from devkit.provision.onhost.edit import latency
 from devkit.provision.onhost.edit.checkout import candidates, mtime, syntax_errors
 from devkit.provision.onhost.edit.imports import chain, recorded
 from devkit.provision.onhost.edit.rules import all_patterns, blocked, decide, roots
@@ -137,5 +138,9 @@ def once(
         results = restart(rpc, go, _health(base), base, over, rules.get("stop_first") or {})
         for r in results:
             r["files"] = todo[r["service"]]
+            if r.get("served_at"):
+                saved = max(files.get(f, 0.0) for f in r["files"])
+                r["latency"] = round(max(0.0, r.pop("served_at") - saved), 3)
+        latency.record(base, results)
         report["restarted"] = results
     return report
