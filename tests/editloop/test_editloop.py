@@ -263,6 +263,52 @@ def test_sync_refuses_to_overwrite_an_edit_made_on_the_host(env: Env, tmp_path: 
     assert answer(env, "el3", "beta")["answer"] == "beta-laptop"
 
 
+def test_sync_watch_brings_each_laptop_save_to_serving(env: Env, tmp_path: Path) -> None:
+    laptop = testrepo.clone(env.bare, tmp_path / "laptop")
+    r = devkit(env.bed, "sync", "el3", "--base-dir", env.bed.base, "--repo", str(laptop))
+    assert r.returncode == 0, r.stdout + r.stderr
+    p = subprocess.Popen(
+        [sys.executable, "-m", "devkit", "sync", "--watch", "el3", "--base-dir", env.bed.base],
+        cwd=laptop,
+        env=env.bed.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        assert p.stdout is not None
+
+        def until(text: str) -> None:
+            for line in p.stdout:  # type: ignore[union-attr]
+                lines.append(line)
+                if text in line:
+                    return
+            raise AssertionError("".join(lines))
+
+        until("nothing to push")
+        (laptop / ALPHA).write_text((laptop / ALPHA).read_text().replace("alpha-1", "alpha-w"))
+        until("alpha: restarted")
+        assert answer(env, "el3", "alpha")["answer"] == "alpha-w"
+        # an edit made on the host is never overwritten: the push is refused, nothing changes
+        host = checkout(env, "el3")
+        (host / BETA).write_text((host / BETA).read_text().replace("beta-1", "beta-host"))
+        (laptop / BETA).write_text((laptop / BETA).read_text().replace("beta-1", "beta-laptop"))
+        until("the next save tries again")
+        assert "beta-host" in (host / BETA).read_text()
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=30)
+    text = "".join(lines) + out
+    assert text.startswith("el3: watching src/alpha, src/beta, src/common, src/pages in "), text
+    assert f"el3: pushed main (no new commits, 1 uncommitted file(s)) to {host}: {ALPHA}" in text
+    assert f"el3:     {BETA}  (edited on el3)" in text
+    assert text.rstrip().endswith(f"el3: stopped watching {laptop}")
+    assert "devkit-watch" not in pids(env, "el3")  # the watcher run for it is gone again
+    shown(env, "edit-sync-watch", "el3", [text.split("el3: sync refused")[0]])
+    (host / BETA).write_text((host / BETA).read_text().replace("beta-host", "beta-1"))
+
+
 def test_ssh_config_write_is_idempotent_and_openssh_reaches_the_host_twice_at_once(
     env: Env,
 ) -> None:
