@@ -1,6 +1,7 @@
 """The edit loop's test repository: two services run from the checkout with PYTHONPATH=src, each
 answering HTTP with its own module's ANSWER and the shared `common` package's GREETING; alpha binds
-its port with SO_REUSEPORT (a restart overlaps it), beta without (a restart stops it first)."""
+its port with SO_REUSEPORT (a restart overlaps it), beta without (a restart stops it first); alpha
+alone imports common.extra."""
 
 from __future__ import annotations
 
@@ -64,7 +65,9 @@ def serve(name, answer, reuse_port=False):
     server.server_close()
 ''',
     "src/alpha/__init__.py": "",
-    "src/alpha/server.py": """from common.web import serve
+    "src/common/extra.py": 'NOTE = "only alpha imports this module"\n',
+    "src/alpha/server.py": """from common import extra
+from common.web import serve
 
 ANSWER = "alpha-1"
 
