@@ -32,8 +32,7 @@ SERVER = r"""
 import json, os, signal, socket, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 here = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(here, "src"))
-import greeting
+import greeting  # from src: PYTHONPATH
 if os.path.exists(os.path.join(here, "broken")):
     raise ImportError("cannot import name 'missing' from 'greeting' (a broken edit)")
 time.sleep(float(os.environ.get("SLOW", "0.6")))
@@ -72,8 +71,8 @@ pidfile={d}/run/supervisord.pid
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 [program:web]
-command={launcher} {py} {d}/checkout/server.py {port}
-environment=REUSE="{reuse}"
+command={launcher} {py} -m server {port}
+environment=REUSE="{reuse}",PYTHONPATH="src"
 directory={d}/checkout
 startsecs=0
 stopwaitsecs=10
@@ -113,19 +112,30 @@ class Host(NamedTuple):
             assert time.monotonic() < deadline, "no process serves"
             time.sleep(0.05)
 
-    def restart(self, overlap: bool = True) -> dict[str, Any]:
+    def restart(self, overlap: bool = True, changed: tuple[str, ...] = ()) -> dict[str, Any]:
         ports = {"web": self.port} if overlap else {}
-        [r] = edit_services.restart(self.rpc, ["web"], {}, str(self.base), ports)
+        [r] = edit_services.restart(
+            self.rpc, ["web"], {}, str(self.base), ports, {}, {"web": list(changed)}
+        )
         return r
 
+    def warm_ready(self) -> None:
+        """Until the launcher's warm interpreter for the service is ready."""
+        deadline = time.monotonic() + 60
+        while not (launch.ask(str(self.base), "web", {"do": "status"})["warm"] or {}).get("ready"):
+            assert time.monotonic() < deadline, "the warm interpreter never got ready"
+            time.sleep(0.2)
 
-def _start(d: Path, reuse: bool) -> Host:
+
+def _start(d: Path, reuse: bool, warm: bool = False) -> Host:
     for sub in ("run", "logs", "supervisor", "checkout/src"):
         (d / sub).mkdir(parents=True, exist_ok=True)
     (d / "checkout" / "server.py").write_text(SERVER)
     (d / "checkout" / "src" / "greeting.py").write_text('TEXT = "hello"\n')
     (d / "supervisor" / "devkit-edit.py").write_text(ship.edit_script())
     rules = {"base": str(d), "checkout": str(d / "checkout"), "stopwait": {"web": 10}}
+    if warm:
+        rules["warm"] = ["web"]
     (d / "supervisor" / "edit.json").write_text(json.dumps(rules))
     # the launcher as the edit kind puts it in front of a service's command
     launcher = f"{sys.executable} -I -S {d}/supervisor/devkit-edit.py launch web {d}/supervisor/edit.json --"
@@ -215,10 +225,10 @@ def shared(tmp_path: Path) -> Iterator[Host]:
         _stop(host)
 
 
-def _new_host(d: Path, reuse: bool) -> Host:
+def _new_host(d: Path, reuse: bool, warm: bool = False) -> Host:
     if os.geteuid() != 0:
         pytest.skip("needs root: a network namespace of its own")
-    host: Host = _in_thread(lambda: _start(d, reuse), new_netns)
+    host: Host = _in_thread(lambda: _start(d, reuse, warm), new_netns)
     return host
 
 
@@ -327,7 +337,8 @@ def _records(shared: Host) -> None:
         assert time.monotonic() < deadline, "no record of the process's imports"
         time.sleep(0.2)
     # the checkout's module it imported, by its file; nothing of the interpreter's own
-    assert rec["files"] == {"src/greeting.py": "greeting", "server.py": "__main__"}
+    assert rec["files"] == {"src/greeting.py": "greeting", "server.py": "server"}
+    assert "json" in rec["others"] and "http.server" in rec["others"]
     r = shared.restart()
     assert r["ok"]
     deadline = time.monotonic() + 10
@@ -356,3 +367,33 @@ def _stops(shared: Host) -> None:
         except OSError:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_a_warm_start_serves_what_a_cold_start_of_the_same_code_serves(tmp_path: Path) -> None:
+    """The new process forked from the warm interpreter answers as one started cold does; a
+    warm interpreter that loaded a file saved since is not used (the restart starts cold) and
+    the next one leaves that file out."""
+    host = _new_host(tmp_path, reuse=True, warm=True)
+    greeting = host.base / "checkout" / "src" / "greeting.py"
+
+    def body() -> None:
+        host.warm_ready()
+        greeting.write_text('TEXT = "hi"\n')  # the warm interpreter had imported it
+        r = host.restart(changed=("src/greeting.py",))
+        assert r["ok"] and not r["warm"], r
+        assert host.get() == {"pid": r["pid"], "greeting": "hi"}
+        host.warm_ready()  # a new one, without greeting.py
+        greeting.write_text('TEXT = "hey"\n')
+        r = host.restart(changed=("src/greeting.py",))
+        assert r["ok"] and r["warm"], r
+        warm = host.get()
+        assert warm == {"pid": r["pid"], "greeting": "hey"}
+        r = host.restart(overlap=False)  # the same code, started cold
+        host.serving()
+        cold = host.get()
+        assert cold["pid"] != warm["pid"] and {**cold, "pid": 0} == {**warm, "pid": 0}
+
+    try:
+        host.run(body)
+    finally:
+        _stop(host)

@@ -201,6 +201,14 @@ def test_describe_says_how_each_restart_went_and_what_its_process_never_imported
         "restarted": [
             {"service": "api", "ok": True, "seconds": 2.31, "files": ["a.py"], "how": "overlapped"},
             {
+                "service": "mgr",
+                "ok": True,
+                "seconds": 1.04,
+                "files": ["a.py"],
+                "how": "overlapped",
+                "warm": True,
+            },
+            {
                 "service": "agent",
                 "ok": True,
                 "seconds": 5.0,
@@ -223,6 +231,7 @@ def test_describe_says_how_each_restart_went_and_what_its_process_never_imported
     }
     assert edit_report.describe(report, "vm") == [
         "api: restarted (a.py changed), healthy in 2.3 s; the old process served until then",
+        "mgr: restarted (a.py changed), healthy in 1.0 s (warm); the old process served until then",
         "agent: restarted (a.py changed), healthy in 5.0 s; stopped first: it holds its session "
         "containers",
         "web: NOT restarted (a.py changed): its new process crashed on start (exit code 1); the "
@@ -391,14 +400,16 @@ def test_a_restart_rule_for_a_service_the_stack_does_not_have(tmp_path: Path) ->
             '[edit.overlap]\napp = "1"\n[edit.stop_first]\napp = "why"\n',
             r"edit\.stop_first\.app: 'app' is in \[edit\.overlap\] too",
         ),
+        ("", r"edit\.warm: 'app' is not a service of \[edit\.overlap\]"),
     ],
 )
 def test_overlap_and_stop_first_name_services_of_the_restart_table(
     tmp_path: Path, extra: str, message: str
 ) -> None:
+    warm = "" if extra else 'warm = ["app"]\n'
     (tmp_path / "stack.toml").write_text(
         '[services.app.program]\ncommand = "true"\n[services.web.program]\ncommand = "true"\n'
-        '[edit.restart]\napp = ["src"]\n' + extra
+        "[edit]\n" + warm + '[edit.restart]\napp = ["src"]\n' + extra
     )
     with pytest.raises(ConfigError, match=message):
         load_stack(str(tmp_path))

@@ -24,6 +24,8 @@ agrees on what a path means.
     [edit.stop_first]                     # service -> why it is stopped before it starts again
     agent = "it holds its session containers"
 
+    warm = ["manager"]                    # services of [edit.overlap] forked from a warm interpreter
+
     [[edit.notes]]                        # paths that restart nothing, and what they mean
     paths = ["src/ai/backend/kernel/**"]
     note = "new sessions pick them up"
@@ -96,6 +98,7 @@ class EditSpec(NamedTuple):
     notes: tuple[NoteSpec, ...]
     overlap: dict[str, str]  # service -> template: the port its new process listens on
     stop_first: dict[str, str]  # service -> why it is stopped before it starts again
+    warm: tuple[str, ...] = ()  # services whose new process is forked from a warm interpreter
 
 
 def _pattern(value: str, where: s.Where) -> str:
@@ -147,6 +150,13 @@ EDIT = s.Table(
         {},
         "service -> why a restart stops it before starting it again (said with the restart)",
     ),
+    s.Key(
+        "warm",
+        s.strings(),
+        (),
+        "services of [edit.overlap] whose new process is forked from a warm interpreter (what "
+        "the serving process imported, but the files being edited, imported already)",
+    ),
     s.Key("notes", s.list_of(s.table(NOTE)), (), "paths that restart nothing, and why"),
 )
 
@@ -175,6 +185,7 @@ def _parse_group(data: Any, where: s.Where, dirs: tuple[Path, ...]) -> EditSpec 
         tuple(NoteSpec(n["paths"], n["note"]) for n in v["notes"]),
         v["overlap"],
         v["stop_first"],
+        tuple(v["warm"]),
     )
 
 
@@ -197,6 +208,15 @@ def _check_group(stack: Stack) -> None:
                 f"edit.restart.{name}",
                 f"no service {name!r} in this stack",
                 f"Services: {', '.join(services)}.",
+            )
+    for name in edit.warm:
+        if name not in edit.overlap:
+            raise ConfigError(
+                stack.source,
+                "edit.warm",
+                f"{name!r} is not a service of [edit.overlap]",
+                "A warm start is a restart's new process beside the old one: give the service's "
+                "port in [edit.overlap] first.",
             )
     for key, table in (("overlap", edit.overlap), ("stop_first", edit.stop_first)):
         for name in table:
@@ -401,6 +421,7 @@ def desired(b: Build) -> DEdit | None:
         "notes": [{"paths": list(n.paths), "note": n.note} for n in e.notes],
         "overlap": overlap,
         "stop_first": {n: e.stop_first[n] for n in order if n in e.stop_first},
+        "warm": [n for n in order if n in e.warm and n in overlap],
         "stopwait": {s.name: s.program.stopwaitsecs for s in b.stack.services if s.name in order},
     }
     login = b.render.login

@@ -11,7 +11,7 @@ import time
 from collections import deque
 from typing import Any
 
-from devkit.provision.onhost.edit.launch import imports_prefix
+from devkit.provision.onhost.edit.paths import imports_prefix
 from devkit.provision.onhost.edit.procs import tree
 
 SETTLE = 2.0  # a record written this recently may be of a process still importing: not used yet
@@ -19,10 +19,12 @@ SETTLE = 2.0  # a record written this recently may be of a process still importi
 
 def recorded(base: str, service: str, pid: int) -> dict[str, Any] | None:
     """The modules the process pid and those below it imported from the checkout: {"main": its
-    main module, "files": {checkout-relative file: module}}; None when the process has no record
-    (it runs without the launcher, or has only just started)."""
+    main module, "files": {checkout-relative file: module}, "others": the other modules' names};
+    None when the process has no record (it runs without the launcher, or has only just
+    started)."""
     prefix = imports_prefix(base, service)
     files: dict[str, str] = {}
+    others: dict[str, None] = {}
     main, found = "", False
     for p in sorted(tree(pid)):
         path = f"{prefix}.{p}.json"
@@ -35,8 +37,9 @@ def recorded(base: str, service: str, pid: int) -> dict[str, Any] | None:
             continue
         found = found or p == pid
         files.update({str(k): str(v) for k, v in (rec.get("files") or {}).items()})
+        others.update(dict.fromkeys(str(n) for n in rec.get("others") or ()))
         main = main or str(rec.get("main") or "")
-    return {"main": main, "files": files} if found else None
+    return {"main": main, "files": files, "others": list(others)} if found else None
 
 
 def _imported_names(path: str, module: str, package: bool) -> list[str]:
@@ -89,3 +92,23 @@ def chain(checkout: str, rec: dict[str, Any], target: str) -> list[str]:
                 came[n] = m
                 todo.append(n)
     return []
+
+
+def importers(checkout: str, rec: dict[str, Any], targets: set[str]) -> set[str]:
+    """The modules of the targets (checkout files) and every recorded module that imports one of
+    them, directly or through others (static imports, wherever in the file they are)."""
+    files: dict[str, str] = rec["files"]
+    names = set(files.values())
+    by: dict[str, set[str]] = {}
+    for f, m in files.items():
+        for n in _imported_names(os.path.join(checkout, f), m, f.endswith("__init__.py")):
+            if n in names:
+                by.setdefault(n, set()).add(m)
+    out: set[str] = set()
+    todo = [files[t] for t in targets if t in files]
+    while todo:
+        m = todo.pop()
+        if m not in out:
+            out.add(m)
+            todo += by.get(m, ())
+    return out

@@ -31,7 +31,8 @@ def record(base: str, results: list[dict[str, Any]]) -> None:
     data = load(base)
     now = round(time.time(), 3)
     for r in done:
-        row = {"at": now, "seconds": r["latency"], "how": r.get("how", "")}
+        how = r.get("how", "") + (", warm" if r.get("warm") else "")
+        row = {"at": now, "seconds": r["latency"], "how": how}
         data[r["service"]] = [*data.get(r["service"], []), row][-KEEP:]
     path = os.path.join(base, FILE)
     try:

@@ -30,31 +30,17 @@ import sys
 import time
 from typing import Any
 
+from devkit.provision.onhost.edit.paths import (
+    control_path,
+    imports_prefix,
+    serving_dir,
+    site_dir,
+    state_path,
+)
 from devkit.provision.onhost.edit.procs import alive, children_of, started_at, tree
+from devkit.provision.onhost.edit.warm import Warm
 
 FINISHING = 0.3  # seconds a main process may outlive its workers while it is being retired
-
-
-def serving_dir(base: str) -> str:
-    return os.path.join(base, "run", "serving")
-
-
-def control_path(base: str, service: str) -> str:
-    return os.path.join(serving_dir(base), service + ".sock")
-
-
-def state_path(base: str, service: str) -> str:
-    return os.path.join(serving_dir(base), service + ".json")
-
-
-def site_dir(base: str) -> str:
-    """Where the sitecustomize that records each child's imports (record.py) is written."""
-    return os.path.join(serving_dir(base), "site")
-
-
-def imports_prefix(base: str, service: str) -> str:
-    """Each child of the service writes `<this>.<pid>.json`: the checkout modules it imported."""
-    return os.path.join(serving_dir(base), service + ".imports")
 
 
 def _short(path: str) -> tuple[str, int]:
@@ -128,6 +114,8 @@ class Launcher:
         self.retiring: dict[int, dict[str, Any]] = {}  # pid -> {"since", "workers", "tree"}
         self.serving = 0
         self.stopping = False
+        warm = service in (rules.get("warm") or ())
+        self.warm = Warm(self.base, service, self.checkout, argv) if warm else None
 
     # --- children ---------------------------------------------------------------------------
 
@@ -140,12 +128,17 @@ class Launcher:
             env["PYTHONPATH"] = f"{path}:{self.site}" if path else self.site
         return env
 
-    def spawn(self) -> int:
-        """A new child (posix_spawn, not subprocess: the launcher reaps its children itself)."""
-        stop = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGCHLD)
-        pid = os.posix_spawnp(self.argv[0], self.argv, self._env(), setsigdef=stop)
-        self.children[pid] = {"started": started_at(pid) or time.time(), "exit": None}
-        return pid
+    def spawn(self, changed: list[str] | None = None) -> tuple[int, bool]:
+        """A new child, and whether it came warm: forked from the service's warm interpreter
+        when there is one for these changes, else started (posix_spawn, not subprocess: the
+        launcher reaps its children itself)."""
+        pid = self.warm.fork(changed or []) if self.warm else 0
+        warm = bool(pid)
+        if not pid:
+            stop = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGCHLD)
+            pid = os.posix_spawnp(self.argv[0], self.argv, self._env(), setsigdef=stop)
+        self.children[pid] = {"started": started_at(pid) or time.time(), "exit": None, "warm": warm}
+        return pid, warm
 
     def commit(self, pid: int) -> list[int]:
         if pid not in self.children or self.children[pid]["exit"] is not None:
@@ -204,6 +197,8 @@ class Launcher:
                 return ended
             if pid == 0:
                 return ended
+            if self.warm and self.warm.ended(pid):
+                continue
             if pid not in self.children:
                 continue  # an orphan that came back to the subreaper
             code = os.waitstatus_to_exitcode(status)
@@ -245,7 +240,8 @@ class Launcher:
             return {"error": "the service is stopping"}
         if do == "spawn":
             try:
-                return {"pid": self.spawn()}
+                pid, warm = self.spawn(list(req.get("changed") or ()))
+                return {"pid": pid, "warm": warm}
             except OSError as exc:
                 return {"error": f"cannot run {self.argv[0]}: {exc.strerror}"}
         if do == "commit":
@@ -257,9 +253,11 @@ class Launcher:
                 self.retire(pid)
             return {"retired": [pid]}
         if do == "status":
+            w = self.warm
             return {
                 "serving": self.serving,
                 "children": {str(c): st for c, st in self.children.items()},
+                "warm": {"pid": w.pid, "ready": w.loaded is not None} if w else None,
             }
         return {"error": f"unknown request {do!r}"}
 
@@ -326,7 +324,7 @@ class Launcher:
         signal.signal(signal.SIGCHLD, lambda *a: None)
         listener = self._listen()
         try:
-            self.serving = self.spawn()
+            self.serving, _ = self.spawn()
         except OSError as exc:
             sys.stderr.write(f"devkit launcher: cannot run {self.argv[0]}: {exc.strerror}\n")
             listener.close()
@@ -336,7 +334,15 @@ class Launcher:
         try:
             while True:
                 timeout = 0.05 if self.retiring or self.stopping else None
-                ready, _, _ = select.select([listener, wake_r], [], [], timeout)
+                if self.warm is not None and not self.warm.pid and not self.stopping:
+                    self.warm.build(self.serving, self._env())
+                    timeout = timeout or 1.0  # until the serving process's imports are recorded
+                waiting = [listener, wake_r]
+                if self.warm is not None and self.warm.fileno() >= 0:
+                    waiting.append(self.warm)
+                ready, _, _ = select.select(waiting, [], [], timeout)
+                if self.warm is not None and self.warm in ready:
+                    self.warm.readable()
                 if wake_r in ready:
                     try:
                         os.read(wake_r, 4096)
@@ -368,6 +374,8 @@ class Launcher:
         """Every child ends, as supervisord's stop would end it: a signal supervisord sent the
         process group reached them already; then the stop wait, then KILL."""
         self.stopping = True
+        if self.warm is not None:
+            self.warm.stop()
         mine = os.getpgrp()
         for pid, st in self.children.items():
             if st["exit"] is not None:

@@ -135,7 +135,7 @@ def once(
         pass  # notes are then said again next time
     if go:
         over = {k: int(v) for k, v in (rules.get("overlap") or {}).items() if str(v).isdigit()}
-        results = restart(rpc, go, _health(base), base, over, rules.get("stop_first") or {})
+        results = restart(rpc, go, _health(base), base, over, rules.get("stop_first") or {}, todo)
         for r in results:
             r["files"] = todo[r["service"]]
             if r.get("served_at"):

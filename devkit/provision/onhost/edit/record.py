@@ -35,10 +35,22 @@ def _modules(root: str) -> dict[str, str]:
     return out
 
 
+def _others(files: dict[str, str]) -> list[str]:
+    """The other modules (the interpreter's, the venv's), by name, in the order they came."""
+    ours = set(files.values()) | {"__main__", "__mp_main__", "sitecustomize"}
+    return [n for n in list(sys.modules) if n not in ours]
+
+
 def _dump(prefix: str, root: str) -> None:
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
-    data = {"pid": os.getpid(), "main": getattr(spec, "name", "") or "", "files": _modules(root)}
+    files = _modules(root)
+    data = {
+        "pid": os.getpid(),
+        "main": getattr(spec, "name", "") or "",
+        "files": files,
+        "others": _others(files),
+    }
     path = f"{prefix}.{os.getpid()}.json"
     tmp = path + ".tmp"
     try:

@@ -13,7 +13,8 @@ def few(files: list[str], n: int = 3) -> str:
 
 def _how(r: dict[str, Any]) -> str:
     if r.get("how") == "overlapped":
-        return "; the old process served until then"
+        warm = " (warm)" if r.get("warm") else ""
+        return f"{warm}; the old process served until then"
     if r.get("why"):
         return f"; stopped first: {r['why']}"
     return ""

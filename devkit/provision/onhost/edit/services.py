@@ -168,7 +168,9 @@ def _log_since(path: str, offset: int) -> str:
     return "\n".join(text.splitlines()[-20:])
 
 
-def handover(base: str, name: str, port: int, check: str, old: int) -> dict[str, Any]:
+def handover(
+    base: str, name: str, port: int, check: str, old: int, changed: list[str]
+) -> dict[str, Any]:
     """Start the service's new process beside the serving one (its launcher does), wait until
     the new one listens on the port and the health check passes, then retire the old one. A new
     process that crashes or never gets there is retired instead: the old one keeps serving."""
@@ -181,7 +183,7 @@ def handover(base: str, name: str, port: int, check: str, old: int) -> dict[str,
     result: dict[str, Any] = {"service": name, "ok": False, "how": "overlapped", "old": old}
     kept = f"the old one (pid {old}) keeps serving"
     try:
-        answer = launch.ask(base, name, {"do": "spawn"})
+        answer = launch.ask(base, name, {"do": "spawn", "changed": changed})
     except OSError as exc:
         answer = {"error": f"its launcher does not answer ({exc})"}
     pid = int(answer.get("pid") or 0)
@@ -204,7 +206,15 @@ def handover(base: str, name: str, port: int, check: str, old: int) -> dict[str,
             except OSError as exc:
                 why = f"its launcher does not answer ({exc})"
                 return {**result, "seconds": took, "error": f"could not take over: {why}"}
-            return {**result, "ok": True, "seconds": took, "pid": pid, "served_at": time.time()}
+            warm = bool(answer.get("warm"))
+            return {
+                **result,
+                "ok": True,
+                "seconds": took,
+                "pid": pid,
+                "served_at": time.time(),
+                "warm": warm,
+            }
         if took > HEALTH_TIMEOUT:
             _abort(base, name, pid)
             return {
@@ -247,19 +257,22 @@ def restart(
     base: str,
     overlap: dict[str, int] | None = None,
     stop_first: dict[str, str] | None = None,
+    changed: dict[str, list[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Restart every one of names; one result per service. A service whose port its listeners
     share (`overlap`) gets its new process beside the old one (handover); the others are
     stopped, then started in order, each waited for until it passes its health check (or
     crashes). Both kinds go at once."""
     infos = {p["name"]: p for p in rpc.getAllProcessInfo()}
+    changed = changed or {}
     why = {n: how(infos, n, base, overlap or {}, stop_first or {}) for n in names}
     over = [n for n in names if not why[n]]
     out: dict[str, dict[str, Any]] = {}
 
     def go(name: str) -> None:
         old = _server(base, name, int(infos[name].get("pid") or 0))
-        out[name] = handover(base, name, (overlap or {})[name], health.get(name, ""), old)
+        port = (overlap or {})[name]
+        out[name] = handover(base, name, port, health.get(name, ""), old, changed.get(name, []))
 
     threads = [threading.Thread(target=go, args=(n,), daemon=True) for n in over]
     for t in threads:
