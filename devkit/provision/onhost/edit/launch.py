@@ -336,7 +336,8 @@ class Launcher:
                 timeout = 0.05 if self.retiring or self.stopping else None
                 if self.warm is not None and not self.warm.pid and not self.stopping:
                     self.warm.build(self.serving, self._env())
-                    timeout = timeout or 1.0  # until the serving process's imports are recorded
+                    # until the serving process's imports are recorded and the plan is made
+                    timeout = timeout or (0.2 if self.warm.planning else 1.0)
                 waiting = [listener, wake_r]
                 if self.warm is not None and self.warm.fileno() >= 0:
                     waiting.append(self.warm)

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 from devkit.provision.onhost.edit import imports
@@ -69,25 +70,55 @@ class Warm:
         self.loaded: dict[str, float] | None = None  # set once the zygote is ready
         self.tried = 0.0
         self.ok = len(argv) >= 3 and argv[1] == "-m"  # PYTHON -m MODULE ARGS
+        # the plan is made in a thread (parsing thousands of modules' imports takes seconds):
+        # the launcher keeps answering meanwhile
+        self.planning: threading.Thread | None = None
+        self.plan: str = ""  # the plan's path, once made
 
     def fileno(self) -> int:
         return self.sock.fileno() if self.sock is not None else -1
 
     def build(self, serving: int, env: dict[str, str]) -> None:
-        """Start a zygote for the serving process's imports, when they are recorded (settled)."""
-        if not self.ok or self.pid or time.monotonic() - self.tried < RETRY:
+        """Start a zygote for the serving process's imports, once they are recorded (settled) and
+        its plan is made (in a thread)."""
+        if not self.ok or self.pid:
             return
+        if self.planning is not None:
+            if self.planning.is_alive():
+                return
+            self.planning = None
+            if self.plan:
+                self._spawn(env)
+            return
+        if time.monotonic() - self.tried < RETRY:
+            return
+        self.tried, self.plan = time.monotonic(), ""
+        args = (serving, set(self.hot))
+        self.planning = threading.Thread(target=self._make_plan, args=args, daemon=True)
+        self.planning.start()
+
+    def _make_plan(self, serving: int, hot: set[str]) -> None:
+        """What the zygote imports: all the serving process did (once its record settled: else
+        looked at again soon), but the files being edited and every module that imports one of
+        them, and its main module (run as __main__)."""
         rec = imports.recorded(self.base, self.service, serving)
         if rec is None:
+            self.tried = time.monotonic() - RETRY + 2.0
             return
-        self.tried = time.monotonic()
-        hot = imports.importers(self.checkout, rec, self.hot | dirty(self.checkout))
-        mods = [m for m in rec["files"].values() if m not in hot and m != rec["main"]]
+        left_out = imports.importers(self.checkout, rec, hot | dirty(self.checkout))
+        mods = [m for m in rec["files"].values() if m not in left_out and m != rec["main"]]
         plan = {"modules": [*rec["others"], *mods], "root": self.checkout}
         path = zygote_plan(self.base, self.service)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(plan, f)
-        os.replace(path + ".tmp", path)
+        try:
+            with open(path + ".tmp", "w", encoding="utf-8") as f:
+                json.dump(plan, f)
+            os.replace(path + ".tmp", path)
+        except OSError:
+            return
+        self.plan = path
+
+    def _spawn(self, env: dict[str, str]) -> None:
+        path = self.plan
         mine, theirs = socket.socketpair()
         os.set_inheritable(theirs.fileno(), True)
         argv = [self.argv[0], write_zygote(self.base), str(theirs.fileno()), path, *self.argv[1:]]
