@@ -26,8 +26,9 @@ from devkit.provision.onhost.edit import services as edit_services
 from devkit.provision.ssh import ship
 from tests.editloop.conftest import free_port
 
-# a small HTTP service, started slowly (as a real server imports and connects first); with
-# REUSE=1 its port is bound with SO_REUSEPORT; a file `broken` in its folder makes it fail on start
+# a small HTTP service that logs each request, started slowly (as a real server imports and
+# connects first); with REUSE=1 its port is bound with SO_REUSEPORT; a file `broken` in its
+# folder makes it fail on start
 SERVER = r"""
 import json, os, signal, socket, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,8 +45,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-    def log_message(self, *a):
-        pass
 
 class Server(ThreadingHTTPServer):
     allow_reuse_address = True
@@ -296,7 +295,9 @@ def test_a_new_process_that_crashes_leaves_the_old_one_serving_and_says_why(
 def _crash(shared: Host) -> None:
     old = shared.serving()
     (shared.base / "checkout" / "broken").write_text("")
+    poller = Poller(shared)  # the old process logs each request, after the crash too
     r = shared.restart()
+    poller.done()
     assert not r["ok"] and r["how"] == "overlapped", r
     assert r["error"].startswith(
         f"crashed on start (exit code 1); the old one (pid {old}) keeps"

@@ -25,6 +25,7 @@ from devkit.provision.onhost.edit import imports as edit_imports
 from devkit.provision.onhost.edit import latency as edit_latency
 from devkit.provision.onhost.edit import report as edit_report
 from devkit.provision.onhost.edit import rules as edit_rules
+from devkit.provision.onhost.edit import services as edit_services
 from devkit.provision.onhost.edit import watch as edit_watch
 from devkit.provision.transfer import gitpush
 from devkit.schema import Where
@@ -463,3 +464,22 @@ def test_status_shows_each_services_edit_to_serving_times_once_there_are_any() -
     out = io.StringIO()
     engine_report.status_table(rows[:1], out)  # no edit yet: the table as it always was
     assert out.getvalue().splitlines()[0] == "  SERVICE      STATE         PID   UPTIME  HEALTH"
+
+
+def test_a_crash_s_traceback_is_found_among_another_process_s_log_lines() -> None:
+    lines = [
+        "GET / 200",
+        "Traceback (most recent call last):",
+        '  File "server.py", line 3, in <module>',
+        "    import broken",
+        "ImportError: no",
+        "",
+        "During handling of the above exception, another exception occurred:",
+        "",
+        "Traceback (most recent call last):",
+        '  File "server.py", line 5, in <module>',
+        "ModuleNotFoundError: No module named 'x'",
+        *["GET / 200"] * 30,
+    ]
+    assert edit_services.traceback_in(lines) == lines[1:11]
+    assert edit_services.traceback_in(["GET / 200"] * 3) == []

@@ -161,11 +161,39 @@ def _log_since(path: str, offset: int) -> str:
         time.sleep(0.2)
     try:
         with open(path, "rb") as f:
-            f.seek(max(offset, size - 16384))
+            f.seek(max(offset, size - 65536))
             text = f.read().decode("utf-8", "replace")
     except OSError:
         return ""
-    return "\n".join(text.splitlines()[-20:])
+    lines = text.splitlines()
+    return "\n".join(traceback_in(lines) or lines[-20:])
+
+
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+
+
+def traceback_in(lines: list[str], most: int = 80) -> list[str]:
+    """The first Python traceback among the lines, up to its exception line (a chained one
+    included), or []: the old process, which shares the log, may write many lines after the
+    new one's crash (pure)."""
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent")), -1)
+    if start < 0:
+        return []
+    end = len(lines)
+    for i in range(start + 1, len(lines)):
+        ln = lines[i]
+        if (
+            not ln.strip()
+            or ln[0].isspace()
+            or ln.startswith(("Traceback (most recent", *_CHAINED))
+        ):
+            continue
+        later = next((x for x in lines[i + 1 :] if x.strip()), "")
+        if not later.startswith(_CHAINED):  # the exception line, and no chained one follows
+            end = i + 1
+            break
+    found = lines[start:end]
+    return found if len(found) <= most else [found[0], "...", *found[-(most - 2) :]]
 
 
 def handover(
