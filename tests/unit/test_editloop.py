@@ -5,6 +5,7 @@ and the sync's conflict rules. tests/editloop runs all of it on real hosts."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -483,3 +484,16 @@ def test_a_crash_s_traceback_is_found_among_another_process_s_log_lines() -> Non
     ]
     assert edit_services.traceback_in(lines) == lines[1:11]
     assert edit_services.traceback_in(["GET / 200"] * 3) == []
+
+
+def test_a_record_rewritten_for_the_interpreter_s_modules_alone_is_settled(tmp_path: Path) -> None:
+    # a server imports the standard library's modules on its first request: its record is
+    # written again, but the checkout's modules have not changed for a minute
+    base, pid = str(tmp_path), os.getpid()
+    path = Path(f"{edit_imports.imports_prefix(base, 'web')}.{pid}.json")
+    path.parent.mkdir(parents=True)
+    rec = {"main": "web.server", "files": {"src/web/server.py": "web.server"}, "others": ["json"]}
+    path.write_text(json.dumps({**rec, "since": time.time() - 60}))
+    assert edit_imports.recorded(base, "web", pid) == rec
+    path.write_text(json.dumps({**rec, "since": time.time()}))  # they have just changed
+    assert edit_imports.recorded(base, "web", pid) is None

@@ -14,7 +14,7 @@ from typing import Any
 from devkit.provision.onhost.edit.paths import imports_prefix
 from devkit.provision.onhost.edit.procs import tree
 
-SETTLE = 2.0  # a record written this recently may be of a process still importing: not used yet
+SETTLE = 2.0  # checkout modules changed this recently: the process may still be importing
 
 
 def recorded(base: str, service: str, pid: int) -> dict[str, Any] | None:
@@ -29,12 +29,16 @@ def recorded(base: str, service: str, pid: int) -> dict[str, Any] | None:
     for p in sorted(tree(pid)):
         path = f"{prefix}.{p}.json"
         try:
-            if time.time() - os.path.getmtime(path) < SETTLE:
-                return None
+            written = os.path.getmtime(path)
             with open(path, encoding="utf-8") as f:
                 rec = json.load(f)
         except (OSError, ValueError):
             continue
+        # settled: the checkout's modules unchanged for SETTLE (by the record's own time of
+        # them; a record without one, by when it was written)
+        since = rec.get("since")
+        if time.time() - (since if isinstance(since, (int, float)) else written) < SETTLE:
+            return None
         found = found or p == pid
         files.update({str(k): str(v) for k, v in (rec.get("files") or {}).items()})
         others.update(dict.fromkeys(str(n) for n in rec.get("others") or ()))

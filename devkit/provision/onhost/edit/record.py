@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 
 def _modules(root: str) -> dict[str, str]:
@@ -41,15 +42,24 @@ def _others(files: dict[str, str]) -> list[str]:
     return [n for n in list(sys.modules) if n not in ours]
 
 
+# the checkout's modules last written, and since when they are those (a process that imports
+# only the interpreter's or the venv's modules later, as a server does on a request, has a
+# settled record all the same)
+_last: dict[str, object] = {"files": None, "since": 0.0}
+
+
 def _dump(prefix: str, root: str) -> None:
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     files = _modules(root)
+    if files != _last["files"]:
+        _last["files"], _last["since"] = files, time.time()
     data = {
         "pid": os.getpid(),
         "main": getattr(spec, "name", "") or "",
         "files": files,
         "others": _others(files),
+        "since": _last["since"],
     }
     path = f"{prefix}.{os.getpid()}.json"
     tmp = path + ".tmp"
