@@ -164,8 +164,12 @@ def settled(env: Env, host: str) -> None:
     folder = base(env, host) / "run" / "serving"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
+        # the serving processes' own records too (one that has just started has none yet)
+        want = [
+            folder / f"{s}.imports.{answer(env, host, s)['pid']}.json" for s in ("alpha", "beta")
+        ]
         ages = [time.time() - p.stat().st_mtime for p in folder.glob("*.imports.*.json")]
-        if ages and min(ages) > edit_imports.SETTLE + 0.2:
+        if all(w.exists() for w in want) and min(ages) > edit_imports.SETTLE + 0.2:
             return
         time.sleep(0.2)
     raise AssertionError(f"the import records in {folder} did not settle")
