@@ -666,6 +666,12 @@ def main() -> int:
             + ("" if extra else " (no false positives)"),
             *examples,
             "",
+            "Target (issue 18): `--format json` within 2x of the floor:",
+            "",
+            f"- {args.commits:,} commits: json {ms(js.median)} ms vs the floor {ms(flo_big.median)} ms, "
+            f"**{js.median / flo_big.median:.2f}x** → **{'met' if js.median <= 2.0 * flo_big.median else 'NOT met'}**; "
+            f"min vs min {js.lo / flo_big.lo:.2f}x, CPU median {js.cpu_median / flo_big.cpu_median:.2f}x.",
+            "",
             "Target (issue 13): `--format json` within 1.2x of the text output on the same range:",
             "",
             f"- {args.commits:,} commits: json {ms(js.median)} ms vs text {ms(dk.median)} ms, "

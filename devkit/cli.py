@@ -90,6 +90,11 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "devkit.commands.ssh_config",
         "Print (or --write) the ssh_config Host blocks for a host: HOST, and HOST-tunnel with its forwards.",
     ),
+    ("completion",): (
+        "devkit.commands.completion",
+        "Print the shell completion script: devkit completion bash|zsh|tcsh.",
+    ),
+    ("man",): ("devkit.commands.man", "Print devkit's manual page (roff): devkit man | man -l -."),
     ("sandbox", "up"): (
         "devkit.commands.sandbox",
         "Start a local SSH sandbox host (as root an isolated Debian host of its own).",
@@ -141,13 +146,32 @@ def _find(argv: list[str]) -> tuple[tuple[str, ...], list[str]]:
 def _suggest(words: list[str]) -> str:
     from devkit.conventions.suggest import did_you_mean  # the error path only
 
-    names = sorted({" ".join(k[: len(words)]) for k in COMMANDS} | set(GROUPS))
-    close = did_you_mean(" ".join(words), names)
+    typed = " ".join(words)
+    names = sorted({" ".join(k[: len(words)]) for k in COMMANDS if len(k) >= len(words)})
+    # a command is a typo of another only when close: `bogus` is not `logs` (two edits in five)
+    close = did_you_mean(typed, names, max_distance=max(1, len(typed) // 3))
     return (
         f"Did you mean `devkit {close}`?"
         if close
         else "Run `devkit --help` for the list of commands."
     )
+
+
+def _unknown(argv: list[str]) -> DevkitError:
+    """The error for a command line that names no command: an option devkit does not take before
+    the command, or a command (or a group's command) that does not exist."""
+    if argv[0].startswith("-"):
+        return DevkitError(
+            f"unknown option `{argv[0]}`",
+            "Before a command devkit takes --version (-V), --debug and --help; a command's own "
+            "options come after it (`devkit COMMAND --help`).",
+        )
+    words = []
+    for arg in argv[:2]:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    return DevkitError(f"unknown command `{' '.join(words)}`", _suggest(words))
 
 
 def _load(path: tuple[str, ...]) -> Any:
@@ -173,7 +197,7 @@ def parser() -> argparse.ArgumentParser:
         description="Conventions checks, one CI step, and dev stacks over SSH.",
         epilog="Exit codes: 0 clean, 1 violations, 2 usage or config error, 130 interrupted.",
     )
-    top.add_argument("--version", action="version", version=f"devkit {__version__}")
+    top.add_argument("-V", "--version", action="version", version=f"devkit {__version__}")
     top.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     words = top.add_subparsers(title="commands", metavar="COMMAND")
     groups: dict[str, Any] = {}
@@ -186,7 +210,10 @@ def parser() -> argparse.ArgumentParser:
                 groups[path[0]] = group.add_subparsers(title="commands", metavar="COMMAND")
             parent = groups[path[0]]
         sub = parent.add_parser(path[-1], help=summary, description=summary)
-        _load(path).configure(sub, path)
+        try:
+            _load(path).configure(sub, path)
+        except DevkitError as exc:  # the provision extra is not installed: no options to list
+            sub.description = f"{summary} ({exc.message})"
     return top
 
 
@@ -194,18 +221,15 @@ def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         sys.stdout.write(_help())
         return ExitCode.OK if argv else ExitCode.ERROR
-    if argv[0] == "--version":
+    if argv[0] in ("--version", "-V"):
         sys.stdout.write(f"devkit {__version__}\n")
         return ExitCode.OK
     path, rest = _find(argv)
     if not path:
-        if argv[0] in GROUPS:
+        if argv[0] in GROUPS and (len(argv) == 1 or argv[1].startswith("-")):
             sys.stdout.write(_help((argv[0],)))
             return ExitCode.OK if argv[1:2] in (["-h"], ["--help"]) else ExitCode.ERROR
-        raise DevkitError(
-            f"unknown command `{' '.join(w for w in argv[:2] if not w.startswith('-'))}`",
-            _suggest(argv[:2]),
-        )
+        raise _unknown(argv)
     module = _load(path)
     summary = COMMANDS[path][1]
     args = fast_parse(rest, module.FAST_OPTIONS) if hasattr(module, "FAST_OPTIONS") else None

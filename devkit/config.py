@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 CACHE_NAME = "devkit-config.cache"
 # what a cache entry depends on besides the file: its shape and devkit's presets
-CACHE_FORMAT = (4, __version__)
+CACHE_FORMAT = (5, __version__)
 NO_TABLE = "no [tool.devkit]"  # a cached verdict: the file has no table, look further up
 DEFAULTS = "<defaults>"  # the cache entry of the preset defaults, when no file has the table
 
@@ -90,15 +90,9 @@ class _Cache:
         if not (self.path and self.dirty):
             return
         try:
-            tmp = f"{self.path}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as fh:
-                marshal.dump((CACHE_FORMAT, self.entries), fh)
-            os.replace(tmp, self.path)
+            files.write_whole(self.path, marshal.dumps((CACHE_FORMAT, self.entries)))
         except (OSError, ValueError):  # read-only .git, or a value marshal cannot store (dates)
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            pass
 
 
 def _parse(file: str, data: bytes) -> Any:

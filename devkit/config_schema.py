@@ -26,6 +26,17 @@ def _branch_pattern(value: str, where: s.Where) -> str:
     return value
 
 
+def _backport_branch(value: Any, where: s.Where) -> str:
+    """a regular expression with a `number` group ("" : none)"""
+    s.regex()(value, where)
+    if value and "(?P<number>" not in value:
+        raise where.fail(
+            f"{value!r} has no `number` group",
+            "Name the backported pull request's number, e.g. `backport/(?P<number>\\d+)-to-.+`.",
+        )
+    return value  # type: ignore[no-any-return]
+
+
 def _auto_or_bool(value: Any, where: s.Where) -> bool | str:
     """true, false or "auto"."""
     if value == "auto" or isinstance(value, bool):
@@ -135,6 +146,13 @@ COMMIT = s.Table(
         _C.allow_fixup_commits,
         "git's `fixup!`, `squash!` and `amend!` messages are not checked",
     ),
+    s.Key(
+        "severity",
+        s.choice("error", "warning"),
+        _C.severity,
+        '"warning": a commit message never fails, in the hooks and in `devkit ci` alike (a project '
+        "that squash-merges: the pull request title is what lands, and `devkit check title` checks it)",
+    ),
 )
 _B = BranchSettings()
 BRANCH = s.Table(
@@ -203,8 +221,23 @@ NEWS = s.Table(
         "assign_workflow",
         _auto_or_bool,
         _N.assign_workflow,
-        "placeholders are numbered by the news-assign workflow, so a pull request may add them; "
-        '"auto": when `.github/workflows/devkit-news-assign.yml` exists',
+        "placeholders are numbered by a workflow, so a pull request may add them; "
+        "\"auto\": when `.github/workflows/devkit-news-assign.yml` (devkit's) or Backend.AI's "
+        "`timeline-check.yml` with its `assign-pr-number.yml` exists",
+    ),
+    s.Key(
+        "backport_branch",
+        _backport_branch,
+        _N.backport_branch,
+        "a regex of backport branches, its `number` group the backported pull request, e.g. "
+        "`backport/(?P<number>\\d+)-to-.+`: a backport's fragment keeps that number",
+    ),
+    s.Key(
+        "backport_bases",
+        s.strings(s.regex()),
+        _N.backport_bases,
+        "regexes of the branches backports go to (release branches, e.g. `\\d+\\.\\d+`); a pull "
+        "request to one whose title ends with ` (#N)` keeps N too",
     ),
 )
 CI_CHECKS = ("branch", "commit", "title", "news", "lint")
@@ -234,11 +267,12 @@ SECTIONS: dict[str, s.Table] = {
             None,
             "fetch more history when the clone is too shallow (default: on in GitHub Actions)",
         ),
+        # one verdict for the hook and the CI step: the severity is the commit table's now
         s.Key(
             "commit_severity",
-            s.choice("error", "warning"),
-            "error",
-            '"warning": commits inside a pull request only warn (the title is what lands)',
+            s.moved("`[tool.devkit.commit] severity`"),
+            None,
+            "moved to `[tool.devkit.commit] severity`",
         ),
     ),
     "lint": s.Table(

@@ -132,3 +132,23 @@ def read_json(path: str | os.PathLike[str], what: str, limit: int = EVENT_LIMIT)
         raise DevkitError(f"{what} {name} is not valid JSON: nested too deeply") from None
     except ValueError as exc:
         raise DevkitError(f"{what} {name} is not valid JSON: {exc}") from None
+
+
+def write_whole(path: str | os.PathLike[str], data: bytes, mode: int | None = None) -> None:
+    """Write a file whole or not at all: a temp file beside it (`mode` set on it), renamed over it;
+    on a failure the temp file is removed and the OSError raised."""
+    target = os.fspath(path)
+    head, name = os.path.split(target)
+    tmp = os.path.join(head, f".{name}.{os.getpid()}.devkit-tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

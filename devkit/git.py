@@ -114,15 +114,21 @@ def log_range(rev_range: str, cwd: str | os.PathLike[str] | None = None) -> list
             r.err,
             "Check the range; in CI fetch enough history (`fetch-depth: 0`)" + shallow + ".",
         )
-    grafted = shallow_boundary(cwd)
+    grafted: set[str] | None = None  # read (one more git call) only for a commit with no parents
     commits = []
     for record in r.stdout.split(b"\0"):
-        if not record.strip(b"\n"):
+        record = record.lstrip(b"\n")
+        if not record:
             continue
-        sha, parents, email, message = record.lstrip(b"\n").split(b"\x1f", 3)
+        sha, parents, email, message = record.split(b"\x1f", 3)
         name = sha.decode()
-        # a shallow clone's boundary commit shows no parents: whether it is a merge is unknown
-        count = None if name in grafted else len(parents.split())
+        if parents:
+            count: int | None = parents.count(b" ") + 1
+        else:
+            # a root commit, or a shallow clone's boundary, whose parents (a merge?) are unknown
+            if grafted is None:
+                grafted = shallow_boundary(cwd)
+            count = None if name in grafted else 0
         commits.append(Commit(name, count, email.decode("utf-8", "replace"), message))
     return commits
 
@@ -143,19 +149,17 @@ def shallow_boundary(cwd: str | os.PathLike[str] | None = None) -> set[str]:
 
 
 def added_files(
-    base: str, directory: str, head: str = "HEAD", cwd: str | os.PathLike[str] | None = None
+    base: str,
+    directory: str,
+    head: str = "HEAD",
+    cwd: str | os.PathLike[str] | None = None,
+    staged: bool = False,
 ) -> list[str]:
-    """Paths under directory that head adds relative to its merge base with base (renames are not adds)."""
+    """Paths under directory that head adds relative to its merge base with base (renames are not
+    adds); `staged`: what the index adds relative to the commit `base` (committed or staged)."""
+    since = ("--cached", base) if staged else (f"{base}...{head}",)
     out = _checked(
-        "diff",
-        "--name-only",
-        "-z",
-        "--diff-filter=A",
-        "-M",
-        f"{base}...{head}",
-        "--",
-        directory,
-        cwd=cwd,
+        "diff", "--name-only", "-z", "--diff-filter=A", "-M", *since, "--", directory, cwd=cwd
     )
     return [p for p in out.split("\0") if p]
 
@@ -163,9 +167,11 @@ def added_files(
 def changed_files(
     base: str, head: str = "HEAD", cwd: str | os.PathLike[str] | None = None, staged: bool = False
 ) -> list[str]:
-    """Existing (not deleted) paths changed between the merge base and head, or in the index."""
+    """Existing (not deleted) paths changed between the merge base and head; `staged`: between the
+    commit `base` ("": HEAD, also on an unborn branch) and the index."""
     if staged:
-        out = _checked("diff", "--cached", "--name-only", "-z", "--diff-filter=d", cwd=cwd)
+        since = (base,) if base else ()
+        out = _checked("diff", "--cached", "--name-only", "-z", "--diff-filter=d", *since, cwd=cwd)
     else:
         out = _checked("diff", "--name-only", "-z", "--diff-filter=d", f"{base}...{head}", cwd=cwd)
     return [p for p in out.split("\0") if p]

@@ -35,7 +35,7 @@ def _remotes(cwd: Cwd) -> list[str]:
     return git.run("remote", cwd=cwd).out.split()
 
 
-def _split(base: str, cwd: Cwd) -> tuple[str, str] | None:
+def remote_branch(base: str, cwd: Cwd) -> tuple[str, str] | None:
     """("origin", "main") for a remote-tracking `origin/main`; None for anything else."""
     ref = base.removeprefix("refs/remotes/")
     remote, _, branch = ref.partition("/")
@@ -61,7 +61,7 @@ def resolve(
     notes: list[str] = []
     if not git.ref_exists(head, cwd):
         raise DevkitError(f"head `{head}` does not exist here; nothing was checked")
-    target = _split(base, cwd)
+    target = remote_branch(base, cwd)
     refspec = f"+refs/heads/{target[1]}:refs/remotes/{target[0]}/{target[1]}" if target else ""
     shallow = git.is_shallow(cwd)
     if not git.ref_exists(base, cwd):

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from devkit import git, proc
+from devkit import files, git, proc
 from devkit.errors import DevkitError
 
 HOOK_TYPES = ("pre-commit", "commit-msg", "pre-push")
@@ -33,6 +33,10 @@ CHAINED = (
 )
 SH_LINE = "#!/bin/sh\n# devkit: git ran this hook with sh (it has no #! line); pre-commit needs the line\n"
 FIX = "Run `devkit init --install-hooks`"
+# the next step after `devkit init`, in the same words wherever devkit or its docs say it
+NEXT_STEP = (
+    "commit the files `devkit init` wrote; then, in each clone, `devkit init --install-hooks`"
+)
 _EXEC = re.compile(r"^(\s*)exec (.+)$")
 _INSTALL_PYTHON = re.compile(r"^INSTALL_PYTHON=(.*)$", re.MULTILINE)
 
@@ -95,10 +99,8 @@ def _read(path: Path) -> str:
 
 def _write(path: Path, text: str) -> None:
     """Atomically, executable (git runs only executable hooks)."""
-    tmp = path.with_name(f".{path.name}.devkit-tmp")
-    tmp.write_bytes(text.encode("utf-8", "surrogateescape"))
-    os.chmod(tmp, (path.stat().st_mode if path.exists() else 0o644) & 0o7777 | 0o111)
-    os.replace(tmp, path)
+    mode = (path.stat().st_mode if path.exists() else 0o644) & 0o7777 | 0o111
+    files.write_whole(path, text.encode("utf-8", "surrogateescape"), mode)
 
 
 def _same_hook(legacy: str, appended: str) -> bool:

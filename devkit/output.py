@@ -9,6 +9,7 @@ from devkit.record import TYPE_CHECKING
 from devkit.violations import ERROR, Report, Violation
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import TextIO
 
 FORMATS = ("text", "json", "github")
@@ -24,6 +25,8 @@ _JSON_ESCAPES = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
 
 def shown(text: str) -> str:
     """text safe to print: its control characters (tab aside) written as escapes (`\\x1b`, `\\n`)."""
+    if text.isprintable():  # holds none of them (translate looks up every character)
+        return text
     return text.translate(_ESCAPES)
 
 
@@ -108,7 +111,25 @@ def _noun(check: str, n: int) -> str:
     return word if n == 1 else word + "s"
 
 
+def violation_dict(v: Violation) -> dict[str, object]:
+    return {
+        "code": v.code,
+        "name": v.name,
+        "severity": v.severity,
+        "message": v.message,
+        "hint": v.hint or None,
+        "context": v.context or None,
+        "location": {
+            "file": v.location.file or None,
+            "line": v.location.line or None,
+            "col": v.location.col or None,
+            "commit": v.location.commit or None,
+        },
+    }
+
+
 def as_dict(reports: list[Report]) -> dict[str, object]:
+    """The JSON report's data."""
     return {
         "version": JSON_SCHEMA_VERSION,
         "ok": all(r.ok for r in reports),
@@ -121,42 +142,56 @@ def as_dict(reports: list[Report]) -> dict[str, object]:
                 "checked": r.checked,
                 "error": r.error or None,
                 "notes": list(r.notes),
-                "violations": [
-                    {
-                        "code": v.code,
-                        "name": v.name,
-                        "severity": v.severity,
-                        "message": v.message,
-                        "hint": v.hint or None,
-                        "context": v.context or None,
-                        "location": {
-                            "file": v.location.file or None,
-                            "line": v.location.line or None,
-                            "col": v.location.col or None,
-                            "commit": v.location.commit or None,
-                        },
-                    }
-                    for v in r.violations
-                ],
+                "violations": [violation_dict(v) for v in r.violations],
             }
             for r in reports
         ],
     }
 
 
+def json_encoder() -> Callable[[object], str]:
+    """`json.dumps(value, ensure_ascii=False)` for a report's values (text, numbers, true, false,
+    null, and lists and tables of them), built on the C string encoder `json` itself uses: importing
+    `json` imports `re` and `enum`, a twentieth of a 5,000-commit range check."""
+    try:
+        from _json import encode_basestring as string  # CPython's, what json.encoder takes
+    except ImportError:  # another interpreter: json's own encoder
+        import json
+
+        return json.JSONEncoder(ensure_ascii=False).encode
+
+    def encode(value: object) -> str:
+        if isinstance(value, str):
+            return string(value)  # type: ignore[no-any-return]
+        if value is None or value is True or value is False:
+            return {None: "null", True: "true", False: "false"}[value]
+        if type(value) is int:
+            return int.__repr__(value)
+        if type(value) is dict and all(type(k) is str for k in value):
+            return "{" + ", ".join(f"{string(k)}: {encode(v)}" for k, v in value.items()) + "}"
+        if type(value) in (list, tuple):
+            return "[" + ", ".join(encode(v) for v in value) + "]"  # type: ignore[attr-defined]
+        import json  # anything else (a float): json's rules
+
+        return json.dumps(value, ensure_ascii=False)
+
+    return encode
+
+
 def render_json(reports: list[Report], stream: TextIO) -> None:
     """Indented down to each violation, which is one line: json's C encoder only runs without
     `indent`, and the pure-Python one made a 5,000-commit report a third slower than the text."""
-    import json  # ~2 ms: not on the hook paths unless asked for
+    encode = json_encoder()
 
     def dump(value: object, depth: int, pad: str) -> str:
         if depth == 0 or not isinstance(value, dict | list) or not value:
-            return json.dumps(value, ensure_ascii=False).translate(_JSON_ESCAPES)
+            text = encode(value)  # a violation (depth 0) is one line
+            # DEL and C1 are not ASCII but DEL: most reports need no translate (a lookup per character)
+            return text if text.isascii() and "\x7f" not in text else text.translate(_JSON_ESCAPES)
         inner = pad + "  "
         if isinstance(value, dict):
-            items = [
-                f"{inner}{json.dumps(k)}: {dump(v, depth - 1, inner)}" for k, v in value.items()
-            ]
+            # the keys are devkit's own ASCII names
+            items = [f"{inner}{encode(k)}: {dump(v, depth - 1, inner)}" for k, v in value.items()]
             return "{\n" + ",\n".join(items) + f"\n{pad}}}"
         items = [f"{inner}{dump(v, depth - 1, inner)}" for v in value]
         return "[\n" + ",\n".join(items) + f"\n{pad}]"

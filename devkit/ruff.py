@@ -165,10 +165,8 @@ def sync_pre_commit(root: Path, version: str) -> str | None:
     path = root / PRE_COMMIT_CONFIG
     lines = path.read_bytes().decode("utf-8", "surrogateescape").splitlines(keepends=True)
     lines[index] = lines[index].replace(old, version, 1)
-    tmp = path.with_name(f".{path.name}.devkit-tmp")
-    tmp.write_bytes("".join(lines).encode("utf-8", "surrogateescape"))
-    os.chmod(tmp, path.stat().st_mode & 0o7777)
-    os.replace(tmp, path)
+    data = "".join(lines).encode("utf-8", "surrogateescape")
+    files.write_whole(path, data, path.stat().st_mode & 0o7777)
     return old
 
 
@@ -251,3 +249,42 @@ def resolve(root: Path, configured: str | None = None) -> Ruff:
         binary = installed(DEFAULT_VERSION)
         return Ruff([str(binary)], DEFAULT_VERSION, "devkit's default; the project pins none")
     return Ruff(cmd, version_of(cmd), "devkit's own; the project pins none")
+
+
+def rule_names(cmd: list[str], version: str) -> dict[str, str]:
+    """Every rule's name by its code, from `ruff rule --all --output-format json`, asked once per
+    ruff version and cached: ruff's check output names the rule only since 0.15 or so (before,
+    `F401` and no `unused-import`). Empty when this ruff cannot say."""
+    known = re.fullmatch(VERSION_RE, version) is not None
+    cache = cache_dir() / "ruff-rules" / f"{version}.json"
+    if known:
+        try:
+            cached = json.loads(cache.read_text(encoding="utf-8"))
+            if isinstance(cached, dict):
+                return cached
+        except (OSError, ValueError):
+            pass
+    r = proc.run(*cmd, "rule", "--all", "--output-format", "json")
+    try:
+        rules = json.loads(r.out) if r.returncode == 0 else []
+    except ValueError:
+        rules = []
+    names = {
+        rule["code"]: rule["name"]
+        for rule in (rules if isinstance(rules, list) else ())
+        if isinstance(rule, dict)
+        and isinstance(rule.get("code"), str)
+        and isinstance(rule.get("name"), str)
+    }
+    if names and known:
+        _save(cache, json.dumps(names, sort_keys=True))
+    return names
+
+
+def _save(path: Path, text: str) -> None:
+    """Write a cache file whole, or not at all: a cache is never required."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.write_whole(path, text.encode("utf-8"))
+    except OSError:
+        pass

@@ -301,5 +301,15 @@ def mapping(item: Check, key: Check | None = None) -> Check:
     return _says(check, "a table of names", item=item, key=key)
 
 
+def moved(to: str) -> Check:
+    """A key that moved elsewhere: setting it is an error that says where it lives now."""
+
+    def check(value: Any, where: Where) -> Any:
+        raise where.fail(f"this key moved: it is {to} now", f"Set {to} instead.")
+
+    check.expects = f"moved to {to}"  # type: ignore[attr-defined]
+    return check
+
+
 def anything() -> Check:
     return _says(lambda value, where: value, "any value")

@@ -24,6 +24,9 @@ class NewsConfig(NamedTuple):
     fragment_dir: Path  # absolute
     config_file: str
     type_names: dict[str, str]  # type key -> display name, in config order
+    name: str = ""  # [tool.towncrier] name
+    package: str = ""  # [tool.towncrier] package (towncrier imports it for a name or version)
+    version: str = ""  # [tool.towncrier] version
 
 
 def load(root: Path) -> NewsConfig:
@@ -95,7 +98,16 @@ def load(root: Path) -> NewsConfig:
         orphan_prefix=config.orphan_prefix,
     )
     names = {k: str(v.get("name", k)) for k, v in config.types.items()}
-    return NewsConfig(Path(base), fc, fragment_dir, config_file, names)
+    return NewsConfig(
+        Path(base),
+        fc,
+        fragment_dir,
+        config_file,
+        names,
+        config.name or "",
+        config.package or "",
+        config.version or "",
+    )
 
 
 def type_name_problem(name: str) -> str:

@@ -255,7 +255,7 @@ def test_news_base_requires_an_added_fragment(repo: Repo) -> None:
         "changes/12.feature.md: error NF008 [fragment-number] `changes/12.feature.md` is numbered `12`, not the pull request #13"
         in p.stdout
     )
-    assert "Rename it to `13.feature.md`." in p.stdout
+    assert "Rename it: `git mv changes/12.feature.md changes/13.feature.md`." in p.stdout
     sub = repo.path / "src"
     p = repo.devkit("check", "news", "--base", "main", "--pr", "12", cwd=sub)
     assert p.returncode == 0, p.stdout + p.stderr

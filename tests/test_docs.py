@@ -208,6 +208,40 @@ def test_the_readme_is_a_front_door() -> None:
         assert (ROOT / link).is_file(), f"README.md links to {link}, which is not there"
 
 
+def _subparsers(parser):  # type: ignore[no-untyped-def]
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return subs[0].choices if subs else {}
+
+
+def test_the_readme_names_only_commands_and_options_that_exist() -> None:
+    """Every `devkit ...` the README's command table shows is a command of the parser with those
+    options; its next step after `devkit init` is the one init and doctor print."""
+    from devkit import cli
+    from devkit.hooks import NEXT_STEP
+
+    text = README.read_text(encoding="utf-8")
+    top = cli.parser()
+    shown = [
+        usage
+        for row in re.findall(r"^\| (.+?) \| ", text, re.MULTILINE)
+        for usage in re.findall(r"`(devkit [^`]+)`", row)
+    ]
+    assert len(shown) >= 12, shown
+    for usage in shown:
+        words = usage.replace("\\|", " ").split()[1:]
+        parser, i = top, 0
+        while i < len(words) and words[i] in _subparsers(parser):
+            parser, i = _subparsers(parser)[words[i]], i + 1
+        assert i, f"README.md: `{usage}` names no command"
+        known = {o for a in parser._actions for o in a.option_strings}
+        options = {w.strip("[]") for w in words[i:] if w.strip("[]").startswith("-")}
+        assert options <= known, f"README.md: `{usage}`: no such option {options - known}"
+    # the same words as `devkit init` and `devkit doctor` (the README wraps lines anywhere)
+    assert " ".join(f"Next: {NEXT_STEP}".split()) in " ".join(text.split())
+
+
 # --- the examples ------------------------------------------------------------------------------------
 
 EXAMPLES = docs_examples.examples()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from devkit.hooks import NEXT_STEP
 from tests.gitrepo import PYPROJECT_CONVENTIONAL, Repo
 from tests.test_hooks import git, local_config
 
@@ -64,7 +65,7 @@ def test_doctor_spots_a_foreign_or_broken_hook(tmp_path: Path) -> None:
     (hooks / "commit-msg").chmod(0o755)
     rc, out = doctor(r)
     assert rc == 1 and "FAIL  git hook commit-msg: another hook, not pre-commit's" in out
-    assert "      hint: Run `devkit init --install-hooks`." in out
+    assert f"      hint: Next: {NEXT_STEP}." in out
 
 
 def test_dry_run_installs_nothing_and_a_hooks_path_is_one_line(tmp_path: Path) -> None:

@@ -481,7 +481,7 @@ def test_init_without_permission_after_some_writes(repo: Repo) -> None:
     finally:
         (repo.path / ".github").chmod(0o755)
     one_line_error(p, "cannot write .github/workflows/devkit.yml: Permission denied; wrote ")
-    assert "wrote changes/README.md" in p.stderr and "run `devkit init` again" in p.stderr
+    assert "wrote .pre-commit-config.yaml" in p.stderr and "run `devkit init` again" in p.stderr
     leftovers = [str(f) for f in repo.path.rglob("*devkit-tmp*")]
     assert leftovers == []
     p = repo.devkit("init", "--yes", "--force")  # the rest, once it may

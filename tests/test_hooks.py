@@ -136,6 +136,19 @@ def test_pre_push_news_hook(hooked: Repo, tmp_path: Path) -> None:
     hooked.write("a.txt", "a\n")
     git(hooked, "add", "-A")
     assert git(hooked, "commit", "-q", "-m", "fix: correct a typo").returncode == 0
+    # no pull request yet (no `gh` here): what its check will want only warns (issue 18)
+    p = git(hooked, "push", "-q", "origin", "fix/typo")
+    assert p.returncode == 0, p.stdout + p.stderr
+    # with one (a STAND-IN `gh` that prints what `gh pr view --json` does), the push waits for it
+    stand_in = tmp_path / "stand-in-bin"
+    stand_in.mkdir()
+    answer = '{"number": 5, "title": "fix: correct a typo", "labels": [], "state": "OPEN"}'
+    (stand_in / "gh").write_text(f"#!/bin/sh\necho '{answer}'\n")
+    (stand_in / "gh").chmod(0o755)
+    hooked.env["PATH"] = f"{stand_in}:{hooked.env['PATH']}"
+    hooked.write("b.txt", "b\n")
+    git(hooked, "add", "-A")
+    assert git(hooked, "commit", "-q", "-m", "fix: correct another").returncode == 0
     p = git(hooked, "push", "-q", "origin", "fix/typo")
     assert p.returncode != 0
     assert "NF011 [fragment-missing]" in p.stdout + p.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devkit import __version__
+from devkit.hooks import NEXT_STEP
 from devkit.resources import templates_dir
 from tests.gitrepo import Repo
 from tests.prrepo import devkit
@@ -103,7 +104,7 @@ def test_second_run_changes_nothing(target: Repo) -> None:
     assert devkit(target, "init").returncode == 0
     p = devkit(target, "init")
     assert p.returncode == 0
-    assert p.stdout.splitlines()[-1] == "nothing to do"
+    assert p.stdout.splitlines()[-2:] == ["nothing to do", f"next: {NEXT_STEP}"]
     assert all(line.startswith("  unchanged") for line in p.stdout.splitlines()[1:6])
 
 
@@ -117,25 +118,41 @@ def test_dry_run_prints_the_diffs_and_writes_nothing(target: Repo) -> None:
     assert p.stdout.endswith("dry run: nothing was written\n")
 
 
-def test_refuses_to_overwrite_without_force_and_a_terminal(target: Repo) -> None:
+def test_keeps_what_it_did_not_write_without_a_terminal(target: Repo) -> None:
+    """Issue 18: no terminal, no --force: a file devkit did not write is kept byte for byte, the
+    plan says so and why, and the rest is written (it used to refuse everything, exit 2)."""
     target.write(".pre-commit-config.yaml", "repos: []\n")
     p = devkit(target, "init")
-    assert p.returncode == 2
-    assert "  overwrite  .pre-commit-config.yaml" in p.stdout
+    assert p.returncode == 0, p.stderr
+    assert (
+        "  keep       .pre-commit-config.yaml  (exists and was not written by devkit: the "
+        "project's own; --force replaces it)"
+    ) in p.stdout.splitlines()
+    assert "--- a/.pre-commit-config.yaml" not in p.stdout  # no diff of what stays
+    assert (target.path / ".pre-commit-config.yaml").read_text() == "repos: []\n"
+    assert (target.path / "changes/README.md").is_file()
+    assert "wrote .pre-commit-config.yaml" not in p.stdout
+    assert p.stdout.splitlines()[-1] == f"next: {NEXT_STEP}"
+    p = devkit(target, "init", "--force")
+    assert p.returncode == 0
     assert (
         "--- a/.pre-commit-config.yaml\n+++ b/.pre-commit-config.yaml\n@@ -1 +1,39 @@\n-repos: []\n"
         in p.stdout
     )
-    assert p.stderr.splitlines() == [
-        "devkit: error: refusing to overwrite .pre-commit-config.yaml (diff above); nothing was written",
-        "    hint: Re-run with --force to replace them, or --dry-run to see everything.",
-    ]
-    assert (target.path / ".pre-commit-config.yaml").read_text() == "repos: []\n"
-    assert not (target.path / "changes").exists()  # all or nothing
-    assert (target.path / "pyproject.toml").read_text() == PYPROJECT
-    p = devkit(target, "init", "--force")
-    assert p.returncode == 0
     assert "id: devkit-commit-msg" in (target.path / ".pre-commit-config.yaml").read_text()
+
+
+def test_a_file_devkit_wrote_is_kept_too_when_edited(target: Repo) -> None:
+    assert devkit(target, "init").returncode == 0
+    readme = target.path / "changes/README.md"
+    readme.write_text(readme.read_text() + "Our own note.\n")
+    p = devkit(target, "init", "--keep")
+    assert p.returncode == 0
+    assert (
+        "  keep       changes/README.md  (written by `devkit init`, an older version or edited "
+        "since: --force updates it)"
+    ) in p.stdout.splitlines()
+    assert readme.read_text().endswith("Our own note.\n")
 
 
 def test_changing_the_preset_is_an_overwrite(target: Repo) -> None:
@@ -145,6 +162,9 @@ def test_changing_the_preset_is_an_overwrite(target: Repo) -> None:
     assert (
         "  overwrite  pyproject.toml  (changes tool.devkit.preset from 'conventional' to 'backend.ai')"
         in p.stdout
+    )
+    assert p.stderr.splitlines()[1] == (
+        "    hint: Re-run with --force to change it, or without --preset to keep it."
     )
     assert devkit(target, "init", "--preset", "backend.ai", "--force").returncode == 0
     data = tomllib.loads((target.path / "pyproject.toml").read_text())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import marshal  # built in
 import os
 
-from devkit import __version__
+from devkit import __version__, files
 from devkit.conventions.verdict import with_severities
 from devkit.record import TYPE_CHECKING
 from devkit.violations import Location, Report, Violation
@@ -100,13 +100,7 @@ def branch_report(name: str | None, cfg: Settings, gitdir: str | None = None) ->
 def _save(path: str, memo: dict[Any, Any]) -> None:
     """Write the memo through a temp file; on failure (a read-only .git, a folder in the way) no
     memory, the same verdict, and no temp file left behind."""
-    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "wb") as fh:
-            marshal.dump(memo, fh)
-        os.replace(tmp, path)
+        files.write_whole(path, marshal.dumps(memo))
     except (OSError, ValueError):
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass

@@ -13,13 +13,14 @@ from devkit.conventions.message import (
     DecodeFailure,
     as_bytes,
     auto_comment,
+    clean_already,
     git_cleanup,
     may_have_comments,
 )
 from devkit.conventions.verdict import violation, with_severities
 from devkit.errors import DevkitError
 from devkit.record import TYPE_CHECKING
-from devkit.violations import Location, Report, Violation
+from devkit.violations import ERROR, WARNING, Location, Report, Violation
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -92,7 +93,36 @@ def file_report(
     complete: bool = True,
 ) -> Report:
     found = check_file(path, data, comment_string, cfg, complete)
-    return Report("commit", with_severities(found, cfg.rules), 1)
+    return _report(found, cfg, 1)
+
+
+def squash_note(cfg: Settings) -> str:
+    """Why a commit message only warns in this project (`[tool.devkit.commit] severity`)."""
+    if cfg.preset == "backend.ai":
+        return (
+            "commit messages only warn under the backend.ai preset, in the hooks and in `devkit "
+            "ci` alike: Backend.AI squash-merges, so a pull request's title is the commit that "
+            "lands on main (`devkit check title` checks it, as pr-prefix.yml does)"
+        )
+    return (
+        'commit messages only warn here ([tool.devkit.commit] severity = "warning"), in the hooks '
+        "and in `devkit ci` alike: the project squash-merges, so a pull request's title is the "
+        "commit that lands (`devkit check title` checks it)"
+    )
+
+
+def _report(
+    found: list[Violation], cfg: Settings, checked: int, notes: tuple[str, ...] = ()
+) -> Report:
+    """The commit check's report: the project's severity per rule, and for a project whose commit
+    messages only warn (it squash-merges), every error a warning, with the reason."""
+    violations = with_severities(found, cfg.rules)
+    if cfg.commit.severity == "warning" and any(v.severity == ERROR for v in violations):
+        violations = tuple(
+            v._replace(severity=WARNING) if v.severity == ERROR else v for v in violations
+        )
+        notes = (*notes, squash_note(cfg))
+    return Report("commit", violations, checked, notes)
 
 
 def _nul(location: Location) -> Violation:
@@ -108,7 +138,35 @@ def text_report(text: str, cfg: Settings) -> Report:
     """A message given as text (`-m`): kept as written, comment lines included (git's -m); the same
     bytes as a file's (a command line's undecodable bytes come back) get the same verdict."""
     found = _checked(git_cleanup(as_bytes(text), None), cfg, Location())
-    return Report("commit", with_severities(found, cfg.rules), 1)
+    return _report(found, cfg, 1)
+
+
+def _as_committed(message: bytes) -> str | None:
+    """The text of a message that git's clean-up keeps line for line, when it is UTF-8: the lines
+    are then the commit's own (None: the whole way, `_checked`, which also says where it is not
+    text, or holds a NUL)."""
+    body = clean_already(message)
+    if body is None or b"\0" in body:
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def committed(
+    message: bytes, cfg: Settings, sha: str, parents: int | None, author: str
+) -> list[Violation]:
+    """The violations of a commit's message (range mode): what `_checked` finds after git's
+    clean-up, without the clean-up's copies when git keeps every line as it is."""
+    text = _as_committed(message)
+    if text is None:
+        return _checked(git_cleanup(message, None), cfg, Location(commit=sha), parents, author)
+    lines = text.split("\n")
+    numbers = range(1, len(lines) + 1)
+    return check_message(
+        lines, cfg.commit, numbers=numbers, parents=parents, commit=sha, author=author
+    )
 
 
 def range_report(rev_range: str, cfg: Settings, cwd: str | None = None) -> Report:
@@ -118,12 +176,6 @@ def range_report(rev_range: str, cfg: Settings, cwd: str | None = None) -> Repor
     commits = git.log_range(rev_range, cwd)
     found: list[Violation] = []
     for c in commits:
-        found += _checked(
-            git_cleanup(c.message, None),
-            cfg,
-            Location(commit=c.sha),
-            parents=c.parents,
-            author=c.author_email,
-        )
+        found += committed(c.message, cfg, c.sha, c.parents, c.author_email)
     notes = () if commits else (f"the range `{rev_range}` has no commits",)
-    return Report("commit", with_severities(found, cfg.rules), len(commits), notes)
+    return _report(found, cfg, len(commits), notes)

@@ -112,6 +112,24 @@ def select(targets: list[str], root: Path, cmd: list[str]) -> list[str]:
     return [_rel(line, root) for line in r.out.splitlines() if line.strip().endswith(PY_SUFFIXES)]
 
 
+def staged_contents(paths: list[str], root: Path) -> dict[str, bytes]:
+    """The staged content of those of `paths` whose working-tree file differs from it (unstaged
+    changes): what `--staged` lints instead of the file. pre-commit stashes unstaged changes before
+    its hooks run, so there this is empty."""
+    if not paths:
+        return {}
+    r = git.run("diff", "--name-only", "-z", "--", *paths, cwd=root)
+    if r.returncode != 0:
+        raise DevkitError(f"`git diff` failed: {r.err.strip()}")
+    out = {}
+    for path in (p for p in r.out.split("\0") if p):
+        blob = git.run("show", f":{path}", cwd=root)
+        if blob.returncode != 0:
+            raise DevkitError(f"cannot read the staged {path}: {blob.err.strip()}")
+        out[path] = blob.stdout
+    return out
+
+
 def run(
     targets: list[str],
     root: Path,
@@ -119,10 +137,13 @@ def run(
     fix: bool = False,
     all_files: bool = False,
     pin: str | None = None,
+    contents: dict[str, bytes] | None = None,
 ) -> Report:
     """Lint files (repository-relative) or, with all_files, the whole tree at root, with the project's
-    ruff (`pin`: [tool.devkit.lint] ruff); the first note names the version that ran. Never raises for
-    a ruff problem: a check that cannot run is a Report with `error` set."""
+    ruff (`pin`: [tool.devkit.lint] ruff); the first note names the version that ran. `contents`:
+    files linted from these bytes instead of the working tree (their staged content; never fixed).
+    Never raises for a ruff problem: a check that cannot run is a Report with `error` set."""
+    contents = contents or {}
     if not targets and not all_files:
         return Report("lint", (), 0, ("no Python files to lint",))
     try:
@@ -132,13 +153,22 @@ def run(
         if not files:
             notes = (tool.label, "no Python files to lint (all excluded by ruff's settings)")
             return Report("lint", (), 0, notes)
-        paths = ["."] if all_files else files
+        staged = {} if all_files else {f: contents[f] for f in files if f in contents}
+        paths = ["."] if all_files else [f for f in files if f not in staged]
         notes = [tool.label]
-        if fix:
+        if fix and paths:
             _ruff(cmd, ["check", "--fix", "--force-exclude", "--quiet", "--", *paths], root)
             _ruff(cmd, ["format", "--force-exclude", "--quiet", "--", *paths], root)
             notes.append("applied ruff's safe fixes and formatting; what is left is below")
-        found = _check(cmd, paths, root) + _format(cmd, paths, root)
+        if staged:
+            what = ", ".join(staged)
+            notes.append(f"linted as staged (the working tree differs): {what}")
+            if fix:
+                notes.append(f"not fixed (their unstaged changes would mix in): {what}")
+        found = (_check(cmd, paths, root) + _format(cmd, paths, root)) if paths else []
+        for path, data in staged.items():
+            found += _check_staged(cmd, path, data, root) + _format_staged(cmd, path, data, root)
+        found = named(found, tool)
     except RuffMissing as exc:
         return Report("lint", (), 0, (), str(exc))
     except RuntimeError as exc:
@@ -154,6 +184,43 @@ def _check(cmd: list[str], paths: list[str], root: Path) -> list[Violation]:
     if r.returncode not in (0, 1) or items is None:
         raise RuntimeError(_failure("check", r))
     return [to_violation(i, root) for i in items]
+
+
+def named(found: list[Violation], tool: ruff.Ruff) -> list[Violation]:
+    """ruff's findings with their rules' names (`unused-import`), which ruff's check output lacks
+    before 0.15: then they come from `ruff rule --all` (devkit.ruff.rule_names)."""
+    if all(v.name != v.code for v in found):
+        return found
+    names = ruff.rule_names(tool.cmd, tool.version)
+    return [v._replace(name=names.get(v.code, v.name)) if v.name == v.code else v for v in found]
+
+
+def _check_staged(cmd: list[str], path: str, data: bytes, root: Path) -> list[Violation]:
+    """`ruff check` of one file's staged content (standard input, read as the file at path)."""
+    args = ["check", "--output-format", "json", "--force-exclude", "--no-fix"]
+    r = _ruff_stdin(cmd, [*args, "--stdin-filename", path, "-"], data, root)
+    items = _json(r)
+    if r.returncode not in (0, 1) or items is None:
+        raise RuntimeError(_failure("check", r))
+    return [to_violation(i, root) for i in items]
+
+
+def _format_staged(cmd: list[str], path: str, data: bytes, root: Path) -> list[Violation]:
+    """`ruff format --check` of one file's staged content: exit 1 is "would reformat"."""
+    args = ["format", "--check", "--force-exclude", "--stdin-filename", path, "-"]
+    r = _ruff_stdin(cmd, args, data, root)
+    if r.returncode == 1:
+        return [unformatted({"filename": str(root / path)}, root)]
+    if r.returncode not in (0, 2):  # 2: a syntax error, which `ruff check` reports
+        raise RuntimeError(_failure("format --check", r))
+    return []
+
+
+def _ruff_stdin(cmd: list[str], args: list[str], data: bytes, root: Path) -> proc.Result:
+    r = proc.run(*cmd, *args, cwd=root, input=data)
+    if r.returncode == 127:
+        raise RuffMissing(f"ruff could not be started: {r.err.strip()}")
+    return r
 
 
 def _format(cmd: list[str], paths: list[str], root: Path) -> list[Violation]:

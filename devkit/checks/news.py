@@ -7,11 +7,17 @@ from pathlib import Path
 
 from devkit import git, history, towncrier_config
 from devkit.conventions.fragment_rules import (
+    NO_FACTS,
     Entry,
+    FragmentConfig,
+    FragmentName,
+    Numbering,
+    PullFacts,
     check_added,
     check_duplicates,
     check_entry,
     is_exempt,
+    parse_name,
 )
 from devkit.conventions.settings import Settings
 from devkit.conventions.verdict import with_severities
@@ -19,12 +25,34 @@ from devkit.errors import DevkitError
 from devkit.violations import Report, Violation
 
 ASSIGN_WORKFLOW = ".github/workflows/devkit-news-assign.yml"
+DEVKIT_NUMBERING = Numbering("devkit's news-assign workflow")
+# Backend.AI's: timeline-check.yml calls assign-pr-number.yml, which runs its script; the script of
+# main (scripts/assign-pr-number.py) also renumbers a fragment added to main with another number
+BACKENDAI_WORKFLOW = ".github/workflows/timeline-check.yml"
+BACKENDAI_ASSIGN = ".github/workflows/assign-pr-number.yml"
+BACKENDAI_RENUMBERING = "scripts/assign-pr-number.py"
 
 
-def numbered_by_workflow(root: Path, cfg: Settings) -> bool:
-    """Whether placeholders get their number from the news-assign workflow ([news] assign_workflow)."""
+def numbering(root: Path, cfg: Settings) -> Numbering | None:
+    """The workflow that numbers placeholder fragments ([news] assign_workflow): devkit's
+    news-assign workflow, Backend.AI's timeline-check.yml, or none."""
     setting = cfg.news.assign_workflow
-    return (root / ASSIGN_WORKFLOW).is_file() if setting == "auto" else bool(setting)
+    if setting is False:
+        return None
+    if (root / ASSIGN_WORKFLOW).is_file():
+        return DEVKIT_NUMBERING
+    if (root / BACKENDAI_ASSIGN).is_file() and _calls(root / BACKENDAI_WORKFLOW, BACKENDAI_ASSIGN):
+        renumbers = ("main",) if (root / BACKENDAI_RENUMBERING).is_file() else ()
+        return Numbering("Backend.AI's timeline-check.yml (its assign-pr-number job)", renumbers)
+    return DEVKIT_NUMBERING if setting is True else None
+
+
+def _calls(workflow: Path, reusable: str) -> bool:
+    """Whether a workflow file calls the reusable workflow `reusable` (`uses: ./<reusable>`)."""
+    try:
+        return f"./{reusable}" in workflow.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
 
 
 def scan(fragment_dir: Path) -> list[Entry]:
@@ -59,9 +87,17 @@ def _read(path: Path) -> bytes:
 
 
 def news_report(
-    root: Path, cfg: Settings, base: str | None = None, pr: int | None = None
+    root: Path,
+    cfg: Settings,
+    base: str | None = None,
+    pr: int | None = None,
+    *,
+    staged: bool = False,
+    pull: PullFacts = NO_FACTS,
 ) -> Report:
-    """Check the fragment directory of the repository at root (raises DevkitError when it cannot)."""
+    """Check the fragment directory of the repository at root (raises DevkitError when it cannot).
+    With a base, what the branch adds since its merge base with it (and, `staged`, what the index
+    adds); `pull`: the pull request's base branch, fork and backport."""
     news = towncrier_config.load(root)
     fc = news.fragments
     found: list[Violation] = []
@@ -69,27 +105,29 @@ def news_report(
     changed: set[str] | None = None
     added: list[str] = []
     if base:
-        history.resolve(
+        rng = history.resolve(
             base,
             cwd=root,
             advice=f"fetch it, e.g. `git fetch origin {base.removeprefix('origin/')}`",
         )
+        since = rng.merge_base if staged else base
         prefix = f"{fc.directory}/"
         added = [
             p.removeprefix(prefix)
-            for p in git.added_files(base, fc.directory, cwd=root)
+            for p in git.added_files(since, fc.directory, cwd=root, staged=staged)
             if p.startswith(prefix) and "/" not in p.removeprefix(prefix)
         ]
         changed = {
             p.removeprefix(prefix)
-            for p in git.changed_files(base, cwd=root)
+            for p in git.changed_files(since, cwd=root, staged=staged)
             if p.startswith(prefix)
         }
     exists = towncrier_config.fragment_dir_exists(news)
     entries = scan(news.fragment_dir) if exists else []
     if not exists:
         notes.append(f"the fragment directory `{fc.directory}/` does not exist")
-    assigned = numbered_by_workflow(root, cfg)
+    workflow = numbering(root, cfg)
+    placeholders_numbered = workflow if workflow and not pull.fork else None
     checked = 0
     for entry in entries:
         if is_exempt(entry.name, fc, cfg.news):
@@ -97,11 +135,25 @@ def news_report(
         checked += 1
         # with a base, only what the branch touched gets the content rules (old fragments are history)
         content = changed is None or entry.name in changed
-        found += check_entry(entry, fc, cfg.news, content=content, assigned=assigned)
+        found += check_entry(entry, fc, cfg.news, content=content, numbering=placeholders_numbered)
     found += check_duplicates(
         [e.name for e in entries if e.kind == "file" and not is_exempt(e.name, fc, cfg.news)], fc
     )
     if base:
-        found += check_added(added, fc, cfg.news, pr, assigned)
+        on_branch = check_added(added, fc, cfg.news, pr, workflow, pull)
+        # a placeholder nothing will number is one error (NF008, with the rename), not two
+        misnumbered = {v.location.file for v in on_branch if v.code == "NF008"}
+        found = [v for v in found if not (v.code == "NF003" and v.location.file in misnumbered)]
+        found += on_branch
         notes.append(f"{len(added)} fragment(s) added since `{base}`")
+        kept = [n for n in added if _number(n, fc) in pull.originals]
+        if kept:
+            names = ", ".join(f"`{fc.directory}/{n}`" for n in kept)
+            verb = "keeps" if len(kept) == 1 else "keep"
+            notes.append(f"a backport of #{', #'.join(pull.originals)}: {names} {verb} its number")
     return Report("news", with_severities(found, cfg.rules), checked, tuple(notes))
+
+
+def _number(name: str, fc: FragmentConfig) -> str:
+    parsed = parse_name(name, fc)
+    return parsed.number if isinstance(parsed, FragmentName) else ""

@@ -4,15 +4,17 @@ must pass, each run on its own so that one that cannot run never hides the other
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from devkit import config, git, github, history
 from devkit.checks import branch, commit, lint, news, title
-from devkit.conventions.settings import Settings
+from devkit.conventions.fragment_rules import PullFacts
+from devkit.conventions.settings import MATCH_LIMIT, Settings
 from devkit.errors import DevkitError
-from devkit.violations import WARNING, Report
+from devkit.violations import ERROR, WARNING, Report
 
 CHECKS = ("branch", "commit", "title", "news", "lint")
 
@@ -29,6 +31,7 @@ class Pull(NamedTuple):
     branch: str | None
     deepen: bool
     trigger_label: str | None = None
+    fork: bool = False  # the head is in another repository (GitHub's event says so)
 
 
 def resolve(
@@ -61,7 +64,44 @@ def resolve(
         branch or gh.head_ref,
         bool(deepen),
         gh.trigger_label,
+        gh.fork,
     )
+
+
+def base_branch(base: str | None, root: Path) -> str:
+    """The base's branch name: `main` for `origin/main` (a remote-tracking ref), else the ref."""
+    if not base:
+        return ""
+    split = history.remote_branch(base, root)
+    return split[1] if split else base.removeprefix("refs/heads/")
+
+
+def facts(pull: Pull, cfg: Settings, root: Path) -> PullFacts:
+    """What the fragment rules need besides the number: the base branch, a fork, and for a
+    backport ([news] backport_branch, backport_bases) the numbers its fragments keep."""
+    base = base_branch(pull.base, root)
+    return PullFacts(base, pull.fork, backported(cfg, base, pull.branch or "", pull.title or ""))
+
+
+def backported(cfg: Settings, base: str, branch: str, title: str) -> tuple[str, ...]:
+    """The numbers of the pull request a backport backports: a pull request to a backport base whose
+    branch names it (`backport/1234-to-23.09`) or whose title ends with its squash suffix
+    (`fix: x (#1234)`); () for any other pull request."""
+    news = cfg.news
+    if not any(_fullmatch(p, base) for p in news.backport_bases):
+        return ()
+    found = []
+    m = re.fullmatch(news.backport_branch, branch[:MATCH_LIMIT]) if news.backport_branch else None
+    if m and m.group("number"):
+        found.append(str(int(m.group("number"))))
+    suffix = re.search(r" \(#(\d+)\)$", title.strip())
+    if suffix:
+        found.append(str(int(suffix.group(1))))
+    return tuple(dict.fromkeys(found))
+
+
+def _fullmatch(pattern: str, text: str) -> bool:
+    return len(text) <= MATCH_LIMIT and re.fullmatch(pattern, text) is not None
 
 
 def news_skip_reason(pull: Pull, cfg: Settings) -> str:
@@ -137,8 +177,6 @@ def run_checks(
 
         def commits() -> Report:
             r = commit.range_report(f"{rng.base}..{rng.head}", cfg, str(root))
-            if opts["commit_severity"] == "warning":
-                r = r._replace(violations=tuple(v._replace(severity=WARNING) for v in r.violations))
             return r._replace(
                 notes=(*r.notes, f"{r.checked} commit(s) in `{rng.base}..{rng.head}`")
             )
@@ -149,8 +187,11 @@ def run_checks(
         if reason:
             reports.append(Report("news", notes=(reason,)))
         else:
+            about = facts(pull, cfg, root)
             reports.append(
-                guarded("news", lambda: news.news_report(root, cfg, rng.base, pull.number))
+                guarded(
+                    "news", lambda: news.news_report(root, cfg, rng.base, pull.number, pull=about)
+                )
             )
     if "lint" in ranged:
         pin = config.section(cfg, "lint")["ruff"]
@@ -159,3 +200,46 @@ def run_checks(
         first = next(i for i, r in enumerate(reports) if r.check in ranged)
         reports[first] = reports[first]._replace(notes=(*rng.notes, *reports[first].notes))
     return reports
+
+
+NO_PULL_REQUEST = (
+    "no pull request for `{branch}` yet (or `gh` cannot tell): a missing fragment only warns "
+    "here; the pull request's check wants one unless it gets a skip label ({labels})"
+)
+
+
+def pushed(root: Path, cfg: Settings, base: str | None = None) -> Report:
+    """The pre-push hook's fragment check: what `devkit ci` will check in the pull request of the
+    branch being pushed, and only that. The pull request (number, title, labels, base, fork) comes
+    from `gh pr view` when gh is installed; before one exists, nothing that depends on it fails."""
+    name = git.current_branch(root)
+    gh = github.from_gh(name, root) if name else None
+    opts = config.section(cfg, "ci")
+    base = base or (f"origin/{gh.base_ref}" if gh and gh.base_ref else None) or opts["base"]
+    base = base or history.default_base(root)
+    if not name or not base or base_branch(base, root) == name:
+        why = "a detached HEAD" if not name else f"`{name}`, no pull request's branch"
+        report = news.news_report(root, cfg)
+        return report._replace(notes=(*report.notes, f"pushing {why}: fragments checked alone"))
+    pull = Pull(base, "", None, gh.number if gh else None, gh.title if gh else None,
+                gh.labels if gh else (), name, False, None, gh.fork if gh else False)  # fmt: skip
+    reason = news_skip_reason(pull, cfg)
+    if reason:
+        return Report("news", notes=(reason,))
+    try:
+        report = news.news_report(root, cfg, base, pull.number, pull=facts(pull, cfg, root))
+    except DevkitError as exc:  # no base here (a fresh clone, offline): what can be checked alone
+        report = news.news_report(root, cfg)
+        note = f"cannot compare with `{base}` ({exc.message}): fragments checked alone"
+        return report._replace(notes=(*report.notes, note))
+    if gh is not None:
+        return report
+    missing = [v for v in report.violations if v.code == "NF011" and v.severity == ERROR]
+    if not missing:
+        return report
+    labels = ", ".join(f"`{p}`" for p in cfg.news.skip_labels) or "none is configured"
+    note = NO_PULL_REQUEST.format(branch=name, labels=labels)
+    violations = tuple(
+        v._replace(severity=WARNING) if v in missing else v for v in report.violations
+    )
+    return report._replace(violations=violations, notes=(*report.notes, note))

@@ -66,4 +66,19 @@ def finish(reports: list[Report], fmt: str) -> int:
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # and silence the flush at exit
+    if code == 0 and any(r.warnings for r in reports):
+        warn_on_terminal(reports)
     return code
+
+
+def warn_on_terminal(reports: list[Report]) -> None:
+    """A passing git hook's warnings, on the terminal: pre-commit keeps a hook's output to itself
+    unless the hook fails (or runs with --verbose), so under pre-commit they go to /dev/tty too.
+    Without a terminal (CI, an IDE's commit) there is nobody to tell, and nothing is written."""
+    if os.environ.get("PRE_COMMIT") != "1" or sys.stdout.isatty():
+        return
+    try:
+        with open("/dev/tty", "w", encoding="utf-8", errors="replace") as tty:
+            output.render_text(reports, tty)
+    except OSError:  # no controlling terminal
+        pass

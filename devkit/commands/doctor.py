@@ -73,7 +73,7 @@ def git_hooks(root: Path) -> list[Finding]:
     out = []
     for h in hooks.states(root):
         if not h.installed:
-            hint = "Run `devkit init --install-hooks`."
+            hint = f"Next: {hooks.NEXT_STEP}."
             out.append(Finding(False, f"git hook {h.hook_type}: {h.detail}", hint))
         elif not h.problems:
             out.append(Finding(True, f"git hook {h.hook_type}: pre-commit's"))

@@ -36,6 +36,25 @@ def text(rule: Rule) -> str:
     return "\n".join(out)
 
 
+# devkit's codes: CM, BR and NF, then three digits
+DEVKIT_PREFIXES = ("CM", "BR", "NF")
+
+
+def is_ruff_code(text: str) -> bool:
+    """Whether text is shaped like a ruff rule code (`F401`, `E501`, `PLC0415`, `RUF012`) and not
+    like devkit's own."""
+    code = text.upper()
+    letters = code.rstrip("0123456789")
+    digits = code[len(letters) :]
+    return (
+        code.isascii()
+        and letters.isalpha()
+        and 1 <= len(letters) <= 5
+        and 1 <= len(digits) <= 4
+        and letters not in DEVKIT_PREFIXES
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.rule:
         if args.format == "json":
@@ -46,6 +65,12 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.write(f"{r.code}  {r.name:<24} {r.summary}\n")
         return 0
     rule = lookup(args.rule)
+    if rule is None and is_ruff_code(args.rule):
+        raise DevkitError(
+            f"`{args.rule}` is not one of devkit's rules: it is a ruff rule (`devkit lint` reports "
+            "ruff's findings under ruff's own codes)",
+            f"Run `ruff rule {args.rule.upper()}` for its explanation.",
+        )
     if rule is None:
         guess = did_you_mean(args.rule, [r.code for r in RULES] + [r.name for r in RULES])
         raise DevkitError(

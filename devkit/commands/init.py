@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
 import os
 import stat
@@ -18,7 +17,7 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import InlineTable
 
 from devkit import __version__, config, files, git, hooks, resources
-from devkit.checks.news import ASSIGN_WORKFLOW
+from devkit.checks.news import ASSIGN_WORKFLOW, BACKENDAI_ASSIGN
 from devkit.conventions.settings import PRESETS, NewsSettings
 from devkit.errors import ConfigError, DevkitError
 
@@ -63,8 +62,8 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     parser.add_argument(
         "--preset",
         choices=sorted(PRESETS),
-        help="the conventions to use (default: "
-        "the pyproject's [tool.devkit].preset, else conventional)",
+        help="the conventions to use (default: the pyproject's [tool.devkit].preset, else "
+        "backend.ai in a tree shaped like Backend.AI's, else conventional)",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be written, write nothing"
@@ -80,10 +79,18 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
         help=f"also write {ASSIGN_WORKFLOW}: it numbers placeholder fragments (changes/fix.md) "
         "in each pull request and commits the rename",
     )
-    parser.add_argument(
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument(
         "--force",
         action="store_true",
-        help="overwrite files and values that differ (the diff is still shown)",
+        help="replace files that exist and differ, and change a preset already set (the diff is "
+        "still shown)",
+    )
+    existing.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep every file that exists and differs, without asking (the default without a "
+        "terminal)",
     )
     parser.add_argument(
         "--yes",
@@ -340,17 +347,9 @@ def _write(root: Path, change: Change) -> None:
     target = root / change.path
     if target.is_symlink():
         target = target.resolve()
-    tmp = target.with_name(f".{target.name}.devkit-tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(change.new.encode("utf-8"))
-        if target.exists():
-            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
-        os.replace(tmp, target)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+    files.write_whole(target, change.new.encode("utf-8"), mode)
 
 
 def _write_all(root: Path, todo: list[Change]) -> None:
@@ -378,6 +377,77 @@ def _root(directory: str) -> Path:
     return Path(r.out.strip()) if r.returncode == 0 else path.resolve()
 
 
+# a tree shaped like Backend.AI's: two of these make `devkit init` pick the backend.ai preset
+BACKENDAI_SIGNS = ("pants.toml", "changes/template.md", ".github/workflows/timeline-check.yml")
+
+
+def choose_preset(given: str | None, cfg: Any, root: Path) -> tuple[str, str]:
+    """(the preset, why): --preset, else the pyproject's, else what the tree looks like."""
+    if given:
+        return given, ""
+    if cfg is not None and cfg.source:
+        return cfg.preset, f"[tool.devkit] in {Path(cfg.source).name}"
+    signs = [p for p in BACKENDAI_SIGNS if (root / p).is_file()]
+    if len(signs) >= 2:
+        return "backend.ai", "detected: " + ", ".join(signs)
+    return "conventional", "the default"
+
+
+def written_by_devkit(text: str | None) -> bool:
+    """Whether a file says it was written by `devkit init` (every file it writes does, near the top)."""
+    return text is not None and "`devkit init`" in text[:600]
+
+
+def keep_reason(change: Change) -> str:
+    """Why a file that exists and differs is kept (without --force)."""
+    if written_by_devkit(change.old):
+        return "written by `devkit init`, an older version or edited since: --force updates it"
+    return "exists and was not written by devkit: the project's own; --force replaces it"
+
+
+# what the `devkit ci` step does, as other workflows do it: (what to look for, what that check is)
+REPLACED_CHECKS = (
+    ("towncrier.check", "the news-fragment check"),
+    ("towncrier check", "the news-fragment check"),
+    ("pr-title-prefix", "the pull request title check"),
+    ("commitlint", "the commit message check"),
+)
+
+
+def replaced_workflows(root: Path) -> list[str]:
+    """The project's workflows whose checks `devkit ci` does too: `name.yml (what)` each."""
+    folder = root / ".github" / "workflows"
+    out = []
+    for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else ():
+        if path.name in (Path(WORKFLOW).name, Path(ASSIGN_WORKFLOW).name):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        what = list(dict.fromkeys(w for needle, w in REPLACED_CHECKS if needle in text))
+        if what:
+            out.append(f"{path.name} ({', '.join(what)})")
+    return out
+
+
+def _replaces_note(root: Path) -> str:
+    """Which of the project's workflows the new `devkit ci` step replaces, and what stays."""
+    found = replaced_workflows(root)
+    if not found:
+        return ""
+    stays = ""
+    if (root / BACKENDAI_ASSIGN).is_file():
+        stays = (
+            " Keep timeline-check.yml's assign-pr-number job: it numbers the fragments, and "
+            "`devkit ci` counts on it."
+        )
+    return (
+        f"\nreplaces: {WORKFLOW} runs `devkit ci`, which also does the checks of "
+        f"{'; '.join(found)}: once `devkit` is a required check, those can go.{stays}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     root = _root(args.directory)
     try:
@@ -385,27 +455,39 @@ def run(args: argparse.Namespace) -> int:
     except DevkitError:
         cfg = None  # init may be what fixes the config; merge_pyproject reports unreadable TOML
     opts = config.section(cfg or config.build({}, "", ""), "init")
-    preset = args.preset or (cfg.preset if cfg and cfg.source else "conventional")
+    preset, why = choose_preset(args.preset, cfg, root)
     changes = plan(root, preset, opts["devkit_repo"], args.assign_workflow)
+    tty = sys.stdin.isatty()
+    # without --force, a terminal's yes or a changed preset, what exists and differs is kept
+    keep_all = args.keep or (not tty and not args.force)
     width = max(len(c.action) for c in changes)
-    print(f"devkit init ({preset} preset) in {root}:")
+    width = max(width, len("keep")) if keep_all else width
+    print(f"devkit init ({preset} preset{', ' + why if why else ''}) in {root}:")
     for c in changes:
-        print(f"  {c.action.ljust(width)}  {c.path}" + (f"  ({c.note})" if c.note else ""))
-    todo = [c for c in changes if c.action != "unchanged"]
-    shown = todo if args.dry_run else [c for c in todo if c.action != "create"]
+        action, note = c.action, c.note
+        if c.action == "overwrite" and keep_all and c.path != "pyproject.toml":
+            action, note = "keep", keep_reason(c)
+        print(f"  {action.ljust(width)}  {c.path}" + (f"  ({note})" if note else ""))
+    preset_change = [c for c in changes if c.action == "overwrite" and c.path == "pyproject.toml"]
+    if preset_change and keep_all:
+        raise DevkitError(
+            f"pyproject.toml: {preset_change[0].note}, which changes a setting the project made; "
+            "nothing was written",
+            "Re-run with --force to change it, or without --preset to keep it.",
+        )
+    overwrites = [c for c in changes if c.action == "overwrite" and not keep_all]
+    todo = [c for c in changes if c.action in ("create", "update")] + overwrites
+    shown = [c for c in changes if c.action != "unchanged"] if args.dry_run else overwrites
     for c in shown:
         sys.stdout.write("\n" + diff(c))
+    note = _replaces_note(root)
+    if note:
+        print(note)
     if args.dry_run or not todo:
         print("\n" + ("dry run: nothing was written" if args.dry_run else "nothing to do"))
-        return 0 if args.dry_run else _install_hooks(root, args.install_hooks)
-    tty = sys.stdin.isatty()
-    overwrites = [c for c in todo if c.action == "overwrite"]
-    if overwrites and not args.force and not tty:
-        names = ", ".join(c.path for c in overwrites)
-        raise DevkitError(
-            f"refusing to overwrite {names} (diff above); nothing was written",
-            "Re-run with --force to replace them, or --dry-run to see everything.",
-        )
+        if args.dry_run:
+            return 0
+        return _install_hooks(root, args.install_hooks) or _next(args.install_hooks)
     if tty and not args.yes and not _ask(f"\nWrite {len(todo)} file(s)?", True):
         print("nothing was written")
         return 1
@@ -416,9 +498,13 @@ def run(args: argparse.Namespace) -> int:
     _write_all(root, [c for c in todo if c.path not in skipped])
     for path in skipped:
         print(f"kept {path} (not overwritten)")
-    if not args.install_hooks:
-        print("next: commit these files, then `pre-commit install` in each clone")
-    return _install_hooks(root, args.install_hooks)
+    return _install_hooks(root, args.install_hooks) or _next(args.install_hooks)
+
+
+def _next(installed: bool) -> int:
+    """The one next step (init, doctor and the docs say it in the same words)."""
+    print(f"next: {hooks.NEXT_STEP}")
+    return 0
 
 
 def _install_hooks(root: Path, wanted: bool) -> int:
@@ -434,5 +520,4 @@ def _install_hooks(root: Path, wanted: bool) -> int:
             f"({missing[0].detail}: {missing[0].path})"
         )
     print(f"hooks installed: {', '.join(hooks.HOOK_TYPES)} (`devkit doctor` checks them)")
-    print("next: commit these files; every other clone runs `devkit init --install-hooks` once")
     return 0

@@ -49,6 +49,9 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     add_config(parser)
 
 
+STAGED = "staged files"
+
+
 def targets(
     args: argparse.Namespace, root: Path, base_default: str | None
 ) -> tuple[list[str], str]:
@@ -67,9 +70,7 @@ def targets(
         dirs = [p for p in out if (root / p).is_dir()]
         return dirs + lint.python_files([p for p in out if p not in dirs], root), "the given paths"
     if args.staged or (os.environ.get("PRE_COMMIT") and not args.base):
-        return lint.python_files(
-            git.changed_files("HEAD", cwd=root, staged=True), root
-        ), "staged files"
+        return lint.python_files(git.changed_files("", cwd=root, staged=True), root), STAGED
     base = args.base or base_default or history.default_base(root)
     if not base:
         raise DevkitError(
@@ -112,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
         report = lint.run([], root, fix=args.fix, all_files=True, pin=opts["ruff"])
     else:
         paths, source = targets(args, root, opts["base"])
-        report = lint.run(paths, root, fix=args.fix, pin=opts["ruff"])
+        # staged: the index's content, which is what the commit gets (not the working tree's)
+        contents = lint.staged_contents(paths, root) if source == STAGED else {}
+        report = lint.run(paths, root, fix=args.fix, pin=opts["ruff"], contents=contents)
         if not paths:
             report = report._replace(notes=(f"no Python files to lint ({source})",))
     return finish([report], args.format)

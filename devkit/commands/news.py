@@ -33,7 +33,15 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     if sub == "new":
         parser.add_argument("type", help="the fragment type (from the towncrier config)")
         parser.add_argument(
-            "text", nargs="?", help="the entry, one line (`-` reads standard input)"
+            "text",
+            nargs="?",
+            help="the entry, one line (`-` reads standard input; none on a terminal: the editor)",
+        )
+        parser.add_argument(
+            "--edit",
+            action="store_true",
+            help="write the entry in your editor (git's: $GIT_EDITOR, core.editor, $VISUAL, "
+            "$EDITOR), starting from TEXT when given",
         )
         add_pr(
             parser,
@@ -72,8 +80,8 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
         parser.add_argument(
             "--version",
             dest="project_version",
-            help="the version to title the section with "
-            "(default: [project].version, else 'Unreleased')",
+            help="the version to title the section with (default: [tool.towncrier].version, "
+            "else the VERSION file, else [project].version, else 'Unreleased')",
         )
     add_config(parser)
 
@@ -92,9 +100,16 @@ def new(args: argparse.Namespace) -> int:
             f"`{args.type}` is not a fragment type; the towncrier config has: {', '.join(fc.types)}",
             f"Did you mean `{guess}`?" if guess else "",
         )
-    if args.text is None:
-        raise DevkitError('give the entry\'s text: devkit news new TYPE "What changed, for users"')
-    text = _entry_text(args.text).strip() + "\n"
+    if args.edit or (args.text is None and sys.stdin.isatty()):
+        given = _entry_text(args.text) if args.text is not None else ""
+        text = edited(news, args.type, given).strip() + "\n"
+    elif args.text is None:
+        raise DevkitError(
+            'give the entry\'s text: devkit news new TYPE "What changed, for users"',
+            "Or write it in your editor: `devkit news new TYPE --edit`.",
+        )
+    else:
+        text = _entry_text(args.text).strip() + "\n"
     if args.pr is not None:
         name = canonical(str(args.pr), args.type, fc)
         counter = 0
@@ -115,6 +130,40 @@ def new(args: argparse.Namespace) -> int:
     _write_fragment(news, name, text)
     print(f"wrote {path}")
     return 0
+
+
+EDIT_HELP = """\
+# The news fragment for `{type}` ({name}): what changed, for users, in one line.
+# Lines starting with `#` are left out; an empty entry writes nothing.
+"""
+
+
+def edited(news: towncrier_config.NewsConfig, type_: str, given: str) -> str:
+    """The entry as written in git's editor (a file in the git directory, as for a commit message),
+    without `#` lines; an empty one writes nothing."""
+    root = news.base_directory
+    editor = git.run("var", "GIT_EDITOR", cwd=root).out.strip() or "vi"
+    where = git.run("rev-parse", "--git-path", "DEVKIT_FRAGMENT.md", cwd=root).out.strip()
+    path = Path(where) if os.path.isabs(where) else root / where
+    help_text = EDIT_HELP.format(type=type_, name=news.type_names.get(type_, type_))
+    try:
+        path.write_text(f"{given.strip()}\n{help_text}", encoding="utf-8")
+        # as git runs it: the editor setting is a shell command, the file its argument
+        done = subprocess.run(["sh", "-c", f'{editor} "$@"', editor, str(path)], check=False)
+        if done.returncode != 0:
+            raise DevkitError(
+                f"the editor (`{editor}`) exited with {done.returncode}; nothing was written"
+            )
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise DevkitError(f"cannot edit the entry in {path}: {exc.strerror}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    entry = "\n".join(line for line in text.splitlines() if not line.startswith("#")).strip()
+    if not entry:
+        raise DevkitError("the entry is empty; nothing was written")
+    return entry
 
 
 def _entry_text(given: str) -> str:
@@ -139,15 +188,11 @@ def _write_fragment(news: towncrier_config.NewsConfig, name: str, text: str) -> 
     """Write one fragment through a temp file in its directory (made when missing)."""
     path = f"{news.fragments.directory}/{name}"
     target = news.fragment_dir / name
-    tmp = target.with_name(f".{name}.tmp")
     try:
         if not towncrier_config.fragment_dir_exists(news):
             news.fragment_dir.mkdir(parents=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        files.write_whole(target, text.encode("utf-8"))
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise DevkitError(
             f"cannot write {path}: {exc.strerror}",
             f"Make `{news.fragments.directory}/` writable, then run it again.",
@@ -272,13 +317,30 @@ def _renamed_back(news: towncrier_config.NewsConfig, now: str, was: str) -> bool
         return False
 
 
-def _project_version(root: Path) -> str:
+def _project_version(root: Path, news: towncrier_config.NewsConfig) -> str:
+    """The version a draft is titled with: towncrier's `version`, the repository's VERSION file
+    (Backend.AI's packages read theirs from it), [project].version, else "Unreleased". towncrier's
+    own fallback, importing `package`, is not taken: a package under src/ does not import so."""
+    if news.version:
+        return news.version
+    try:
+        text = files.read_regular(root / "VERSION", "the VERSION file", 4096).decode().strip()
+    except (files.Unreadable, UnicodeDecodeError):
+        text = ""
+    if text and "\n" not in text:
+        return text
     try:
         data = files.read_toml(root / "pyproject.toml")
     except ConfigError:
         return "Unreleased"
     project = data.get("project")
     return str((project.get("version") if isinstance(project, dict) else None) or "Unreleased")
+
+
+def _project_name(news: towncrier_config.NewsConfig) -> str:
+    """The name towncrier would give the project, without importing `package` for it (its title,
+    as towncrier gives it to a package that does not use incremental)."""
+    return news.name or news.package.title()
 
 
 def _refuse_special_files(news: towncrier_config.NewsConfig) -> None:
@@ -301,7 +363,7 @@ def _refuse_special_files(news: towncrier_config.NewsConfig) -> None:
 def preview(args: argparse.Namespace) -> int:
     root, cfg, news = _load(args)
     _refuse_special_files(news)
-    version = args.project_version or _project_version(root)
+    version = args.project_version or _project_version(root, news)
     cmd = [
         sys.executable,
         "-m",
@@ -310,6 +372,8 @@ def preview(args: argparse.Namespace) -> int:
         "--draft",
         "--version",
         version,
+        "--name",  # given, so that towncrier never imports the project's package for it
+        _project_name(news),
         "--dir",
         str(news.base_directory),
         "--config",

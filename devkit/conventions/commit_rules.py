@@ -22,8 +22,7 @@ from devkit.record import TYPE_CHECKING, Record
 from devkit.violations import ERROR, WARNING, Location, Violation
 
 if TYPE_CHECKING:
-    import re
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     Rule = Callable[[Message, CommitSettings, "Said"], list[Violation]]
 
@@ -32,12 +31,27 @@ _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 _WORD_CHARS = _ASCII_LETTERS | frozenset("0123456789")
 
 
-def _breaking_like(line: str) -> re.Match[str] | None:
-    """`BREAKING CHANGE`-like text at the start of a line, in any case or spelling (only lines that
-    start with "breaking" compile the pattern)."""
+def _breaking_like(line: str) -> tuple[str, str, str] | None:
+    """(token, separator, rest) of `BREAKING CHANGE`-like text at the start of a line, in any case
+    or spelling: what _BREAKING_LIKE matches. An ASCII token is read by hand (a range check then
+    never imports `re`); any other goes to the pattern, for re's Unicode case rules."""
     if line[:8].lower() != "breaking":
         return None
-    return regex().match(_BREAKING_LIKE, line, regex().I)
+    if not line[:16].isascii():
+        m = regex().match(_BREAKING_LIKE, line, regex().I)
+        return (m["tok"], m["sep"], m["rest"]) if m else None
+    end = 9 if line[8:9] in (" ", "_", "-") else 8
+    if line[end : end + 6].lower() != "change":
+        return None
+    end += 7 if line[end + 6 : end + 7] in ("s", "S") else 6
+    at = end
+    while at < len(line) and line[at].isspace():  # \s*, as re has it: str.isspace()
+        at += 1
+    sep = ":" if line[at : at + 1] == ":" else ""
+    at += len(sep)
+    if line[at : at + 1].isspace():  # \s?
+        at += 1
+    return line[:end], sep, line[at:]
 
 
 def _spaced_token(line: str) -> str:
@@ -62,13 +76,20 @@ def _fullmatch(pattern: str, value: str, flags: int = 0) -> bool:
     return len(value) <= MATCH_LIMIT and regex().fullmatch(pattern, value, flags) is not None
 
 
+# a list setting in lower case, made once per list: a range check asks for every commit
+_LOWERED: dict[tuple[str, ...], frozenset[str]] = {}
+
+
 def _matches(value: str, allowed: Pattern, ignore_case: bool) -> bool:
     if isinstance(allowed, str):
         return _fullmatch(allowed, value, regex().I if ignore_case else 0)
     if not allowed:
         return True
     if ignore_case:
-        return value.lower() in (a.lower() for a in allowed)
+        lowered = _LOWERED.get(allowed)
+        if lowered is None:
+            lowered = _LOWERED[allowed] = frozenset(a.lower() for a in allowed)
+        return value.lower() in lowered
     return value in allowed
 
 
@@ -116,13 +137,18 @@ def _first_word_is_name(desc: str) -> bool:
 class Said(Record):
     """How a rule says something: a violation at line `index` of the message (column `col`)."""
 
-    emit: Callable[..., Violation]  # (code, message, index=0, col=0, hint="", severity="")
+    numbers: Sequence[int]  # each message line's line number in the original
+    file: str
+    commit: str
+    context: str  # the header, shown with a commit's violations
     author: str  # the commit's author (bots are exempt from line lengths)
 
     def __call__(
         self, code: str, message: str, index: int = 0, col: int = 0, hint: str = "", sev: str = ""
     ) -> Violation:
-        return self.emit(code, message, index, col, hint, sev)
+        line = self.numbers[index] if 0 <= index < len(self.numbers) else 0
+        where = Location(self.file, line, col, self.commit)
+        return violation(code, message, where, hint, sev or ERROR, self.context)
 
 
 # --- the header ---------------------------------------------------------------------------------
@@ -178,6 +204,8 @@ def header_scope(msg: Message, s: CommitSettings, said: Said) -> list[Violation]
         ]
     sep = s.scope_delimiter
     parts = [p.strip() for p in h.scope.split(sep)] if sep else [h.scope]
+    if not (s.scopes or s.scope_patterns or s.scope_dirs) and all(map(visible, parts)):
+        return []  # any scope is allowed, and none is empty
     out = []
     if any(not visible(part) for part in parts):
         hint = f"Write `{sep}`-separated names, e.g. `fix(api{sep}cli): ...`."
@@ -284,7 +312,7 @@ def _breaking_footer(line: str, i: int, lines: list[str], said: Said) -> Violati
     m = _breaking_like(line)
     if not m:
         return None
-    tok, sep, rest = m["tok"], m["sep"], m["rest"]
+    tok, sep, rest = m
     spec = tok in ("BREAKING CHANGE", "BREAKING-CHANGE")
     if spec and line.startswith(f"{tok} #"):
         # a trailer form git accepts, but the spec's breaking change is `<token>: <description>`
@@ -320,7 +348,11 @@ def _breaking_footer(line: str, i: int, lines: list[str], said: Said) -> Violati
 def breaking_footers(msg: Message, s: CommitSettings, said: Said) -> list[Violation]:
     """CM014 a breaking change written as the spec spells it; CM015 with a description."""
     lines = msg.lines
-    found = (_breaking_footer(lines[i], i, lines, said) for i in range(1, len(lines)))
+    found = (
+        _breaking_footer(lines[i], i, lines, said)
+        for i in range(1, len(lines))
+        if lines[i][:1] in ("b", "B")  # what _breaking_like looks for, asked cheaply first
+    )
     return [x for x in found if x is not None]
 
 
@@ -425,7 +457,7 @@ def check_message(
     lines: list[str],
     settings: CommitSettings,
     *,
-    numbers: list[int] | None = None,
+    numbers: list[int] | range | None = None,
     parents: int | None = None,
     file: str = "",
     commit: str = "",
@@ -435,17 +467,7 @@ def check_message(
     `parents` is set in range mode (merges are decided by it); `author` exempts bots from line lengths."""
     if numbers is None:
         numbers = list(range(1, len(lines) + 1))
-    context = lines[0] if lines else ""
-
-    def emit(
-        code: str, message: str, index: int = 0, col: int = 0, hint: str = "", severity: str = ""
-    ) -> Violation:
-        line = numbers[index] if 0 <= index < len(numbers) else 0
-        return violation(
-            code, message, Location(file, line, col, commit), hint, severity or ERROR, context
-        )
-
-    said = Said(emit, author)
+    said = Said(numbers, file, commit, lines[0] if lines else "", author)
     if not lines:
         return [
             said(
@@ -458,10 +480,54 @@ def check_message(
     if special is not None:
         return special
     msg = parse(lines)
+    rules_of = _active(settings)
     out = header_format(msg, settings, said)
-    if not any(v.severity == ERROR for v in out):  # a header that is not one: nothing else to check
-        out += [v for rule in HEADER_RULES for v in rule(msg, settings, said)]
-    return out + [v for rule in BODY_RULES for v in rule(msg, settings, said)]
+    # a header that is not one: nothing else about it to check
+    whole = not out or out[0].severity != ERROR
+    rules = (
+        (rules_of[0] if whole else rules_of[2])
+        if len(lines) > 1
+        else (rules_of[1] if whole else rules_of[3])
+    )
+    for rule in rules:  # a plain loop: most rules find nothing, and a comprehension costs a call
+        found = rule(msg, settings, said)
+        if found:
+            out += found
+    return out
+
+
+# (the settings, their rules): a range check runs the rules once per commit, under one settings
+_last_active: list[tuple[CommitSettings, tuple[tuple[Rule, ...], ...]]] = []
+
+
+def _active(s: CommitSettings) -> tuple[tuple[Rule, ...], ...]:
+    """The rules that can find something under these settings, in their order, for (a message, a
+    one-line message, a message whose header does not parse, such a one-line message). A limit,
+    case or trailer list the project does not set cannot be broken, and a message without a body
+    has only its required trailers to miss."""
+    if _last_active and _last_active[0][0] is s:
+        return _last_active[0][1]
+    idle: set[Rule] = set()
+    if s.allow_breaking_marker:
+        idle.add(breaking_marker)
+    if not s.header_max_length:
+        idle.add(header_length)
+    if s.subject_case == "any":
+        idle.add(subject_case)
+    if s.subject_full_stop:
+        idle.add(subject_full_stop)
+    if not s.body_max_line_length:
+        idle.add(body_line_length)
+    if not s.required_trailers:
+        idle.add(required_trailers)
+    if not s.forbidden_trailers:
+        idle.add(forbidden_trailers)
+    header = tuple(r for r in HEADER_RULES if r not in idle)
+    body = tuple(r for r in BODY_RULES if r not in idle)
+    one_line = tuple(r for r in body if r is required_trailers)
+    rules = (header + body, header + one_line, body, one_line)
+    _last_active[:] = [(s, rules)]
+    return rules
 
 
 def _special(

@@ -32,6 +32,25 @@ class FragmentName(Record):
     placeholder: bool = False
 
 
+class Numbering(Record):
+    """A workflow that gives the placeholders a pull request adds (`fix.md`) its number on a push."""
+
+    name: str  # as messages name it, e.g. "timeline-check.yml (its assign-pr-number job)"
+    # the bases on which it also renumbers an added fragment that carries another number
+    renumbers: tuple[str, ...] = ()
+
+
+class PullFacts(Record):
+    """What the fragment rules know about the pull request besides its number."""
+
+    base: str = ""  # the base branch's name, e.g. "main" ("" when unknown)
+    fork: bool = False  # the head is in another repository: no workflow of this one pushes there
+    originals: tuple[str, ...] = ()  # a backport's: the numbers its fragments keep
+
+
+NO_FACTS = PullFacts()
+
+
 class Entry(Record):
     name: str  # basename inside the fragment directory
     kind: str  # "file" | "symlink" | "dir" | "other"
@@ -97,15 +116,25 @@ def parse_name(name: str, cfg: FragmentConfig) -> FragmentName | tuple[str, str,
                     f"`{name}`: `{type_}` is not a fragment type ({', '.join(types)})",
                     hint,
                 )
-    # fix-123.md, 123.md, fix.123.md, ...
+    # fix-123.md, 123.md, fix.123.md, bugfix.md, ...
     number = re.search(r"[0-9]+", stem)
     type_guess = next(
         (t for t in types if re.search(rf"(?<![a-z]){re.escape(t)}(?![a-z])", stem.lower())), ""
-    )
+    ) or next((g for w in re.findall(r"[a-z]+", stem.lower()) if (g := did_you_mean(w, types))), "")
     if number and type_guess:
         hint = f"Rename it to `{canonical(number.group(), type_guess, cfg)}`."
+    elif type_guess:
+        placeholder = f"{type_guess}.{ext}" if ext else type_guess
+        hint = (
+            f"Rename it to `{canonical('<PR>', type_guess, cfg)}` (the pull request's number), or "
+            f"`{placeholder}` until the pull request has one."
+        )
     else:
-        hint = f"Name it `<number>.<type>.{ext or '<ext>'}`, e.g. `{canonical('123', types[0] if types else 'fix', cfg)}`."
+        example = next((t for t in ("fix", "feature", "bugfix") if t in types), "")
+        example = example or (types[0] if types else "fix")
+        hint = (
+            f"Name it `<number>.<type>.{ext or '<ext>'}`, e.g. `{canonical('123', example, cfg)}`."
+        )
     return (
         "NF001",
         f"`{name}` is not a fragment name (`<number>.<type>.{ext}`)"
@@ -120,7 +149,8 @@ def _sentences(text: str) -> int:
     return len(_SENTENCE_END_RE.findall(without_code)) + 1
 
 
-ASSIGNED_HINT = "The news-assign workflow gives it the pull request's number when it is pushed."
+def assigned_hint(numbering: Numbering) -> str:
+    return f"{numbering.name} gives it the pull request's number when the pull request is pushed."
 
 
 def check_entry(
@@ -129,10 +159,11 @@ def check_entry(
     settings: NewsSettings,
     *,
     content: bool = True,
-    assigned: bool = False,
+    numbering: Numbering | None = None,
 ) -> list[Violation]:
     """Violations for one item of the fragment directory (exempt names are the caller's business);
-    `assigned`: a workflow numbers placeholders, so they need no action from the contributor."""
+    `numbering`: the workflow that numbers placeholders, so they need no action from the
+    contributor."""
     path = f"{cfg.directory}/{entry.name}"
     loc = Location(path)
     if entry.kind != "file":
@@ -158,8 +189,8 @@ def check_entry(
                 "NF003",
                 f"`{entry.name}` has no number yet",
                 loc,
-                ASSIGNED_HINT
-                if assigned
+                assigned_hint(numbering)
+                if numbering
                 else "Run `devkit news assign <PR number>` once the pull request exists.",
                 sev,
                 entry.name,
@@ -245,10 +276,12 @@ def check_added(
     cfg: FragmentConfig,
     settings: NewsSettings,
     pr: int | None,
-    assigned: bool = False,
+    numbering: Numbering | None = None,
+    pull: PullFacts = NO_FACTS,
 ) -> list[Violation]:
-    """Branch-level rules over the fragment names the branch adds; `assigned`: a workflow numbers
-    placeholders, so an unnumbered one is not a wrong number."""
+    """Branch-level rules over the fragment names the branch adds, for pull request `pr`: a workflow
+    that numbers fragments (`numbering`) fixes what it renames, except in a fork's pull request; a
+    backport keeps the numbers of the pull request it backports."""
     out: list[Violation] = []
     fragments = []
     for name in added:
@@ -272,26 +305,45 @@ def check_added(
                 f"(writes `{cfg.directory}/{example}`).",
             )
         )
-    if pr is not None:
-        for name, parsed in fragments:
-            if assigned and parsed.placeholder:
-                continue
-            if parsed.number != str(pr):
-                path = f"{cfg.directory}/{name}"
-                if parsed.number:
-                    hint = f"Rename it to `{canonical(str(pr), parsed.type, cfg, parsed.counter)}`."
-                else:
-                    hint = f"Run `devkit news assign {pr}`."
-                out.append(
-                    violation(
-                        "NF008",
-                        f"`{path}` is numbered `{parsed.number or '(none)'}`, not the pull request #{pr}",
-                        Location(path),
-                        hint,
-                        context=name,
-                    )
-                )
+    if pr is None:
+        return out
+    workflow = numbering if numbering and not pull.fork else None
+    for name, parsed in fragments:
+        if parsed.number == str(pr) or parsed.number in pull.originals:
+            continue
+        if parsed.placeholder and workflow:
+            continue  # NF003 says which workflow numbers it
+        out.append(_misnumbered(name, parsed, cfg, pr, numbering, pull))
     return out
+
+
+def _misnumbered(
+    name: str,
+    parsed: FragmentName,
+    cfg: FragmentConfig,
+    pr: int,
+    numbering: Numbering | None,
+    pull: PullFacts,
+) -> Violation:
+    """NF008 for an added fragment without the pull request's number: a warning when the numbering
+    workflow renames it, else an error with the exact rename."""
+    path = f"{cfg.directory}/{name}"
+    target = f"{cfg.directory}/{canonical(str(pr), parsed.type, cfg, parsed.counter)}"
+    rename = f"`git mv {path} {target}`"
+    if parsed.placeholder:
+        if pull.fork and numbering:
+            why = f"the pull request comes from a fork, and {numbering.name} numbers only this repository's branches"
+        else:
+            why = "no workflow of this repository numbers fragments"
+        message = f"`{path}` has no number, and nothing will give it one: {why}"
+        hint = f"Rename it: {rename} (or `devkit news assign {pr}`)."
+        return violation("NF008", message, Location(path), hint, context=name)
+    message = f"`{path}` is numbered `{parsed.number}`, not the pull request #{pr}"
+    renamed = numbering and not pull.fork and pull.base in numbering.renumbers
+    if renamed:
+        hint = f"{numbering.name} renames it to `{target}` when the pull request is pushed."
+        return violation("NF008", message, Location(path), hint, WARNING, name)
+    return violation("NF008", message, Location(path), f"Rename it: {rename}.", context=name)
 
 
 def check_duplicates(names: list[str], cfg: FragmentConfig) -> list[Violation]:

@@ -6,7 +6,6 @@ from devkit.record import TYPE_CHECKING, Record
 
 if TYPE_CHECKING:
     from types import ModuleType
-    from typing import Any
 
 SCISSORS = "------------------------ >8 ------------------------"
 # git's candidates for core.commentChar=auto (builtin/commit.c: adjust_comment_line_char)
@@ -47,15 +46,21 @@ def footer_match(line: str) -> tuple[str, str, str] | None:
         return "BREAKING CHANGE", line[15:17], line[17:]
     if not line or line[0] not in _ASCII_ALNUM:
         return None
-    end = 1
-    while end < len(line) and line[end] in _TOKEN_CHARS:
-        end += 1
+    # the token ends at the first space or colon at the latest (neither is a token character)
+    space, colon = line.find(" "), line.find(":")
+    end = colon if space < 0 or 0 <= colon < space else space
+    if end < 0:
+        return None
     sep = line[end : end + 2]
-    return (line[:end], sep, line[end + 2 :]) if sep in (": ", " #") else None
+    if sep not in (": ", " #") or not _TOKEN_CHARS.issuperset(line[:end]):
+        return None
+    return line[:end], sep, line[end + 2 :]
 
 
 def visible(text: str) -> bool:
     """Whether text shows anything: not only spaces and zero-width or other invisible characters."""
+    if text.lstrip()[:1] in _ASCII_ALNUM:  # most text starts so: asked first, cheaply
+        return True
     return any(ch.isprintable() and not ch.isspace() for ch in text)
 
 
@@ -64,6 +69,14 @@ def _type_end(header: str) -> int:
     no character set), then letters, digits, `_` and `-`; 0 when there is none."""
     if not header or not header[0].isalnum():
         return 0
+    # most types end at `:`, `(`, `!` or a space: a word of letters and digits up to the first
+    cut = len(header)
+    for ch in ":(! ":
+        at = header.find(ch, 1, cut)
+        if at >= 0:
+            cut = at
+    if header[:cut].isalnum():
+        return cut
     end = 1
     while end < len(header) and (header[end].isalnum() or header[end] in "_-"):
         end += 1
@@ -92,7 +105,7 @@ class Footer(Record):
 
 
 class Message(Record):
-    lines: tuple[str, ...]  # cleaned lines; lines[0] is the header
+    lines: list[str] | tuple[str, ...]  # cleaned lines; lines[0] is the header
     header: Header
     footers: tuple[Footer, ...]
     footer_start: int  # 0-based index of the first footer line, len(lines) when there are none
@@ -154,8 +167,13 @@ def git_cleanup(data: bytes, comment: bytes | None = b"#") -> Cleaned:
     wt_status_locate_end and strbuf_stripspace). comment=None keeps comment lines and the scissors
     (git's `whitespace` mode: -m text, and messages already in the repository). A UTF-8 BOM at the
     start is dropped (editors on Windows write one)."""
-    skip = len(_BOM) if data.startswith(_BOM) else 0
     comment = comment or None  # git refuses an empty comment string
+    if comment is None:
+        body = clean_already(data)
+        if body is not None:
+            lines = body.split(b"\n")
+            return Cleaned(lines, list(range(1, len(lines) + 1)), _starts(lines))
+    skip = len(_BOM) if data.startswith(_BOM) else 0
     scissors = comment + b" " + _SCISSORS if comment is not None else None
     kept: list[bytes] = []
     numbers: list[int] = []
@@ -180,6 +198,35 @@ def git_cleanup(data: bytes, comment: bytes | None = b"#") -> Cleaned:
         numbers.pop()
         starts.pop()
     return Cleaned(kept, numbers, starts, cut)
+
+
+def clean_already(data: bytes) -> bytes | None:
+    """A message that git's `whitespace` clean-up keeps line for line (most messages of a range: git
+    cleaned them when they were committed), without its final newlines; else None. Such a message
+    has no BOM, no blank line first, no whitespace ending a line and no two blank lines in a row."""
+    if data.startswith((b"\n", _BOM)):
+        return None
+    body = data.rstrip(b"\n")
+    if (
+        not body
+        or body[-1] in b" \t\r"
+        or b" \n" in body
+        or b"\t\n" in body
+        or b"\r\n" in body
+        or b"\n\n\n" in body
+    ):
+        return None
+    return body
+
+
+def _starts(lines: list[bytes]) -> list[int]:
+    """Each line's byte offset, for lines that are the whole message from its first byte."""
+    starts = [0] * len(lines)
+    pos = 0
+    for i, line in enumerate(lines):
+        starts[i] = pos
+        pos += len(line) + 1
+    return starts
 
 
 def as_bytes(text: str) -> bytes:
@@ -251,84 +298,70 @@ def parse_header(header: str) -> Header:
     pos = end
     scope: str | None = None
     scope_col = 0
-    breaking = False
-
-    def fail(col: int, message: str, hint: str, **complete: Any) -> Header:
-        """The header with its first problem; `complete` fills the rest when the parse got through."""
-        return Header(
-            type=typ,
-            scope=scope,
-            breaking=breaking,
-            scope_col=scope_col,
-            error=(col, message, hint),
-            **complete,
-        )
-
     if header.startswith("(", pos):
         close = header.find(")", pos)
         if close < 0:
-            return fail(
-                pos + 1,
-                "the scope is not closed with `)`",
-                "Write the scope as `type(scope): ...`.",
+            return Header(
+                typ,
+                error=(pos + 1, "the scope is not closed with `)`", SCOPE_HINT),
             )
         scope = header[pos + 1 : close]
         scope_col = pos + 2
         if "(" in scope:
-            return fail(
-                pos + 2 + scope.index("("),
-                "the scope contains `(`",
-                "Write one scope in one pair of parentheses, e.g. `fix(api): ...`.",
+            hint = "Write one scope in one pair of parentheses, e.g. `fix(api): ...`."
+            at = pos + 2 + scope.index("(")
+            return Header(
+                typ, scope, error=(at, "the scope contains `(`", hint), scope_col=scope_col
             )
         pos = close + 1
     breaking = header.startswith("!", pos)
     if breaking:
         pos += 1
     if not header.startswith(":", pos):
-        rest = header[pos:]
-        if pos == len(typ) and rest.startswith(" "):
-            return fail(
-                pos + 1,
-                f"the header is not `<type>[(scope)][!]: <description>`: no `:` after `{typ}`",
-                "Start with a type and a colon, e.g. `fix: "
-                + header[:1].lower()
-                + header[1:]
-                + "`.",
-            )
-        return fail(
-            pos + 1,
-            f"expected `:` at column {pos + 1}, found `{rest[:1] or 'end of line'}`",
-            "Put `: ` right after the type, scope and `!`, e.g. `feat(api)!: drop v1`.",
-        )
+        return Header(typ, scope, breaking, error=_no_colon(header, typ, pos), scope_col=scope_col)
     pos += 1
     rest = header[pos:]
+    if rest[:1] == " " and rest[1:2] in _ASCII_ALNUM:  # most headers: `: ` and a word
+        return Header(typ, scope, breaking, rest[1:], None, scope_col, pos + 2)
     desc = rest.strip() if visible(rest) else ""  # zero-width characters alone say nothing
     desc_col = pos + len(rest) - len(rest.lstrip()) + 1
-
-    def loose(col: int, message: str, hint: str) -> Header:
-        return fail(col, message, hint, description=desc, description_col=desc_col, lenient=True)
-
     if not desc:  # nothing, spaces, or only invisible characters
         after = "`: `" if rest.startswith(" ") else "`:`"
-        return loose(
-            pos + 1, f"the description after {after} is empty", "Describe the change after `: `."
-        )
-    if not rest.startswith(" "):
-        return loose(pos + 1, "expected a space after `:`", f"Write `{header[:pos]} {desc}`.")
-    pos += 1
-    if rest[1].isspace():
-        return loose(
+        error = (
             pos + 1,
-            "the description must follow `: ` immediately, found more whitespace",
-            f"Write `{header[: pos - 1]} {desc}`.",
+            f"the description after {after} is empty",
+            "Describe the change after `: `.",
         )
-    return Header(
-        type=typ,
-        scope=scope,
-        breaking=breaking,
-        description=rest[1:],
-        scope_col=scope_col,
-        description_col=pos + 1,
+    elif not rest.startswith(" "):
+        error = (pos + 1, "expected a space after `:`", f"Write `{header[:pos]} {desc}`.")
+    elif rest[1].isspace():
+        error = (
+            pos + 2,
+            "the description must follow `: ` immediately, found more whitespace",
+            f"Write `{header[:pos]} {desc}`.",
+        )
+    else:
+        return Header(typ, scope, breaking, rest[1:], None, scope_col, pos + 2)
+    # only the spacing or an empty description is wrong: the fields are complete (lenient)
+    return Header(typ, scope, breaking, desc, error, scope_col, desc_col, True)
+
+
+SCOPE_HINT = "Write the scope as `type(scope): ...`."
+
+
+def _no_colon(header: str, typ: str, pos: int) -> tuple[int, str, str]:
+    """The error of a header with no `:` where one belongs (at 0-based `pos`)."""
+    rest = header[pos:]
+    if pos == len(typ) and rest.startswith(" "):
+        return (
+            pos + 1,
+            f"the header is not `<type>[(scope)][!]: <description>`: no `:` after `{typ}`",
+            "Start with a type and a colon, e.g. `fix: " + header[:1].lower() + header[1:] + "`.",
+        )
+    return (
+        pos + 1,
+        f"expected `:` at column {pos + 1}, found `{rest[:1] or 'end of line'}`",
+        "Put `: ` right after the type, scope and `!`, e.g. `feat(api)!: drop v1`.",
     )
 
 
@@ -343,6 +376,8 @@ def _paragraph_starts(lines: list[str] | tuple[str, ...]) -> list[int]:
 def parse_footers(lines: list[str] | tuple[str, ...]) -> tuple[tuple[Footer, ...], int]:
     """Footers are the trailing paragraphs whose first line is `Token: value` / `Token #value`;
     other lines inside them continue the previous footer's value (multi-line values)."""
+    if len(lines) < 3 and (not lines or lines[0]):  # no paragraph after the header's
+        return (), len(lines)
     starts = _paragraph_starts(lines)
     first = len(lines)
     for start in reversed(starts):
@@ -365,7 +400,7 @@ def parse_footers(lines: list[str] | tuple[str, ...]) -> tuple[tuple[Footer, ...
 def parse(lines: list[str]) -> Message:
     header = parse_header(lines[0] if lines else "")
     footers, start = parse_footers(lines)
-    return Message(tuple(lines), header, footers, start)
+    return Message(lines, header, footers, start)  # the caller's list: never changed after
 
 
 # the forms git itself writes (builtin/merge.c, fmt-merge-msg.c), plus GitHub's and GitLab's

@@ -36,6 +36,9 @@ class CommitSettings(Record):
     allow_merge_commits: bool = True
     allow_revert_commits: bool = True
     allow_fixup_commits: bool = True
+    # "warning": a commit message never fails (hooks, `check commit`, `devkit ci`), for a project
+    # that squash-merges: the pull request's title becomes the commit (`devkit check title`)
+    severity: str = "error"
 
 
 class BranchSettings(Record):
@@ -66,9 +69,14 @@ class NewsSettings(Record):
     skip_title_prefixes: tuple[str, ...] = ()
     # globs: a run started by adding or removing one of these labels skips the fragment check
     skip_trigger_labels: tuple[str, ...] = ()
-    # placeholders (fix.md) are numbered by the news-assign workflow: accepted in a pull request;
-    # "auto": when .github/workflows/devkit-news-assign.yml exists
+    # placeholders (fix.md) are numbered by a workflow: accepted in a pull request; "auto": when
+    # devkit's news-assign workflow or Backend.AI's timeline-check.yml is there
     assign_workflow: bool | str = "auto"
+    # a backport keeps the fragment number of the pull request it backports: a pull request to one
+    # of these bases (regexes) whose branch names that number (`number` group) or whose title ends
+    # with the squash suffix ` (#N)`
+    backport_branch: str = ""
+    backport_bases: tuple[str, ...] = ()
 
 
 class Settings(Record):
@@ -133,7 +141,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # CONTRIBUTING.md and changes/README.md recommend (scopes, branch names, one-sentence fragments)
     "backend.ai": {
         "rules": {"CM005": "warning", "BR001": "warning", "BR002": "warning", "NF006": "warning"},
+        # the project squash-merges: commits inside a pull request are free-form (hooks and CI
+        # alike), the title is what lands and what pr-prefix.yml checks
         "commit": {
+            "severity": "warning",
             "types": BACKENDAI_TYPES,
             "type_case": "lower",
             "lenient_header": True,
@@ -164,8 +175,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "skip_title_prefixes": ("release",),
             # timeline-check.yml: a process label added or removed does not re-run the check
             "skip_trigger_labels": ("flow:*",),
+            # backport.yml: `backport/<PR>-to-<X.Y>` into the release branch `X.Y`, titled with the
+            # original's ` (#<PR>)`; the fragment keeps that number (changes/README.md)
+            "backport_branch": r"backport/(?P<number>\d+)-to-.+",
+            "backport_bases": (r"\d+\.\d+",),
         },
-        # the project squash-merges: commits inside a pull request are free-form, the title is what lands
-        "ci": {"commit_severity": "warning"},
     },
 }

@@ -26,9 +26,12 @@ def distance(a: str, b: str) -> int:
 MAX_WORD = 64
 
 
-def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
+def did_you_mean(
+    word: str, choices: tuple[str, ...] | list[str], max_distance: int | None = None
+) -> str:
     """A near-miss suggestion, e.g. `feet` -> `feat`; "" when nothing is close (or the word is
-    longer than MAX_WORD characters)."""
+    longer than MAX_WORD characters). `max_distance`: the most edits a typo may take (default:
+    half the word, which suits short types and scopes)."""
     if not choices or len(word) > MAX_WORD:
         return ""
     lowered = {c.lower(): c for c in choices}
@@ -46,7 +49,8 @@ def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
             return c
     best = min(lowered, key=lambda c: (distance(w, c), c))
     dist = distance(w, best)
-    return lowered[best] if dist <= max(1, len(w) // 2) and dist < len(best) else ""
+    limit = max(1, len(w) // 2) if max_distance is None else max_distance
+    return lowered[best] if dist <= limit and dist < len(best) else ""
 
 
 def hint(word: str, choices: tuple[str, ...] | list[str], otherwise: str = "") -> str:

@@ -192,3 +192,26 @@ def install_git_hooks(repo: Repo) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+
+
+# Backend.AI's own files that devkit init plans too and must keep byte for byte (issue 18, item 4)
+BACKENDAI_OWN = ("changes/README.md", "changes/template.md")
+
+
+def init_keeps_backendai_files(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
+    """`devkit init ARGS` as install scripts run it: no --preset, no --force, no terminal (stdin
+    is /dev/null). It must succeed and leave Backend.AI's own files byte for byte as committed."""
+    before = {p: repo.git("show", f"HEAD:{p}").encode() for p in BACKENDAI_OWN}
+    p = subprocess.run(
+        [sys.executable, "-m", "devkit", "init", *args],
+        cwd=repo.path,
+        env=repo.env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    for path, data in before.items():
+        assert (repo.path / path).read_bytes() == data, path
+    return p

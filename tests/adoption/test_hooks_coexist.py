@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.adoption.conftest import PackageIndex, StandIn, install_git_hooks
+from tests.adoption.conftest import (
+    PackageIndex,
+    StandIn,
+    init_keeps_backendai_files,
+    install_git_hooks,
+)
 from tests.gitrepo import Repo
 
 BAI_PRE_COMMIT = ["fmt --changed-since=HEAD", "lint --changed-since=HEAD"]
@@ -39,12 +44,9 @@ def run(repo: Repo, *cmd: str) -> subprocess.CompletedProcess[str]:
 
 
 def adopt(repo: Repo, *init_args: str) -> None:
-    """devkit init (the backend.ai preset) without a terminal, its files committed."""
-    p = repo.devkit("init", "--preset", "backend.ai", "--yes", "--force", *init_args)
-    assert p.returncode == 0, p.stdout + p.stderr
-    # --force replaces Backend.AI's changes/README.md and template.md (init keeping them is another
-    # item of the issue): put them back, this test is about the hooks
-    repo.git("checkout", "--", "changes/README.md", "changes/template.md")
+    """devkit init without a terminal (it detects the backend.ai preset and keeps Backend.AI's own
+    files byte for byte), its files committed."""
+    init_keeps_backendai_files(repo, *init_args)
     repo.git("add", "-A")
     repo.git("commit", "-q", "--no-verify", "-m", "chore: adopt devkit")
 
@@ -120,9 +122,8 @@ def test_install_dev_first_then_devkit(bai_main: Repo, env: dict[str, str], pant
         "FAIL  git hook pre-commit: pre-commit.legacy is also appended to the hook: it runs twice"
         in lines
     )
-    p = bai_main.devkit("init", "--preset", "backend.ai", "--yes", "--force", "--install-hooks")
+    p = init_keeps_backendai_files(bai_main, "--install-hooks")
     assert "pre-commit.legacy: removed, it is the code appended to pre-commit" in p.stdout
-    bai_main.git("checkout", "--", "changes/README.md", "changes/template.md")
     assert doctor(bai_main) == (0, HOOKS_OK)
     pants.log.unlink()
     bai_main.git("reset", "-q", "--hard", "HEAD~1")

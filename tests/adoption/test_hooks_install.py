@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from devkit import __version__
-from tests.adoption.conftest import PackageIndex
+from tests.adoption.conftest import PackageIndex, init_keeps_backendai_files
 from tests.gitrepo import Repo
 
 # the hooks' environment with fabric, paramiko, cryptography, rich, ruff and pre-commit as
@@ -44,10 +44,7 @@ def test_the_generated_config_installs_devkit_from_the_index_and_its_hooks_run(
     home = tmp_path / "pre-commit-home"  # a store of its own: this test measures what it installs
     bai_main.env.update(package_index.env())
     bai_main.env.update({"PRE_COMMIT_HOME": str(home), "DEVKIT_CACHE_DIR": str(tmp_path / "cache")})
-    p = bai_main.devkit("init", "--preset", "backend.ai", "--yes", "--force")
-    assert p.returncode == 0, p.stderr
-    # Backend.AI's files back (see test_hooks_coexist.adopt)
-    bai_main.git("checkout", "--", "changes/README.md", "changes/template.md")
+    init_keeps_backendai_files(bai_main)
     config = yaml.safe_load((bai_main.path / ".pre-commit-config.yaml").read_text())
     (repo,) = config["repos"]
     assert repo["repo"] == "local"
@@ -73,10 +70,8 @@ def test_the_generated_config_installs_devkit_from_the_index_and_its_hooks_run(
     assert "lint: note: ruff 0.14.0 (pinned by [ruff] version in pants.toml)" in out
     bai_main.write("tools/devkit_probe.py", "X = 1\n")
     bai_main.git("add", "-A")
+    # Backend.AI squash-merges: a branch commit's message only warns, in the hook as in CI
     p = run(bai_main, "git", "commit", "-q", "-m", "wip")
-    out = p.stdout + p.stderr
-    assert p.returncode == 1 and "CM002 [header-format]" in out, out
-    p = run(bai_main, "git", "commit", "-q", "-m", "feat: add search")
     assert p.returncode == 0, p.stdout + p.stderr
 
     (env,) = home.glob("repo*/py_env-*")  # one environment for the four hooks

@@ -43,6 +43,8 @@ def test_main_pins_ruff_in_pants_toml_and_a_bump_is_followed_or_flagged(
     rc, check = lint_note(bai_main, package_index, shared_caches["DEVKIT_CACHE_DIR"])
     assert check["notes"][0] == f"ruff {MAIN_RUFF} (pinned by [ruff] version in pants.toml)"
     assert (rc, [v["code"] for v in check["violations"]]) == (1, ["F401"])
+    # ruff 0.14's check output has no rule names: they come from `ruff rule --all` (issue 18)
+    assert [v["name"] for v in check["violations"]] == ["unused-import"]
 
     bai_main.write(".pre-commit-config.yaml", OLD_CONFIG)
     assert ruff.drift(root) is None
@@ -74,3 +76,4 @@ def test_2309_pins_ruff_through_its_lock(
     rc, check = lint_note(bai_2309, package_index, shared_caches["DEVKIT_CACHE_DIR"])
     assert check["notes"][0] == f"ruff {RUFF_2309} (pinned by {LOCK_SOURCE})"
     assert (rc, [v["code"] for v in check["violations"]]) == (1, ["F401"])
+    assert [v["name"] for v in check["violations"]] == ["unused-import"]

@@ -184,3 +184,42 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_sync_pushes_a_clone_with_its_uncommitted_work_and_never_over_a_host_edit(
+    conn: ssh.SSHConnection, tmp_path: Path
+) -> None:
+    """`devkit sync`'s push over this connection: a branch and its uncommitted work into a new
+    checkout, a second push moving it, and a push that would overwrite an edit made on the host
+    refused with nothing changed on either side."""
+    from devkit.provision.transfer import gitpush
+
+    def git(repo: Path, *args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+
+    clone, host = tmp_path / "clone", tmp_path / "host" / "checkout"
+    clone.mkdir()
+    git(clone, "init", "-q", "-b", "feature")
+    (clone / "app.py").write_text("X = 1\n")
+    git(clone, "add", "-A")
+    git(clone, "commit", "-qm", "feat: the app")
+    (clone / "app.py").write_text("X = 2\n")  # uncommitted
+    pushed = gitpush.push(conn, clone, str(host), init=True)
+    assert (host / "app.py").read_text() == "X = 2\n" and pushed.commits == 1
+    assert git(host, "symbolic-ref", "--short", "HEAD").strip() == "feature"
+    assert any("1 uncommitted file(s)" in line for line in gitpush.describe(pushed, "box"))
+    (clone / "new.py").write_text("Y = 1\n")
+    git(clone, "add", "-A")
+    git(clone, "commit", "-qm", "feat: more")
+    pushed = gitpush.push(conn, clone, str(host))
+    assert (host / "new.py").read_text() == "Y = 1\n" and pushed.commits == 1
+    (host / "app.py").write_text("X = 'edited on the host'\n")
+    (clone / "app.py").write_text("X = 3\n")
+    with pytest.raises(gitpush.SyncRefused) as refused:
+        gitpush.push(conn, clone, str(host))
+    assert "app.py" in refused.value.message
+    assert (host / "app.py").read_text() == "X = 'edited on the host'\n"
+    assert (clone / "app.py").read_text() == "X = 3\n"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.config import build, load
+from devkit.config import build, load, section
 from devkit.errors import ConfigError
 
 
@@ -73,6 +73,14 @@ def test_near_miss_key_gets_a_hint() -> None:
     with pytest.raises(ConfigError) as info:
         build({"commit": {"header_max_lenght": 72}}, "f.toml", ".")
     assert info.value.hint == "Did you mean `header_max_length`?"
+
+
+def test_a_key_that_moved_says_where_it_lives_now() -> None:
+    cfg = build({"ci": {"commit_severity": "warning"}}, "f.toml", ".")
+    with pytest.raises(ConfigError) as info:
+        section(cfg, "ci")
+    assert "tool.devkit.ci.commit_severity: this key moved" in str(info.value)
+    assert info.value.hint == "Set `[tool.devkit.commit] severity` instead."
 
 
 def test_invalid_toml_is_one_line(tmp_path: Path) -> None:

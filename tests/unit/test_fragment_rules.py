@@ -7,6 +7,8 @@ from devkit.conventions.fragment_rules import (
     Entry,
     FragmentConfig,
     FragmentName,
+    Numbering,
+    PullFacts,
     check_added,
     check_entry,
     parse_name,
@@ -41,7 +43,7 @@ def test_parse_valid_names(name: str, expected: FragmentName) -> None:
         ("fix-123.md", "NF001", "Rename it to `123.fix.md`."),
         ("fix.123.md", "NF001", "Rename it to `123.fix.md`."),
         ("123.fix", "NF001", "Rename it to `123.fix.md`."),
-        ("123.md", "NF001", "Name it `<number>.<type>.md`, e.g. `123.breaking.md`."),
+        ("123.md", "NF001", "Name it `<number>.<type>.md`, e.g. `123.fix.md`."),
         ("746.reproducible.fix.md", "NF001", "Rename it to `746.fix.md`."),
     ],
 )
@@ -98,8 +100,60 @@ def test_branch_must_add_and_number_must_match() -> None:
     assert [v.code for v in check_added(["12.fix.md"], FC, CONV, 12)] == []
     got = check_added(["12.fix.md", "fix.md", "13.doc.md"], FC, CONV, 13)
     assert [(v.code, v.location.file, v.hint) for v in got] == [
-        ("NF008", "changes/12.fix.md", "Rename it to `13.fix.md`."),
-        ("NF008", "changes/fix.md", "Run `devkit news assign 13`."),
+        ("NF008", "changes/12.fix.md", "Rename it: `git mv changes/12.fix.md changes/13.fix.md`."),
+        (
+            "NF008",
+            "changes/fix.md",
+            "Rename it: `git mv changes/fix.md changes/13.fix.md` (or `devkit news assign 13`).",
+        ),
     ]
     no_require = build({"news": {"require": False}}, "", "").news
     assert check_added([], FC, no_require, None) == []
+
+
+BACKENDAI = build({"preset": "backend.ai"}, "", "")
+TIMELINE = Numbering("timeline-check.yml", renumbers=("main",))
+
+
+def test_a_workflow_that_numbers_placeholders_makes_them_warnings_except_for_forks() -> None:
+    """Issue 18: Backend.AI's timeline-check.yml numbers placeholders (and renumbers an issue's
+    number) on main; in a fork's pull request nothing does, and the rename is the contributor's."""
+    added = ["fix.md", "42.doc.md"]
+    same = check_added(added, FC, BACKENDAI.news, 7, TIMELINE, PullFacts("main"))
+    assert [(v.code, v.severity) for v in same] == [("NF008", "warning")]  # 42.doc.md, renamed
+    on_release = check_added(added, FC, BACKENDAI.news, 7, TIMELINE, PullFacts("23.09"))
+    assert [(v.code, v.severity, v.location.file) for v in on_release] == [
+        ("NF008", "error", "changes/42.doc.md")
+    ]
+    fork = check_added(added, FC, BACKENDAI.news, 7, TIMELINE, PullFacts("main", fork=True))
+    assert [(v.severity, v.hint) for v in fork] == [
+        (
+            "error",
+            "Rename it: `git mv changes/fix.md changes/7.fix.md` (or `devkit news assign 7`).",
+        ),
+        ("error", "Rename it: `git mv changes/42.doc.md changes/7.doc.md`."),
+    ]
+
+
+def test_a_backport_keeps_the_numbers_of_what_it_backports() -> None:
+    facts = PullFacts("23.09", originals=("1234",))
+    assert check_added(["1234.fix.md"], FC, BACKENDAI.news, 1300, None, facts) == []
+    (v,) = check_added(["1235.fix.md"], FC, BACKENDAI.news, 1300, None, facts)
+    assert (v.code, v.severity) == ("NF008", "error")
+
+
+@pytest.mark.parametrize(
+    ("base", "branch", "title", "expected"),
+    [
+        ("23.09", "backport/1234-to-23.09", "fix: x (#1234)", ("1234",)),
+        ("23.09", "backport/1234-to-23.09", "fix: x", ("1234",)),
+        ("26.4", "fix/by-hand", "fix(BA-1): x (#77)", ("77",)),
+        ("main", "backport/1234-to-23.09", "fix: x (#1234)", ()),  # not to a release branch
+        ("23.09", "fix/x", "fix: x", ()),
+    ],
+)
+def test_what_a_backport_backports(base: str, branch: str, title: str, expected: tuple) -> None:
+    from devkit.checks.pull import backported
+
+    assert backported(BACKENDAI, base, branch, title) == expected
+    assert backported(build({}, "", ""), base, branch, title) == ()  # the conventional preset

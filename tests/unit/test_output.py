@@ -3,6 +3,8 @@ from __future__ import annotations
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devkit import output
 from devkit.violations import WARNING, Location, Report, Violation
@@ -75,3 +77,42 @@ def test_github_escapes_properties_and_data(tmp_path, monkeypatch: pytest.Monkey
     )
     assert "**Could not run:** ruff missing" in text
     assert "::error title=devkit lint::ruff missing" in out.getvalue()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_the_json_encoder_is_jsons(value: object) -> None:
+    """output.json_encoder (no `json` import on the range path) writes what json.dumps writes."""
+    import json
+
+    assert output.json_encoder()(value) == json.dumps(value, ensure_ascii=False)
+
+
+texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts, texts, texts, texts, st.integers(0, 99), st.integers(0, 99))
+def test_a_violations_json_line_is_its_dict(
+    message: str, hint: str, context: str, file: str, line: int, col: int
+) -> None:
+    """render_json writes each violation without building its dict: what it writes reads back as
+    the dict (and is one line)."""
+    import json
+
+    v = Violation(
+        "CM003", "type-enum", message, Location(file, line, col, ""), hint, WARNING, context
+    )
+    report = Report("commit", (v,), 1)
+    out = io.StringIO()
+    output.render_json([report], out)
+    assert json.loads(out.getvalue()) == output.as_dict([report])
+    (entry,) = [x for x in out.getvalue().splitlines() if '"code": "CM003"' in x]
+    assert entry.strip().startswith("{") and entry.strip().endswith("}")

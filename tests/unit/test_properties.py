@@ -177,3 +177,48 @@ def test_fragment_names_with_digit_like_characters(name: str, data: bytes) -> No
     for s in PRESETS:
         check_entry(Entry(name, "file", data), FC, s.news)
         check_added([name], FC, s.news, 12)
+
+
+def _the_long_way(data: bytes, comment: bytes | None):  # type: ignore[no-untyped-def]
+    """git_cleanup without its shortcut for a message git keeps line for line."""
+    from devkit.conventions import message
+
+    saved = message.clean_already
+    message.clean_already = lambda _data: None
+    try:
+        return git_cleanup(data, comment)
+    finally:
+        message.clean_already = saved
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw_messages)
+def test_the_clean_up_shortcut_changes_nothing(data: bytes) -> None:
+    """The range check's shortcut (issue 18: a message git already cleaned is taken line for line)
+    gives the clean-up and the verdict the long way gives."""
+    from devkit.checks.commit import _checked, committed
+    from devkit.violations import Location
+
+    assert git_cleanup(data, None) == _the_long_way(data, None)
+    for cfg in PRESETS:
+        whole = _checked(_the_long_way(data, None), cfg, Location(commit="c" * 40), 1, "a@b")
+        assert committed(data, cfg, "c" * 40, 1, "a@b") == whole
+
+
+breaking_pieces = st.sampled_from(
+    ["breaking", "BREAKING", "Breaking", " ", "_", "-", "change", "CHANGE", "s", "S", "\u017f",
+     ":", "  ", "\t", "\u00a0", "\u3000", "x", "#", "\u00e9", "\x1c", "\r"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(breaking_pieces, max_size=8).map("".join))
+def test_breaking_like_by_hand_is_the_pattern(line: str) -> None:
+    """The range check reads a `BREAKING CHANGE`-like token by hand (no `re` import): it is what
+    the pattern matches, Unicode case and whitespace included."""
+    import re
+
+    from devkit.conventions.commit_rules import _BREAKING_LIKE, _breaking_like
+
+    m = re.match(_BREAKING_LIKE, line, re.I) if line[:8].lower() == "breaking" else None
+    assert _breaking_like(line) == ((m["tok"], m["sep"], m["rest"]) if m else None)

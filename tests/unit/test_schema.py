@@ -166,10 +166,18 @@ def test_mapping_checks_its_keys() -> None:
 
 def test_devkit_sections_are_declared_once_and_take_preset_defaults() -> None:
     assert set(SECTIONS) == {"ci", "lint", "init"}
-    assert section(build({}, "", ""), "ci")["commit_severity"] == "error"
-    assert section(build({"preset": "backend.ai"}, "", ""), "ci")["commit_severity"] == "warning"
-    cfg = build({"preset": "backend.ai", "ci": {"commit_severity": "error"}}, "", "")
-    assert section(cfg, "ci")["commit_severity"] == "error"
+    assert section(build({}, "", ""), "ci")["checks"] == (
+        "branch",
+        "commit",
+        "title",
+        "news",
+        "lint",
+    )
+    # a commit message's severity is the commit table's, for the hooks and `devkit ci` alike
+    assert build({}, "", "").commit.severity == "error"
+    assert build({"preset": "backend.ai"}, "", "").commit.severity == "warning"
+    cfg = build({"preset": "backend.ai", "commit": {"severity": "error"}}, "", "")
+    assert cfg.commit.severity == "error"
     with pytest.raises(ConfigError, match=r"^f: tool\.devkit\.ci\.checks: unknown check 'lnt'$"):
         section(build({"ci": {"checks": ["lnt"]}}, "f", ""), "ci")
 
@@ -191,7 +199,15 @@ def test_a_bad_exempt_regex_is_a_config_error() -> None:
 def test_rule_severities_by_code_or_name_over_the_preset() -> None:
     from devkit.checks.commit import text_report
 
-    cfg = build({"preset": "backend.ai", "rules": {"scope-enum": "error", "CM002": "off"}}, "f", "")
+    cfg = build(
+        {
+            "preset": "backend.ai",
+            "rules": {"scope-enum": "error", "CM002": "off"},
+            "commit": {"severity": "error"},
+        },
+        "f",
+        "",
+    )
     assert cfg.rules["CM005"] == "error" and cfg.rules["BR001"] == "warning"
     report = text_report("feat(BA- 1):x", cfg)
     assert [(v.code, v.severity) for v in report.violations] == [("CM005", "error")]

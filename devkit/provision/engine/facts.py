@@ -14,7 +14,7 @@ from devkit.provision.kinds import registry
 from devkit.provision.kinds.base import Facts, HostInfo
 from devkit.provision.onhost import facts as host_facts
 from devkit.provision.ssh.command import PYTHON, Command, q, sh
-from devkit.provision.ssh.connection import Connection, tail
+from devkit.provision.ssh.connection import Connection, Result, tail
 
 _LOADER = """
 COLLECTORS = {}
@@ -70,14 +70,7 @@ def gather_kind(conn: Connection, kind: str, req: Any, base: str) -> Any:
     try:
         return json.loads(out.stdout)["kinds"][kind]
     except (ValueError, KeyError, TypeError) as exc:
-        raise RemoteError(
-            conn.name,
-            "facts",
-            f"unreadable facts: {exc}",
-            "<facts script>",
-            out.rc,
-            tail(out.stderr),
-        ) from None
+        raise _unreadable(conn, out, exc) from None
 
 
 def fresh(host: HostInfo) -> Facts:
@@ -92,12 +85,12 @@ def gather(conn: Connection, stack: Any, base: str, **extra: dict[str, Any]) -> 
             raise ValueError(f"the facts script exited with {out.rc}")
         return parse(out.stdout)
     except (ValueError, KeyError, TypeError) as exc:
-        raise RemoteError(
-            conn.name,
-            "facts",
-            f"unreadable facts: {exc}",
-            "<facts script>",
-            out.rc,
-            tail(out.stderr),
-            hint="Does the host have python3?",
-        ) from None
+        raise _unreadable(conn, out, exc, "Does the host have python3?") from None
+
+
+def _unreadable(conn: Connection, out: Result, exc: Exception, hint: str = "") -> RemoteError:
+    """The facts script's answer could not be read: what it said, with its stderr's tail."""
+    return RemoteError(
+        conn.name, "facts", f"unreadable facts: {exc}", "<facts script>", out.rc, tail(out.stderr),
+        hint=hint,
+    )  # fmt: skip
