@@ -328,9 +328,25 @@ def test_the_docker_engine_found_at_the_first_provision_is_kept(tmp_path: Path) 
     assert later.docker == "unix:///run/first.sock" and later.docker_now == fresh.docker
     from tests.unit.test_provision_pure import _bai
 
-    d = _bai({"docker": "unix:///run/first.sock"})
+    d = _bai({"docker": "unix:///run/first.sock", "postgres_candidate": "15"})
     probes = next(f for f in d.of("files") if f.id == "probes.json")
-    assert json.loads(probes.content) == {"docker": "unix:///run/first.sock"}
+    assert json.loads(probes.content) == {
+        "docker": "unix:///run/first.sock",
+        "postgres_candidate": "15",
+    }
+
+
+def test_the_postgresql_apt_would_install_is_asked_once(tmp_path: Path) -> None:
+    """apt-cache takes most of a second: a no-op run reads the major an earlier run recorded."""
+    from devkit.provision.onhost import facts as host_facts
+
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "probes.json").write_text('{"postgres_candidate": "99"}')
+    host = HostInfo.parse(host_facts.host_info(str(tmp_path)))
+    if host.postgres:
+        assert host.postgres_candidate == ""  # installed: the candidate is not needed
+    else:
+        assert host.postgres_candidate == "99"
 
 
 def test_inventory_finds_every_stack_devkit_left_on_a_host(tmp_path: Path) -> None:

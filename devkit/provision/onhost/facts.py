@@ -116,16 +116,17 @@ def docker_engine():
     return "unix://" + path if answer.startswith(b"HTTP/1.") and b" 200 " in answer[:20] else ""
 
 
-def postgres_versions():
-    """The PostgreSQL majors installed (Debian's layout), and the one `postgresql` would install."""
+def postgres_versions(known=""):
+    """The PostgreSQL majors installed (Debian's layout), and the one `postgresql` would install:
+    `known` when an earlier run found it (asking apt-cache takes most of a second)."""
     import glob
 
     have = sorted(
         (p.split("/")[4] for p in glob.glob("/usr/lib/postgresql/*/bin/postgres")),
         key=lambda v: [int(x) for x in v.split(".") if x.isdigit()],
     )
-    candidate = ""
-    if not have:
+    candidate = "" if have else known
+    if not have and not known:
         _, out = run(["apt-cache", "depends", "postgresql"])
         for line in out.splitlines():
             word = line.strip().rpartition(" ")[2]
@@ -146,13 +147,16 @@ def pythons():
 def host_info(base):
     uid = os.getuid()
     # what the host had when the stack was first provisioned is kept: a Docker engine that
-    # appears later must not flip the stack's choice (state/probes.json, layout.PROBES)
+    # appears later must not flip the stack's choice (state/probes.json, layout.PROBES); the
+    # PostgreSQL apt would install is not asked again
     try:
         probes = json.loads(read(os.path.join(base, "state/probes.json")) or "{}")
     except ValueError:
         probes = {}
+    if not isinstance(probes, dict):
+        probes = {}
     docker_now = docker_engine()
-    pg_have, pg_candidate = postgres_versions()
+    pg_have, pg_candidate = postgres_versions(str(probes.get("postgres_candidate") or ""))
     return {
         "user": pwd.getpwuid(uid).pw_name,
         "uid": uid,
@@ -163,7 +167,7 @@ def host_info(base):
         "python": sys.version.split()[0],
         "machine": os.uname().machine,
         "listening": listening(),
-        "docker": probes.get("docker", docker_now) if isinstance(probes, dict) else docker_now,
+        "docker": probes.get("docker", docker_now),
         "docker_now": docker_now,
         "init": (read("/proc/1/comm") or "").strip(),
         "postgres": pg_have,
