@@ -150,6 +150,7 @@ def test_converged_host_is_unchanged_and_runs_only_its_rechecks() -> None:
     [r], _ = provision({"vm": vm})
     assert (r.status, r.ops) == ("unchanged", [])
     assert [op for op, _ in vm.log] == ["lock", "lock"] and vm.facts_calls == 1
+    assert "<facts script>" in vm.log[0][1]  # the look, taken with the lock: one command
     # a recorded recheck that failed there: the step runs again, as when it failed here
     raw["kinds"]["inits"]["@recheck"] = {"sha": sha, "bad": ["postgres.database"], "rc": 0}
     vm = FakeHost("vm", raw)
@@ -303,10 +304,9 @@ class Looks(FakeHost):
         super().__init__("vm", looks[0])
         self.looks = iter(looks)
 
-    def run(self, cmd, op, **kw):  # type: ignore[no-untyped-def]
-        if op == "facts":
-            self.raw_facts = next(self.looks)
-        return super().run(cmd, op, **kw)
+    def facts_answer(self, text: str) -> str:
+        self.raw_facts = next(self.looks)
+        return super().facts_answer(text)
 
 
 def failing(d: Desired, service: str, output: str) -> dict[str, Any]:

@@ -322,10 +322,10 @@ def test_the_engine_makes_the_checkout_first_and_builds_the_desired_state_once(
     }  # fmt: skip
 
     class Host(FakeHost):
-        def run(self, cmd, op, **kw):  # type: ignore[no-untyped-def]
-            if op == "facts":  # the host as it is: with the checkout once it was cloned
-                self.raw_facts = after if any("git clone" in t for _, t in self.log) else before
-            return super().run(cmd, op, **kw)
+        def facts_answer(self, text: str) -> str:
+            # the host as it is: with the checkout once it was cloned
+            self.raw_facts = after if any("git clone" in t for _, t in self.log) else before
+            return super().facts_answer(text)
 
     builds = []
     build = desired.build
