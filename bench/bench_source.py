@@ -130,7 +130,7 @@ def main() -> int:
     env["DEVKIT_WHEEL_CACHE"] = str(WORK / "wheel-cache")
     devkit = [default_devkit_python(), "-m", "devkit"]
     source = ["--set", f"backend_ai.source={bundle}@{line.branch}"]
-    where, load_start = machine(), load()
+    where = machine()
     sam: dict[str, list[float]] = {
         k: [] for k in ("noop", "floor", *PATHS, "changed_cmd", "sync_cmd")
     }
@@ -312,7 +312,7 @@ def main() -> int:
     )
     body = f"""Measured {today()} by `bench/bench_source.py --line {args.line}` (Backend.AI's {line.branch} branch from its bundle, on one isolated Debian {line.debian} sandbox host; {args.rounds} rounds of each edit path after a warm-up: the floor and `restart --changed` interleaved, then `sync`, then `sync --watch`, then the watcher; seconds from the save to the first `GET /` answer of the manager with the edit, stamped by a poller in the host's network namespace asking every 5 ms, which also counts every request that failed from the save until 2 s after the edit was served; before each edit the bench waits for the manager's warm interpreter, as a later save would find it).
 
-Machine: {where}; load average at start {load_start}, at the end {load_end} (other sessions share this machine). devkit {git_head()}, from byte-code caches (PYTHONDONTWRITEBYTECODE unset).
+Machine: {where}, at the end {load_end} (other sessions share this machine). devkit {git_head()}, from byte-code caches (PYTHONDONTWRITEBYTECODE unset).
 
 | what | seconds |
 |---|---|
