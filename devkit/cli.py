@@ -107,7 +107,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ),
 }
 # the provision extra (`monorepo-devkit[provision]`) and what its packages import
-PROVISION_PACKAGES = ("paramiko", "rich")
+PROVISION_PACKAGES = ("fabric", "paramiko", "invoke", "rich")
 GROUPS = {
     "check": "Check conventions.",
     "news": "Work with news fragments.",

@@ -70,7 +70,7 @@ def test_both_carry_the_license_and_honest_metadata(dist: Path) -> None:
     # what the checks and hooks import, and `devkit completion`'s generator
     assert core == ["jinja2", "shtab", "tomlkit", "towncrier"]
     provision = [v for k, v in fields if k == "Requires-Dist" and "extra == 'provision'" in v]
-    assert sorted(v.split("<")[0].split(">")[0] for v in provision) == ["paramiko", "rich"]
+    assert sorted(v.split("<")[0].split(">")[0] for v in provision) == ["fabric", "rich"]
 
 
 def test_the_wheel_runs_from_a_clean_venv(dist: Path, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from devkit import __version__
 from tests.adoption.conftest import PackageIndex, init_keeps_backendai_files
 from tests.gitrepo import Repo
 
-# the hooks' environment with paramiko, cryptography, rich, ruff and pre-commit as
+# the hooks' environment with fabric, paramiko, cryptography, rich, ruff and pre-commit as
 # dependencies measured 105 MB (issue 18); the checks need none of them
 MAX_HOOK_ENV_MB = 25.0
 
@@ -80,7 +80,7 @@ def test_the_generated_config_installs_devkit_from_the_index_and_its_hooks_run(
     print(f"hook environment: {measured:.1f} MB")
     devkit = env / "bin" / "devkit"
     assert run(bai_main, devkit, "--version").stdout == f"devkit {__version__}\n"
-    for package in ("paramiko", "cryptography", "rich", "ruff", "pre_commit"):
+    for package in ("fabric", "paramiko", "cryptography", "rich", "ruff", "pre_commit"):
         assert run(bai_main, env / "bin" / "python", "-c", f"import {package}").returncode == 1
     # without the provision extra, provisioning says in one line how to get it
     p = run(bai_main, devkit, "provision", "--dry-run")

@@ -84,7 +84,7 @@ def plain_user() -> Iterator[tuple[pwd.struct_passwd, str]]:
                 "--",
                 str(venv / "bin" / "python"),
                 "-c",
-                "import devkit, paramiko",
+                "import devkit, fabric",
             ],
             capture_output=True,
             text=True,

@@ -1,7 +1,8 @@
-"""The Connection over SSH: paramiko for the connection (auth, ProxyJump gateways), host keys verified.
+"""The Connection over SSH: Fabric for the connection (auth, ProxyJump gateways), host keys verified.
 
 Options come from OpenSSH itself (`ssh -G`), so Include, Match, globs and top-level defaults mean what
-they mean to `ssh`. Every hop loads the known_hosts files and verifies the key. An unknown key is refused (`REFUSE`), or accepted and recorded as OpenSSH's
+they mean to `ssh`. Fabric installs paramiko's AutoAddPolicy and never loads known_hosts; we undo both
+on every hop. An unknown key is refused (`REFUSE`), or accepted and recorded as OpenSSH's
 StrictHostKeyChecking=accept-new does (`RECORD`), or accepted for this connection only (`SESSION`:
 a dry run changes nothing, known_hosts included); a changed key is always refused.
 
@@ -13,9 +14,7 @@ left running, and a timeout is told apart from a dropped connection by its exit 
 from __future__ import annotations
 
 import base64
-import codecs
 import fcntl
-import getpass
 import hashlib
 import os
 import select
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
+import fabric
 import paramiko
 
 from devkit import paths, proc
@@ -153,79 +153,51 @@ def default_known_hosts(files: tuple[str, ...]) -> bool:
     return not files or [Path(f) for f in files] == [home / "known_hosts", home / "known_hosts2"]
 
 
-class Link:
-    """One SSH client to a host, dialled through `gateway` (the ProxyJump hop before it) when there
-    is one: what a Fabric connection gave, without its start-up cost (invoke, YAML)."""
-
-    def __init__(
-        self, opts: SSHOptions, gateway: Link | None, timeout: float, client: paramiko.SSHClient
-    ) -> None:
-        self.host, self.port = opts.hostname, opts.port
-        self.user = opts.user or getpass.getuser()
-        self.gateway, self.client, self.timeout = gateway, client, timeout
-        self.identity_files, self.identities_only = opts.identity_files, opts.identities_only
-        self._sftp: paramiko.SFTPClient | None = None
-
-    def open(self) -> None:
-        sock = None
-        if self.gateway is not None:
-            self.gateway.open()
-            via = self.gateway.client.get_transport()
-            assert via is not None
-            sock = via.open_channel("direct-tcpip", (self.host, self.port), ("", 0))
-        self.client.connect(
-            self.host,
-            port=self.port,
-            username=self.user,
-            key_filename=list(self.identity_files),
-            look_for_keys=False,  # ssh -G lists the default keys; only those that exist are given
-            allow_agent=not self.identities_only,
-            timeout=self.timeout,
-            banner_timeout=self.timeout,
-            auth_timeout=self.timeout,
-            sock=sock,
-        )
-
-    def sftp(self) -> paramiko.SFTPClient:
-        if self._sftp is None:
-            self._sftp = self.client.open_sftp()
-        return self._sftp
-
-    def close(self) -> None:
-        if self._sftp is not None:
-            self._sftp.close()
-        self.client.close()
-        if self.gateway is not None:
-            self.gateway.close()
-
-
-def _link(name: str, opts: SSHOptions, gateway: Link | None, unknown: str, timeout: float) -> Link:
-    client = paramiko.SSHClient()
+def _fabric(
+    name: str, opts: SSHOptions, gateway: fabric.Connection | None, unknown: str, timeout: float
+) -> fabric.Connection:
+    cx = fabric.Connection(
+        opts.hostname,
+        user=opts.user or None,
+        port=opts.port,
+        config=fabric.Config(overrides={"load_ssh_configs": False}),
+        gateway=gateway,
+        connect_timeout=timeout,
+        connect_kwargs={
+            "key_filename": list(opts.identity_files),
+            "look_for_keys": False,  # ssh -G lists the default keys; only those that exist are given
+            "allow_agent": not opts.identities_only,
+            "banner_timeout": timeout,
+            "auth_timeout": timeout,
+        },
+    )
     files = [Path(p) for p in opts.known_hosts]
     if default_known_hosts(opts.known_hosts):
         files = [paths.known_hosts_file()]  # ssh's default: devkit's ($DEVKIT_KNOWN_HOSTS) instead
     for f in files:
         if f.is_file():
-            client.load_host_keys(str(f))
+            cx.client.load_host_keys(str(f))
     # load_host_keys() makes paramiko rewrite that file on close; we append ourselves instead
-    client._host_keys_filename = None
-    client.set_missing_host_key_policy(_Policy(name, files, unknown))
-    return Link(opts, gateway, timeout, client)
+    cx.client._host_keys_filename = None
+    cx.client.set_missing_host_key_policy(_Policy(name, files, unknown))
+    return cx
 
 
-def link(name: str, address: str, unknown: str = REFUSE, timeout: float = 10.0) -> Link:
-    """A connection for `[user@]host[:port]` or an alias, with every ProxyJump hop resolved and
-    dialled in order (a first, then b, for `ProxyJump a,b`); not opened yet."""
+def fabric_connection(
+    name: str, address: str, unknown: str = REFUSE, timeout: float = 10.0
+) -> fabric.Connection:
+    """A Fabric connection for `[user@]host[:port]` or an alias, with every ProxyJump hop
+    resolved and dialled in order (a first, then b, for `ProxyJump a,b`)."""
     a = parse_address(address)
     opts = resolve(a.host, a.user, a.port)
     gateway = None
     for hop in opts.proxy_jump:  # OpenSSH's syntax: [ssh://][user@]host[:port]
         h = parse_address(hop.removeprefix("ssh://"))
-        gateway = _link(name, resolve(h.host, h.user, h.port), gateway, unknown, timeout)
-    return _link(name, opts, gateway, unknown, timeout)
+        gateway = _fabric(name, resolve(h.host, h.user, h.port), gateway, unknown, timeout)
+    return _fabric(name, opts, gateway, unknown, timeout)
 
 
-def describe(exc: BaseException, name: str, cx: Link | None) -> RemoteError:
+def describe(exc: BaseException, name: str, cx: fabric.Connection | None) -> RemoteError:
     """One line for a failure to reach or log in to a host."""
     where = f"{cx.user}@{cx.host}:{cx.port}" if cx is not None else name
     if isinstance(exc, RemoteError):
@@ -309,7 +281,7 @@ class _Held:
 class SSHConnection:
     """One host over SSH: every failure a RemoteError naming the host and the op."""
 
-    def __init__(self, name: str, cx: Link, command_timeout: float) -> None:
+    def __init__(self, name: str, cx: fabric.Connection, command_timeout: float) -> None:
         self.name, self.cx, self.timeout = name, cx, command_timeout
         self._running: dict[str, float] = {}  # pidfile -> start time, of the commands in flight
         self._interrupted = threading.Event()
@@ -449,36 +421,16 @@ class SSHConnection:
         return _Held(chan, said)
 
     def stream(self, cmd: Command, out: TextIO, pty: bool = False) -> int:
-        chan = self._channel("stream", cmd)
-        text = codecs.getincrementaldecoder("utf-8")("replace")
-        try:
-            if pty:  # the command ends with the session (a `tail -F` on Ctrl-C)
-                chan.get_pty()
-            chan.exec_command(str(cmd))
-            while True:
-                select.select([chan], [], [], 0.1)
-                got = False
-                while chan.recv_ready():
-                    out.write(text.decode(chan.recv(65536)))
-                    got = True
-                while chan.recv_stderr_ready():
-                    out.write(text.decode(chan.recv_stderr(65536)))
-                    got = True
-                if got:
-                    out.flush()
-                elif (chan.closed or (chan.eof_received and chan.exit_status_ready())) and not (
-                    chan.recv_ready() or chan.recv_stderr_ready()  # what came meanwhile is read
-                ):
-                    break
-            out.write(text.decode(b"", final=True))
-            out.flush()
-            return chan.recv_exit_status() if chan.exit_status_ready() else -1
-        except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise ConnectionLost(
-                self.name, "stream", f"connection lost: {exc}", cmd.shown()
-            ) from None
-        finally:
-            chan.close()
+        r = self.cx.run(
+            str(cmd),
+            hide=False,
+            warn=True,
+            pty=pty,
+            in_stream=False,
+            out_stream=out,
+            err_stream=out,
+        )
+        return int(r.exited)
 
     def _sftp(self) -> paramiko.SFTPClient:
         sftp = self.cx.sftp()
@@ -527,7 +479,7 @@ def connect(
 ) -> SSHConnection:
     """An open SSHConnection (raises RemoteError naming the host when it cannot log in)."""
     try:
-        cx = link(name, address, unknown, connect_timeout)
+        cx = fabric_connection(name, address, unknown, connect_timeout)
     except DevkitError as exc:
         raise RemoteError(name, "connect", exc.message, hint=exc.hint) from None
     conn = SSHConnection(name, cx, command_timeout)

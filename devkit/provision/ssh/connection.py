@@ -1,6 +1,6 @@
 """The engine's one door to a host: run a command, put a file, get a file (pyinfra's connector).
 
-`ssh.SSHConnection` implements it over paramiko; the tests' FakeHost implements it in memory. Every
+`ssh.SSHConnection` implements it over Fabric; the tests' FakeHost implements it in memory. Every
 failure is a RemoteError that names the host and the op; a timeout and a dropped connection are told
 apart by their class.
 """
