@@ -330,10 +330,9 @@ def test_the_docker_engine_found_at_the_first_provision_is_kept(tmp_path: Path) 
 
     d = _bai({"docker": "unix:///run/first.sock", "postgres_candidate": "15"})
     probes = next(f for f in d.of("files") if f.id == "probes.json")
-    assert json.loads(probes.content) == {
-        "docker": "unix:///run/first.sock",
-        "postgres_candidate": "15",
-    }
+    # only what must not flip: apt's candidate is known on a fresh host only after its packages
+    # step, so a rendered record of it would change on the second run
+    assert json.loads(probes.content) == {"docker": "unix:///run/first.sock"}
 
 
 def test_the_postgresql_apt_would_install_is_asked_once(tmp_path: Path) -> None:
@@ -341,12 +340,27 @@ def test_the_postgresql_apt_would_install_is_asked_once(tmp_path: Path) -> None:
     from devkit.provision.onhost import facts as host_facts
 
     (tmp_path / "state").mkdir()
-    (tmp_path / "state" / "probes.json").write_text('{"postgres_candidate": "99"}')
+    (tmp_path / host_facts.CANDIDATE).write_text("99\n")
     host = HostInfo.parse(host_facts.host_info(str(tmp_path)))
     if host.postgres:
         assert host.postgres_candidate == ""  # installed: the candidate is not needed
     else:
         assert host.postgres_candidate == "99"
+    # kept once installed, so a run after the packages step does not ask again either
+    assert (tmp_path / host_facts.CANDIDATE).read_text() == "99\n"
+    assert host_facts.postgres_versions("99")[1] == "99"
+
+
+def test_a_candidate_apt_does_not_know_yet_is_not_kept(tmp_path: Path) -> None:
+    from devkit.provision.onhost import facts as host_facts
+
+    (tmp_path / "state").mkdir()
+    host_facts._keep_candidate(str(tmp_path), "")
+    assert not (tmp_path / host_facts.CANDIDATE).exists()
+    host_facts._keep_candidate(str(tmp_path), "17")
+    assert host_facts._known_candidate(str(tmp_path)) == "17"
+    host_facts._keep_candidate(str(tmp_path / "nowhere"), "17")  # no base dir yet: nothing
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_inventory_finds_every_stack_devkit_left_on_a_host(tmp_path: Path) -> None:

@@ -117,9 +117,7 @@ def parse(raw: Any) -> dict[str, FileStat | None]:
 def desired(b: Build) -> list[DFile]:
     """The stack's files; kinds built later (programs) add the files they generate."""
     owner_of = {f.id: s.name for s in b.stack.services for f in s.files}
-    host = b.facts.host
-    probes = json.dumps({"docker": host.docker, "postgres_candidate": host.postgres_candidate})
-    probes += "\n"
+    probes = json.dumps({"docker": b.facts.host.docker}) + "\n"
     return [DFile("probes.json", layout.PROBES, probes, 0o640, b.render.login, "")] + [
         DFile(
             f.id,
