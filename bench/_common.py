@@ -351,16 +351,16 @@ def down_sandboxes(devkit: list[str], env: dict[str, str]) -> None:
 
 POLLER = r"""
 import json, sys, time, urllib.request
-url, keys, last = sys.argv[1], sys.argv[2:], None
+url, keys, last, failed = sys.argv[1], sys.argv[2:], None, 0
 while True:
     try:
-        with urllib.request.urlopen(url, timeout=1) as r:
+        with urllib.request.urlopen(url, timeout=5) as r:
             data = json.loads(r.read())
         now = [data[k] for k in keys]
     except Exception:
-        now = None
-    if now != last:
-        print(time.time(), json.dumps(now), flush=True)
+        now, failed = None, failed + 1
+    if now != last or now is None:  # each failure too: the count is always current
+        print(time.time(), failed, json.dumps(now), flush=True)
         last = now
     time.sleep(0.005)
 """
@@ -378,12 +378,14 @@ class Poller:
             text=True,
         )
         self.q: queue.Queue[tuple[float, list | None]] = queue.Queue()
+        self.failed = 0  # requests that failed (refused, reset, no answer in 5 s) so far
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.p.stdout is not None
         for line in self.p.stdout:
-            t, _, data = line.partition(" ")
+            t, failed, data = line.split(" ", 2)
+            self.failed = int(failed)
             self.q.put((float(t), json.loads(data)))
 
     def drain(self) -> None:

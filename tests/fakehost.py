@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, TextIO
 
 from devkit.provision.engine import facts
 from devkit.provision.kinds import registry
-from devkit.provision.ssh.command import Command
+from devkit.provision.ssh.command import Command, sh
 from devkit.provision.ssh.connection import (
     CommandTimedOut,
     ConnectionLost,
@@ -35,8 +35,8 @@ class Rule(NamedTuple):
 
 
 class _Held:
-    def __init__(self, host: FakeHost) -> None:
-        self.host = host
+    def __init__(self, host: FakeHost, said: str = "") -> None:
+        self.host, self.said = host, said
 
     def release(self) -> None:
         self.host.held -= 1
@@ -75,9 +75,7 @@ class FakeHost:
     ) -> Result:
         text = str(cmd)
         if op == "facts":
-            self.facts_calls += 1
-            look = self.status_look() if '"health": "provisioned"' in text else self.raw_facts
-            return Result(0, json.dumps(look), "")
+            return Result(0, self.facts_answer(text), "")
         self.log.append((op, text))
         self.shown.append(cmd.shown())
         res = Result(0, "", "")
@@ -96,6 +94,11 @@ class FakeHost:
         if check and res.rc != 0:
             raise failed(self.name, op, cmd, res)
         return res
+
+    def facts_answer(self, text: str) -> str:
+        self.facts_calls += 1
+        look = self.status_look() if '"health": "provisioned"' in text else self.raw_facts
+        return json.dumps(look)
 
     def status_look(self) -> dict[str, Any]:
         """The facts with the health checks run (the status table at the end of a run): a test's
@@ -130,11 +133,15 @@ class FakeHost:
         self.interrupted.set()
 
     def hold(self, cmd: Command, op: str, ready: str, timeout: float) -> _Held:
-        res = self.run(cmd, op, check=False)
+        # with a first look: the rules see the lock's command with the facts script's label
+        look = "<facts script>" in cmd.shown()
+        res = self.run(sh(cmd.shown()) if look else cmd, op, check=False)
         if res.rc != 0:
             raise failed(self.name, op, cmd, res)
         self.held += 1
-        return _Held(self)
+        # a run's first look, taken with its lock
+        said = self.facts_answer(str(cmd)) if look else ""
+        return _Held(self, said)
 
     def close(self) -> None:
         self.closed = True

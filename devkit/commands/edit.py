@@ -4,6 +4,8 @@ devkit restart --changed [HOST]   restart the services whose files changed since
 devkit watch [HOST]               the watcher's log (it runs under the stack's supervisord)
 devkit sync [HOST]                push this clone's branch and uncommitted work to the host's
                                   checkout, then restart what changed
+devkit sync --watch [HOST]        the same for every save in this clone, until Ctrl-C (the host's
+                                  watcher restarts what each push changed)
 devkit code [HOST]                open the host's checkout in VS Code over SSH
 """
 
@@ -34,6 +36,12 @@ def configure(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
             help="first bring the edits made on the host into the local branch "
             "devkit/host-edits/HOST, then sync over them (nothing is lost)",
         )
+        parser.add_argument(
+            "--watch",
+            action="store_true",
+            help="push every save in this clone as it settles, until Ctrl-C; the host's watcher "
+            "restarts what each push changed",
+        )
     if path[0] == "restart":
         parser.add_argument(
             "--dry-run", action="store_true", help="say what would restart, restart nothing"
@@ -61,6 +69,7 @@ def locate(args: argparse.Namespace) -> editloop.Place:
 def _say(host: str, lines: list[str]) -> None:
     for line in lines:
         sys.stdout.write(f"{host}: {line}\n")
+    sys.stdout.flush()
 
 
 def restart_changed(args: argparse.Namespace) -> int:
@@ -83,18 +92,12 @@ def watch(args: argparse.Namespace) -> int:
     place = locate(args)
     temporary = False
     try:
-        st = place.conn.run(
-            editloop._ctl(place, "status", edit_kind.WATCHER), "watch", check=False
-        ).stdout
-        if "no such process" in st or not st.strip():
+        temporary = editloop.ensure_watcher(place)
+        if temporary:
             sys.stdout.write(
                 f"{place.host}: the watcher is off in the stack (watch = false): running it under "
                 "supervisord until you press Ctrl-C\n"
             )
-            editloop.start_temporary(place)
-            temporary = True
-        elif "RUNNING" not in st:
-            editloop.start_watcher(place)
         sys.stdout.write(
             f"{place.host}: the watcher's log ({place.layout.log(edit_kind.WATCHER)}); "
             "Ctrl-C stops showing it\n"
@@ -127,9 +130,38 @@ def code(args: argparse.Namespace) -> int:
     return editloop.open_code(alias, place.rules["checkout"], sys.stdout)
 
 
+def sync_watch(args: argparse.Namespace) -> int:
+    from devkit.provision.editloop import syncwatch
+    from devkit.provision.transfer import gitpush
+
+    if args.save_host_edits:
+        raise DevkitError(
+            "devkit sync --watch takes no --save-host-edits",
+            "Run `devkit sync --save-host-edits` once, then `devkit sync --watch`.",
+        )
+    repo = gitpush.toplevel(Path(args.repo) if args.repo else Path.cwd())
+    conn, host, req = connect(args)
+    try:
+        place = editloop.locate(conn, host, req)
+        temporary = editloop.ensure_watcher(place)
+        try:
+            syncwatch.run(place, repo, req, lambda line: _say(host, [line]))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if temporary:
+                editloop.stop_temporary(place)
+    finally:
+        conn.close()
+    sys.stdout.write(f"\n{host}: stopped watching {repo}\n")
+    return ExitCode.OK
+
+
 def sync(args: argparse.Namespace) -> int:
     from devkit.provision.transfer import gitpush
 
+    if args.watch:
+        return sync_watch(args)
     repo = gitpush.toplevel(Path(args.repo) if args.repo else Path.cwd())
     conn, host, req = connect(args)
     try:

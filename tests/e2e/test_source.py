@@ -24,8 +24,10 @@ from tests.e2e.sourcebed import (
     Bed,
     devkit,
     edit,
+    edit_loop_on_the_real_manager,
     manager_edit_restarts_the_manager_alone,
     manager_root,
+    noop_is_one_round_trip,
     on_host,
     pids,
     restarted,
@@ -60,7 +62,7 @@ _SERVER = "src/ai/backend/manager/server.py"
 _HELLO = '"manager": __version__,'
 
 
-@pytest.mark.timeout(2400)
+@pytest.mark.timeout(4200)
 def test_backendai_from_the_23_09_branch(bed: Bed, phase: Callable[[str], Any]) -> None:
     with phase("provision from the bundle (apt, dev venv, LFS, services)"):
         r = devkit(bed, "provision", HOST, "--set", SOURCE, "--wheelhouse", str(bed.wheels))
@@ -103,9 +105,10 @@ def test_backendai_from_the_23_09_branch(bed: Bed, phase: Callable[[str], Any]) 
         )
         assert r.returncode == 0 and "42" in r.stdout.splitlines(), r.stdout + r.stderr
 
-    with phase("a second provision changes nothing"):
+    with phase("a second provision changes nothing, in one round trip of facts"):
         r = devkit(bed, "provision", HOST, "--set", SOURCE, "--format", "json")
         assert json.loads(r.stdout)["hosts"][0]["status"] == "unchanged", r.stdout
+        noop_is_one_round_trip(bed, SOURCE)
 
     with phase("restart --changed: a manager handler edited, the manager alone restarts"):
         manager_edit_restarts_the_manager_alone(
@@ -215,3 +218,8 @@ def test_backendai_from_the_23_09_branch(bed: Bed, phase: Callable[[str], Any]) 
             cwd=clone,
         )
         assert json.loads(r.stdout)["hosts"][0]["status"] == "unchanged", r.stdout
+
+    # the edit loop's guarantees (issue 21), last: they leave the checkout as the branch has it
+    edit_loop_on_the_real_manager(
+        bed, phase, _SERVER, BUNDLE, "23.09", clone=bed.dir / "my-backend.ai"
+    )

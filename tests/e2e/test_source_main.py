@@ -2,7 +2,9 @@
 (26.8.0rc1, the bundle in ../shared/fixtures, as the contributor's remote) on an isolated Debian 13
 sandbox host, with no version set by hand: the branch's VERSION decides the release line. Its dev
 venv from its uv lock, its LFS files from the released wheels (the rest named), the four services
-from the checkout, a login and a signed call, a no-op re-run and one `restart --changed`; and each
+from the checkout, a login and a signed call, a no-op re-run and one `restart --changed`, the
+edit loop's guarantees (an overlapped restart refusing nothing, a crash on start, import-based
+restart sets, the warm start, sync --watch, a no-op in one round trip); and each
 branch refused before anything changes on a host without its Python (23.09 on trixie, main on
 bookworm). tests/e2e/test_source.py runs the rest of the edit loop on the 23.09 branch."""
 
@@ -21,9 +23,11 @@ from tests.e2e.sourcebed import (
     ROOT,
     Bed,
     devkit,
+    edit_loop_on_the_real_manager,
     manager_edit_restarts_the_manager_alone,
     manager_root,
     need,
+    noop_is_one_round_trip,
     on_host,
     sandbox_bed,
     status,
@@ -74,7 +78,7 @@ def nothing_there(bed: Bed) -> None:
     assert r.stdout.strip() == "none", r.stdout + r.stderr
 
 
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(3600)
 def test_backendai_main_from_its_branch_on_trixie(bed: Bed, phase: Callable[[str], Any]) -> None:
     with phase("the 23.09 branch on this trixie host: refused, nothing changed"):
         r = devkit(bed, "provision", HOST, "--set", f"backend_ai.source={OLD}@23.09")
@@ -134,15 +138,18 @@ def test_backendai_main_from_its_branch_on_trixie(bed: Bed, phase: Callable[[str
             ]
             assert missing == [], f"{service} imports {missing}, which do not restart it"
 
-    with phase("a second provision changes nothing"):
+    with phase("a second provision changes nothing, in one round trip of facts"):
         r = devkit(bed, "provision", HOST, "--set", SOURCE, "--format", "json")
         assert json.loads(r.stdout)["hosts"][0]["status"] == "unchanged", r.stdout
+        noop_is_one_round_trip(bed, SOURCE)
 
     with phase("restart --changed: a manager handler edited, the manager alone restarts"):
         manager_edit_restarts_the_manager_alone(
             bed, _HANDLER, _HELLO, '"manager": __version__ + "+devkit-edit",'
         )
         assert manager_root(bed)["manager"] == f"{VERSION}+devkit-edit"
+
+    edit_loop_on_the_real_manager(bed, phase, _HANDLER, BUNDLE, "main")
 
     with phase("main on a bookworm host: refused, nothing changed"):
         bw = bed._replace(host=f"{HOST}-bw")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from devkit.provision.onhost.edit import imports as edit_imports
 from tests import docs_examples
 from tests.editloop import testrepo
 from tests.editloop.conftest import (
@@ -23,6 +24,7 @@ from tests.editloop.conftest import (
     base,
     checkout,
     edit,
+    netns,
     pids,
     wait_for,
 )
@@ -95,12 +97,14 @@ def test_an_edit_to_the_shared_package_restarts_every_service(env: Env, clean: N
 
 
 def test_a_note_path_restarts_nothing_and_a_dry_run_restarts_nothing(env: Env, clean: None) -> None:
+    settled(env, "el1")
     before = pids(env, "el1")
     (checkout(env, "el1") / "src/pages/motd.txt").write_text("welcome back\n")
     edit(env, "el1", BETA, '"beta-1"', '"beta-2"')
     r = changed(env, "el1", "--dry-run")
     assert r.stdout.splitlines() == [
         f"el1: beta: would restart ({BETA} changed)",
+        f"el1:     {BETA} is its main module (beta.server)",
         "el1: note: src/pages/motd.txt changed: read on every request: nothing to restart",
     ]
     assert pids(env, "el1") == before
@@ -114,7 +118,7 @@ def test_a_file_that_does_not_compile_keeps_the_running_service(env: Env, clean:
     r = changed(env)
     assert r.returncode == 1
     assert r.stdout == (
-        f"el1: alpha: NOT restarted: {ALPHA}:4: SyntaxError: invalid syntax; the running process "
+        f"el1: alpha: NOT restarted: {ALPHA}:5: SyntaxError: invalid syntax; the running process "
         f"(pid {before['alpha']}) keeps serving\n"
     )
     assert pids(env, "el1") == before and answer(env, "el1", "alpha")["answer"] == "alpha-1"
@@ -123,6 +127,113 @@ def test_a_file_that_does_not_compile_keeps_the_running_service(env: Env, clean:
     r = changed(env)
     assert r.returncode == 0 and "alpha: restarted" in r.stdout
     assert answer(env, "el1", "alpha")["answer"] == "alpha-3"
+
+
+# asks a URL every 10 ms for `seconds`, inside a host's network namespace; prints what it saw
+POLLER = """
+import json, sys, time, urllib.request
+url, seconds = sys.argv[1], float(sys.argv[2])
+ok, failed, answers, end = 0, [], [], time.time() + seconds
+while time.time() < end:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            a = json.loads(r.read())["answer"]
+        ok += 1
+        if not answers or answers[-1] != a:
+            answers.append(a)
+    except Exception as exc:
+        failed.append(repr(exc))
+    time.sleep(0.01)
+print(json.dumps({"ok": ok, "failed": failed, "answers": answers}))
+"""
+
+
+def poller(env: Env, host: str, service: str, seconds: float) -> subprocess.Popen[str]:
+    url = f"http://127.0.0.1:{env.ports[host][service]}/"
+    ns = f"--net=/run/netns/{netns(env, host)}"
+    return subprocess.Popen(
+        ["nsenter", ns, sys.executable, "-c", POLLER, url, str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def settled(env: Env, host: str) -> None:
+    """Every process's import record on the host is older than the edit loop's settle time (the
+    records of processes that have just started are not used yet)."""
+    folder = base(env, host) / "run" / "serving"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        # the serving processes' own records too (one that has just started has none yet)
+        want = [
+            folder / f"{s}.imports.{answer(env, host, s)['pid']}.json" for s in ("alpha", "beta")
+        ]
+        ages = [time.time() - p.stat().st_mtime for p in folder.glob("*.imports.*.json")]
+        if all(w.exists() for w in want) and min(ages) > edit_imports.SETTLE + 0.2:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the import records in {folder} did not settle")
+
+
+def test_an_overlapped_restart_refuses_no_request_and_a_crash_keeps_the_old_process(
+    env: Env, clean: None
+) -> None:
+    before = pids(env, "el1")
+    watch = poller(env, "el1", "alpha", 8)
+    time.sleep(1)
+    edit(env, "el1", ALPHA, '"alpha-1"', '"alpha-o"')
+    r = changed(env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.endswith("; the old process served until then\n"), r.stdout
+    seen = json.loads(watch.communicate(timeout=60)[0])
+    # every request answered: by the old process, then by both while the new one takes over
+    assert seen["failed"] == [] and seen["ok"] > 100, seen
+    assert set(seen["answers"]) == {"alpha-1", "alpha-o"} and seen["answers"][-1] == "alpha-o"
+    serving = pids(env, "el1")["alpha"]
+    assert serving != before["alpha"]
+    # a new process that crashes on start: the old one keeps serving, and the command says why
+    edit(env, "el1", ALPHA, "from common.web import serve", "from common.web import serve, gone")
+    r = changed(env)
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    assert lines[0] == (
+        f"el1: alpha: NOT restarted ({ALPHA} changed): its new process crashed on start (exit "
+        f"code 1); the old one (pid {serving}) keeps serving; the last lines of its log:"
+    ), r.stdout
+    assert "el1:     | Traceback (most recent call last):" in lines
+    assert lines[-1] == (
+        "el1:     | ImportError: cannot import name 'gone' from 'common.web' "
+        f"({checkout(env, 'el1')}/src/common/web.py)"
+    ), r.stdout
+    assert answer(env, "el1", "alpha")["pid"] == serving == pids(env, "el1")["alpha"]
+    # how long each edit took to serve: in `devkit status`
+    r = devkit(env.bed, "status", "el1", "--base-dir", env.bed.base, "--format", "json")
+    alpha = next(x for x in json.loads(r.stdout)["services"] if x["service"] == "alpha")
+    assert alpha["edit"]["count"] >= 1 and alpha["edit"]["how"] == "overlapped", alpha
+    assert 0 < alpha["edit"]["last"] < 30
+
+
+def test_a_module_of_common_only_alpha_imports_spares_beta(env: Env, clean: None) -> None:
+    settled(env, "el1")
+    before = pids(env, "el1")
+    extra = "src/common/extra.py"
+    edit(env, "el1", extra, "only alpha", "alpha alone")
+    r = changed(env, "el1", "--dry-run")
+    assert r.stdout.splitlines() == [
+        f"el1: alpha: would restart ({extra} changed)",
+        f"el1:     {extra} is imported: alpha.server -> common.extra",
+        f"el1: beta: not restarted for {extra}: its process never imported it",
+    ], r.stdout
+    shown(env, "edit-restart-imports", "el1", [r.stdout])
+    # by the paths alone, both would restart (src/common/** is beta's too)
+    r = changed(env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [ln.split(" (")[0] for ln in r.stdout.splitlines()] == [
+        "el1: alpha: restarted",
+        f"el1: beta: not restarted for {extra}: its process never imported it",
+    ]
+    after = pids(env, "el1")
+    assert after["alpha"] != before["alpha"] and after["beta"] == before["beta"]
 
 
 def in_log(log: Path, line: str, timeout: float = 20) -> None:
@@ -144,7 +255,7 @@ def test_the_watcher_serves_a_save_and_keeps_the_old_process_on_a_syntax_error(e
     edit(env, "el2", ALPHA, 'ANSWER = "alpha-w1"', 'ANSWER = "alpha-w2"\nif True\n')
     in_log(
         log,
-        f"alpha: NOT restarted: {ALPHA}:4: SyntaxError: expected ':'; "
+        f"alpha: NOT restarted: {ALPHA}:5: SyntaxError: expected ':'; "
         f"the running process (pid {serving}) keeps serving",
     )
     still = answer(env, "el2", "alpha")
@@ -261,6 +372,52 @@ def test_sync_refuses_to_overwrite_an_edit_made_on_the_host(env: Env, tmp_path: 
     )
     assert (host / BETA).read_text() == laptop_before
     assert answer(env, "el3", "beta")["answer"] == "beta-laptop"
+
+
+def test_sync_watch_brings_each_laptop_save_to_serving(env: Env, tmp_path: Path) -> None:
+    laptop = testrepo.clone(env.bare, tmp_path / "laptop")
+    r = devkit(env.bed, "sync", "el3", "--base-dir", env.bed.base, "--repo", str(laptop))
+    assert r.returncode == 0, r.stdout + r.stderr
+    p = subprocess.Popen(
+        [sys.executable, "-m", "devkit", "sync", "--watch", "el3", "--base-dir", env.bed.base],
+        cwd=laptop,
+        env=env.bed.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        assert p.stdout is not None
+
+        def until(text: str) -> None:
+            for line in p.stdout:  # type: ignore[union-attr]
+                lines.append(line)
+                if text in line:
+                    return
+            raise AssertionError("".join(lines))
+
+        until("nothing to push")
+        (laptop / ALPHA).write_text((laptop / ALPHA).read_text().replace("alpha-1", "alpha-w"))
+        until("alpha: restarted")
+        assert answer(env, "el3", "alpha")["answer"] == "alpha-w"
+        # an edit made on the host is never overwritten: the push is refused, nothing changes
+        host = checkout(env, "el3")
+        (host / BETA).write_text((host / BETA).read_text().replace("beta-1", "beta-host"))
+        (laptop / BETA).write_text((laptop / BETA).read_text().replace("beta-1", "beta-laptop"))
+        until("the next save tries again")
+        assert "beta-host" in (host / BETA).read_text()
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=30)
+    text = "".join(lines) + out
+    assert text.startswith("el3: watching src/alpha, src/beta, src/common, src/pages in "), text
+    assert f"el3: pushed main (no new commits, 1 uncommitted file(s)) to {host}: {ALPHA}" in text
+    assert f"el3:     {BETA}  (edited on el3)" in text
+    assert text.rstrip().endswith(f"el3: stopped watching {laptop}")
+    assert "devkit-watch" not in pids(env, "el3")  # the watcher run for it is gone again
+    shown(env, "edit-sync-watch", "el3", [text.split("el3: sync refused")[0]])
+    (host / BETA).write_text((host / BETA).read_text().replace("beta-host", "beta-1"))
 
 
 def test_ssh_config_write_is_idempotent_and_openssh_reaches_the_host_twice_at_once(

@@ -1,5 +1,7 @@
 """The edit loop's test repository: two services run from the checkout with PYTHONPATH=src, each
-answering HTTP with its own module's ANSWER and the shared `common` package's GREETING."""
+answering HTTP with its own module's ANSWER and the shared `common` package's GREETING; alpha binds
+its port with SO_REUSEPORT (a restart overlaps it), beta without (a restart stops it first); alpha
+alone imports common.extra."""
 
 from __future__ import annotations
 
@@ -10,11 +12,16 @@ FILES = {
     ".gitignore": "__pycache__/\n*.pyc\n/dist/\n/.vscode/\n",
     "README.md": "A test project for devkit's edit loop.\n",
     "src/common/__init__.py": 'GREETING = "hello"\n',
-    "src/common/web.py": '''"""A tiny HTTP service: GET /health, and GET / with the service's answer as JSON."""
+    "src/common/web.py": '''"""A tiny HTTP service: GET /health, and GET / with the service's answer as JSON. With
+reuse_port its port is bound with SO_REUSEPORT, as Backend.AI's servers bind theirs; TERM ends it
+gracefully (no new connections, the requests it has are answered), as aiohttp's runner does."""
 
 import json
 import os
+import signal
+import socket
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,7 +30,7 @@ import common
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 
 
-def serve(name, answer):
+def serve(name, answer, reuse_port=False):
     port = int(sys.argv[1])
 
     class Handler(BaseHTTPRequestHandler):
@@ -43,16 +50,29 @@ def serve(name, answer):
         def log_message(self, *args):
             pass
 
-    ThreadingHTTPServer.allow_reuse_address = True
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    class Server(ThreadingHTTPServer):
+        allow_reuse_address = True
+        block_on_close = True
+
+        def server_bind(self):
+            if reuse_port:
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            super().server_bind()
+
+    server = Server(("127.0.0.1", port), Handler)
+    signal.signal(signal.SIGTERM, lambda *a: threading.Thread(target=server.shutdown).start())
+    server.serve_forever()
+    server.server_close()
 ''',
     "src/alpha/__init__.py": "",
-    "src/alpha/server.py": """from common.web import serve
+    "src/common/extra.py": 'NOTE = "only alpha imports this module"\n',
+    "src/alpha/server.py": """from common import extra
+from common.web import serve
 
 ANSWER = "alpha-1"
 
 if __name__ == "__main__":
-    serve("alpha", lambda: ANSWER)
+    serve("alpha", lambda: ANSWER, reuse_port=True)
 """,
     "src/beta/__init__.py": "",
     "src/beta/server.py": """from common.web import serve

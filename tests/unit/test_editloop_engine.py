@@ -142,3 +142,39 @@ def test_a_dry_run_shows_the_settings_and_writes_nothing() -> None:
     op = next(o for o in r.ops if o.id == "vscode")
     assert "python.analysis.extraPaths" in op.detail
     assert vm.files == {}
+
+
+def test_root_lets_an_old_listener_hand_its_queued_connections_over_once() -> None:
+    """With services that overlap, root sets net.ipv4.tcp_migrate_req where it is 0 (it is per
+    network namespace); a host where it is set, or a login that is not root, gets no op."""
+    d = built()
+    assert d.of(edit_kind.NAME).rules["overlap"] == {"alpha": 8301, "beta": 8302}
+    want = vscode.digest(d.of("vscode").content)
+    vm = _converged(d, record={"written": want}, sha=want)
+    vm.raw_facts["kinds"]["edit"] = {"migrate": "0"}
+    vm.raw_facts["host"]["uid"] = 0
+    r = run(vm)
+    assert [(op.id, op.action) for op in r.ops] == [("sysctl", "set")]
+    assert r.ops[0].detail.startswith("net.ipv4.tcp_migrate_req = 1")
+    (cmd,) = [text for op, text in vm.log if op == "sysctl"]
+    assert cmd == "echo 1 > /proc/sys/net/ipv4/tcp_migrate_req"
+    for migrate, uid in (("1", 0), ("0", 1000), ("", 0)):
+        vm = _converged(d, record={"written": want}, sha=want)
+        vm.raw_facts["kinds"]["edit"] = {"migrate": migrate}
+        vm.raw_facts["host"]["uid"] = uid
+        assert run(vm).ops == [], (migrate, uid)
+
+
+def test_the_converged_checkouts_settings_are_looked_at_in_the_first_look() -> None:
+    """The settings file of the checkout the rules last named comes with the first look: no
+    second look when the checkout stayed where it was, one when it moved."""
+    d = built()
+    want = vscode.digest(d.of("vscode").content)
+    vm = _converged(d, record={"written": want}, sha=want)
+    vm.raw_facts["kinds"]["vscode"]["looked"] = "/home/dev/project"
+    r = run(vm)
+    assert (r.status, r.ops) == ("unchanged", []) and vm.facts_calls == 1
+    vm = _converged(d, record={"written": want}, sha=want)
+    vm.raw_facts["kinds"]["vscode"]["looked"] = "/somewhere/else"
+    run(vm)
+    assert vm.facts_calls == 2

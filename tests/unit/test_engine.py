@@ -134,11 +134,28 @@ def test_converged_host_is_unchanged_and_runs_only_its_rechecks() -> None:
     vm = FakeHost("vm", converged_raw(d)).on(r"^recheck$", stdout="ok postgres.database\n")
     [r], events = provision({"vm": vm})
     assert (r.status, r.ops) == ("unchanged", [])
-    # take the lock, verify the rechecked steps (all in one command), release
-    assert [op for op, _ in vm.log] == ["lock", "recheck", "lock"] and vm.facts_calls == 1
-    (recheck,) = [t for op, t in vm.log if op == "recheck"]
+    # take the lock, verify the rechecked steps (all in one command), record that command for
+    # the next run's first look, release
+    assert [op for op, _ in vm.log] == ["lock", "recheck", "recheck", "lock"]
+    assert vm.facts_calls == 1
+    (recheck,) = [t for op, t in vm.log if op == "recheck" and not t.startswith("put ")]
     assert "psql" in recheck and "select 1" in recheck  # the database step's verify
     assert not any(e.what in ("op", "changed") for e in events)
+    script, _, _ = vm.files[f"{BASE}/state/recheck.sh"]
+    # the next run: the facts script ran the recorded rechecks with its look (one round trip)
+    raw = converged_raw(d)
+    sha = hashlib.sha256(script).hexdigest()
+    raw["kinds"]["inits"]["@recheck"] = {"sha": sha, "bad": [], "rc": 0}
+    vm = FakeHost("vm", raw)
+    [r], _ = provision({"vm": vm})
+    assert (r.status, r.ops) == ("unchanged", [])
+    assert [op for op, _ in vm.log] == ["lock", "lock"] and vm.facts_calls == 1
+    assert "<facts script>" in vm.log[0][1]  # the look, taken with the lock: one command
+    # a recorded recheck that failed there: the step runs again, as when it failed here
+    raw["kinds"]["inits"]["@recheck"] = {"sha": sha, "bad": ["postgres.database"], "rc": 0}
+    vm = FakeHost("vm", raw)
+    [r], _ = provision({"vm": vm})
+    assert "init:postgres.database" in [op.id for op in r.ops]
 
 
 def test_a_rechecked_step_that_fails_its_verify_runs_again() -> None:
@@ -287,10 +304,9 @@ class Looks(FakeHost):
         super().__init__("vm", looks[0])
         self.looks = iter(looks)
 
-    def run(self, cmd, op, **kw):  # type: ignore[no-untyped-def]
-        if op == "facts":
-            self.raw_facts = next(self.looks)
-        return super().run(cmd, op, **kw)
+    def facts_answer(self, text: str) -> str:
+        self.raw_facts = next(self.looks)
+        return super().facts_answer(text)
 
 
 def failing(d: Desired, service: str, output: str) -> dict[str, Any]:

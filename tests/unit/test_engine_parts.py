@@ -96,6 +96,20 @@ def test_resolve_follows_include_and_top_level_defaults_like_ssh(
         ssh.resolve("x")
 
 
+def test_a_runs_first_look_runs_the_recorded_rechecks(tmp_path: Path) -> None:
+    """The init steps' rechecks as the last run recorded them run in the facts script, from the
+    base dir, when a provisioning run asks (its first look): no round trip of their own."""
+    base = tmp_path / "base"
+    (base / "state").mkdir(parents=True)
+    script = "test -d state && echo 'ok a.b'; echo 'bad c.d'\n"
+    (base / "state" / "recheck.sh").write_text(script)
+    s = load_stack("halfstack")
+    req = facts.request(s, str(base), inits={"@recheck": "state/recheck.sh"})
+    out = subprocess.run(["sh", "-c", str(facts.command(req))], capture_output=True, text=True)
+    sha = hashlib.sha256(script.encode()).hexdigest()
+    assert facts.parse(out.stdout).of("inits").recheck == {"sha": sha, "bad": ["c.d"], "rc": 0}
+
+
 def test_the_facts_script_runs_on_this_machine_and_parses(tmp_path: Path) -> None:
     """The real script, as the host runs it, against a base dir with some of the stack in it."""
     base = tmp_path / "base"
@@ -116,7 +130,8 @@ def test_the_facts_script_runs_on_this_machine_and_parses(tmp_path: Path) -> Non
     assert f.of("files")["etc/redis.conf"].sha256 == hashlib.sha256(b"port 1\n").hexdigest()
     assert f.of("files")["etc/etcd.yml"] is None
     assert f.of("secrets") == {"postgres_password": "pw"}
-    assert f.of("inits") == {"postgres.initdb": ""}
+    assert f.of("inits").markers == {"postgres.initdb": ""}
+    assert f.of("inits").recheck == {}  # not asked for
     assert f.of("programs").running is False
     assert f.of("programs").health["redis"].ok is False
     assert set(f.of("packages").installed) == {
@@ -313,9 +328,39 @@ def test_the_docker_engine_found_at_the_first_provision_is_kept(tmp_path: Path) 
     assert later.docker == "unix:///run/first.sock" and later.docker_now == fresh.docker
     from tests.unit.test_provision_pure import _bai
 
-    d = _bai({"docker": "unix:///run/first.sock"})
+    d = _bai({"docker": "unix:///run/first.sock", "postgres_candidate": "15"})
     probes = next(f for f in d.of("files") if f.id == "probes.json")
+    # only what must not flip: apt's candidate is known on a fresh host only after its packages
+    # step, so a rendered record of it would change on the second run
     assert json.loads(probes.content) == {"docker": "unix:///run/first.sock"}
+
+
+def test_the_postgresql_apt_would_install_is_asked_once(tmp_path: Path) -> None:
+    """apt-cache takes most of a second: a no-op run reads the major an earlier run recorded."""
+    from devkit.provision.onhost import facts as host_facts
+
+    (tmp_path / "state").mkdir()
+    (tmp_path / host_facts.CANDIDATE).write_text("99\n")
+    host = HostInfo.parse(host_facts.host_info(str(tmp_path)))
+    if host.postgres:
+        assert host.postgres_candidate == ""  # installed: the candidate is not needed
+    else:
+        assert host.postgres_candidate == "99"
+    # kept once installed, so a run after the packages step does not ask again either
+    assert (tmp_path / host_facts.CANDIDATE).read_text() == "99\n"
+    assert host_facts.postgres_versions("99")[1] == "99"
+
+
+def test_a_candidate_apt_does_not_know_yet_is_not_kept(tmp_path: Path) -> None:
+    from devkit.provision.onhost import facts as host_facts
+
+    (tmp_path / "state").mkdir()
+    host_facts._keep_candidate(str(tmp_path), "")
+    assert not (tmp_path / host_facts.CANDIDATE).exists()
+    host_facts._keep_candidate(str(tmp_path), "17")
+    assert host_facts._known_candidate(str(tmp_path)) == "17"
+    host_facts._keep_candidate(str(tmp_path / "nowhere"), "17")  # no base dir yet: nothing
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_inventory_finds_every_stack_devkit_left_on_a_host(tmp_path: Path) -> None:

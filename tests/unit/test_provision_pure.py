@@ -11,7 +11,7 @@ import pytest
 
 from devkit.errors import ConfigError, DevkitError
 from devkit.provision.engine import desired, facts, hosts, plan
-from devkit.provision.kinds import dirs, files, images, packages, programs, secrets
+from devkit.provision.kinds import dirs, files, images, inits, packages, programs, secrets
 from devkit.provision.kinds.base import Desired, Facts, HostInfo
 from devkit.provision.kinds.registry import load_stack
 from devkit.provision.ssh import address
@@ -149,7 +149,8 @@ def _with(f: Facts, **kinds: object) -> Facts:
 def _applied(f: Facts, d: Desired) -> Facts:
     """f with the desired files written and every program started with its current hash."""
     pf = f.of("programs")._replace(applied={p.name: p.hash for p in d.of("programs").programs})
-    return _with(f, files=_file_facts(d), programs=pf, inits={i.id: i.hash for i in d.of("inits")})
+    markers = {i.id: i.hash for i in d.of("inits")}
+    return _with(f, files=_file_facts(d), programs=pf, inits=inits.InitFacts(markers, {}))
 
 
 def _target() -> hosts.Target:
@@ -339,7 +340,7 @@ def _converged(d: Desired) -> Facts:
         f,
         files=_file_facts(d),
         programs=pf,
-        inits={i.id: i.hash for i in d.of("inits")},
+        inits=inits.InitFacts({i.id: i.hash for i in d.of("inits")}, {}),
         secrets=dict(d.secrets),
         venvs={v.name: v.spec for v in d.of("venvs")},
         dirs=dirs.DirFacts(
@@ -355,7 +356,7 @@ def _converged(d: Desired) -> Facts:
 def test_backendai_fresh_host_runs_each_init_before_its_program() -> None:
     d = _bai()
     stopped = _facts().of("programs")._replace(running=False)
-    ops = [o.id for o in plan.plan(d, _facts(programs=stopped, inits={}))]
+    ops = [o.id for o in plan.plan(d, _facts(programs=stopped, inits=inits.InitFacts({}, {})))]
     order = [o for o in ops if o.startswith(("init:", "program:"))]
     assert order == [
         "init:postgres.initdb",

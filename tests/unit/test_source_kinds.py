@@ -226,6 +226,25 @@ def test_the_locks_pins_become_constraints_with_the_fixes_instead(
     assert out.read_text().splitlines() == ["six==1.16.0", "yarl==1.9.4"]
 
 
+def test_a_dev_venv_is_whole_when_its_interpreter_and_pip_are_there(tmp_path: Path) -> None:
+    """Its facts look at the venv, without starting it: a venv with its pip and its interpreter
+    keeps its spec; one without pip, or whose interpreter was removed, is rebuilt."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (venv / ".devkit-spec").write_text("abc\n")
+
+    def spec() -> str:
+        return devvenv.parse(devvenv.collect({"path": str(venv)}, str(tmp_path))).spec
+
+    assert spec() == ""  # no pip: pip install would fail in it
+    minor = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    (venv / "lib" / minor / "site-packages" / "pip").mkdir()
+    assert spec() == "abc"
+    (venv / "bin" / "python").unlink()
+    (venv / "bin" / "python").symlink_to(tmp_path / "removed" / minor)
+    assert spec() == ""
+
+
 def test_lfs_pointers_are_filled_from_a_wheel_verified_by_sha256(
     source: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -303,10 +322,10 @@ def test_the_engine_makes_the_checkout_first_and_builds_the_desired_state_once(
     }  # fmt: skip
 
     class Host(FakeHost):
-        def run(self, cmd, op, **kw):  # type: ignore[no-untyped-def]
-            if op == "facts":  # the host as it is: with the checkout once it was cloned
-                self.raw_facts = after if any("git clone" in t for _, t in self.log) else before
-            return super().run(cmd, op, **kw)
+        def facts_answer(self, text: str) -> str:
+            # the host as it is: with the checkout once it was cloned
+            self.raw_facts = after if any("git clone" in t for _, t in self.log) else before
+            return super().facts_answer(text)
 
     builds = []
     build = desired.build

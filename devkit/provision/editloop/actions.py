@@ -147,6 +147,18 @@ def follow(place: Place, out: TextIO) -> int:
     return place.conn.stream(sh("tail -n 20 -F --", log, "2>/dev/null"), out, pty=True)
 
 
+def ensure_watcher(place: Place) -> bool:
+    """The host's watcher runs: the stack's, started if it was stopped, or one run under the
+    stack's supervisord until stop_temporary (watch = false); True for the latter."""
+    st = place.conn.run(_ctl(place, "status", edit_kind.WATCHER), "watch", check=False).stdout
+    if "no such process" in st or not st.strip():
+        start_temporary(place)
+        return True
+    if "RUNNING" not in st:
+        start_watcher(place)
+    return False
+
+
 def start_watcher(place: Place) -> None:
     place.conn.run(
         sh("{", _ctl(place, "start", edit_kind.WATCHER), ">/dev/null 2>&1 || true; }"), "watch"

@@ -4,7 +4,7 @@ for the reporter to parse back)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from devkit.errors import RemoteError
 from devkit.provision.ssh.command import MASK
@@ -48,6 +48,8 @@ class ServiceStatus(NamedTuple):
     healthy: bool | None  # None: no check
     health_output: str = ""
     log_tail: str = ""
+    # the edit loop's restarts of it: the last edit-to-serving seconds, p50, p95, count, how
+    edit: dict[str, Any] | None = None
 
     @property
     def up(self) -> bool:

@@ -80,6 +80,11 @@ def fresh(host: HostInfo) -> Facts:
 
 def gather(conn: Connection, stack: Any, base: str, **extra: dict[str, Any]) -> Facts:
     out = conn.run(command(request(stack, base, **extra)), "facts", check=False)
+    return answered(conn, out)
+
+
+def answered(conn: Connection, out: Result) -> Facts:
+    """The facts in the script's answer (from a command of its own, or said with the run's lock)."""
     try:
         if out.rc != 0:
             raise ValueError(f"the facts script exited with {out.rc}")

@@ -22,6 +22,7 @@ from devkit.provision.stack import layout
 WAIT = 10  # seconds a second run waits for the first before it says who holds the lock
 READY = "devkit-locked"
 NOT_OWN = 76  # the exit code when the lock folder is not the user's own
+THEN_SECONDS = 120  # what the command run with the lock may take on top of the wait
 
 
 def base_word(base: str) -> Part:
@@ -71,13 +72,18 @@ def remove(base: str) -> Command:
     )
 
 
-def command(base: str, holder: str, wait: int = WAIT) -> Command:
+def command(base: str, holder: str, wait: int = WAIT, then: Command | None = None) -> Command:
     # the holder's line goes to a new file ($$: this shell's; `set -C` refuses one that exists)
-    # renamed over the old: a link at "$0.holder" is replaced, never written through
+    # renamed over the old: a link at "$0.holder" is replaced, never written through. `then` (a
+    # run's first look) runs once the lock is held, in the same round trip: its output comes
+    # first, then a line break and the ready line
+    first = ("(", then, "); echo;") if then is not None else ()
     inner = sh(
         't="$0.holder.$$"; rm -f -- "$t"; ( set -C; printf "%s\\n"',
         q(holder),
-        '>"$t" ) && mv -f -- "$t" "$0.holder"; echo',
+        '>"$t" ) && mv -f -- "$t" "$0.holder";',
+        *first,
+        "echo",
         READY,
         "; cat >/dev/null",
     )
@@ -101,9 +107,13 @@ def describe_me() -> str:
     )
 
 
-def acquire(conn: Connection, base: str, wait: int = WAIT) -> Held:
+def acquire(conn: Connection, base: str, wait: int = WAIT, then: Command | None = None) -> Held:
+    """The base dir's lock, held until release(); with `then` run once it is held, its output in
+    the Held's `said` (a compact JSON answer: no line break of its own)."""
+    cmd = command(base, describe_me(), wait, then)
+    ready, more = (f"\n{READY}\n", THEN_SECONDS) if then is not None else (READY, 0)
     try:
-        return conn.hold(command(base, describe_me(), wait), "lock", READY, wait + 30)
+        return conn.hold(cmd, "lock", ready, wait + 30 + more)
     except RemoteError as exc:
         if exc.rc == 75:
             holder = exc.stderr_tail.strip() or exc.stderr_tail or "another devkit run"

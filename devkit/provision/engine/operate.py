@@ -11,7 +11,9 @@ from devkit.provision.engine import desired, facts, hosts, lock, mounts
 from devkit.provision.engine.events import ServiceStatus
 from devkit.provision.kinds import boot as boot_kind
 from devkit.provision.kinds import cluster, dirs, programs, registry, supervisor
+from devkit.provision.kinds import edit as edit_kind
 from devkit.provision.kinds.base import Facts
+from devkit.provision.onhost.edit import latency
 from devkit.provision.ssh.command import Part, cat, join, q, sh
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
@@ -118,10 +120,12 @@ def rows(stack: stk.Stack, f: Facts) -> list[ServiceStatus]:
     """One row per service the host runs: supervisord's state, pid, uptime and the health check."""
     pf: programs.ProgramFacts = f.of(programs.NAME)
     names = [s.name for s in stack.services if s.name in pf.programs or not pf.programs]
+    edits = f.of(edit_kind.NAME).latency
     out = []
     for name in names:
         p = pf.programs.get(name)
         h = pf.health.get(name)
+        e = latency.summary(edits.get(name, []))
         out.append(
             ServiceStatus(
                 name,
@@ -130,6 +134,7 @@ def rows(stack: stk.Stack, f: Facts) -> list[ServiceStatus]:
                 p.uptime if p else 0,
                 None if h is None else h.ok,
                 (h.output if h else "").strip(),
+                edit=e or None,
             )
         )
     return out

@@ -109,17 +109,36 @@ def _uptime(seconds: int) -> str:
     return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
 
 
+def edit_latency(e: dict[str, Any] | None) -> str:
+    """A service's edit-to-serving times, for the status table (pure)."""
+    if not e:
+        return "-"
+    return f"{e['last']:.1f} s (p50 {e['p50']:.1f}, p95 {e['p95']:.1f}, {e['count']} edits)"
+
+
 def status_table(rows: list[ServiceStatus], stream: TextIO) -> None:
+    """The services' table; with an EDIT→SERVING column once the edit loop restarted one."""
     width = max([12, *(len(x.service) for x in rows)])
-    stream.write(f"  {'SERVICE':<{width}} {'STATE':<9} {'PID':>7}  {'UPTIME':>7}  HEALTH\n")
+    edits = any(x.edit for x in rows)
+    health_w = max([6, *(len(_health(x)) for x in rows)]) if edits else 0
+    head = f"  {'SERVICE':<{width}} {'STATE':<9} {'PID':>7}  {'UPTIME':>7}  "
+    head += f"{'HEALTH':<{health_w}}  EDIT→SERVING" if edits else "HEALTH"
+    stream.write(head.rstrip() + "\n")
     for x in rows:
-        health = {True: "ok", False: "FAILING", None: "-"}[x.healthy]
-        if x.healthy is False and x.health_output:
-            health += f" ({x.health_output.splitlines()[-1][:60]})"
+        health = _health(x)
         up = _uptime(x.uptime) if x.state == "RUNNING" else "-"
-        stream.write(f"  {x.service:<{width}} {x.state:<9} {x.pid or '-':>7}  {up:>7}  {health}\n")
-        for line in x.log_tail.rstrip().splitlines():
-            stream.write(f"      | {line}\n")
+        line = f"  {x.service:<{width}} {x.state:<9} {x.pid or '-':>7}  {up:>7}  "
+        line += f"{health:<{health_w}}  {edit_latency(x.edit)}" if edits else health
+        stream.write(line + "\n")
+        for ln in x.log_tail.rstrip().splitlines():
+            stream.write(f"      | {ln}\n")
+
+
+def _health(x: ServiceStatus) -> str:
+    health = {True: "ok", False: "FAILING", None: "-"}[x.healthy]
+    if x.healthy is False and x.health_output:
+        health += f" ({x.health_output.splitlines()[-1][:60]})"
+    return health
 
 
 def after(results: list[HostResult], stream: TextIO) -> None:

@@ -16,9 +16,9 @@ from devkit.errors import RemoteError
 from devkit.provision.engine import desired, facts, hosts, lock, operate, plan, source
 from devkit.provision.engine.apply import apply
 from devkit.provision.engine.events import Emit, Event, HostResult, OpResult, Redact, ServiceStatus
-from devkit.provision.kinds import cluster, dirs, programs, registry
+from devkit.provision.kinds import cluster, dirs, inits, programs, registry
 from devkit.provision.kinds.base import SOURCE, ApplyContext, Desired, Facts, Op
-from devkit.provision.ssh.connection import Connection, Held, Interrupted
+from devkit.provision.ssh.connection import Connection, Held, Interrupted, Result
 from devkit.provision.stack import layout
 from devkit.provision.stack import spec as stk
 from devkit.provision.stack.source import WHEELS, Code
@@ -85,11 +85,18 @@ def _prepare(h: _Host, connect: Connect, emit: Emit, dry_run: bool) -> None:
         h.conn = connect(h.job.target)
         t = h.job.target
         base = layout.default_base(h.job.stack.name, t.name, t.base_dir, t.sandbox)
-        if not dry_run:  # one run at a time: from before the facts until the last op
+        # with the init steps' rechecks as last recorded: a converged host needs no other look
+        look = facts.command(
+            facts.request(h.job.stack, base, inits={inits.RECHECK: layout.RECHECK})
+        )
+        if dry_run:
+            emit(Event(h.name, "facts"))
+            h.facts = facts.answered(h.conn, h.conn.run(look, "facts", check=False))
+        else:  # one run at a time, from before the facts (taken with the lock: one round trip)
             emit(Event(h.name, "lock"))
-            h.lock = lock.acquire(h.conn, base)
-        emit(Event(h.name, "facts"))
-        h.facts = facts.gather(h.conn, h.job.stack, base)
+            h.lock = lock.acquire(h.conn, base, then=look)
+            emit(Event(h.name, "facts"))
+            h.facts = facts.answered(h.conn, Result(0, h.lock.said, ""))
         _check_base(h)
         _check_platform(h)
     except RemoteError as exc:

@@ -25,7 +25,7 @@ from devkit.provision.kinds.base import (
     no_notes,
     no_steps,
 )
-from devkit.provision.onhost.facts import read, run
+from devkit.provision.onhost.facts import read
 from devkit.provision.ssh.command import as_user, join, q, sh, write_text
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack.spec import Stack
@@ -75,8 +75,11 @@ def request(stack: Stack) -> dict[str, Any]:
 
 
 def collect(req: dict[str, Any], base: str) -> dict[str, Any]:  # runs on the host
-    """The spec of the dev venv at `req["path"]` (else where devkit last built it), when its
-    interpreter still starts."""
+    """The spec of the dev venv at `req["path"]` (else where devkit last built it), when it is
+    whole: its interpreter's link leads to an interpreter and its pip is there. Looked at, not
+    started: starting it and importing pip took more than the rest of a no-op's facts."""
+    import glob
+
     path = req.get("path")
     if not path:
         try:
@@ -86,10 +89,10 @@ def collect(req: dict[str, Any], base: str) -> dict[str, Any]:  # runs on the ho
     if not path:
         return {}
     spec = read(os.path.join(path, ".devkit-spec"))
-    if spec is not None:
-        rc, _ = run([os.path.join(path, "bin", "python"), "-I", "-c", "import pip"])
-        if rc != 0:
-            spec = None
+    python = os.path.join(path, "bin", "python")
+    pip = glob.glob(os.path.join(glob.escape(path), "lib", "python3*", "site-packages", "pip"))
+    if not (os.path.isfile(python) and os.access(python, os.X_OK) and pip):
+        spec = None
     return {"spec": (spec or "").strip(), "path": path}
 
 

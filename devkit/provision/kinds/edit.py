@@ -18,6 +18,14 @@ agrees on what a path means.
     [edit.restart]                        # service -> the checkout paths whose change restarts it
     manager = ["src/ai/backend/manager/**", "src/ai/backend/common/**"]
 
+    [edit.overlap]                        # service -> template: the port its new process listens on
+    manager = "{{ manager.port }}"        #   (bound with SO_REUSEPORT): it starts beside the old one
+
+    [edit.stop_first]                     # service -> why it is stopped before it starts again
+    agent = "it holds its session containers"
+
+    warm = ["manager"]                    # services of [edit.overlap] forked from a warm interpreter
+
     [[edit.notes]]                        # paths that restart nothing, and what they mean
     paths = ["src/ai/backend/kernel/**"]
     note = "new sessions pick them up"
@@ -25,11 +33,14 @@ agrees on what a path means.
 Paths are relative to the checkout: `*` and `?` stay inside one folder, `**` crosses folders, and a
 path without either means that file or folder and everything under it. The watcher is a service of
 the stack (`devkit-watch`), added here when the group exists and started when `watch` is true.
+Every service of [edit.restart] runs under devkit's launcher (onhost/edit/launch.py), which lets a
+restart start the new process beside the old one and records what each process imported.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import shlex
@@ -54,7 +65,9 @@ from devkit.provision.kinds.base import (
     no_steps,
 )
 from devkit.provision.kinds.files import DFile
+from devkit.provision.onhost.facts import read
 from devkit.provision.ssh import ship
+from devkit.provision.ssh.command import q, sh
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
 from devkit.provision.stack.spec import Group, ProgramSpec, ServiceSpec, Stack
@@ -83,6 +96,9 @@ class EditSpec(NamedTuple):
     vscode: bool
     restart: dict[str, tuple[str, ...]]  # service -> path patterns
     notes: tuple[NoteSpec, ...]
+    overlap: dict[str, str]  # service -> template: the port its new process listens on
+    stop_first: dict[str, str]  # service -> why it is stopped before it starts again
+    warm: tuple[str, ...] = ()  # services whose new process is forked from a warm interpreter
 
 
 def _pattern(value: str, where: s.Where) -> str:
@@ -121,6 +137,26 @@ EDIT = s.Table(
     ),
     s.Key("vscode", s.boolean(), True, "give the checkout a .vscode/settings.json"),
     s.Key("restart", s.mapping(_PATTERNS), {}, "service -> the checkout paths that restart it"),
+    s.Key(
+        "overlap",
+        s.mapping(s.string(r".*\S.*", "a port template")),
+        {},
+        "service -> template: the port its new process listens on (with SO_REUSEPORT), so a "
+        "restart starts it beside the old one and stops the old one once it serves",
+    ),
+    s.Key(
+        "stop_first",
+        s.mapping(s.string(r".*\S.*", "a sentence")),
+        {},
+        "service -> why a restart stops it before starting it again (said with the restart)",
+    ),
+    s.Key(
+        "warm",
+        s.strings(),
+        (),
+        "services of [edit.overlap] whose new process is forked from a warm interpreter (what "
+        "the serving process imported, but the files being edited, imported already)",
+    ),
     s.Key("notes", s.list_of(s.table(NOTE)), (), "paths that restart nothing, and why"),
 )
 
@@ -147,6 +183,9 @@ def _parse_group(data: Any, where: s.Where, dirs: tuple[Path, ...]) -> EditSpec 
         v["vscode"],
         v["restart"],
         tuple(NoteSpec(n["paths"], n["note"]) for n in v["notes"]),
+        v["overlap"],
+        v["stop_first"],
+        tuple(v["warm"]),
     )
 
 
@@ -156,10 +195,13 @@ def spec_of(stack: Stack) -> EditSpec | None:
 
 
 def _check_group(stack: Stack) -> None:
-    """Every service [edit.restart] names is one of the stack's."""
+    """Every service [edit.restart] names is one of the stack's, and [edit.overlap] and
+    [edit.stop_first] name services of [edit.restart], each in one of them at most."""
     edit = spec_of(stack)
+    if edit is None:
+        return
     services = [svc.name for svc in stack.services]
-    for name in edit.restart if edit else ():
+    for name in edit.restart:
         if name not in services:
             raise ConfigError(
                 stack.source,
@@ -167,17 +209,72 @@ def _check_group(stack: Stack) -> None:
                 f"no service {name!r} in this stack",
                 f"Services: {', '.join(services)}.",
             )
+    for name in edit.warm:
+        if name not in edit.overlap:
+            raise ConfigError(
+                stack.source,
+                "edit.warm",
+                f"{name!r} is not a service of [edit.overlap]",
+                "A warm start is a restart's new process beside the old one: give the service's "
+                "port in [edit.overlap] first.",
+            )
+    for key, table in (("overlap", edit.overlap), ("stop_first", edit.stop_first)):
+        for name in table:
+            if name not in edit.restart:
+                raise ConfigError(
+                    stack.source,
+                    f"edit.{key}.{name}",
+                    f"{name!r} is not a service of [edit.restart]",
+                    f"Those are: {', '.join(edit.restart)}.",
+                )
+            if key == "stop_first" and name in edit.overlap:
+                raise ConfigError(
+                    stack.source,
+                    f"edit.stop_first.{name}",
+                    f"{name!r} is in [edit.overlap] too",
+                    "Say one: a port it shares (overlap), or why it stops first.",
+                )
 
 
 def _with_watcher(stack: Stack) -> Stack:
-    """The stack with the edit loop's watcher as a service of its own (the outermost stack)."""
+    """The stack with the edit loop's watcher as a service of its own (the outermost stack), and
+    each service of [edit.restart] run under devkit's launcher where the edit loop exists."""
     edit = spec_of(stack)
     if edit is None:
         return stack
     program = ProgramSpec(watcher_command(edit), {}, "", "", **PROGRAM)
     uses = (f"file:{RULES_ID}", f"file:{SCRIPT_ID}")
     watcher = ServiceSpec(WATCHER, (), (), (), (), uses, (), program, "", (), when_watching(edit))
-    return stack._replace(services=(*stack.services, watcher))
+    services = tuple(
+        _launched(svc, edit) if svc.name in edit.restart else svc for svc in stack.services
+    )
+    return stack._replace(services=(*services, watcher))
+
+
+# a service's program under the launcher: the host side's `launch`, under the host's python3
+LAUNCHER = 'P=/usr/bin/python3; [ -x "$P" ] || P=python3; exec "$P" -I -S "$@"'
+
+
+def _launched(svc: ServiceSpec, edit: EditSpec) -> ServiceSpec:
+    """The service with its command run by the launcher (when the edit loop exists on the host:
+    `when`), restarted when the host side changes."""
+    prefix = (
+        f"/bin/sh -c {shlex.quote(LAUNCHER)} sh "
+        f"{{{{ path('{SCRIPT}') | q }}}} launch {svc.name} {{{{ path('{RULES}') | q }}}} -- "
+    )
+    if edit.when:
+        off = "('false', '0', 'no', 'none', '')"
+        prefix = (
+            "{% set w %}"
+            + edit.when
+            + "{% endset %}{% if (w | trim | lower) not in "
+            + off
+            + " %}"
+            + prefix
+            + "{% endif %}"
+        )
+    program = svc.program._replace(command=prefix + svc.program.command)
+    return svc._replace(program=program, uses=(*svc.uses, f"file:{SCRIPT_ID}"))
 
 
 def when_watching(edit: EditSpec) -> str:
@@ -233,19 +330,44 @@ class DEdit(NamedTuple):
     rules: dict[str, Any]  # what supervisor/edit.json holds
 
 
+# the host's network namespace hands a closing listener's queued connections to another listener
+# of its SO_REUSEPORT group (Linux >= 5.14) instead of resetting them: an overlapped restart's old
+# process then refuses nothing when it stops listening
+MIGRATE = "/proc/sys/net/ipv4/tcp_migrate_req"
+
+
+class EditFacts(NamedTuple):
+    latency: dict[str, list[dict[str, Any]]]  # service -> its recent edit-to-serving times
+    migrate: str = ""  # net.ipv4.tcp_migrate_req: "0", "1", or "" (no such setting)
+
+
 def request(stack: Stack) -> dict[str, Any]:
-    return {}
+    return {"latency": layout.EDIT_LATENCY, "migrate": MIGRATE} if spec_of(stack) else {}
 
 
 def collect(req: Any, base: str) -> dict[str, Any]:  # runs on the host
-    return {}
+    if not req.get("latency"):
+        return {}
+    out = {"migrate": (read(req["migrate"]) or "").strip()}
+    try:
+        out["latency"] = json.loads(read(os.path.join(base, req["latency"])) or "{}")
+    except ValueError:
+        pass
+    return out
 
 
 REMOTE = (collect,)
 
 
-def parse(raw: Any) -> dict[str, Any]:
-    return {}
+def parse(raw: Any) -> EditFacts:
+    raw = raw if isinstance(raw, dict) else {}
+    data = raw.get("latency")
+    rows = {
+        str(k): [r for r in v if isinstance(r, dict)]
+        for k, v in (data if isinstance(data, dict) else {}).items()
+        if isinstance(v, list)
+    }
+    return EditFacts(rows, str(raw.get("migrate") or ""))
 
 
 def _absolute(text: str, home: str, where: str, source: str) -> str:
@@ -278,6 +400,13 @@ def desired(b: Build) -> DEdit | None:
     python = _absolute(r(e.python, "edit.python"), home, "edit.python", src)
     programs = {s.name: s.program.priority for s in b.stack.services}
     order = sorted((n for n in e.restart if n in programs), key=lambda n: programs[n])
+    overlap = {}
+    for n in order:
+        port = r(e.overlap[n], f"edit.overlap.{n}").strip() if n in e.overlap else ""
+        if port and not port.isdigit():
+            raise ConfigError(src, f"edit.overlap.{n}", f"port {port!r} is not a number")
+        if port:
+            overlap[n] = int(port)
     rules = {
         "version": 1,
         "stack": b.stack.name,
@@ -290,6 +419,10 @@ def desired(b: Build) -> DEdit | None:
         "order": order,
         "services": {n: list(e.restart[n]) for n in order},
         "notes": [{"paths": list(n.paths), "note": n.note} for n in e.notes],
+        "overlap": overlap,
+        "stop_first": {n: e.stop_first[n] for n in order if n in e.stop_first},
+        "warm": [n for n in order if n in e.warm and n in overlap],
+        "stopwait": {s.name: s.program.stopwaitsecs for s in b.stack.services if s.name in order},
     }
     login = b.render.login
     files: list[DFile] = b.built["files"]
@@ -301,11 +434,18 @@ def desired(b: Build) -> DEdit | None:
 
 
 def plan(d: Desired, f: Facts, state: PlanState) -> list[Op]:
-    return []  # its files are the files kind's; its watcher is a program
+    """Its files are the files kind's, its watcher is a program; with services that overlap on
+    a host whose network namespace resets a closing listener's queued connections, root sets
+    net.ipv4.tcp_migrate_req (elsewhere a restart may refuse a request queued at that moment)."""
+    e: DEdit | None = d.of(NAME)
+    if e is None or not e.rules.get("overlap") or not d.is_root or f.of(NAME).migrate != "0":
+        return []
+    why = "a restart's old listener hands its queued connections to the new one"
+    return [Op(NAME, "sysctl", "set", f"net.ipv4.tcp_migrate_req = 1 ({why})")]
 
 
 def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
-    raise AssertionError("the edit kind plans no ops")
+    conn.run(sh("echo 1 >", q(MIGRATE)), op.id)
 
 
 # the hooks this kind does without (base.py's defaults)

@@ -8,6 +8,7 @@ import hashlib
 import os
 from typing import Any, NamedTuple
 
+from devkit.errors import RemoteError
 from devkit.provision.kinds.base import (
     LATER,
     ApplyContext,
@@ -19,11 +20,10 @@ from devkit.provision.kinds.base import (
     PlanState,
     no_check,
     no_diff,
-    no_finish,
     no_notes,
     truthy,
 )
-from devkit.provision.onhost.facts import read
+from devkit.provision.onhost.facts import read, run
 from devkit.provision.ssh.command import as_user, join, q, sh, write_text
 from devkit.provision.ssh.connection import Connection
 from devkit.provision.stack import layout
@@ -44,20 +44,45 @@ class DInit(NamedTuple):
     recheck: bool = False  # verified on every run: when that fails, it runs again
 
 
+RECHECK = "@recheck"  # in the request (a provisioning run's first look): the recorded rechecks
+
+
+class InitFacts(NamedTuple):
+    markers: dict[str, str]  # step id -> what its marker holds (steps never run are absent)
+    # the rechecks as last recorded (layout.RECHECK), run with the facts: their script's sha256
+    # and the steps whose verify failed ({} when not asked or none is recorded)
+    recheck: dict[str, Any]
+
+
 def request(stack: Stack) -> dict[str, str]:
     return {i.id: layout.marker_rel(i.id) for s in stack.services for i in s.init}
 
 
 def collect(req: dict[str, str], base: str) -> dict[str, Any]:  # runs on the host
-    return {step: read(os.path.join(base, rel)) for step, rel in req.items()}
+    out: dict[str, Any] = {
+        step: read(os.path.join(base, rel)) for step, rel in req.items() if step != "@recheck"
+    }
+    script = read(os.path.join(base, req["@recheck"])) if req.get("@recheck") else None
+    if script:
+        import hashlib as _hashlib
+
+        rc, output = run(["sh", "-c", script], timeout=60)
+        out["@recheck"] = {
+            "sha": _hashlib.sha256(script.encode()).hexdigest(),
+            "bad": [ln[4:] for ln in output.splitlines() if ln.startswith("bad ")],
+            "rc": rc,
+        }
+    return out
 
 
 REMOTE = (collect,)
 
 
-def parse(raw: Any) -> dict[str, str]:
-    """Step id -> what its marker holds (steps never run are absent)."""
-    return {str(k): str(v).strip() for k, v in (raw or {}).items() if v is not None}
+def parse(raw: Any) -> InitFacts:
+    raw = raw or {}
+    markers = {str(k): str(v).strip() for k, v in raw.items() if v is not None and k != RECHECK}
+    rec = raw.get(RECHECK)
+    return InitFacts(markers, dict(rec) if isinstance(rec, dict) and rec.get("rc") == 0 else {})
 
 
 def desired(b: Build) -> tuple[DInit, ...]:
@@ -96,16 +121,34 @@ def desired(b: Build) -> tuple[DInit, ...]:
 def pending(i: DInit, f: Facts) -> bool:
     """Not run yet, or run against files or secrets that have changed since, or (a step that is
     rechecked) its verify failed on this run (the marker is then dropped from the facts)."""
-    have = f.of(NAME).get(i.id)
+    have = f.of(NAME).markers.get(i.id)
     return have is None or (bool(i.hash) and have != i.hash)
 
 
 def refresh(conn: Connection, d: Desired, f: Facts, ask: Ask) -> Facts:
     """Verify the rechecked steps marked done, all at once on the host: a database dropped behind
-    devkit's back is then created again, instead of passing as converged on its marker."""
+    devkit's back is then created again, instead of passing as converged on its marker. The
+    script that does it is recorded on the host (layout.RECHECK) and run with a provisioning
+    run's first look: when it is still the one this run renders, its results are used as they
+    are (no round trip of its own)."""
     steps = [i for i in d.of(NAME) if i.recheck and not pending(i, f)]
     if not steps:
         return f
+    script = str(recheck_script(d, steps))
+    have: InitFacts = f.of(NAME)
+    if have.recheck.get("sha") == hashlib.sha256(script.encode()).hexdigest():
+        bad = set(have.recheck.get("bad") or ())
+    else:
+        out = conn.run(sh(script).labelled("recheck"), "recheck", check=False)
+        bad = {line[4:] for line in out.stdout.splitlines() if line.startswith("bad ")}
+    if not bad:
+        return f
+    markers = {k: v for k, v in have.markers.items() if k not in bad}
+    return f._replace(kinds={**f.kinds, NAME: have._replace(markers=markers)})
+
+
+def recheck_script(d: Desired, steps: list[DInit]) -> Any:
+    """Each step's verify, all at once, from the base dir: a line `ok ID` or `bad ID` each."""
     checks = [
         sh(
             "{",
@@ -118,12 +161,7 @@ def refresh(conn: Connection, d: Desired, f: Facts, ask: Ask) -> Facts:
         )
         for i in steps
     ]
-    out = conn.run(join([sh("cd", q(d.layout.base)), sh(*checks, "wait")]), "recheck", check=False)
-    bad = {line[4:] for line in out.stdout.splitlines() if line.startswith("bad ")}
-    if not bad:
-        return f
-    markers = {k: v for k, v in f.of(NAME).items() if k not in bad}
-    return f._replace(kinds={**f.kinds, NAME: markers})
+    return join([sh("cd", q(d.layout.base)), sh(*checks, "wait")])
 
 
 def steps(d: Desired, f: Facts, service: str, stage: str) -> list[Op]:
@@ -158,10 +196,23 @@ def apply(conn: Connection, op: Op, ctx: ApplyContext) -> None:
     conn.run(cmd.labelled(i.run), op.id)
 
 
+def finish(conn: Connection, ctx: ApplyContext) -> None:
+    """Record the rechecks of every rechecked step for the next run's first look (when they
+    changed): on a converged host that look then verifies them."""
+    steps = [i for i in ctx.d.of(NAME) if i.recheck]
+    script = str(recheck_script(ctx.d, steps)) if steps else ""
+    sha = hashlib.sha256(script.encode()).hexdigest() if script else ""
+    if sha == ctx.f.of(NAME).recheck.get("sha", ""):
+        return
+    try:
+        conn.put(ctx.d.layout.path(layout.RECHECK), script.encode(), 0o640, "recheck")
+    except RemoteError:
+        pass  # the connection is gone: the next run rechecks in a round trip of its own
+
+
 # the hooks this kind does without (base.py's defaults)
 STAGE = LATER
 GROUP = None
 check = no_check
-finish = no_finish
 diff = no_diff
 notes = no_notes

@@ -94,11 +94,29 @@ def request(stack: Stack) -> dict[str, Any]:
         "dir": layout.PROGRAMS_DIR,
         "applied": layout.APPLIED,
         "services": layout.SERVICES,
+        "serving": layout.SERVING_DIR,
         "health": {},  # or "provisioned": the checks as recorded in services.json (status)
     }
 
 
-def _supervisor(base: str, pidfile: str, sock: str) -> dict[str, Any]:  # runs on the host
+def _serving(
+    base: str, folder: str, name: str, pid: int
+) -> tuple[int, float] | None:  # on the host
+    """The child that serves for a program run by devkit's launcher (onhost/edit/launch.py): its
+    pid and start, when the launcher's record is this process's and that child is there."""
+    try:
+        rec = json.loads(read(os.path.join(base, folder, name + ".json")) or "{}")
+        child = int(rec.get("pid") or 0)
+        if rec.get("launcher") == pid and child and os.path.exists(f"/proc/{child}"):
+            return child, float(rec.get("started") or 0)
+    except (ValueError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def _supervisor(
+    base: str, pidfile: str, sock: str, folder: str = ""
+) -> dict[str, Any]:  # on the host
     text = (read(os.path.join(base, pidfile)) or "").strip()
     pid = int(text) if text.isdigit() else 0
     out: dict[str, Any] = {"running": False, "pid": pid, "programs": {}, "error": ""}
@@ -136,10 +154,14 @@ def _supervisor(base: str, pidfile: str, sock: str) -> dict[str, Any]:  # runs o
         proxy: Any = xmlrpc.client.ServerProxy("http://localhost", transport=Transport())
         now = time.time()
         for p in proxy.supervisor.getAllProcessInfo():
+            pid, start = p["pid"], p["start"]
+            child = _serving(base, folder, p["name"], pid) if folder and pid else None
+            if child is not None:
+                pid, start = child
             out["programs"][p["name"]] = {
                 "state": p["statename"],
-                "pid": p["pid"],
-                "uptime": int(now - p["start"]) if p["statename"] == "RUNNING" else 0,
+                "pid": pid,
+                "uptime": int(now - start) if p["statename"] == "RUNNING" else 0,
                 "spawnerr": p["spawnerr"],
             }
     except Exception as exc:  # a dead socket is a fact, not a crash
@@ -148,7 +170,7 @@ def _supervisor(base: str, pidfile: str, sock: str) -> dict[str, Any]:  # runs o
 
 
 def collect(req: dict[str, Any], base: str) -> dict[str, Any]:  # runs on the host
-    out = _supervisor(base, req["pidfile"], req["sock"])
+    out = _supervisor(base, req["pidfile"], req["sock"], req.get("serving", ""))
     try:
         out["files"] = sorted(os.listdir(os.path.join(base, req["dir"])))
     except OSError:
@@ -173,7 +195,7 @@ def collect(req: dict[str, Any], base: str) -> dict[str, Any]:  # runs on the ho
     return out
 
 
-REMOTE = (_supervisor, collect)
+REMOTE = (_serving, _supervisor, collect)
 
 
 def parse(raw: Any) -> ProgramFacts:

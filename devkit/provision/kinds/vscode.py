@@ -29,6 +29,7 @@ from devkit.provision.kinds.edit import DEdit
 from devkit.provision.onhost.facts import file_fact, read, run
 from devkit.provision.ssh.command import q, sh
 from devkit.provision.ssh.connection import Connection
+from devkit.provision.stack.layout import EDIT_RULES
 from devkit.provision.stack.spec import Stack
 
 NAME = "vscode"
@@ -49,15 +50,18 @@ class VscodeFacts(NamedTuple):
     checkout: bool | None = None  # the rest is asked once the stack is rendered (refresh)
     sha256: str = ""  # the file there now ("" = none)
     ignored: bool = True  # by the repository's .gitignore (True too when it is not a git checkout)
+    looked: str = ""  # the checkout these facts are of ("" = none looked at yet)
 
 
 def request(stack: Stack) -> dict[str, str]:
-    return {"record": RECORD}
+    return {"record": RECORD, "rules": EDIT_RULES, "rel": REL}
 
 
 def collect(req: dict[str, str], base: str) -> dict[str, Any]:  # runs on the host
-    """devkit's record; with the checkout (the second look, once the stack is rendered): whether
-    it exists, the settings file there now, and whether the repository ignores that path."""
+    """devkit's record, and the checkout's side: whether it exists, the settings file there now,
+    and whether the repository ignores that path. The checkout is the one asked for (a second
+    look, once the stack is rendered), else the one the edit loop's rules as last provisioned
+    name, so that a host whose checkout stayed where it was is looked at in one round trip."""
     import json as _json
 
     try:
@@ -65,7 +69,13 @@ def collect(req: dict[str, str], base: str) -> dict[str, Any]:  # runs on the ho
     except ValueError:
         out = {}
     top = req.get("checkout")
-    if top:
+    if not top and req.get("rules"):
+        try:
+            top = _json.loads(read(os.path.join(base, req["rules"])) or "{}").get("checkout")
+        except (ValueError, AttributeError):
+            top = None
+    if top and isinstance(top, str):
+        out["looked"] = top
         out["checkout"] = os.path.isdir(top)
         info = file_fact(os.path.join(top, req["rel"]))
         out["sha256"] = info["sha256"] if info else ""
@@ -86,6 +96,7 @@ def parse(raw: Any) -> VscodeFacts:
         None if "checkout" not in raw else bool(raw["checkout"]),
         str(raw.get("sha256") or ""),
         bool(raw.get("ignored", True)),
+        str(raw.get("looked") or ""),
     )
 
 
@@ -113,7 +124,7 @@ def desired(b: Build) -> DVscode | None:
 def refresh(conn: Connection, d: Desired, f: Facts, ask: Ask) -> Facts:
     """Look at the checkout's settings file once the stack is rendered (where it is)."""
     v: DVscode | None = d.of(NAME)
-    if v is None:
+    if v is None or f.of(NAME).looked == v.checkout:
         return f
     raw = ask(NAME, {"record": RECORD, "checkout": v.checkout, "rel": REL})
     return f._replace(kinds={**f.kinds, NAME: parse(raw)})

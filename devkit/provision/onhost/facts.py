@@ -116,16 +116,17 @@ def docker_engine():
     return "unix://" + path if answer.startswith(b"HTTP/1.") and b" 200 " in answer[:20] else ""
 
 
-def postgres_versions():
-    """The PostgreSQL majors installed (Debian's layout), and the one `postgresql` would install."""
+def postgres_versions(known=""):
+    """The PostgreSQL majors installed (Debian's layout), and the one `postgresql` would install:
+    `known` when an earlier run found it (asking apt-cache takes most of a second)."""
     import glob
 
     have = sorted(
         (p.split("/")[4] for p in glob.glob("/usr/lib/postgresql/*/bin/postgres")),
         key=lambda v: [int(x) for x in v.split(".") if x.isdigit()],
     )
-    candidate = ""
-    if not have:
+    candidate = known
+    if not have and not known:
         _, out = run(["apt-cache", "depends", "postgresql"])
         for line in out.splitlines():
             word = line.strip().rpartition(" ")[2]
@@ -154,16 +155,44 @@ def filesystem():
     return "%s %s" % (boot, ns) if boot else ""
 
 
+CANDIDATE = "state/postgres-candidate"  # the major apt would install, once apt knew it
+
+
+def _known_candidate(base):
+    """What an earlier run's apt-cache said, kept here by the facts themselves: not a file the run
+    renders, since on a fresh host apt knows no candidate until the packages step updates its
+    lists, and a rendered record would change on the second run."""
+    return (read(os.path.join(base, CANDIDATE)) or "").strip()
+
+
+def _keep_candidate(base, candidate):
+    path = os.path.join(base, CANDIDATE)
+    if not candidate or not os.path.isdir(os.path.dirname(path)):
+        return
+    try:
+        with open(path + ".tmp", "w") as f:
+            f.write(candidate + "\n")
+        os.replace(path + ".tmp", path)
+    except OSError:
+        pass  # asked again next run
+
+
 def host_info(base):
     uid = os.getuid()
     # what the host had when the stack was first provisioned is kept: a Docker engine that
-    # appears later must not flip the stack's choice (state/probes.json, layout.PROBES)
+    # appears later must not flip the stack's choice (state/probes.json, layout.PROBES); the
+    # PostgreSQL apt would install is asked once it is known (CANDIDATE)
     try:
         probes = json.loads(read(os.path.join(base, "state/probes.json")) or "{}")
     except ValueError:
         probes = {}
+    if not isinstance(probes, dict):
+        probes = {}
     docker_now = docker_engine()
-    pg_have, pg_candidate = postgres_versions()
+    known = _known_candidate(base)
+    pg_have, pg_candidate = postgres_versions(known)
+    if pg_candidate != known:
+        _keep_candidate(base, pg_candidate)
     return {
         "user": pwd.getpwuid(uid).pw_name,
         "uid": uid,
@@ -174,11 +203,11 @@ def host_info(base):
         "python": sys.version.split()[0],
         "machine": os.uname().machine,
         "listening": listening(),
-        "docker": probes.get("docker", docker_now) if isinstance(probes, dict) else docker_now,
+        "docker": probes.get("docker", docker_now),
         "docker_now": docker_now,
         "init": (read("/proc/1/comm") or "").strip(),
         "postgres": pg_have,
-        "postgres_candidate": pg_candidate,
+        "postgres_candidate": pg_candidate if not pg_have else "",
         "pythons": pythons(),
         # the address this host was reached at (SSH_CONNECTION's server side): where the other
         # hosts of a cluster reach it too

@@ -263,8 +263,8 @@ def guarded(cmd: Command, seconds: float, pidfile: str) -> Command:
 class _Held:
     """A command kept running on its own channel; its stdin closes on release()."""
 
-    def __init__(self, chan: paramiko.Channel) -> None:
-        self.chan = chan
+    def __init__(self, chan: paramiko.Channel, said: str) -> None:
+        self.chan, self.said = chan, said
 
     def release(self) -> None:
         try:
@@ -417,7 +417,8 @@ class SSHConnection:
         except RemoteError:
             chan.close()
             raise
-        return _Held(chan)
+        said = out[: out.index(ready.encode())].decode("utf-8", "replace")
+        return _Held(chan, said)
 
     def stream(self, cmd: Command, out: TextIO, pty: bool = False) -> int:
         r = self.cx.run(

@@ -32,6 +32,8 @@ class Interrupted(RemoteError):
 
 
 class Held(Protocol):
+    said: str  # what the command printed before its ready line
+
     def release(self) -> None: ...
 
 
@@ -61,8 +63,8 @@ class Connection(Protocol):
         ...
 
     def hold(self, cmd: Command, op: str, ready: str, timeout: float) -> Held:
-        """Start cmd and keep it running until release(): returns once it prints the line
-        `ready`; if it ends first, a RemoteError with its output. Its stdin closes on release
+        """Start cmd and keep it running until release(): returns once it prints `ready`, with
+        what it printed before (`said`); if it ends first, a RemoteError with its output. Its stdin closes on release
         (or when the connection drops), which is how it knows to end."""
         ...
 

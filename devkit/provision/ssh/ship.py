@@ -30,6 +30,9 @@ class _Shipped(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         code = compile(SOURCES.get(module.__name__, ""), "<devkit %s>" % module.__name__, "exec")
         exec(code, module.__dict__)
 
+    def get_source(self, name):
+        return SOURCES.get(name)
+
 
 sys.meta_path.insert(0, _Shipped())
 _entry = importlib.import_module(ENTRY)

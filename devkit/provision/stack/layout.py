@@ -16,7 +16,8 @@ ORIGIN = ".devkit-origin"
 CREATED, ADOPTED = "created", "adopted"
 SERVICES = "state/services.json"  # health checks and ports as last provisioned (for `status`)
 APPLIED = "state/programs.json"  # each program's config hash when it was last (re)started
-PROBES = "state/probes.json"  # what the host had at the first provision (its Docker engine)
+RECHECK = "state/recheck.sh"  # the init steps' rechecks as last run, run with a run's first look
+PROBES = "state/probes.json"  # what the host had at the first provision (Docker, PostgreSQL)
 SUPERVISOR_VENV = "venvs/supervisor"
 SUPERVISOR_CONF = "supervisor/supervisord.conf"
 PROGRAMS_DIR = "supervisor/programs"
@@ -28,6 +29,9 @@ CACHE = "cache"  # what devkit sends the host to use (a source bundle)
 # the edit loop: its rules as provisioned and its host side (onhost/edit.py), run by the watcher
 EDIT_RULES = "supervisor/edit.json"
 EDIT_SCRIPT = "supervisor/devkit-edit.py"
+# what devkit's launcher says of the service it runs (which child serves: onhost/edit/launch.py)
+SERVING_DIR = "run/serving"
+EDIT_LATENCY = "state/edit-latency.json"  # each service's recent edit-to-serving times
 
 # every stack gets these, before the stack's own dirs; others may pass through etc, data and run
 # (a service running as another user, such as postgres, reads its files there) but list nothing

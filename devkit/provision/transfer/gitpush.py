@@ -223,12 +223,13 @@ def push(
     include_uncommitted: bool = True,
     init: bool = False,
     save_host_edits: bool = False,
+    restart: bool = True,
 ) -> Pushed:
     """Make the host's checkout hold this clone's branch and (by default) its uncommitted work.
     The checkout is `checkout`, or the one of the stack with an edit loop that `find` names
     (editloop.request): then the services whose files changed are restarted under the stack's
-    edit lock before it returns (Pushed.then). Raises SyncRefused when it would overwrite edits
-    made on the host."""
+    edit lock before it returns (Pushed.then), unless `restart` is off (the host's watcher does
+    it). Raises SyncRefused when it would overwrite edits made on the host."""
     host = host or conn.name
     local = snapshot(repo, include_uncommitted)
     seen = _remote(
@@ -255,7 +256,8 @@ def push(
         req["lock"] = f"{base}/run/edit.lock"
         rules = json.dumps({"rules": f"{base}/{layout.EDIT_RULES}"})
         script = f"{base}/{layout.EDIT_SCRIPT}"
-        req["then"] = ["/usr/bin/python3", "-I", "-S", script, "changed", rules]
+        if restart:
+            req["then"] = ["/usr/bin/python3", "-I", "-S", script, "changed", rules]
     known = _known(repo, list(seen.get("tips") or []))
     if not seen.get("has_wip"):
         path = f"/tmp/.devkit-sync-{os.urandom(6).hex()}.bundle"

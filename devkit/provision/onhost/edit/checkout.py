@@ -19,7 +19,7 @@ IGNORED_DIRS = {
 }
 
 
-def _mtime(path: str) -> float | None:
+def mtime(path: str) -> float | None:
     try:
         return os.lstat(path).st_mtime
     except OSError:
@@ -30,7 +30,7 @@ def _gone_since(checkout: str, rel: str) -> float:
     """When a file that is gone went: its nearest remaining folder changed then."""
     d = os.path.dirname(rel)
     while True:
-        t = _mtime(os.path.join(checkout, d) if d else checkout)
+        t = mtime(os.path.join(checkout, d) if d else checkout)
         if t is not None:
             return t
         if not d:
@@ -65,7 +65,7 @@ def candidates(checkout: str, under: list[str]) -> dict[str, float]:
                 ]
     out = {}
     for n in dict.fromkeys(names):
-        t = _mtime(os.path.join(checkout, n))
+        t = mtime(os.path.join(checkout, n))
         out[n] = t if t is not None else _gone_since(checkout, n)
     return out
 

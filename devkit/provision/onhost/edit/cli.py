@@ -1,19 +1,25 @@
-"""`python3 -I -S devkit-edit.py changed|locate REQUEST | watch RULES`: the commands the
-shipped script runs."""
+"""`python3 -I -S devkit-edit.py changed|locate REQUEST | watch RULES | launch SERVICE RULES --
+COMMAND...`: the commands the shipped script runs."""
 
 from __future__ import annotations
 
 import json
 import sys
 
+from devkit.provision.onhost.edit import launch
 from devkit.provision.onhost.edit.find import located
 from devkit.provision.onhost.edit.look import Lock, once
 from devkit.provision.onhost.edit.watch import watch
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) >= 6 and argv[1] == "launch" and argv[4] == "--":
+        return launch.main(argv[2], argv[3], argv[5:])
     if len(argv) < 3 or argv[1] not in ("changed", "locate", "watch"):
-        sys.stderr.write("usage: devkit-edit.py changed|locate REQUEST | watch RULES\n")
+        sys.stderr.write(
+            "usage: devkit-edit.py changed|locate REQUEST | watch RULES | "
+            "launch SERVICE RULES -- COMMAND...\n"
+        )
         return 2
     if argv[1] == "watch":
         try:

@@ -9,7 +9,9 @@ import os
 import time
 from typing import Any
 
-from devkit.provision.onhost.edit.checkout import candidates, syntax_errors
+from devkit.provision.onhost.edit import latency
+from devkit.provision.onhost.edit.checkout import candidates, mtime, syntax_errors
+from devkit.provision.onhost.edit.imports import chain, recorded
 from devkit.provision.onhost.edit.rules import all_patterns, blocked, decide, roots
 from devkit.provision.onhost.edit.services import process_starts, restart, supervisor
 
@@ -20,6 +22,15 @@ def _looked(path: str) -> float:
             return float(f.read().strip() or 0)
     except (OSError, ValueError):
         return 0.0
+
+
+def _chain(checkout: str, rec: dict[str, Any] | None, files: list[str]) -> dict[str, Any]:
+    """How the service's process came to import the first changed file it imported: the import
+    chain from its main module ([] where the import is made at run time); {} without a record."""
+    if rec is None:
+        return {}
+    target = next((f for f in files if f in rec["files"]), "")
+    return {"file": target, "modules": chain(checkout, rec, target)} if target else {}
 
 
 def load(path: str) -> dict[str, Any]:
@@ -73,11 +84,17 @@ def once(
         return {
             "error": f"the stack's supervisord does not answer ({exc}): `devkit start` brings it back"
         }
-    starts, stops, pids = process_starts(infos)
+    starts, stops, pids = process_starts(infos, base)
     look = os.path.join(base, "state", "edit-looked")
     now = time.time()
     files = candidates(checkout, roots(all_patterns(rules)))
-    plan = decide(files, starts, stops, rules, _looked(look))
+    records = {s: recorded(base, s, pids[s]) for s in starts if pids.get(s)}
+    seen = {s: set(rec["files"]) for s, rec in records.items() if rec is not None}
+    for f in set().union(*seen.values()) - set(files):  # imported from outside the paths
+        t = mtime(os.path.join(checkout, f))
+        if t is not None:
+            files[f] = t
+    plan = decide(files, starts, stops, rules, _looked(look), seen)
     todo = plan["restart"]
     changed = sorted({f for fs in todo.values() for f in fs})
     errors = syntax_errors(checkout, changed, rules.get("python", ""))
@@ -93,6 +110,7 @@ def once(
         "would": [],
         "stopped": [{"service": s, "files": fs} for s, fs in plan["stopped"].items() if new(fs)],
         "notes": [{"note": n, "files": fs} for n, fs in plan["notes"] if new(fs)],
+        "spared": [{"service": s, "files": fs} for s, fs in plan["spared"].items() if new(fs)],
     }
     for s, fs in bad.items():
         if new(fs):
@@ -100,10 +118,14 @@ def once(
             report["kept"].append({"service": s, "pid": pids.get(s, 0), "errors": errs})
     told = [f for fs in bad.values() for f in fs] + [f for _, fs in plan["notes"] for f in fs]
     told += [f for fs in plan["stopped"].values() for f in fs]
+    told += [f for fs in plan["spared"].values() for f in fs]
     report["told"] = {f: files.get(f, 0.0) for f in told}
     go = [s for s in rules["order"] if s in todo and s not in bad]
     if dry_run:
-        report["would"] = [{"service": s, "files": todo[s]} for s in go]
+        report["would"] = [
+            {"service": s, "files": todo[s], "chain": _chain(checkout, records.get(s), todo[s])}
+            for s in go
+        ]
         return report
     try:
         with open(look + ".tmp", "w") as f:
@@ -112,8 +134,13 @@ def once(
     except OSError:
         pass  # notes are then said again next time
     if go:
-        results = restart(rpc, go, _health(base), base)
+        over = {k: int(v) for k, v in (rules.get("overlap") or {}).items() if str(v).isdigit()}
+        results = restart(rpc, go, _health(base), base, over, rules.get("stop_first") or {}, todo)
         for r in results:
             r["files"] = todo[r["service"]]
+            if r.get("served_at"):
+                saved = max(files.get(f, 0.0) for f in r["files"])
+                r["latency"] = round(max(0.0, r.pop("served_at") - saved), 3)
+        latency.record(base, results)
         report["restarted"] = results
     return report

@@ -69,21 +69,36 @@ def decide(
     stops: dict[str, float],
     rules: dict[str, Any],
     looked: float = 0.0,
+    imports: dict[str, set[str]] | None = None,
 ) -> dict[str, Any]:
     """What a set of files means (pure). files: path -> when it last changed; starts: service ->
     when its process started; stops: service -> when it was stopped on purpose (a service in
-    neither does not run on this host); looked: when the last look was (notes are said once). Returns {"restart": {service: [files]}, "stopped":
-    {service: [files changed since it stopped]}, "notes": [[note, files]]}."""
+    neither does not run on this host); looked: when the last look was (notes are said once);
+    imports: service -> the checkout files its running process imported (its record), which
+    decide for Python files: one it imported restarts it, one it never imported does not,
+    whatever the paths say; the paths decide the rest (and everything of a service with no
+    record). Returns {"restart": {service: [files]}, "stopped": {service: [files changed since it
+    stopped]}, "spared": {service: [Python files of its paths it never imported]}, "notes":
+    [[note, files]]}."""
     restart: dict[str, list[str]] = {}
     stopped: dict[str, list[str]] = {}
+    spared: dict[str, list[str]] = {}
     claimed = set()
     for name in rules["order"]:
         m = matcher(rules["services"].get(name, []))
         if m is None or (name not in starts and name not in stops):
             continue
-        mine = [f for f in files if m.match(f)]
-        claimed.update(mine)
+        by_paths = [f for f in files if m.match(f)]
+        claimed.update(by_paths)
         since = starts.get(name, stops.get(name, 0.0))
+        seen = (imports or {}).get(name) if name in starts else None
+        if seen is None:
+            mine = by_paths
+        else:
+            mine = [f for f in files if f in seen or (m.match(f) and not _python(f))]
+            not_imported = sorted(f for f in by_paths if _python(f) and f not in seen)
+            if newer := [f for f in not_imported if files[f] > since]:
+                spared[name] = newer
         newer = sorted(f for f in mine if files[f] > since)
         if newer:
             (restart if name in starts else stopped)[name] = newer
@@ -96,7 +111,11 @@ def decide(
         hits = sorted(f for f in files if f not in claimed and files[f] > since_all and m.match(f))
         if hits:
             notes.append([n["note"], hits])
-    return {"restart": restart, "stopped": stopped, "notes": notes}
+    return {"restart": restart, "stopped": stopped, "spared": spared, "notes": notes}
+
+
+def _python(path: str) -> bool:
+    return path.endswith(".py")
 
 
 def blocked(restart: dict[str, list[str]], errors: dict[str, Any]) -> dict[str, list[str]]:

@@ -10,6 +10,10 @@ import threading
 import time
 from typing import Any
 
+from devkit.provision.onhost.edit import launch
+from devkit.provision.onhost.edit.launch import FINISHING
+from devkit.provision.onhost.edit.procs import children_of, listening, started_at, tree, unshared
+
 UP = ("RUNNING", "STARTING", "BACKOFF")
 
 
@@ -33,26 +37,12 @@ def supervisor(sock_path: str) -> Any:
     return xmlrpc.client.ServerProxy("http://localhost", transport=Transport()).supervisor
 
 
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def started_at(pid: int) -> float | None:
-    """When a process started, to the clock tick (from /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return time.time() - uptime + ticks / _TICKS
-
-
 def process_starts(
-    infos: list[dict[str, Any]],
+    infos: list[dict[str, Any]], base: str = ""
 ) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
-    """service -> when its process started (running or crashed), service -> when it was stopped
-    on purpose, and service -> pid."""
+    """service -> when the process serving it started (running or crashed), service -> when it
+    was stopped on purpose, and service -> pid. A service run by devkit's launcher is the child
+    that serves (launch.py), not the launcher."""
     starts: dict[str, float] = {}
     stops: dict[str, float] = {}
     pids = {}
@@ -60,9 +50,14 @@ def process_starts(
         if p["statename"] == "STOPPED":
             stops[p["name"]] = float(p.get("stop") or 0)
             continue
-        t = started_at(p["pid"]) if p.get("pid") else None
+        pid = int(p.get("pid") or 0)
+        rec = launch.serving(base, p["name"], pid) if base and pid else None
+        if rec is not None:
+            starts[p["name"]], pids[p["name"]] = float(rec["started"]), int(rec["pid"])
+            continue
+        t = started_at(pid) if pid else None
         starts[p["name"]] = t if t is not None else float(p.get("start") or 0)
-        pids[p["name"]] = int(p.get("pid") or 0)
+        pids[p["name"]] = pid
     return starts, stops, pids
 
 
@@ -76,32 +71,19 @@ def _tail(path: str, n: int = 20) -> str:
         return ""
 
 
-def children_of(pid: int) -> set[int]:
-    """The processes whose parent is pid (from /proc)."""
-    out = set()
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.add(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    return out
+def _server(base: str, name: str, pid: int) -> int:
+    """The process that serves for supervisord's process pid: the launcher's child, or pid."""
+    rec = launch.serving(base, name, pid) if base and pid else None
+    return int(rec["pid"]) if rec else pid
 
 
-# a server's main process that is still there this long after its last worker ended is only
-# finishing up (Backend.AI's manager: 1.5-2.5 s of CPU-bound clean-up): a restart ends it
-FINISHING = 0.3
-
-
-def stop_all(rpc: Any, names: list[str]) -> None:
+def stop_all(rpc: Any, names: list[str], base: str = "") -> None:
     """Stop every one of names and wait until they are down. A server with workers is down when
     its workers are: its main process is killed once it has outlived them by FINISHING."""
     infos = {p["name"]: p for p in rpc.getAllProcessInfo()}
     workers = {}
     for n in names:
-        pid = int(infos.get(n, {}).get("pid") or 0)
+        pid = _server(base, n, int(infos.get(n, {}).get("pid") or 0))
         if pid:
             workers[n] = (pid, children_of(pid))
     for n in reversed(names):
@@ -129,10 +111,215 @@ def stop_all(rpc: Any, names: list[str]) -> None:
         time.sleep(0.02)
 
 
-def restart(rpc: Any, names: list[str], health: dict[str, str], base: str) -> list[dict[str, Any]]:
+def _passes(check: str, base: str) -> bool:
+    try:
+        rc = subprocess.run(
+            ["sh", "-c", check],
+            cwd=base,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+        ).returncode
+    except subprocess.TimeoutExpired:
+        return False
+    return rc == 0
+
+
+def how(
+    infos: dict[str, dict[str, Any]],
+    name: str,
+    base: str,
+    overlap: dict[str, int],
+    stop_first: dict[str, str],
+) -> str:
+    """Why the service is stopped before its new process starts ("" when the two overlap)."""
+    if name in stop_first:
+        return stop_first[name]
+    port = overlap.get(name)
+    if not port:
+        return "the stack's [edit.overlap] names no port of it"
+    pid = int(infos.get(name, {}).get("pid") or 0)
+    if infos.get(name, {}).get("statename") != "RUNNING" or not pid:
+        return "it is not running"
+    if launch.serving(base, name, pid) is None:
+        return "it does not run under devkit's launcher (provision the stack again)"
+    return unshared(port)
+
+
+def _log_since(path: str, offset: int) -> str:
+    """The last lines written to the log since offset, once it stopped growing (supervisord
+    writes a crash's last words a moment later)."""
+    size, settled = -1, time.monotonic() + 1.0
+    while time.monotonic() < settled:
+        try:
+            now = os.path.getsize(path)
+        except OSError:
+            return ""
+        if now == size:
+            break
+        size = now
+        time.sleep(0.2)
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(offset, size - 65536))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = text.splitlines()
+    return "\n".join(traceback_in(lines) or lines[-20:])
+
+
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+
+
+def traceback_in(lines: list[str], most: int = 80) -> list[str]:
+    """The first Python traceback among the lines, up to its exception line (a chained one
+    included), or []: the old process, which shares the log, may write many lines after the
+    new one's crash (pure)."""
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent")), -1)
+    if start < 0:
+        return []
+    end = len(lines)
+    for i in range(start + 1, len(lines)):
+        ln = lines[i]
+        if (
+            not ln.strip()
+            or ln[0].isspace()
+            or ln.startswith(("Traceback (most recent", *_CHAINED))
+        ):
+            continue
+        later = next((x for x in lines[i + 1 :] if x.strip()), "")
+        if not later.startswith(_CHAINED):  # the exception line, and no chained one follows
+            end = i + 1
+            break
+    found = lines[start:end]
+    return found if len(found) <= most else [found[0], "...", *found[-(most - 2) :]]
+
+
+def handover(
+    base: str, name: str, port: int, check: str, old: int, changed: list[str]
+) -> dict[str, Any]:
+    """Start the service's new process beside the serving one (its launcher does), wait until
+    the new one listens on the port and the health check passes, then retire the old one. A new
+    process that crashes or never gets there is retired instead: the old one keeps serving."""
+    log = os.path.join(base, "logs", name + ".log")
+    try:
+        offset = os.path.getsize(log)
+    except OSError:
+        offset = 0
+    began = time.monotonic()
+    result: dict[str, Any] = {"service": name, "ok": False, "how": "overlapped", "old": old}
+    kept = f"the old one (pid {old}) keeps serving"
+    try:
+        answer = launch.ask(base, name, {"do": "spawn", "changed": changed})
+    except OSError as exc:
+        answer = {"error": f"its launcher does not answer ({exc})"}
+    pid = int(answer.get("pid") or 0)
+    if not pid:
+        why = answer.get("error") or "its launcher did not start it"
+        return {**result, "seconds": 0.0, "error": f"could not be started: {why}; {kept}"}
+    while True:
+        took = round(time.monotonic() - began, 3)
+        if not _running(base, name, pid):
+            code = _exit_code(base, name, pid)
+            return {
+                **result,
+                "seconds": took,
+                "error": f"crashed on start (exit code {code}); {kept}; the last lines of its log:",
+                "log": _log_since(log, offset),
+            }
+        if listening(tree(pid), port) and (not check or _passes(check, base)):
+            try:
+                launch.ask(base, name, {"do": "commit", "pid": pid})
+            except OSError as exc:
+                why = f"its launcher does not answer ({exc})"
+                return {**result, "seconds": took, "error": f"could not take over: {why}"}
+            warm = bool(answer.get("warm"))
+            return {
+                **result,
+                "ok": True,
+                "seconds": took,
+                "pid": pid,
+                "served_at": time.time(),
+                "warm": warm,
+            }
+        if took > HEALTH_TIMEOUT:
+            _abort(base, name, pid)
+            return {
+                **result,
+                "seconds": took,
+                "error": f"was not serving after {HEALTH_TIMEOUT:.0f} s and was stopped; {kept}; "
+                "the last lines of its log:",
+                "log": _log_since(log, offset),
+            }
+        time.sleep(0.05)
+
+
+def _running(base: str, name: str, pid: int) -> bool:
+    try:
+        child = launch.ask(base, name, {"do": "status"}).get("children", {}).get(str(pid))
+    except OSError:
+        return False
+    return bool(child) and child.get("exit") is None
+
+
+def _exit_code(base: str, name: str, pid: int) -> str:
+    try:
+        child = launch.ask(base, name, {"do": "status"}).get("children", {}).get(str(pid)) or {}
+    except OSError:
+        return "unknown"
+    return str(child.get("exit"))
+
+
+def _abort(base: str, name: str, pid: int) -> None:
+    try:
+        launch.ask(base, name, {"do": "abort", "pid": pid})
+    except OSError:
+        pass  # its launcher is gone, and the process with it
+
+
+def restart(
+    rpc: Any,
+    names: list[str],
+    health: dict[str, str],
+    base: str,
+    overlap: dict[str, int] | None = None,
+    stop_first: dict[str, str] | None = None,
+    changed: dict[str, list[str]] | None = None,
+) -> list[dict[str, Any]]:
+    """Restart every one of names; one result per service. A service whose port its listeners
+    share (`overlap`) gets its new process beside the old one (handover); the others are
+    stopped, then started in order, each waited for until it passes its health check (or
+    crashes). Both kinds go at once."""
+    infos = {p["name"]: p for p in rpc.getAllProcessInfo()}
+    changed = changed or {}
+    why = {n: how(infos, n, base, overlap or {}, stop_first or {}) for n in names}
+    over = [n for n in names if not why[n]]
+    out: dict[str, dict[str, Any]] = {}
+
+    def go(name: str) -> None:
+        old = _server(base, name, int(infos[name].get("pid") or 0))
+        port = (overlap or {})[name]
+        out[name] = handover(base, name, port, health.get(name, ""), old, changed.get(name, []))
+
+    threads = [threading.Thread(target=go, args=(n,), daemon=True) for n in over]
+    for t in threads:
+        t.start()
+    rest = [n for n in names if why[n]]
+    if rest:
+        for r in stop_then_start(rpc, rest, health, base):
+            out[r["service"]] = {**r, "how": "stopped first", "why": why[r["service"]]}
+    for t in threads:
+        t.join()
+    return [out[n] for n in names]
+
+
+def stop_then_start(
+    rpc: Any, names: list[str], health: dict[str, str], base: str
+) -> list[dict[str, Any]]:
     """Stop every one of names, start them in order, and wait until each passes its health check
     (or crashes): one result per service."""
-    stop_all(rpc, names)
+    stop_all(rpc, names, base)
     began = {}
     out: dict[str, dict[str, Any]] = {}
     for n in names:
@@ -145,17 +332,7 @@ def restart(rpc: Any, names: list[str], health: dict[str, str], base: str) -> li
 
     def probe(name: str, check: str) -> None:
         while name not in healthy and time.monotonic() - began[name] < HEALTH_TIMEOUT:
-            try:
-                rc = subprocess.run(
-                    ["sh", "-c", check],
-                    cwd=base,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    timeout=10,
-                ).returncode
-            except subprocess.TimeoutExpired:
-                rc = 124
-            if rc == 0:
+            if _passes(check, base):
                 healthy[name] = time.monotonic()
                 return
             time.sleep(0.05)
@@ -183,7 +360,14 @@ def restart(rpc: Any, names: list[str], health: dict[str, str], base: str) -> li
             ok = n in healthy if health.get(n) else state == "RUNNING"
             took = (healthy.get(n) or time.monotonic()) - began[n]
             if ok and not crashed:
-                out[n] = {"service": n, "ok": True, "seconds": round(took, 3), "pid": pid}
+                out[n] = {
+                    "service": n,
+                    "ok": True,
+                    "seconds": round(took, 3),
+                    "pid": _server(base, n, pid),
+                    "served_at": time.time()
+                    - (time.monotonic() - healthy.get(n, time.monotonic())),
+                }
             elif crashed:
                 out[n] = {
                     "service": n,
