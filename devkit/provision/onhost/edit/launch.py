@@ -50,6 +50,17 @@ def _short(path: str) -> tuple[str, int]:
     return f"/proc/self/fd/{fd}/{os.path.basename(path)}", fd
 
 
+def _line(sock: socket.socket) -> bytes:
+    """What the other end sends up to its newline (or until it closes): one JSON message."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def ask(base: str, service: str, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
     """One request to a service's launcher; raises OSError when none answers."""
     path, fd = _short(control_path(base, service))
@@ -58,12 +69,7 @@ def ask(base: str, service: str, request: dict[str, Any], timeout: float = 10.0)
             s.settimeout(timeout)
             s.connect(path)
             s.sendall(json.dumps(request).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = _line(s)
     finally:
         os.close(fd)
     try:
@@ -268,13 +274,8 @@ class Launcher:
             return
         with conn:
             conn.settimeout(5)
-            data = b""
             try:
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = _line(conn)
                 try:
                     reply = self.answer(json.loads(data.decode() or "{}"))
                 except ValueError:
