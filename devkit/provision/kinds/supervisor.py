@@ -241,13 +241,24 @@ HEALTH_VAR = '"$health"'  # wait_healthy(..., HEALTH_VAR): the check is in $heal
 def wait_healthy(lay: Layout, name: str, health: str) -> Command:
     """Poll the health check until it passes, for at most HEALTH_TIMEOUT seconds (by the clock).
     A program that dies (supervisord gives up, or restarts it under a new pid) fails at once, and
-    on a crash or a timeout the last lines of the program's log are printed."""
+    on a crash or a timeout the last lines of the program's log are printed.
+
+    A program still not healthy at the timeout is started once more, with a note of where its
+    processes waited left in its log: a start can hang for good on a race of the program's own
+    (Backend.AI 23.09's agent, now and then on a loaded machine: its worker stuck on a lock right
+    after the fork, before it logs a line), and a second start is what a person would try."""
     if not health:
         return sh("true")
     log = q(lay.log(name))
-    late = f"{name} is not healthy after {HEALTH_TIMEOUT} s; the last lines of its log:"
+    late = (
+        f"{name} is not healthy after {HEALTH_TIMEOUT} s, started twice; the last lines of its log:"
+    )
+    again = (
+        f"devkit: {name} was not healthy {HEALTH_TIMEOUT} s after it started; starting it once"
+        " more. Its processes (pid, threads, state, waiting in, command):"
+    )
     return sh(
-        f"end=$(( $(date +%s) + {HEALTH_TIMEOUT} )); n=0; first=; until sh -c",
+        f"end=$(( $(date +%s) + {HEALTH_TIMEOUT} )); n=0; first=; again=; until sh -c",
         health if health == HEALTH_VAR else q(health),
         ">/dev/null 2>&1; do n=$((n+1)); if [ $((n % 10)) -eq 1 ]; then st=$(",
         ctl(lay, "status", name),
@@ -258,23 +269,33 @@ def wait_healthy(lay: Layout, name: str, health: str) -> Command:
         '[ -z "$first" ] && first=$pid; [ -n "$pid" ] && [ "$pid" != "$first" ] &&',
         _crashed(lay, name),
         "; fi;",
-        'if [ "$(date +%s)" -ge "$end" ]; then echo',
+        'if [ "$(date +%s)" -ge "$end" ] && [ -z "$again" ]; then again=1; {',
+        sh("echo", q(again), ";", _ps()),
+        "; } >>",
+        log,
+        "2>&1; {",
+        ctl(lay, "stop", name),
+        ">/dev/null 2>&1 || true; };",
+        ctl(lay, "start", name),
+        ">/dev/null 2>&1 ||",
+        _crashed(lay, name),
+        f"; end=$(( $(date +%s) + {HEALTH_TIMEOUT} )); n=0; first=;",
+        'elif [ "$(date +%s)" -ge "$end" ]; then echo',
         q(late),
         ">&2;",
         _last_lines(log),
-        ";",
-        _processes(),
-        "; exit 1; fi; sleep 0.2; done",
+        "; { echo 'its processes (pid, threads, state, waiting in, command):';",
+        _ps(),
+        "; } >&2; exit 1; fi; sleep 0.2; done",
     )
 
 
-def _processes() -> str:
-    """After a health check's timeout: the program's process and its children, each with its
-    threads, state and the kernel function it waits in (a start that hangs shows where)."""
+def _ps() -> str:
+    """The program's process ($pid) and its children, each with its threads, state and the kernel
+    function it waits in: where a start that hangs is stuck. Nothing without ps (procps)."""
     return (
-        '[ -n "$pid" ] && command -v ps >/dev/null 2>&1 && { echo "its processes'
-        ' (pid, threads, state, waiting in, command):" >&2;'
-        ' ps -ww -o pid=,nlwp=,stat=,wchan:24=,args= -p "$pid" --ppid "$pid" >&2 || true; }'
+        '{ [ -n "$pid" ] && command -v ps >/dev/null 2>&1 &&'
+        ' ps -ww -o pid=,nlwp=,stat=,wchan:24=,args= -p "$pid" --ppid "$pid" || true; }'
     )
 
 
