@@ -255,7 +255,7 @@ def wait_healthy(lay: Layout, name: str, health: str) -> Command:
     )
     again = (
         f"devkit: {name} was not healthy {HEALTH_TIMEOUT} s after it started; starting it once"
-        " more. Its processes (pid, threads, state, waiting in, command):"
+        f" more. Its processes {PS_COLUMNS}:"
     )
     return sh(
         f"end=$(( $(date +%s) + {HEALTH_TIMEOUT} )); n=0; first=; again=; until sh -c",
@@ -273,10 +273,8 @@ def wait_healthy(lay: Layout, name: str, health: str) -> Command:
         sh("echo", q(again), ";", _ps()),
         "; } >>",
         log,
-        "2>&1; {",
-        ctl(lay, "stop", name),
-        ">/dev/null 2>&1 || true; };",
-        ctl(lay, "start", name),
+        "2>&1;",
+        _stop_start(lay, name),
         ">/dev/null 2>&1 ||",
         _crashed(lay, name),
         f"; end=$(( $(date +%s) + {HEALTH_TIMEOUT} )); n=0; first=;",
@@ -284,10 +282,15 @@ def wait_healthy(lay: Layout, name: str, health: str) -> Command:
         q(late),
         ">&2;",
         _last_lines(log),
-        "; { echo 'its processes (pid, threads, state, waiting in, command):';",
+        "; { echo",
+        q(f"its processes {PS_COLUMNS}:"),
+        ";",
         _ps(),
         "; } >&2; exit 1; fi; sleep 0.2; done",
     )
+
+
+PS_COLUMNS = "(pid, threads, state, waiting in, command)"  # what _ps() lists of each process
 
 
 def _ps() -> str:
@@ -299,11 +302,16 @@ def _ps() -> str:
     )
 
 
+def _stop_start(lay: Layout, name: str) -> Command:
+    """Stop first (supervisord refuses to start a program it is still retrying), then start."""
+    return sh("{", ctl(lay, "stop", name), ">/dev/null 2>&1 || true; };", ctl(lay, "start", name))
+
+
 def start(lay: Layout, name: str, health: str, verb: str = "start") -> Command:
     """`start` / `restart` (stop first: supervisord refuses to start a program it is still
     retrying), `ensure` (start unless running) or `status`; then wait until healthy."""
     if verb in ("start", "restart"):
-        go = sh("{", ctl(lay, "stop", name), ">/dev/null 2>&1 || true; };", ctl(lay, "start", name))
+        go = _stop_start(lay, name)
     elif verb == "ensure":
         go = sh("{", ctl(lay, "start", name), "||", ctl(lay, "status", name), "; }")
     else:
