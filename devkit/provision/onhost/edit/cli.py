@@ -42,3 +42,9 @@ def main(argv: list[str]) -> int:
     report["base"] = rules["base"]
     sys.stdout.write(json.dumps(report) + "\n")
     return 0
+
+
+if (
+    __name__ == "__main__"
+):  # unshipped, from the package: `python -m devkit.provision.onhost.edit.cli`
+    sys.exit(main(sys.argv))
