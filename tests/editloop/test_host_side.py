@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -187,3 +189,43 @@ def test_sync_brings_a_clone_and_its_uncommitted_work_into_the_hosts_checkout(
     out = push.apply({**req, "wip": local.wip, "bundle": str(bundle), "then": None})
     assert not out.get("applied") and "src/alpha/a.py" in str(out), out
     assert (stack.checkout / "src/alpha/a.py").read_text() == "A = 'host'\n"
+
+
+@pytest.mark.parametrize("how", ["inotify", "polling"])
+def test_the_watcher_restarts_a_service_on_a_save_and_says_so(stack: Stack, how: str) -> None:
+    """`devkit-edit.py watch RULES` as its supervisord program runs it (here from the package): a
+    save in a new folder of alpha's restarts alpha alone, once the saves have settled."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if how == "polling":
+        env["DEVKIT_WATCH_POLL"] = "1"
+    rules = stack.base / "supervisor" / "edit.json"
+    log = stack.base / "logs" / "watch.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", cli.__name__, "watch", str(rules)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "watching" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        before = _pids(stack.base)
+        new = stack.checkout / "src/alpha/sub/c.py"
+        new.parent.mkdir()
+        new.write_text("C = 1\n")
+        while "alpha: restarted" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        after = _pids(stack.base)
+        assert after["alpha"] != before["alpha"] and after["beta"] == before["beta"]
+    finally:
+        proc.send_signal(signal.SIGINT)  # as a person's ^C: it ends cleanly
+        assert proc.wait(timeout=30) == 0
+    text = log.read_text()
+    head = text.splitlines()[0]
+    assert ("polling every 0.5 s" in head) == (how == "polling"), head
+    assert "a save restarts: alpha <- src/alpha/**; beta <- src/beta/**" in text
+    assert "alpha: restarted (src/alpha/sub/c.py changed), healthy in" in text

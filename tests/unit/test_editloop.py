@@ -280,27 +280,40 @@ def _git(repo: Path, *args: str) -> None:
 
 
 def test_candidates_come_from_git_and_leave_ignored_files_out(tmp_path: Path) -> None:
-    (tmp_path / "src" / "a" / "__pycache__").mkdir(parents=True)
-    (tmp_path / ".gitignore").write_text("__pycache__/\n/dist/\n")
-    (tmp_path / "src" / "a" / "x.py").write_text("x = 1\n")
-    (tmp_path / "src" / "a" / "gone.py").write_text("")
-    (tmp_path / "src" / "a" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"")
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "add", "-A")
-    _git(tmp_path, "commit", "-qm", "x")
-    (tmp_path / "src" / "a" / "new.py").write_text("")  # untracked: it counts
-    (tmp_path / "src" / "a" / "gone.py").unlink()  # tracked, deleted: counts from its folder
-    (tmp_path / "dist").mkdir()
-    (tmp_path / "dist" / "junk.py").write_text("")
-    got = edit_checkout.candidates(str(tmp_path), ["src/a", "dist"])
-    assert sorted(got) == ["src/a/gone.py", "src/a/new.py", "src/a/x.py"]
-    assert got["src/a/gone.py"] == os.stat(tmp_path / "src" / "a").st_mtime
-    # not a git checkout: every file but caches
+    repo = tmp_path / "repo"
+    (repo / "src" / "a" / "__pycache__").mkdir(parents=True)
+    (repo / "src" / "b").mkdir()
+    (repo / ".gitignore").write_text("__pycache__/\n/dist/\n")
+    (repo / "src" / "a" / "x.py").write_text("x = 1\n")
+    (repo / "src" / "a" / "gone.py").write_text("")
+    (repo / "src" / "b" / "all_gone.py").write_text("")
+    (repo / "src" / "a" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "x")
+    (repo / "src" / "a" / "new.py").write_text("")  # untracked: it counts
+    (repo / "src" / "a" / "gone.py").unlink()  # tracked, deleted: counts from its folder
+    (repo / "src" / "b" / "all_gone.py").unlink()  # its folder too: from the nearest one left
+    (repo / "src" / "b").rmdir()
+    (repo / "dist").mkdir()
+    (repo / "dist" / "junk.py").write_text("")
+    got = edit_checkout.candidates(str(repo), ["src/a", "src/b", "dist"])
+    assert sorted(got) == ["src/a/gone.py", "src/a/new.py", "src/a/x.py", "src/b/all_gone.py"]
+    assert got["src/a/gone.py"] == os.stat(repo / "src" / "a").st_mtime
+    assert got["src/b/all_gone.py"] == os.stat(repo / "src").st_mtime
+    # not a git checkout (and in none): every file but byte code and caches
     plain = tmp_path / "plain"
     (plain / "p" / "__pycache__").mkdir(parents=True)
     (plain / "p" / "m.py").write_text("")
+    (plain / "p" / "n.pyc").write_text("")
     (plain / "p" / "__pycache__" / "m.pyc").write_text("")
-    assert list(edit_checkout.candidates(str(plain), ["p"])) == ["p/m.py"]
+    (plain / "top.py").write_text("")
+    assert _git_fails(plain)
+    assert sorted(edit_checkout.candidates(str(plain), ["p", "top.py"])) == ["p/m.py", "top.py"]
+
+
+def _git_fails(d: Path) -> bool:
+    return subprocess.run(["git", "-C", str(d), "rev-parse"], capture_output=True).returncode != 0
 
 
 def test_syntax_errors_with_file_and_line_in_process_and_under_another_interpreter(
@@ -310,10 +323,17 @@ def test_syntax_errors_with_file_and_line_in_process_and_under_another_interpret
     (tmp_path / "bad.py").write_text("x = 1\ndef (:\n")
     want = {"bad.py": [2, "SyntaxError: invalid syntax"]}
     assert edit_checkout.syntax_errors(str(tmp_path), ["ok.py", "bad.py", "gone.py"], "") == want
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    other = str(venv / "bin" / "python")  # another interpreter: checked in a process of its own
-    assert edit_checkout.syntax_errors(str(tmp_path), ["ok.py", "bad.py"], other) == want
+    # another interpreter (a venv's python links to this one, so a wrapper): checked in a
+    # process of its own, which leaves a note of having run
+    other = tmp_path / "python"
+    ran = tmp_path / "ran"
+    other.write_text(f'#!/bin/sh\ntouch {ran}\nexec {sys.executable} "$@"\n')
+    other.chmod(0o755)
+    assert edit_checkout.syntax_errors(str(tmp_path), ["ok.py", "bad.py"], str(other)) == want
+    assert ran.exists()
+    # one that answers nothing readable: no errors claimed
+    other.write_text("#!/bin/sh\necho not json\n")
+    assert edit_checkout.syntax_errors(str(tmp_path), ["bad.py"], str(other)) == {}
 
 
 @pytest.mark.parametrize("kind", [edit_watch.Inotify, edit_watch.Poll])
