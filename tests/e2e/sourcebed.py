@@ -42,10 +42,10 @@ class Bed(NamedTuple):
         return f"/var/lib/devkit/{self.host}/backend.ai"  # root's base dir inside the sandbox
 
 
-def need(bundle: Path) -> None:
+def need(bundle: Path | None) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root: the sandbox host is an isolated Debian with its own namespaces")
-    if not bundle.is_file():
+    if bundle is not None and not bundle.is_file():
         pytest.skip(f"the Backend.AI branch is not there: {bundle} (../shared/fixtures)")
     for tool in ("/usr/sbin/debootstrap", "/usr/bin/tinyproxy", "/usr/bin/unshare"):
         if not Path(tool).exists():
@@ -53,13 +53,21 @@ def need(bundle: Path) -> None:
 
 
 @contextlib.contextmanager
-def sandbox_bed(host: str, release: str, bundle: Path) -> Iterator[Bed]:
+def sandbox_bed(
+    host: str, release: str, bundle: Path | None, stack: str | None = None
+) -> Iterator[Bed]:
     """An isolated sandbox host of that release, up for the block, with devkit's state (and
-    ssh_config, known_hosts) in a temp dir of its own; removed afterwards."""
+    ssh_config, known_hosts) in a temp dir of its own; removed afterwards. The project's stack
+    is `stack` (a stack.toml's text), else the default one, backend.ai."""
     need(bundle)
     d = Path(tempfile.mkdtemp(prefix=f"dk{host}-", dir="/tmp"))
     d.chmod(0o755)
-    (d / "pyproject.toml").write_text("[tool.devkit]\n")  # the default stack: backend.ai
+    if stack is None:
+        (d / "pyproject.toml").write_text("[tool.devkit]\n")
+    else:
+        (d / "stack").mkdir()
+        (d / "stack" / "stack.toml").write_text(stack)
+        (d / "pyproject.toml").write_text(f'[tool.devkit.provision]\nstack = "{d / "stack"}"\n')
     wheels = Path(
         os.environ.get("DEVKIT_TEST_WHEELS") or Path.home() / ".cache" / "devkit-tests" / "wheels"
     )

@@ -7,16 +7,13 @@ host (the host's `apt-cache` is wrapped to log each call)."""
 from __future__ import annotations
 
 import shlex
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.sourcebed import Bed, devkit, noop_is_one_round_trip, on_host
-from tests.ssh.conftest import drop_lock_dirs, isolated_env, lock_dirs
+from tests.e2e.sourcebed import Bed, devkit, noop_is_one_round_trip, on_host, sandbox_bed
 
 pytestmark = [pytest.mark.root, pytest.mark.ssh]
 
@@ -95,23 +92,8 @@ def _repo(d: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def bed() -> Iterator[Bed]:
-    if shutil.which("debootstrap") is None and not Path("/usr/sbin/debootstrap").exists():
-        pytest.skip("debootstrap is not installed")
-    d = Path(tempfile.mkdtemp(prefix=f"dk{HOST}-", dir="/tmp"))
-    d.chmod(0o755)
-    (d / "stack").mkdir()
-    (d / "stack" / "stack.toml").write_text(STACK)
-    (d / "pyproject.toml").write_text(f'[tool.devkit.provision]\nstack = "{d / "stack"}"\n')
-    b = Bed(d, isolated_env(d), d / "wheels", HOST)
-    locks = lock_dirs()
-    try:
-        r = devkit(b, "sandbox", "up", HOST, "--release", "bookworm", timeout=900)
-        assert r.returncode == 0, r.stdout + r.stderr
+    with sandbox_bed(HOST, "bookworm", None, STACK) as b:
         yield b
-    finally:
-        devkit(b, "sandbox", "down", HOST, timeout=300)
-        drop_lock_dirs(locks)
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.mark.timeout(1200)
