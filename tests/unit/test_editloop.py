@@ -504,6 +504,9 @@ def test_a_crash_s_traceback_is_found_among_another_process_s_log_lines() -> Non
     ]
     assert edit_services.traceback_in(lines) == lines[1:11]
     assert edit_services.traceback_in(["GET / 200"] * 3) == []
+    # the old process's line between two of the traceback's (they share the log): left out
+    mixed = [*lines[1:3], '127.0.0.1 - - [08/Dec/2026 00:31:11] "GET / HTTP/1.1" 200 -', *lines[3:]]
+    assert edit_services.traceback_in(mixed) == lines[1:11]
 
 
 def test_a_record_rewritten_for_the_interpreter_s_modules_alone_is_settled(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ restart that stops what changed and waits for each to pass its health check (or 
 from __future__ import annotations
 
 import os
+import re
+import signal
 import socket
 import subprocess
 import threading
@@ -12,7 +14,15 @@ from typing import Any
 
 from devkit.provision.onhost.edit import launch
 from devkit.provision.onhost.edit.launch import FINISHING
-from devkit.provision.onhost.edit.procs import children_of, listening, started_at, tree, unshared
+from devkit.provision.onhost.edit.procs import (
+    catches,
+    children_of,
+    described,
+    listening,
+    started_at,
+    tree,
+    unshared,
+)
 
 UP = ("RUNNING", "STARTING", "BACKOFF")
 
@@ -146,19 +156,27 @@ def how(
     return unshared(port)
 
 
-def _log_since(path: str, offset: int) -> str:
-    """The last lines written to the log since offset, once it stopped growing (supervisord
-    writes a crash's last words a moment later)."""
+def _settled(path: str) -> int:
+    """The log's size once it stopped growing (for 0.2 s, at most 1 s): supervisord writes a
+    crash's last words a moment later. -1: there is no log."""
     size, settled = -1, time.monotonic() + 1.0
     while time.monotonic() < settled:
         try:
             now = os.path.getsize(path)
         except OSError:
-            return ""
+            return -1
         if now == size:
             break
         size = now
         time.sleep(0.2)
+    return size
+
+
+def _log_since(path: str, offset: int) -> str:
+    """The last lines written to the log since offset, once it stopped growing."""
+    size = _settled(path)
+    if size < 0:
+        return ""
     try:
         with open(path, "rb") as f:
             f.seek(max(offset, size - 65536))
@@ -170,16 +188,19 @@ def _log_since(path: str, offset: int) -> str:
 
 
 _CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+# how a traceback's last line starts: the exception's name, then ":" or the line's end
+_EXCEPTION = re.compile(r"[A-Za-z_][\w.]*(:|$)")
 
 
 def traceback_in(lines: list[str], most: int = 80) -> list[str]:
     """The first Python traceback among the lines, up to its exception line (a chained one
-    included), or []: the old process, which shares the log, may write many lines after the
-    new one's crash (pure)."""
+    included), or []. The old process shares the log and writes its own lines the while, even
+    between two lines of the traceback: a line that is neither indented nor an exception's is
+    its, and left out (pure)."""
     start = next((i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent")), -1)
     if start < 0:
         return []
-    end = len(lines)
+    found = [lines[start]]
     for i in range(start + 1, len(lines)):
         ln = lines[i]
         if (
@@ -187,12 +208,14 @@ def traceback_in(lines: list[str], most: int = 80) -> list[str]:
             or ln[0].isspace()
             or ln.startswith(("Traceback (most recent", *_CHAINED))
         ):
+            found.append(ln)
             continue
-        later = next((x for x in lines[i + 1 :] if x.strip()), "")
+        if not _EXCEPTION.match(ln):
+            continue  # the other process's line
+        found.append(ln)
+        later = next((x for x in lines[i + 1 :] if x.strip() and not x[0].isspace()), "")
         if not later.startswith(_CHAINED):  # the exception line, and no chained one follows
-            end = i + 1
             break
-    found = lines[start:end]
     return found if len(found) <= most else [found[0], "...", *found[-(most - 2) :]]
 
 
@@ -201,58 +224,87 @@ def handover(
 ) -> dict[str, Any]:
     """Start the service's new process beside the serving one (its launcher does), wait until
     the new one listens on the port and the health check passes, then retire the old one. A new
-    process that crashes or never gets there is retired instead: the old one keeps serving."""
+    process that crashes is retired instead: the old one keeps serving. One that runs but never
+    gets there is looked into (its processes and their stacks, into its log) and started once
+    more, as a person would; twice, it is given up on."""
     log = os.path.join(base, "logs", name + ".log")
-    try:
-        offset = os.path.getsize(log)
-    except OSError:
-        offset = 0
     began = time.monotonic()
     result: dict[str, Any] = {"service": name, "ok": False, "how": "overlapped", "old": old}
     kept = f"the old one (pid {old}) keeps serving"
+    for attempt in (1, 2):
+        try:
+            offset = os.path.getsize(log)
+        except OSError:
+            offset = 0
+        try:
+            answer = launch.ask(base, name, {"do": "spawn", "changed": changed})
+        except OSError as exc:
+            answer = {"error": f"its launcher does not answer ({exc})"}
+        pid = int(answer.get("pid") or 0)
+        if not pid:
+            why = answer.get("error") or "its launcher did not start it"
+            took = round(time.monotonic() - began, 3)
+            return {**result, "seconds": took, "error": f"could not be started: {why}; {kept}"}
+        spawned = time.monotonic()
+        while True:
+            took = round(time.monotonic() - began, 3)
+            if not _running(base, name, pid):
+                code = _exit_code(base, name, pid)
+                return {
+                    **result,
+                    "seconds": took,
+                    "error": f"crashed on start (exit code {code}); {kept}; "
+                    "the last lines of its log:",
+                    "log": _log_since(log, offset),
+                }
+            if listening(tree(pid), port) and (not check or _passes(check, base)):
+                try:
+                    launch.ask(base, name, {"do": "commit", "pid": pid})
+                except OSError as exc:
+                    why = f"its launcher does not answer ({exc})"
+                    return {**result, "seconds": took, "error": f"could not take over: {why}"}
+                return {
+                    **result,
+                    "ok": True,
+                    "seconds": took,
+                    "pid": pid,
+                    "served_at": time.time(),
+                    "warm": bool(answer.get("warm")),
+                    **({"started": attempt} if attempt > 1 else {}),
+                }
+            if time.monotonic() - spawned > HEALTH_TIMEOUT:
+                break
+            time.sleep(0.05)
+        late = f"{name}'s new process was not serving {HEALTH_TIMEOUT:.0f} s after it started"
+        look_into(log, pid, late + ("; starting another" if attempt == 1 else "; giving up"))
+        _abort(base, name, pid)
+    return {
+        **result,
+        "seconds": round(time.monotonic() - began, 3),
+        "error": f"was not serving {HEALTH_TIMEOUT:.0f} s after it started, started twice, and "
+        f"was stopped; {kept}; the last lines of its log:",
+        "log": _log_since(log, offset),
+    }
+
+
+def look_into(log: str, pid: int, why: str) -> None:
+    """A note in the service's log of why devkit acts on a start that hangs, with what each of its
+    processes does; then each one that can says where its threads are (record.py's SIGUSR2)."""
+    pids = sorted(tree(pid))
+    lines = [f"devkit: {why}. Its processes:", *(f"devkit:   {described(p)}" for p in pids)]
     try:
-        answer = launch.ask(base, name, {"do": "spawn", "changed": changed})
-    except OSError as exc:
-        answer = {"error": f"its launcher does not answer ({exc})"}
-    pid = int(answer.get("pid") or 0)
-    if not pid:
-        why = answer.get("error") or "its launcher did not start it"
-        return {**result, "seconds": 0.0, "error": f"could not be started: {why}; {kept}"}
-    while True:
-        took = round(time.monotonic() - began, 3)
-        if not _running(base, name, pid):
-            code = _exit_code(base, name, pid)
-            return {
-                **result,
-                "seconds": took,
-                "error": f"crashed on start (exit code {code}); {kept}; the last lines of its log:",
-                "log": _log_since(log, offset),
-            }
-        if listening(tree(pid), port) and (not check or _passes(check, base)):
-            try:
-                launch.ask(base, name, {"do": "commit", "pid": pid})
-            except OSError as exc:
-                why = f"its launcher does not answer ({exc})"
-                return {**result, "seconds": took, "error": f"could not take over: {why}"}
-            warm = bool(answer.get("warm"))
-            return {
-                **result,
-                "ok": True,
-                "seconds": took,
-                "pid": pid,
-                "served_at": time.time(),
-                "warm": warm,
-            }
-        if took > HEALTH_TIMEOUT:
-            _abort(base, name, pid)
-            return {
-                **result,
-                "seconds": took,
-                "error": f"was not serving after {HEALTH_TIMEOUT:.0f} s and was stopped; {kept}; "
-                "the last lines of its log:",
-                "log": _log_since(log, offset),
-            }
-        time.sleep(0.05)
+        with open(log, "a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+    except OSError:
+        return
+    asked = [p for p in pids if catches(p, signal.SIGUSR2)]
+    for p in asked:
+        try:
+            os.kill(p, signal.SIGUSR2)
+        except OSError:
+            pass
+    if asked:
+        _settled(log)  # their stacks written
 
 
 def _running(base: str, name: str, pid: int) -> bool:
@@ -315,10 +367,11 @@ def restart(
 
 
 def stop_then_start(
-    rpc: Any, names: list[str], health: dict[str, str], base: str
+    rpc: Any, names: list[str], health: dict[str, str], base: str, attempt: int = 1
 ) -> list[dict[str, Any]]:
     """Stop every one of names, start them in order, and wait until each passes its health check
-    (or crashes): one result per service."""
+    (or crashes): one result per service. One that runs but is not healthy in time is looked
+    into and started once more (as handover does)."""
     stop_all(rpc, names, base)
     began = {}
     out: dict[str, dict[str, Any]] = {}
@@ -377,13 +430,23 @@ def stop_then_start(
                     "log": _tail(os.path.join(base, "logs", n + ".log")),
                 }
             elif took > HEALTH_TIMEOUT:
+                late = f"{n} was not healthy {HEALTH_TIMEOUT:.0f} s after it started"
+                log = os.path.join(base, "logs", n + ".log")
+                look_into(log, pid, late + ("; starting it again" if attempt == 1 else ""))
+                twice = ", started twice" if attempt > 1 else ""
                 out[n] = {
                     "service": n,
                     "ok": False,
+                    "hung": attempt == 1,
                     "seconds": round(took, 3),
-                    "error": f"not healthy after {HEALTH_TIMEOUT:.0f} s; the last lines of its log:",
-                    "log": _tail(os.path.join(base, "logs", n + ".log")),
+                    "error": f"not healthy after {HEALTH_TIMEOUT:.0f} s{twice}; "
+                    "the last lines of its log:",
+                    "log": _tail(log),
                 }
         if len(out) < len(names):
             time.sleep(0.02)
+    hung = [n for n in names if out[n].pop("hung", False)]
+    if hung:
+        for r in stop_then_start(rpc, hung, health, base, attempt + 1):
+            out[r["service"]] = {**r, "started": 2} if r["ok"] else r
     return [out[n] for n in names]
