@@ -13,6 +13,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from devkit.provision.onhost.edit import cli, imports, launch, procs
+from devkit.provision.onhost.edit import report as edit_report
 from devkit.provision.onhost.edit import services as edit_services
 from devkit.provision.ssh import ship
 from tests.editloop.conftest import free_port
@@ -40,6 +42,11 @@ here = os.path.dirname(os.path.abspath(__file__))
 import greeting  # from src: PYTHONPATH
 if os.path.exists(os.path.join(here, "broken")):
     raise ImportError("cannot import name 'missing' from 'greeting' (a broken edit)")
+for hang in ("hang-once", "hang"):  # a start that hangs (once, or each time)
+    if os.path.exists(os.path.join(here, hang)):
+        if hang == "hang-once":
+            os.unlink(os.path.join(here, hang))
+        time.sleep(3600)
 time.sleep(float(os.environ.get("SLOW", "0.6")))
 
 class Handler(BaseHTTPRequestHandler):
@@ -128,10 +135,13 @@ class Host(NamedTuple):
             assert time.monotonic() < deadline, "no process serves"
             time.sleep(0.05)
 
-    def restart(self, overlap: bool = True, changed: tuple[str, ...] = ()) -> dict[str, Any]:
+    def restart(
+        self, overlap: bool = True, changed: tuple[str, ...] = (), health: str = ""
+    ) -> dict[str, Any]:
         ports = {"web": self.port} if overlap else {}
+        checks = {"web": health} if health else {}
         [r] = edit_services.restart(
-            self.rpc, ["web"], {}, str(self.base), ports, {}, {"web": list(changed)}
+            self.rpc, ["web"], checks, str(self.base), ports, {}, {"web": list(changed)}
         )
         return r
 
@@ -420,5 +430,58 @@ def test_a_warm_start_serves_what_a_cold_start_of_the_same_code_serves(tmp_path:
 
     try:
         host.run(body)
+    finally:
+        _stop(host)
+
+
+def test_a_new_process_that_hangs_is_looked_into_and_started_once_more(
+    shared: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not serving in time, the new process's state and its threads' stacks go into the log,
+    and another one is started; the old one serves throughout. Hung twice, it is given up on."""
+    monkeypatch.setattr(edit_services, "HEALTH_TIMEOUT", 3.0)
+    log = shared.base / "logs" / "web.log"
+    old = shared.serving()
+    (shared.base / "checkout" / "hang-once").write_text("")
+    r = shared.restart()
+    assert r["ok"] and r["started"] == 2 and r["pid"] == shared.serving() != old, r
+    text = log.read_text()
+    note = text.index("devkit: web's new process was not serving 3 s after it started; starting")
+    after = text[note:]
+    assert re.search(
+        r"devkit:   pid \d+: \d thread\(s\), state S, waiting in \w+: .* -m server \d+", after
+    )
+    # its stack, written by the process itself on devkit's SIGUSR2
+    assert "Current thread 0x" in after and 'server.py", line 12 in <module>' in after, after
+    assert "its first start hung, so it was started again" in "\n".join(
+        edit_report.describe({"restarted": [{**r, "files": ["x.py"]}]})
+    )
+    old = r["pid"]
+    (shared.base / "checkout" / "hang").write_text("")
+    r = shared.restart()
+    assert not r["ok"] and r["error"].startswith(
+        f"was not serving 3 s after it started, started twice, and was stopped; the old one "
+        f"(pid {old}) keeps serving"
+    ), r
+    assert log.read_text().count("starting another") == 2
+    assert "giving up" in log.read_text()
+    assert shared.serving() == old and shared.get()["pid"] == old
+
+
+def test_a_service_stopped_first_that_hangs_is_started_once_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(edit_services, "HEALTH_TIMEOUT", 3.0)
+    host = _start(tmp_path, reuse=False)
+    try:
+        old = host.serving()
+        (host.base / "checkout" / "hang-once").write_text("")
+        check = f"{sys.executable} -c 'import urllib.request as u; u.urlopen(\"http://127.0.0.1:{host.port}/\")'"
+        r = host.restart(health=check)
+        assert r["ok"] and r["how"] == "stopped first" and r["started"] == 2, r
+        assert host.serving() != old
+        text = (host.base / "logs" / "web.log").read_text()
+        assert "devkit: web was not healthy 3 s after it started; starting it again" in text
+        assert "Current thread 0x" in text
     finally:
         _stop(host)

@@ -134,3 +134,29 @@ def unshared(port: int) -> str:
         finally:
             s.close()
     return ""
+
+
+def catches(pid: int, signum: int) -> bool:
+    """The process has a handler of its own for the signal (/proc's SigCgt)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            caught = next(ln.split()[1] for ln in f if ln.startswith("SigCgt:"))
+        return bool(int(caught, 16) >> (signum - 1) & 1)
+    except (OSError, StopIteration, ValueError, IndexError):
+        return False
+
+
+def described(pid: int) -> str:
+    """One line of what a process is doing, as `ps` would say it: its threads, its state, the
+    kernel function it waits in, and its command."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            threads = next((ln.split()[1] for ln in f if ln.startswith("Threads:")), "?")
+        state = _stat(pid)[0]
+        with open(f"/proc/{pid}/wchan") as f:
+            wchan = f.read().strip() or "-"
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except (OSError, IndexError):
+        return f"pid {pid}: gone"
+    return f"pid {pid}: {threads} thread(s), state {state}, waiting in {wchan}: {cmd}"

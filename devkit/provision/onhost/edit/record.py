@@ -6,7 +6,8 @@ run from here). It does nothing unless the launcher set DEVKIT_IMPORTS.
 Each process writes `$DEVKIT_IMPORTS.<pid>.json` (the checkout's modules in sys.modules, by file)
 within a second of importing more. The thread that looks is stopped around a fork and started
 again on both sides, so a forking server (Backend.AI's) forks with one thread, as it would without
-it. Standard library only; it runs in every Python process the service starts.
+it. SIGUSR2 makes the process write its threads' stacks to its log. Standard library only; it
+runs in every Python process the service starts.
 """
 
 from __future__ import annotations
@@ -118,11 +119,25 @@ def _next_sitecustomize() -> None:
         spec.loader.exec_module(module)
 
 
+def _stacks_on_signal() -> None:
+    """SIGUSR2 writes every thread's Python stack to stderr (the service's log), as faulthandler
+    does: a start that hangs shows where (the edit loop asks before it gives up on one). A
+    service that sets its own handler for it replaces this one."""
+    try:
+        import faulthandler
+        import signal
+
+        faulthandler.register(signal.SIGUSR2, all_threads=True, chain=False)
+    except (AttributeError, ValueError, RuntimeError, OSError):
+        pass  # no faulthandler, or no stderr to write to
+
+
 def main() -> None:
     prefix = os.environ.get("DEVKIT_IMPORTS", "")
     root = os.environ.get("DEVKIT_IMPORTS_ROOT", "")
     if prefix and root and hasattr(os, "register_at_fork"):
         _watch(prefix, root)
+        _stacks_on_signal()
     _next_sitecustomize()
 
 

@@ -12,12 +12,14 @@ def few(files: list[str], n: int = 3) -> str:
 
 
 def _how(r: dict[str, Any]) -> str:
+    # its first start hung, and its log says where (services.look_into)
+    again = "; its first start hung, so it was started again" if r.get("started") == 2 else ""
     if r.get("how") == "overlapped":
         warm = " (warm)" if r.get("warm") else ""
-        return f"{warm}; the old process served until then"
+        return f"{warm}; the old process served until then{again}"
     if r.get("why"):
-        return f"; stopped first: {r['why']}"
-    return ""
+        return f"; stopped first: {r['why']}{again}"
+    return again
 
 
 def describe(report: dict[str, Any], host: str = "HOST") -> list[str]:
