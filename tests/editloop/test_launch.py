@@ -59,6 +59,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     allow_reuse_address = True
+    daemon_threads = False  # a request in flight is answered before the process ends
     block_on_close = True
     def server_bind(self):
         if os.environ.get("REUSE") == "1":

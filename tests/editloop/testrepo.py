@@ -52,6 +52,7 @@ def serve(name, answer, reuse_port=False):
 
     class Server(ThreadingHTTPServer):
         allow_reuse_address = True
+        daemon_threads = False  # a request in flight is answered before the process ends
         block_on_close = True
 
         def server_bind(self):
