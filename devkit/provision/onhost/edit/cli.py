@@ -44,7 +44,6 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-if (
-    __name__ == "__main__"
-):  # unshipped, from the package: `python -m devkit.provision.onhost.edit.cli`
+# unshipped, from the package: `python -m devkit.provision.onhost.edit.cli`
+if __name__ == "__main__":
     sys.exit(main(sys.argv))

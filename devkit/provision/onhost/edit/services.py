@@ -432,7 +432,8 @@ def stop_then_start(
             elif took > HEALTH_TIMEOUT:
                 late = f"{n} was not healthy {HEALTH_TIMEOUT:.0f} s after it started"
                 log = os.path.join(base, "logs", n + ".log")
-                look_into(log, pid, late + ("; starting it again" if attempt == 1 else ""))
+                if pid:
+                    look_into(log, pid, late + ("; starting it again" if attempt == 1 else ""))
                 twice = ", started twice" if attempt > 1 else ""
                 out[n] = {
                     "service": n,
